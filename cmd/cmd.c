@@ -1,0 +1,191 @@
+/*
+ * cmd.c -- the shared scaffolding of the commands (see cmd.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+const char *cmd_name = "wq";
+
+void
+cmd_init(const char *name)
+{
+	cmd_name = name;
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)(getpid() ^ wq_now_ms()));
+}
+
+void
+cmd_die(int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", cmd_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+void
+cmd_warn(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", cmd_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+struct option *
+cmd_longopts(const struct option *own)
+{
+	static const struct option common[] = { WQ_COMMON_LONGOPTS,
+	    { NULL, 0, NULL, 0 } };
+	struct option	*all;
+	size_t		 n, m;
+
+	for (n = 0; own[n].name != NULL; n++)
+		;
+	m = sizeof(common) / sizeof(common[0]);
+	all = wq_calloc(n + m, sizeof(*all));
+	memcpy(all, own, n * sizeof(*all));
+	memcpy(all + n, common, m * sizeof(*all));
+	return all;
+}
+
+void
+cmd_common(struct wq *wq, int c, const char *arg, char **argv,
+    void (*usage)(FILE *))
+{
+	switch (c) {
+	case WQ_OPT_HELP:
+		usage(stdout);
+		exit(0);
+	case WQ_OPT_VERSION:
+		printf("%s %s\n", cmd_name, WQ_VERSION);
+		exit(0);
+	case '?':
+	case ':':
+		if (optopt != 0 && optopt < 256)
+			cmd_die(WQ_EUSAGE, "%s option -%c (try --help)",
+			    c == ':' ? "missing argument to" : "unknown",
+			    optopt);
+		cmd_die(WQ_EUSAGE, "%s option %s (try --help)",
+		    c == ':' ? "missing argument to" : "unknown or incomplete",
+		    argv[optind - 1]);
+	}
+	if (c >= WQ_OPT_REDIS && c < WQ_OPT_FIRST_PRIVATE &&
+	    c != WQ_OPT_VERSION) {
+		if (wq_setopt(wq, c, arg) != WQ_OK)
+			cmd_die(WQ_EUSAGE, "%s", wq_error(wq));
+		return;
+	}
+	cmd_die(WQ_EUSAGE, "unhandled option (try --help)");
+}
+
+void
+cmd_check_env(struct wq *wq)
+{
+	if (wq_env_error(wq) != WQ_OK)
+		cmd_die(WQ_EUSAGE, "%s", wq_error(wq));
+}
+
+char **
+cmd_inputs(int argc, char **argv, size_t *n, size_t **lens)
+{
+	char	**items, *line = NULL;
+	size_t	  cap = 0, lcap = 0, i;
+	ssize_t	  len;
+
+	*n = 0;
+	if (argc > 0) {
+		items = wq_calloc((size_t)argc + 1, sizeof(*items));
+		*lens = wq_calloc((size_t)argc + 1, sizeof(**lens));
+		for (i = 0; i < (size_t)argc; i++) {
+			items[i] = wq_strdup(argv[i]);
+			(*lens)[i] = strlen(argv[i]);
+		}
+		*n = (size_t)argc;
+		return items;
+	}
+	if (isatty(STDIN_FILENO))
+		cmd_die(WQ_EUSAGE, "nothing to do: give arguments or pipe "
+		    "lines to stdin (try --help)");
+	items = NULL;
+	*lens = NULL;
+	while ((len = getline(&line, &lcap, stdin)) != -1) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (*n + 1 >= cap) {
+			cap = cap ? cap * 2 : 1024;
+			items = wq_realloc(items, cap * sizeof(*items));
+			*lens = wq_realloc(*lens, cap * sizeof(**lens));
+		}
+		items[*n] = wq_calloc(1, (size_t)len + 1);
+		memcpy(items[*n], line, (size_t)len);
+		(*lens)[*n] = (size_t)len;
+		(*n)++;
+	}
+	if (ferror(stdin))
+		cmd_die(WQ_EUSAGE, "reading stdin: %s", strerror(errno));
+	free(line);
+	if (items == NULL) {
+		items = wq_calloc(1, sizeof(*items));
+		*lens = wq_calloc(1, sizeof(**lens));
+	}
+	items[*n] = NULL;
+	return items;
+}
+
+void
+cmd_inputs_free(char **items)
+{
+	size_t	i;
+
+	for (i = 0; items && items[i] != NULL; i++)
+		free(items[i]);
+	free(items);
+}
+
+int
+cmd_flush(void)
+{
+	if (fflush(stdout) == EOF && errno != EPIPE)
+		cmd_die(WQ_EUSAGE, "writing stdout: %s", strerror(errno));
+	return 0;
+}
+
+double
+cmd_seconds(const char *opt, const char *arg)
+{
+	double	v;
+
+	if (wq_parse_seconds(arg, &v) == -1)
+		cmd_die(WQ_EUSAGE, "bad %s: a number of seconds", opt);
+	return v;
+}
+
+long
+cmd_long(const char *opt, const char *arg, long min, long max)
+{
+	long	v;
+
+	if (wq_parse_long(arg, min, max, &v) == -1)
+		cmd_die(WQ_EUSAGE, "bad %s: a whole number from %ld to %ld",
+		    opt, min, max);
+	return v;
+}

@@ -1,0 +1,484 @@
+/*
+ * job.c -- the life of a job: submit, status, claim, complete, retry.
+ *
+ * Each operation exists once: a function that builds its Redis command
+ * (wq_*_argv) and one that decodes the reply (wq_*_decode).  The blocking
+ * functions the commands call put the two around a round trip; the Kore
+ * API puts them around a hiredis async command.  The state changes
+ * themselves are the Lua scripts in lib/lua/, which say why each must be
+ * atomic.
+ *
+ * Batching: wq_submit() sends its jobs SUBMIT_BATCH to a script call and
+ * pipelines the calls; wq_claim() takes up to its max jobs in one call;
+ * wq_complete() records any number of outcomes in one call.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wq-int.h"
+
+#define SUBMIT_BATCH	256
+
+/* Build one submit script call for specs[0..n). */
+void
+wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
+    struct wq_argv *a)
+{
+	size_t		 i;
+	const char	*q;
+	char		*data;
+
+	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
+	for (i = 0; i < n; i++) {
+		q = specs[i].queue ? specs[i].queue : wq->cfg.queue;
+		wq_argv_key(a, wq, "job:%s", specs[i].id);
+		wq_argv_key(a, wq, "queue:%s", q);
+	}
+	wq_argv_setnkeys(a, (int)(n * 2));
+	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_adds(a, wq_name(wq));
+	for (i = 0; i < n; i++) {
+		q = specs[i].queue ? specs[i].queue : wq->cfg.queue;
+		wq_argv_adds(a, specs[i].id);
+		wq_argv_adds(a, q);
+		data = wq_dump(jv_copy(specs[i].data));
+		wq_argv_adds(a, data);
+		free(data);
+		if (specs[i].timeout > 0)
+			wq_argv_addl(a, specs[i].timeout);
+		else
+			wq_argv_adds(a, "");
+		if (specs[i].max_attempts > 0)
+			wq_argv_addl(a, specs[i].max_attempts);
+		else
+			wq_argv_adds(a, "");
+		wq_argv_addl(a, specs[i].ttl > 0 ? specs[i].ttl : wq->cfg.ttl);
+	}
+}
+
+jv
+wq_answer_accepted(struct wq *wq, struct wq_spec *s)
+{
+	jv	o;
+
+	o = jv_object();
+	o = jv_object_set(o, jv_string("accepted_by"), jv_string(wq_name(wq)));
+	o = jv_object_set(o, jv_string("callback"), jv_string(s->id));
+	o = jv_object_set(o, jv_string("data"), jv_copy(s->data));
+	o = jv_object_set(o, jv_string("status"), jv_string("accepted"));
+	return o;
+}
+
+int
+wq_submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
+    redisReply *r, jv *answers)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = wq_reply_error(wq, r, "submit")) != WQ_OK)
+		return rc;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+		return wq_seterr(wq, WQ_EUNAVAIL, "submit: unexpected reply");
+	for (i = 0; i < n; i++) {
+		if (r->element[i]->type == REDIS_REPLY_ARRAY) {
+			answers[i] = jv_object_set(
+			    wq_record_from_reply(r->element[i]),
+			    jv_string("duplicate"), jv_true());
+		} else
+			answers[i] = wq_answer_accepted(wq, &specs[i]);
+	}
+	return WQ_OK;
+}
+
+int
+wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
+{
+	struct wq_argv	*cmds;
+	redisReply	**replies;
+	size_t		 nb, b, off, cnt, i;
+	int		 rc;
+
+	for (i = 0; i < n; i++)
+		answers[i] = jv_invalid();
+	if (n == 0)
+		return WQ_OK;
+	nb = (n + SUBMIT_BATCH - 1) / SUBMIT_BATCH;
+	cmds = wq_calloc(nb, sizeof(*cmds));
+	replies = wq_calloc(nb, sizeof(*replies));
+	for (b = 0; b < nb; b++) {
+		off = b * SUBMIT_BATCH;
+		cnt = n - off < SUBMIT_BATCH ? n - off : SUBMIT_BATCH;
+		wq_submit_argv(wq, specs + off, cnt, &cmds[b]);
+	}
+	rc = wq_pipeline(wq, cmds, nb, replies);
+	for (b = 0; rc == WQ_OK && b < nb; b++) {
+		off = b * SUBMIT_BATCH;
+		cnt = n - off < SUBMIT_BATCH ? n - off : SUBMIT_BATCH;
+		if (wq_reply_noscript(replies[b])) {
+			freeReplyObject(replies[b]);
+			replies[b] = wq_script_run(wq, &cmds[b]);
+			if (replies[b] == NULL) {
+				rc = WQ_EUNAVAIL;
+				break;
+			}
+		}
+		rc = wq_submit_decode(wq, specs + off, cnt, replies[b],
+		    answers + off);
+	}
+	for (b = 0; b < nb; b++) {
+		if (replies[b] != NULL)
+			freeReplyObject(replies[b]);
+		wq_argv_free(&cmds[b]);
+	}
+	free(cmds);
+	free(replies);
+	if (rc != WQ_OK)
+		for (i = 0; i < n; i++) {
+			jv_free(answers[i]);
+			answers[i] = jv_invalid();
+		}
+	return rc;
+}
+
+void
+wq_status_argv(struct wq *wq, const char *id, struct wq_argv *a)
+{
+	wq_argv_init(a);
+	wq_argv_adds(a, "HGETALL");
+	wq_argv_key(a, wq, "job:%s", id);
+}
+
+int
+wq_status_decode(struct wq *wq, redisReply *r, jv *rec)
+{
+	int	rc;
+
+	if ((rc = wq_reply_error(wq, r, "status")) != WQ_OK)
+		return rc;
+	*rec = wq_record_from_reply(r);
+	return WQ_OK;
+}
+
+int
+wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
+{
+	struct wq_argv	*cmds;
+	redisReply	**replies;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < n; i++)
+		recs[i] = jv_invalid();
+	if (n == 0)
+		return WQ_OK;
+	cmds = wq_calloc(n, sizeof(*cmds));
+	replies = wq_calloc(n, sizeof(*replies));
+	for (i = 0; i < n; i++)
+		wq_status_argv(wq, ids[i], &cmds[i]);
+	rc = wq_pipeline(wq, cmds, n, replies);
+	for (i = 0; i < n; i++) {
+		if (rc == WQ_OK)
+			rc = wq_status_decode(wq, replies[i], &recs[i]);
+		if (replies[i] != NULL)
+			freeReplyObject(replies[i]);
+		wq_argv_free(&cmds[i]);
+	}
+	free(cmds);
+	free(replies);
+	return rc;
+}
+
+/* Ids by state, as an array of ids.  limit bounds each list read. */
+int
+wq_list(struct wq *wq, const char *queue, const char *state, long limit,
+    jv *out)
+{
+	struct wq_argv	 a;
+	redisReply	*r, *nodes;
+	size_t		 i, j;
+	jv		 ids;
+	int		 rc;
+
+	ids = jv_array();
+	wq_argv_init(&a);
+	if (strcmp(state, "pending") == 0 || strcmp(state, "dead") == 0 ||
+	    strcmp(state, "failed") == 0) {
+		wq_argv_adds(&a, "LRANGE");
+		wq_argv_key(&a, wq, "%s:%s", state[0] == 'p' ? "queue" : "dead",
+		    queue);
+		wq_argv_adds(&a, "0");
+		wq_argv_addl(&a, limit - 1);
+	} else if (strcmp(state, "delayed") == 0) {
+		wq_argv_adds(&a, "ZRANGE");
+		wq_argv_key(&a, wq, "delayed:%s", queue);
+		wq_argv_adds(&a, "0");
+		wq_argv_addl(&a, limit - 1);
+	} else if (strcmp(state, "working") == 0) {
+		wq_argv_adds(&a, "ZRANGE");
+		wq_argv_key(&a, wq, "nodes");
+		wq_argv_adds(&a, "0");
+		wq_argv_adds(&a, "-1");
+	} else {
+		wq_argv_free(&a);
+		jv_free(ids);
+		return wq_seterr(wq, WQ_EUSAGE, "bad state \"%s\": expected "
+		    "pending, delayed, working, failed or dead", state);
+	}
+	r = wq_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "list")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		jv_free(ids);
+		return rc;
+	}
+	if (strcmp(state, "working") != 0) {
+		for (i = 0; i < r->elements; i++)
+			ids = jv_array_append(ids, jv_string(r->element[i]->str));
+		freeReplyObject(r);
+		*out = ids;
+		return WQ_OK;
+	}
+	/* working: the active lists of the live nodes, jobs of this queue */
+	nodes = r;
+	for (i = 0; i < nodes->elements && jv_array_length(jv_copy(ids)) <
+	    limit; i++) {
+		wq_argv_init(&a);
+		wq_argv_adds(&a, "LRANGE");
+		wq_argv_key(&a, wq, "active:%s", nodes->element[i]->str);
+		wq_argv_adds(&a, "0");
+		wq_argv_addl(&a, limit - 1);
+		r = wq_command(wq, &a);
+		wq_argv_free(&a);
+		if ((rc = wq_reply_error(wq, r, "list")) != WQ_OK) {
+			if (r)
+				freeReplyObject(r);
+			freeReplyObject(nodes);
+			jv_free(ids);
+			return rc;
+		}
+		for (j = 0; j < r->elements; j++)
+			ids = jv_array_append(ids, jv_string(r->element[j]->str));
+		freeReplyObject(r);
+	}
+	freeReplyObject(nodes);
+	*out = ids;
+	return WQ_OK;
+}
+
+/* Depth of each known queue, by state. */
+int
+wq_queues(struct wq *wq, jv *out)
+{
+	struct wq_argv	 a, *cmds;
+	redisReply	*r, **rs;
+	size_t		 i, n;
+	jv		 o, q;
+	int		 rc;
+
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "SMEMBERS");
+	wq_argv_key(&a, wq, "queues");
+	r = wq_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "queues")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	n = r->elements;
+	cmds = wq_calloc(n * 3 + 1, sizeof(*cmds));
+	rs = wq_calloc(n * 3 + 1, sizeof(*rs));
+	for (i = 0; i < n; i++) {
+		wq_argv_init(&cmds[i * 3]);
+		wq_argv_adds(&cmds[i * 3], "LLEN");
+		wq_argv_key(&cmds[i * 3], wq, "queue:%s", r->element[i]->str);
+		wq_argv_init(&cmds[i * 3 + 1]);
+		wq_argv_adds(&cmds[i * 3 + 1], "ZCARD");
+		wq_argv_key(&cmds[i * 3 + 1], wq, "delayed:%s",
+		    r->element[i]->str);
+		wq_argv_init(&cmds[i * 3 + 2]);
+		wq_argv_adds(&cmds[i * 3 + 2], "LLEN");
+		wq_argv_key(&cmds[i * 3 + 2], wq, "dead:%s", r->element[i]->str);
+	}
+	rc = n ? wq_pipeline(wq, cmds, n * 3, rs) : WQ_OK;
+	o = jv_object();
+	for (i = 0; rc == WQ_OK && i < n; i++) {
+		q = jv_object();
+		q = jv_object_set(q, jv_string("pending"),
+		    jv_number((double)wq_reply_ll(rs[i * 3])));
+		q = jv_object_set(q, jv_string("delayed"),
+		    jv_number((double)wq_reply_ll(rs[i * 3 + 1])));
+		q = jv_object_set(q, jv_string("dead"),
+		    jv_number((double)wq_reply_ll(rs[i * 3 + 2])));
+		o = jv_object_set(o, jv_string(r->element[i]->str), q);
+	}
+	for (i = 0; i < n * 3; i++) {
+		if (rs[i])
+			freeReplyObject(rs[i]);
+		wq_argv_free(&cmds[i]);
+	}
+	free(cmds);
+	free(rs);
+	freeReplyObject(r);
+	if (rc != WQ_OK) {
+		jv_free(o);
+		return rc;
+	}
+	*out = o;
+	return WQ_OK;
+}
+
+void
+wq_claim_clear(struct wq_claim *c)
+{
+	jv_free(c->data);
+	c->data = jv_null();
+}
+
+int
+wq_claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
+    struct wq_claim *out, size_t *n)
+{
+	struct wq_argv	 a;
+	redisReply	*r, **e;
+	size_t		 i, k;
+	int		 rc;
+	char		 err[64];
+
+	*n = 0;
+	wq_script_argv(&a, WQ_SCRIPT_CLAIM);
+	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
+	for (i = 0; i < o->nqueues; i++)
+		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
+	wq_argv_setnkeys(&a, (int)o->nqueues + 1);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, wq_name(wq));
+	wq_argv_addl(&a, (long long)max);
+	wq_argv_addl(&a, o->max_attempts);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "claim")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	for (i = 0, k = 0; i + 4 < r->elements && k < max; i += 5, k++) {
+		e = r->element + i;
+		memset(&out[k], 0, sizeof(out[k]));
+		snprintf(out[k].id, sizeof(out[k].id), "%s", e[0]->str);
+		out[k].data = wq_parse(e[1]->str, e[1]->len, err, sizeof(err));
+		if (!jv_is_valid(out[k].data))
+			out[k].data = jv_string_sized(e[1]->str, (int)e[1]->len);
+		out[k].token = (long)wq_reply_ll(e[2]);
+		out[k].timeout = e[3]->len ? (long)wq_reply_ll(e[3]) : 0;
+		out[k].max_attempts = (long)wq_reply_ll(e[4]);
+	}
+	*n = k;
+	freeReplyObject(r);
+	return WQ_OK;
+}
+
+void
+wq_outcome_clear(struct wq_outcome *o)
+{
+	jv_free(o->result);
+	o->result = jv_null();
+	free(o->error);
+	o->error = NULL;
+	free(o->state);
+	o->state = NULL;
+}
+
+/* Exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 1 h,
+ * each scaled by a random factor in [0.5, 1.5). */
+long
+wq_backoff_retry_ms(long attempt)
+{
+	double	base;
+
+	if (attempt < 1)
+		attempt = 1;
+	base = 1000.0 * pow(2.0, (double)(attempt - 1 > 20 ? 20 : attempt - 1));
+	if (base > 3600000.0)
+		base = 3600000.0;
+	return (long)(base * (0.5 + (double)random() / ((double)RAND_MAX + 1)));
+}
+
+int
+wq_complete(struct wq *wq, struct wq_outcome *outs, size_t n)
+{
+	static const char *kinds[] = { "ok", "fail", "back" };
+	struct wq_argv	 a;
+	redisReply	*r;
+	size_t		 i;
+	char		*s;
+	int		 rc;
+
+	if (n == 0)
+		return WQ_OK;
+	wq_script_argv(&a, WQ_SCRIPT_COMPLETE);
+	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
+	wq_argv_setnkeys(&a, 1);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, wq_name(wq));
+	wq_argv_addl(&a, wq->cfg.ttl);
+	for (i = 0; i < n; i++) {
+		wq_argv_adds(&a, outs[i].id);
+		wq_argv_addl(&a, outs[i].token);
+		wq_argv_adds(&a, kinds[outs[i].kind]);
+		if (outs[i].kind == WQ_DONE_OK) {
+			s = wq_dump(jv_copy(outs[i].result));
+			wq_argv_adds(&a, s);
+			free(s);
+		} else
+			wq_argv_adds(&a, outs[i].error ? outs[i].error : "");
+		wq_argv_addl(&a, outs[i].retry_ms);
+	}
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "complete")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	for (i = 0; i < n && i < r->elements; i++) {
+		free(outs[i].state);
+		outs[i].state = wq_strdup(r->element[i]->str);
+	}
+	freeReplyObject(r);
+	return WQ_OK;
+}
+
+int
+wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	size_t		 i;
+	int		 rc;
+
+	wq_script_argv(&a, WQ_SCRIPT_PROMOTE);
+	for (i = 0; i < o->nqueues; i++) {
+		wq_argv_key(&a, wq, "delayed:%s", o->queues[i]);
+		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
+	}
+	wq_argv_setnkeys(&a, (int)o->nqueues * 2);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, "1000");
+	for (i = 0; i < o->nqueues; i++)
+		wq_argv_adds(&a, o->queues[i]);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "promote")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	*moved = (long)wq_reply_ll(r);
+	freeReplyObject(r);
+	return WQ_OK;
+}

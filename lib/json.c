@@ -1,0 +1,491 @@
+/*
+ * json.c -- every piece of JSON wq reads or writes goes through here, on
+ * libjq's jv values: job lines and objects, the record a Redis hash holds,
+ * the NDJSON lines commands print, and jq programs (wq-status --jq and
+ * wq-worker --jq).
+ *
+ * In Redis a record is a flat hash of strings.  "data" and "result" hold
+ * compact JSON text; the times and counters hold decimal numbers.  The
+ * record is turned back into typed JSON, its fields in the order DESIGN §3
+ * gives, by wq_record_from_reply().
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jq.h>
+
+#include "wq-int.h"
+
+static const char *record_fields[] = {
+	"callback", "status", "data", "queue", "accepted_by", "worker",
+	"attempts", "max_attempts", "result", "error", "created_at",
+	"started_at", "finished_at", "retry_at", "timeout", "ttl", NULL
+};
+
+static int
+field_is_json(const char *f)
+{
+	return strcmp(f, "data") == 0 || strcmp(f, "result") == 0;
+}
+
+static int
+field_is_number(const char *f)
+{
+	static const char *nums[] = { "attempts", "max_attempts",
+	    "created_at", "started_at", "finished_at", "retry_at", "timeout",
+	    "ttl", NULL };
+	int	i;
+
+	for (i = 0; nums[i] != NULL; i++)
+		if (strcmp(f, nums[i]) == 0)
+			return 1;
+	return 0;
+}
+
+char *
+wq_dump(jv v)
+{
+	jv	 s;
+	char	*out;
+
+	s = jv_dump_string(v, 0);
+	out = wq_strdup(jv_string_value(s));
+	jv_free(s);
+	return out;
+}
+
+int
+wq_print(jv v)
+{
+	jv	s;
+	int	rc;
+
+	s = jv_dump_string(v, 0);
+	rc = printf("%s\n", jv_string_value(s));
+	jv_free(s);
+	return rc < 0 ? -1 : 0;
+}
+
+jv
+wq_parse(const char *s, size_t n, char *err, size_t errlen)
+{
+	jv	v, msg;
+
+	if (n > (size_t)0x7fffffff) {
+		snprintf(err, errlen, "JSON text too long");
+		return jv_invalid();
+	}
+	v = jv_parse_sized(s, (int)n);
+	if (!jv_is_valid(v)) {
+		msg = jv_invalid_get_msg(v);
+		snprintf(err, errlen, "malformed JSON: %s",
+		    jv_get_kind(msg) == JV_KIND_STRING ?
+		    jv_string_value(msg) : "parse error");
+		jv_free(msg);
+		return jv_invalid();
+	}
+	return v;
+}
+
+int
+wq_id_valid(const char *s)
+{
+	int	i;
+
+	for (i = 0; i < WQ_ID_LEN; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return s[WQ_ID_LEN] == '\0';
+}
+
+/*
+ * An id from one line of input: a plain id, or an NDJSON object with a
+ * "callback" field (what wq-submit prints).  Returns 0, or -1 with err.
+ */
+int
+wq_id_from_line(const char *line, size_t n, char *out, size_t errlen)
+{
+	char	 err[256];
+	jv	 v, cb;
+	size_t	 i;
+
+	while (n > 0 && isspace((unsigned char)line[n - 1]))
+		n--;
+	while (n > 0 && isspace((unsigned char)*line)) {
+		line++;
+		n--;
+	}
+	if (n > 0 && *line == '{') {
+		v = wq_parse(line, n, err, sizeof(err));
+		if (!jv_is_valid(v)) {
+			snprintf(out, errlen, "%s", err);
+			return -1;
+		}
+		cb = jv_object_get(v, jv_string("callback"));
+		if (jv_get_kind(cb) != JV_KIND_STRING ||
+		    jv_string_length_bytes(jv_copy(cb)) != WQ_ID_LEN) {
+			jv_free(cb);
+			snprintf(out, errlen, "no callback id in JSON line");
+			return -1;
+		}
+		memcpy(err, jv_string_value(cb), WQ_ID_LEN);
+		jv_free(cb);
+		line = err;
+		n = WQ_ID_LEN;
+	}
+	if (n != WQ_ID_LEN) {
+		snprintf(out, errlen, "not a callback id (32 hex digits)");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)line[i])) {
+			snprintf(out, errlen, "not a callback id (32 hex digits)");
+			return -1;
+		}
+		out[i] = (char)toupper((unsigned char)line[i]);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* The bytes the callback id is the MD5 of. */
+int
+wq_job_id(jv data, const char *key, char out[WQ_ID_LEN + 1])
+{
+	char	*s;
+
+	if (key != NULL) {
+		wq_md5_hex(key, strlen(key), out);
+		jv_free(data);
+		return 0;
+	}
+	if (jv_get_kind(data) == JV_KIND_STRING) {
+		wq_md5_hex(jv_string_value(data),
+		    (size_t)jv_string_length_bytes(jv_copy(data)), out);
+		jv_free(data);
+		return 0;
+	}
+	s = wq_dump(data);
+	wq_md5_hex(s, strlen(s), out);
+	free(s);
+	return 0;
+}
+
+void
+wq_spec_clear(struct wq_spec *s)
+{
+	if (jv_is_valid(s->data) || jv_get_kind(s->data) != JV_KIND_INVALID)
+		jv_free(s->data);
+	s->data = jv_invalid();
+	free(s->queue);
+	s->queue = NULL;
+	free(s->key);
+	s->key = NULL;
+}
+
+static int
+data_size(jv data, size_t *n)
+{
+	char	*s;
+
+	if (jv_get_kind(data) == JV_KIND_STRING) {
+		*n = (size_t)jv_string_length_bytes(jv_copy(data));
+		return 0;
+	}
+	s = wq_dump(jv_copy(data));
+	*n = strlen(s);
+	free(s);
+	return 0;
+}
+
+static int
+check_size(struct wq *wq, jv data)
+{
+	size_t	n;
+
+	data_size(data, &n);
+	if (n > wq->cfg.max_data) {
+		wq->too_big = 1;
+		return wq_seterr(wq, WQ_EUSAGE, "data is %zu bytes, over the "
+		    "limit of %zu (--max-data)", n, wq->cfg.max_data);
+	}
+	return WQ_OK;
+}
+
+static int
+spec_number(struct wq *wq, jv v, const char *name, long min, long max,
+    long *out)
+{
+	double	d;
+
+	if (jv_get_kind(v) != JV_KIND_NUMBER) {
+		jv_free(v);
+		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a number", name);
+	}
+	d = jv_number_value(v);
+	jv_free(v);
+	if (d != (double)(long)d || d < (double)min || d > (double)max)
+		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a whole number "
+		    "from %ld to %ld", name, min, max);
+	*out = (long)d;
+	return WQ_OK;
+}
+
+/* Take a job object {"data",...}; consumes obj. */
+int
+wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
+{
+	jv		 k, v, key = jv_null();
+	int		 it, rc = WQ_OK;
+	const char	*name;
+
+	memset(s, 0, sizeof(*s));
+	s->data = jv_invalid();
+	wq->too_big = 0;
+	if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+		jv_free(obj);
+		return wq_seterr(wq, WQ_EUSAGE, "a job must be a JSON object "
+		    "with \"data\"");
+	}
+	for (it = jv_object_iter(obj); jv_object_iter_valid(obj, it) &&
+	    rc == WQ_OK; it = jv_object_iter_next(obj, it)) {
+		k = jv_object_iter_key(obj, it);
+		v = jv_object_iter_value(obj, it);
+		name = jv_string_value(k);
+		if (strcmp(name, "data") == 0) {
+			jv_free(s->data);
+			s->data = v;
+		} else if (strcmp(name, "key") == 0) {
+			if (jv_get_kind(v) != JV_KIND_STRING ||
+			    jv_string_length_bytes(jv_copy(v)) == 0) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"key\" must be a non-empty string");
+				jv_free(v);
+			} else {
+				jv_free(key);
+				key = v;
+			}
+		} else if (strcmp(name, "queue") == 0) {
+			if (jv_get_kind(v) != JV_KIND_STRING) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"queue\" must be a string");
+				jv_free(v);
+			} else {
+				char *q = wq_strdup(jv_string_value(v));
+
+				jv_free(v);
+				free(s->queue);
+				s->queue = NULL;
+				if ((rc = wq_check_queue(wq, q)) == WQ_OK)
+					s->queue = q;
+				else
+					free(q);
+			}
+		} else if (strcmp(name, "timeout") == 0)
+			rc = spec_number(wq, v, "timeout", 1, 86400 * 30,
+			    &s->timeout);
+		else if (strcmp(name, "max_attempts") == 0)
+			rc = spec_number(wq, v, "max_attempts", 1, 1000,
+			    &s->max_attempts);
+		else if (strcmp(name, "ttl") == 0)
+			rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400,
+			    &s->ttl);
+		else {
+			rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
+			    "(expected data, key, queue, timeout, max_attempts, "
+			    "ttl)", name);
+			jv_free(v);
+		}
+		jv_free(k);
+	}
+	jv_free(obj);
+	if (rc == WQ_OK && !jv_is_valid(s->data))
+		rc = wq_seterr(wq, WQ_EUSAGE, "missing \"data\"");
+	if (rc == WQ_OK)
+		rc = check_size(wq, s->data);
+	if (rc == WQ_OK && jv_get_kind(key) == JV_KIND_STRING)
+		s->key = wq_strdup(jv_string_value(key));
+	if (rc == WQ_OK)
+		wq_job_id(jv_copy(s->data), s->key, s->id);
+	jv_free(key);
+	if (rc != WQ_OK)
+		wq_spec_clear(s);
+	return rc;
+}
+
+int
+wq_spec_from_text(struct wq *wq, const char *text, size_t n, int mode,
+    struct wq_spec *s)
+{
+	char	err[256];
+	jv	v;
+
+	if (mode == WQ_TEXT_JSON) {
+		v = wq_parse(text, n, err, sizeof(err));
+		if (!jv_is_valid(v)) {
+			memset(s, 0, sizeof(*s));
+			s->data = jv_invalid();
+			return wq_seterr(wq, WQ_EUSAGE, "%s", err);
+		}
+		return wq_spec_from_json(wq, v, s);
+	}
+	memset(s, 0, sizeof(*s));
+	wq->too_big = 0;
+	if (n > wq->cfg.max_data) {
+		wq->too_big = 1;
+		s->data = jv_invalid();
+		return wq_seterr(wq, WQ_EUSAGE, "data is %zu bytes, over the "
+		    "limit of %zu (--max-data)", n, wq->cfg.max_data);
+	}
+	s->data = jv_string_sized(text, (int)n);
+	wq_job_id(jv_copy(s->data), NULL, s->id);
+	return WQ_OK;
+}
+
+int
+wq_too_big(struct wq *wq)
+{
+	return wq->too_big;
+}
+
+int
+wq_record_final(jv rec)
+{
+	jv	st;
+	int	fin = 0;
+
+	st = jv_object_get(jv_copy(rec), jv_string("status"));
+	if (jv_get_kind(st) == JV_KIND_STRING)
+		fin = strcmp(jv_string_value(st), "worked") == 0 ||
+		    strcmp(jv_string_value(st), "failed") == 0;
+	jv_free(st);
+	return fin;
+}
+
+/* A record from a flat field/value reply; jv_null() for an empty one. */
+jv
+wq_record_from_reply(redisReply *r)
+{
+	jv		 rec, v;
+	size_t		 i;
+	int		 f;
+	const char	*name, *val;
+	char		*end, err[8];
+	double		 d;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+		return jv_null();
+	rec = jv_object();
+	for (f = 0; record_fields[f] != NULL; f++) {
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			if (r->element[i]->type != REDIS_REPLY_STRING ||
+			    r->element[i + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			name = r->element[i]->str;
+			if (strcmp(name, record_fields[f]) != 0)
+				continue;
+			val = r->element[i + 1]->str;
+			if (field_is_json(name)) {
+				v = wq_parse(val, r->element[i + 1]->len, err,
+				    sizeof(err));
+				if (!jv_is_valid(v))
+					v = jv_string_sized(val,
+					    (int)r->element[i + 1]->len);
+			} else if (field_is_number(name)) {
+				d = strtod(val, &end);
+				v = *end == '\0' ? jv_number(d) : jv_string(val);
+			} else
+				v = jv_string_sized(val, (int)r->element[i + 1]->len);
+			rec = jv_object_set(rec, jv_string(name), v);
+			break;
+		}
+	}
+	return rec;
+}
+
+/* jq programs. */
+struct wq_jq {
+	jq_state	*jq;
+	char		 err[512];
+};
+
+static void
+jq_error_cb(void *p, jv msg)
+{
+	struct wq_jq	*j = p;
+	jv		 s;
+
+	if (jv_get_kind(msg) == JV_KIND_STRING)
+		s = jv_copy(msg);
+	else
+		s = jv_dump_string(jv_copy(msg), 0);
+	if (j->err[0] == '\0')
+		snprintf(j->err, sizeof(j->err), "%s", jv_string_value(s));
+	jv_free(s);
+	jv_free(msg);
+}
+
+int
+wq_jq_compile(const char *prog, struct wq_jq **out, char *err, size_t errlen)
+{
+	struct wq_jq	*j;
+	char		*nl;
+
+	j = wq_calloc(1, sizeof(*j));
+	if ((j->jq = jq_init()) == NULL) {
+		free(j);
+		snprintf(err, errlen, "cannot start jq");
+		return -1;
+	}
+	jq_set_error_cb(j->jq, jq_error_cb, j);
+	if (!jq_compile(j->jq, prog)) {
+		if ((nl = strchr(j->err, '\n')) != NULL)
+			*nl = '\0';
+		snprintf(err, errlen, "bad jq program: %s",
+		    j->err[0] ? j->err : "compile error");
+		jq_teardown(&j->jq);
+		free(j);
+		return -1;
+	}
+	*out = j;
+	return 0;
+}
+
+void
+wq_jq_free(struct wq_jq *j)
+{
+	if (j == NULL)
+		return;
+	jq_teardown(&j->jq);
+	free(j);
+}
+
+int
+wq_jq_run(struct wq_jq *j, jv in, jv *out, char *err, size_t errlen)
+{
+	jv	v, msg;
+	int	rc = 0;
+
+	j->err[0] = '\0';
+	*out = jv_array();
+	jq_start(j->jq, in, 0);
+	while (jv_is_valid(v = jq_next(j->jq)))
+		*out = jv_array_append(*out, v);
+	if (jv_invalid_has_msg(jv_copy(v))) {
+		msg = jv_invalid_get_msg(v);
+		if (jv_get_kind(msg) == JV_KIND_STRING)
+			snprintf(err, errlen, "jq: %s", jv_string_value(msg));
+		else {
+			jv s = jv_dump_string(jv_copy(msg), 0);
+
+			snprintf(err, errlen, "jq: %s", jv_string_value(s));
+			jv_free(s);
+		}
+		jv_free(msg);
+		rc = -1;
+	} else
+		jv_free(v);
+	return rc;
+}

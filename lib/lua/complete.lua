@@ -1,0 +1,75 @@
+-- complete.lua: record how claimed jobs ended.
+-- KEYS: active:<node>.
+-- ARGV: prefix, node, default ttl, then per job: id, token, kind
+--       (ok | fail | back), payload (result JSON or error text), retry ms.
+-- Fencing: an outcome is accepted only while the record is still working,
+-- under this node, with this token (attempt number).  A node whose claim
+-- was taken away (it froze, or lost its link, and was reaped) gets "stale"
+-- and changes nothing.  Atomic so that the check and the write are one.
+-- ok: worked, expires after its TTL, waiters are told.
+-- fail: back to pending via delayed:<q> after the backoff, or failed for
+--       good when its attempts are spent.
+-- back: handed back unfinished (drain): pending at the head of its queue,
+--       the attempt not counted.
+-- Returns per job: worked | pending | failed | stale.
+local P, node, dttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out, nworked, nretried = {}, 0, 0
+local lat, latsum = {}, 0
+local bounds = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+  10000, 30000, 60000}
+for a = 4, #ARGV, 5 do
+  local id, tok, kind, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local jk = P .. 'job:' .. id
+  redis.call('LREM', KEYS[1], -1, id)
+  local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts',
+    'max_attempts', 'queue', 'ttl', 'created_at')
+  local q = f[5] or 'default'
+  local ttl = tonumber(f[6]) or dttl
+  if f[1] ~= 'working' or f[2] ~= node or f[3] ~= tok then
+    out[#out + 1] = 'stale'
+  elseif kind == 'ok' then
+    redis.call('HSET', jk, 'status', 'worked', 'result', payload,
+      'finished_at', NOW)
+    redis.call('HDEL', jk, 'error')
+    redis.call('EXPIRE', jk, ttl)
+    redis.call('PUBLISH', P .. 'done:' .. id, 'worked')
+    nworked = nworked + 1
+    local ms = NOW - (tonumber(f[7]) or NOW)
+    latsum = latsum + ms
+    local b = '+Inf'
+    for _, le in ipairs(bounds) do
+      if ms <= le then b = tostring(le) break end
+    end
+    lat[b] = (lat[b] or 0) + 1
+    out[#out + 1] = 'worked'
+  elseif kind == 'fail' then
+    if tonumber(f[3]) >= tonumber(f[4] or '1') then
+      wq_fail_final(P, jk, id, q, payload, ttl)
+      out[#out + 1] = 'failed'
+    else
+      local due = NOW + tonumber(ARGV[a + 4])
+      redis.call('HSET', jk, 'status', 'pending', 'error', payload,
+        'retry_at', due)
+      redis.call('ZADD', P .. 'delayed:' .. q, due, id)
+      nretried = nretried + 1
+      out[#out + 1] = 'pending'
+    end
+  else
+    redis.call('HINCRBY', jk, 'attempts', -1)
+    redis.call('HSET', jk, 'status', 'pending')
+    redis.call('HDEL', jk, 'worker', 'started_at')
+    redis.call('RPUSH', P .. 'queue:' .. q, id)
+    redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+    out[#out + 1] = 'pending'
+  end
+end
+if nworked > 0 then
+  redis.call('INCRBY', P .. 'stats:worked', nworked)
+  for b, c in pairs(lat) do
+    redis.call('HINCRBY', P .. 'stats:latency', b, c)
+  end
+  redis.call('HINCRBY', P .. 'stats:latency', 'sum', latsum)
+  redis.call('HINCRBY', P .. 'stats:latency', 'count', nworked)
+end
+if nretried > 0 then redis.call('INCRBY', P .. 'stats:retried', nretried) end
+return out

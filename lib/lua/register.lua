@@ -1,0 +1,25 @@
+-- register.lua: a node joins the cluster.
+-- KEYS: nodes, node:<name>.  ARGV: prefix, name, timeout ms, then the
+-- node's fields as field/value pairs.
+-- Refuses a name that a live node holds.  If the name belongs to a node
+-- that died and was not reaped yet, its jobs are put back first.  Atomic
+-- so that two nodes starting with one name cannot both win.
+local P, name, timeout = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local s = redis.call('ZSCORE', KEYS[1], name)
+if s then
+  local t = tonumber(redis.call('HGET', KEYS[2], 'timeout_ms') or timeout)
+  if tonumber(s) + t >= NOW then
+    return redis.error_reply('NAMETAKEN a live node is named ' .. name)
+  end
+  wq_release(P, name, false, 3600)
+end
+redis.call('DEL', KEYS[2])
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], 'name', name, 'started_at', NOW, 'last_seen', NOW,
+  'timeout_ms', timeout, 'alive', '1', unpack(fields))
+redis.call('PEXPIRE', KEYS[2], timeout + 60000)
+redis.call('ZADD', KEYS[1], NOW, name)
+redis.call('ZREM', P .. 'gone', name)
+redis.call('PUBLISH', P .. 'events', 'node joined ' .. name)
+return NOW

@@ -1,0 +1,37 @@
+-- submit.lua: queue new jobs, or answer the record of a known id.
+-- KEYS: job:<id>, queue:<q> for each job, in pairs.
+-- ARGV: prefix, accepted_by, then per job: id, queue, data, timeout,
+--       max_attempts, ttl ('' when unset).
+-- Atomic because the check for an existing record and the creation of the
+-- new one must not interleave with another submission of the same id:
+-- that is what makes the callback id an idempotency key.
+-- Returns per job 0 (queued) or the existing record as field/value pairs.
+local P, by = ARGV[1], ARGV[2]
+local out, woke, n = {}, {}, 0
+local a = 3
+for i = 1, #KEYS, 2 do
+  local jk, qk = KEYS[i], KEYS[i + 1]
+  local id, q, data = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local timeout, maxa, ttl = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  a = a + 6
+  local rec = redis.call('HGETALL', jk)
+  if #rec > 0 then
+    out[#out + 1] = rec
+  else
+    redis.call('HSET', jk, 'callback', id, 'status', 'pending', 'data', data,
+      'queue', q, 'accepted_by', by, 'attempts', 0, 'created_at', NOW,
+      'ttl', ttl)
+    if timeout ~= '' then redis.call('HSET', jk, 'timeout', timeout) end
+    if maxa ~= '' then redis.call('HSET', jk, 'max_attempts', maxa) end
+    redis.call('LPUSH', qk, id)
+    out[#out + 1] = 0
+    woke[q] = true
+    n = n + 1
+  end
+end
+for q in pairs(woke) do
+  redis.call('SADD', P .. 'queues', q)
+  redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+end
+if n > 0 then redis.call('INCRBY', P .. 'stats:submitted', n) end
+return out

@@ -1,0 +1,237 @@
+/*
+ * msg.c -- messages between nodes.
+ *
+ * A message is a JSON object {"id","from","type","body","reply"} pushed on
+ * the inbox list of a live node (send.lua refuses dead ones, so inboxes do
+ * not fill up) with a hint on msg:<name>.  The node answers by pushing
+ * {"id","from","type","body"} on reply:<id>, which expires after a minute;
+ * the sender blocks on that list.  A message to several nodes (--all)
+ * shares one id, so all replies arrive on one list.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+
+#include "wq-int.h"
+
+void
+wq_msg_clear(struct wq_msg *m)
+{
+	free(m->id);
+	free(m->from);
+	free(m->type);
+	jv_free(m->body);
+	memset(m, 0, sizeof(*m));
+	m->body = jv_null();
+}
+
+char *
+wq_random_id(void)
+{
+	unsigned char	 b[12];
+	char		*s;
+	size_t		 i;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		for (i = 0; i < sizeof(b); i++)
+			b[i] = (unsigned char)random();
+	s = wq_calloc(1, sizeof(b) * 2 + 1);
+	for (i = 0; i < sizeof(b); i++)
+		snprintf(s + i * 2, 3, "%02x", b[i]);
+	return s;
+}
+
+/*
+ * Send to one node.  *id is the message id: when NULL on entry a new one
+ * is made (and returned); otherwise it is reused (for --all).  WQ_NO when
+ * the node is not a live member.
+ */
+int
+wq_msg_send(struct wq *wq, const char *to, const char *type, jv body,
+    int reply, char **id)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	jv		 m;
+	char		*s;
+	int		 rc;
+
+	if (*id == NULL)
+		*id = wq_random_id();
+	m = jv_object();
+	m = jv_object_set(m, jv_string("id"), jv_string(*id));
+	m = jv_object_set(m, jv_string("from"), jv_string(wq_name(wq)));
+	m = jv_object_set(m, jv_string("type"), jv_string(type));
+	m = jv_object_set(m, jv_string("body"), body);
+	m = jv_object_set(m, jv_string("reply"), jv_bool(reply));
+	s = wq_dump(m);
+	wq_script_argv(&a, WQ_SCRIPT_SEND);
+	wq_argv_key(&a, wq, "nodes");
+	wq_argv_key(&a, wq, "inbox:%s", to);
+	wq_argv_setnkeys(&a, 2);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, to);
+	wq_argv_adds(&a, s);
+	free(s);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "send")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	rc = wq_reply_ll(r) == 1 ? WQ_OK :
+	    wq_seterr(wq, WQ_NO, "%s: no such live node", to);
+	freeReplyObject(r);
+	return rc;
+}
+
+static int
+msg_decode(const char *s, size_t n, struct wq_msg *m)
+{
+	char	err[64];
+	jv	o, v;
+
+	memset(m, 0, sizeof(*m));
+	m->body = jv_null();
+	o = wq_parse(s, n, err, sizeof(err));
+	if (jv_get_kind(o) != JV_KIND_OBJECT) {
+		jv_free(o);
+		return -1;
+	}
+#define STR(field, dst) do {						\
+	v = jv_object_get(jv_copy(o), jv_string(field));		\
+	if (jv_get_kind(v) == JV_KIND_STRING)				\
+		dst = wq_strdup(jv_string_value(v));			\
+	jv_free(v);							\
+} while (0)
+	STR("id", m->id);
+	STR("from", m->from);
+	STR("type", m->type);
+#undef STR
+	jv_free(m->body);
+	m->body = jv_object_get(jv_copy(o), jv_string("body"));
+	if (!jv_is_valid(m->body))
+		m->body = jv_null();
+	v = jv_object_get(o, jv_string("reply"));
+	m->reply_wanted = jv_get_kind(v) == JV_KIND_TRUE;
+	jv_free(v);
+	if (m->id == NULL || m->type == NULL) {
+		wq_msg_clear(m);
+		return -1;
+	}
+	if (m->from == NULL)
+		m->from = wq_strdup("");
+	return 0;
+}
+
+/* Take up to max messages from this node's inbox. */
+int
+wq_msg_take(struct wq *wq, struct wq_msg *msgs, size_t max, size_t *n)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	size_t		 i;
+	int		 rc;
+
+	*n = 0;
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "LPOP");
+	wq_argv_key(&a, wq, "inbox:%s", wq_name(wq));
+	wq_argv_addl(&a, (long long)max);
+	r = wq_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "inbox")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+	    *n < max; i++)
+		if (msg_decode(r->element[i]->str, r->element[i]->len,
+		    &msgs[*n]) == 0)
+			(*n)++;
+	freeReplyObject(r);
+	return WQ_OK;
+}
+
+int
+wq_msg_reply(struct wq *wq, struct wq_msg *m, const char *type, jv body)
+{
+	struct wq_argv	 a[2];
+	redisReply	*r[2];
+	jv		 o;
+	char		*s;
+	int		 rc, i;
+
+	o = jv_object();
+	o = jv_object_set(o, jv_string("id"), jv_string(m->id));
+	o = jv_object_set(o, jv_string("from"), jv_string(wq_name(wq)));
+	o = jv_object_set(o, jv_string("type"), jv_string(type));
+	o = jv_object_set(o, jv_string("body"), body);
+	s = wq_dump(o);
+	wq_argv_init(&a[0]);
+	wq_argv_adds(&a[0], "RPUSH");
+	wq_argv_key(&a[0], wq, "reply:%s", m->id);
+	wq_argv_adds(&a[0], s);
+	wq_argv_init(&a[1]);
+	wq_argv_adds(&a[1], "EXPIRE");
+	wq_argv_key(&a[1], wq, "reply:%s", m->id);
+	wq_argv_adds(&a[1], "60");
+	free(s);
+	rc = wq_pipeline(wq, a, 2, r);
+	for (i = 0; i < 2; i++) {
+		if (rc == WQ_OK)
+			rc = wq_reply_error(wq, r[i], "reply");
+		if (r[i])
+			freeReplyObject(r[i]);
+		wq_argv_free(&a[i]);
+	}
+	return rc;
+}
+
+/* Wait up to timeout seconds for one reply to message id. */
+int
+wq_msg_wait_reply(struct wq *wq, const char *id, double timeout, jv *out)
+{
+	struct wq_argv	 a;
+	struct timeval	 tv;
+	redisReply	*r;
+	char		 err[64];
+	int		 rc, ms;
+
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	ms = (int)(timeout * 1000) + wq->cfg.command_timeout_ms;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	redisSetTimeout(wq->rc, tv);
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "BLPOP");
+	wq_argv_key(&a, wq, "reply:%s", id);
+	wq_argv_addf(&a, "%.3f", timeout > 0.001 ? timeout : 0.001);
+	r = wq_command(wq, &a);
+	wq_argv_free(&a);
+	if (wq->rc != NULL) {
+		tv.tv_sec = wq->cfg.command_timeout_ms / 1000;
+		tv.tv_usec = (wq->cfg.command_timeout_ms % 1000) * 1000;
+		redisSetTimeout(wq->rc, tv);
+	}
+	if ((rc = wq_reply_error(wq, r, "wait for reply")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		freeReplyObject(r);
+		return wq_seterr(wq, WQ_NO, "no reply within %.1f s", timeout);
+	}
+	*out = wq_parse(r->element[1]->str, r->element[1]->len, err,
+	    sizeof(err));
+	freeReplyObject(r);
+	if (!jv_is_valid(*out))
+		return wq_seterr(wq, WQ_NO, "malformed reply");
+	return WQ_OK;
+}

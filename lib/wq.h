@@ -1,0 +1,327 @@
+/*
+ * wq.h -- the public interface of libwq.
+ *
+ * libwq is the one place of wq that knows the Redis keyspace, the Lua
+ * scripts that change it, the JSON of a job record and the settings every
+ * command shares.  The commands in cmd/ and the Kore application in
+ * kore-api/ are thin: they parse their options, call the functions below
+ * and print what they get back.  Nothing here prints to stdout or exits:
+ * every function returns one of the WQ_* codes below and leaves a one-line
+ * message in wq_error(), which the caller reports.
+ *
+ * The pieces, one file each:
+ *   config.c   settings (flag over environment over default), Redis URLs
+ *   redis.c    one Redis connection: timeouts, reconnect with backoff,
+ *              Lua scripts by EVALSHA with the NOSCRIPT fallback
+ *   job.c      submit, status, claim, complete, retry, lists
+ *   node.c     membership: register, heartbeat, reap dead nodes, leave
+ *   msg.c      messages between nodes (inbox and replies)
+ *   json.c     the jv helpers: records, job lines, jq programs
+ *   api.c      the HTTP client (libcurl) behind --api
+ *   md5.c      the callback id
+ */
+#ifndef WQ_H
+#define WQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <getopt.h>
+
+#include <jv.h>
+
+#define WQ_VERSION		"0.1.0"
+
+/* Return codes, which are also the exit codes of every command. */
+#define WQ_OK			0	/* success */
+#define WQ_NO			1	/* a negative answer: unknown, failed, timed out */
+#define WQ_EUSAGE		2	/* usage or bad input */
+#define WQ_EUNAVAIL		3	/* Redis or the API unreachable */
+
+#define WQ_ID_LEN		32
+#define WQ_MAX_DATA		(1024 * 1024)
+
+/* Option codes of the shared settings (DESIGN §2), for getopt_long. */
+enum {
+	WQ_OPT_REDIS = 0x1000,
+	WQ_OPT_API,
+	WQ_OPT_TOKEN,
+	WQ_OPT_NAMESPACE,
+	WQ_OPT_QUEUE,
+	WQ_OPT_TTL,
+	WQ_OPT_NAME,
+	WQ_OPT_MAX_DATA,
+	WQ_OPT_VERSION,
+	WQ_OPT_HELP = 'h',
+	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands number their own from here */
+};
+
+#define WQ_COMMON_LONGOPTS						\
+	{ "redis",	required_argument, NULL, WQ_OPT_REDIS },	\
+	{ "api",	required_argument, NULL, WQ_OPT_API },		\
+	{ "token",	required_argument, NULL, WQ_OPT_TOKEN },	\
+	{ "namespace",	required_argument, NULL, WQ_OPT_NAMESPACE },	\
+	{ "queue",	required_argument, NULL, WQ_OPT_QUEUE },	\
+	{ "ttl",	required_argument, NULL, WQ_OPT_TTL },		\
+	{ "name",	required_argument, NULL, WQ_OPT_NAME },		\
+	{ "max-data",	required_argument, NULL, WQ_OPT_MAX_DATA },	\
+	{ "version",	no_argument,	   NULL, WQ_OPT_VERSION },	\
+	{ "help",	no_argument,	   NULL, WQ_OPT_HELP }
+
+/* The usage lines of the shared settings, for every command's --help. */
+extern const char wq_common_usage[];
+
+/* A parsed Redis address. */
+struct wq_redis_addr {
+	int		 unix_socket;	/* 1: path is a unix socket */
+	char		*host;
+	int		 port;
+	char		*path;
+	int		 db;
+	char		*user;		/* ACL user, or NULL */
+	char		*password;	/* never printed */
+	char		*sentinels;	/* "host:port,host:port" or NULL */
+	char		*master;	/* sentinel master name */
+};
+
+struct wq_config {
+	char		*redis_url;
+	char		*api_url;
+	char		*token;
+	char		*ns;		/* key prefix without the colon */
+	char		*queue;
+	char		*name;		/* node name, or NULL for the default */
+	long		 ttl;		/* seconds */
+	size_t		 max_data;	/* bytes */
+	int		 connect_timeout_ms;
+	int		 command_timeout_ms;
+	struct wq_redis_addr addr;
+};
+
+struct wq;
+
+/* Context: settings, a lazily opened Redis connection, the last error. */
+struct wq	*wq_new(const char *role);
+void		 wq_free(struct wq *);
+struct wq_config *wq_config(struct wq *);
+const char	*wq_error(struct wq *);
+int		 wq_seterr(struct wq *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+const char	*wq_role(struct wq *);
+const char	*wq_name(struct wq *);	/* ROLE-PID@HOSTNAME unless --name */
+
+/*
+ * Apply one shared option (a WQ_OPT_* code).  Returns WQ_OK, or WQ_EUSAGE
+ * with the reason in wq_error().  Settings are validated as they are set,
+ * so a bad --redis URL is a usage error before anything connects.
+ */
+int		 wq_setopt(struct wq *, int, const char *);
+/* WQ_EUSAGE when an environment variable held a bad value. */
+int		 wq_env_error(struct wq *);
+int		 wq_check_queue(struct wq *, const char *);
+/* After a WQ_EUSAGE from a spec parser: was the data over --max-data? */
+int		 wq_too_big(struct wq *);
+int		 wq_redis_url_parse(const char *, struct wq_redis_addr *,
+		    char *, size_t);
+void		 wq_redis_addr_clear(struct wq_redis_addr *);
+/* The URL with any password replaced by "***", for messages. */
+char		*wq_redis_url_safe(const char *);
+int		 wq_parse_seconds(const char *, double *);
+int		 wq_parse_long(const char *, long, long, long *);
+
+/* Connection.  wq_connect() is a no-op while connected. */
+int		 wq_connect(struct wq *);
+void		 wq_disconnect(struct wq *);
+int		 wq_connected(struct wq *);
+/* Wait for the next reconnect attempt (capped exponential backoff). */
+int		 wq_backoff_ms(struct wq *);
+void		 wq_backoff_reset(struct wq *);
+
+/* The callback id: MD5 of the data (or of the key), upper-case hex. */
+void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
+int		 wq_job_id(jv data, const char *key, char out[WQ_ID_LEN + 1]);
+int		 wq_id_valid(const char *);
+
+/* A submission. */
+struct wq_spec {
+	jv		 data;		/* owned */
+	char		*key;		/* idempotency key, or NULL */
+	char		 id[WQ_ID_LEN + 1];
+	char		*queue;		/* NULL: the configured queue */
+	long		 timeout;	/* seconds, 0: the worker's */
+	long		 max_attempts;	/* 0: the worker's */
+	long		 ttl;		/* seconds, 0: the configured one */
+};
+
+void		 wq_spec_clear(struct wq_spec *);
+/* Parse a JSON job object {"data",...}; fills spec (id computed). */
+int		 wq_spec_from_json(struct wq *, jv, struct wq_spec *);
+int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
+		    struct wq_spec *);
+#define WQ_TEXT_STRING	0	/* the text is the data string */
+#define WQ_TEXT_JSON	1	/* the text is a JSON job object */
+
+/*
+ * Submit n jobs in one round trip.  answers[i] receives the submission
+ * answer of spec i (owned by the caller).
+ */
+int		 wq_submit(struct wq *, struct wq_spec *, size_t, jv *);
+
+/*
+ * Fetch records.  records[i] receives the record of ids[i], or jv_null()
+ * when the id is unknown.  Returns WQ_OK whatever the records are.
+ */
+int		 wq_status(struct wq *, const char **, size_t, jv *);
+int		 wq_record_final(jv);	/* worked or failed */
+
+/*
+ * Waiting for jobs to end without polling: a second connection subscribes
+ * to each job's done channel; the caller polls wq_waiter_fd() and calls
+ * wq_waiter_read() when it is readable.  The channel is only a hint: the
+ * caller re-reads the record, and re-checks everything now and then.
+ */
+struct wq_waiter;
+int		 wq_waiter_open(struct wq *, struct wq_waiter **);
+void		 wq_waiter_close(struct wq_waiter *);
+int		 wq_waiter_fd(struct wq_waiter *);
+int		 wq_waiter_add(struct wq_waiter *, const char **, size_t);
+int		 wq_waiter_remove(struct wq_waiter *, const char *);
+/* Read hints; ids[] receives up to max ids (owned by the waiter until
+ * the next call).  Returns WQ_OK, or WQ_EUNAVAIL when the link broke. */
+int		 wq_waiter_read(struct wq_waiter *, char **, size_t, size_t *);
+
+/* Lists of ids by state. */
+int		 wq_list(struct wq *, const char *, const char *, long, jv *);
+
+/* Queue depths: {"queue":{"pending":n,"delayed":n,"working":n,"dead":n}} */
+int		 wq_queues(struct wq *, jv *);
+
+/*
+ * The worker's side.  A claimed job carries the token (its attempt number)
+ * under which it must be completed; a completion under an old token is
+ * refused by the script (fencing).
+ */
+struct wq_claim {
+	char		 id[WQ_ID_LEN + 1];
+	jv		 data;
+	long		 token;
+	long		 timeout;
+	long		 max_attempts;
+};
+
+struct wq_outcome {
+	char		 id[WQ_ID_LEN + 1];
+	long		 token;
+	int		 kind;		/* WQ_DONE_* */
+	jv		 result;	/* WQ_DONE_OK: the result */
+	char		*error;		/* WQ_DONE_FAIL: why */
+	long		 retry_ms;	/* WQ_DONE_FAIL: backoff if retried */
+	char		*state;		/* after the call: worked, pending,
+					   failed, stale (fenced off) */
+};
+#define WQ_DONE_OK	0
+#define WQ_DONE_FAIL	1
+#define WQ_DONE_BACK	2	/* hand back unfinished (drain) */
+
+struct wq_worker_opts {
+	char		**queues;
+	size_t		 nqueues;
+	long		 max_attempts;
+	long		 timeout;
+	long		 node_timeout_ms;
+	long		 heartbeat_ms;
+	long		 concurrency;
+};
+
+int		 wq_claim(struct wq *, struct wq_worker_opts *, size_t,
+		    struct wq_claim *, size_t *);
+void		 wq_claim_clear(struct wq_claim *);
+int		 wq_complete(struct wq *, struct wq_outcome *, size_t);
+void		 wq_outcome_clear(struct wq_outcome *);
+long		 wq_backoff_retry_ms(long);	/* attempt -> delay, jittered */
+int		 wq_promote(struct wq *, struct wq_worker_opts *, long *);
+
+/* Membership. */
+int		 wq_node_register(struct wq *, struct wq_worker_opts *, jv);
+int		 wq_node_beat(struct wq *, struct wq_worker_opts *, jv, int *);
+int		 wq_node_reap(struct wq *, long, long *, long *);
+int		 wq_node_leave(struct wq *);
+int		 wq_peers(struct wq *, int, jv *);
+
+/* Messages. */
+struct wq_msg {
+	char		*id;
+	char		*from;
+	char		*type;
+	jv		 body;
+	int		 reply_wanted;
+};
+void		 wq_msg_clear(struct wq_msg *);
+int		 wq_msg_send(struct wq *, const char *, const char *, jv,
+		    int, char **);
+int		 wq_msg_take(struct wq *, struct wq_msg *, size_t, size_t *);
+int		 wq_msg_reply(struct wq *, struct wq_msg *, const char *, jv);
+int		 wq_msg_wait_reply(struct wq *, const char *, double, jv *);
+
+/*
+ * Hints for a worker: a subscriber connection that fires when work is
+ * queued on one of its queues or a message arrives in its inbox.
+ */
+struct wq_hints;
+int		 wq_hints_open(struct wq *, struct wq_worker_opts *,
+		    struct wq_hints **);
+void		 wq_hints_close(struct wq_hints *);
+int		 wq_hints_fd(struct wq_hints *);
+/* Returns WQ_OK and sets *work / *msg, or WQ_EUNAVAIL. */
+int		 wq_hints_read(struct wq_hints *, int *, int *);
+
+/* JSON helpers. */
+int		 wq_print(jv);		/* consumes; one line on stdout */
+char		*wq_dump(jv);		/* consumes; compact text, malloc'd */
+jv		 wq_parse(const char *, size_t, char *, size_t);
+int		 wq_id_from_line(const char *, size_t, char *, size_t);
+
+struct wq_jq;
+int		 wq_jq_compile(const char *, struct wq_jq **, char *, size_t);
+void		 wq_jq_free(struct wq_jq *);
+/* Run on input (consumed); outputs appended to *out (a jv array). */
+int		 wq_jq_run(struct wq_jq *, jv, jv *, char *, size_t);
+
+/* HTTP API client (libcurl), for --api. */
+int		 wq_api_submit(struct wq *, struct wq_spec *, jv *);
+/* The record, or jv_null() when unknown; wait > 0 holds until it ends. */
+int		 wq_api_status(struct wq *, const char *, double, jv *);
+void		 wq_api_close(struct wq *);
+
+/*
+ * The two halves of each operation, for callers that do their own I/O
+ * (the Kore API, on hiredis's async interface): build the command, then
+ * decode its reply.  A struct wq_argv is a command's argv, owned.
+ */
+struct redisReply;
+struct wq_argv {
+	int		 argc;
+	int		 cap;
+	char		**argv;
+	size_t		*len;
+};
+void		 wq_argv_free(struct wq_argv *);
+/* EVALSHA -> EVAL, after a NOSCRIPT reply. */
+void		 wq_script_to_eval(struct wq_argv *);
+int		 wq_reply_noscript(struct redisReply *);
+void		 wq_submit_argv(struct wq *, struct wq_spec *, size_t,
+		    struct wq_argv *);
+int		 wq_submit_decode(struct wq *, struct wq_spec *, size_t,
+		    struct redisReply *, jv *);
+void		 wq_status_argv(struct wq *, const char *, struct wq_argv *);
+int		 wq_status_decode(struct wq *, struct redisReply *, jv *);
+jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
+
+/* Small utilities shared by the commands. */
+int64_t		 wq_now_ms(void);
+char		*wq_hostname(void);
+char		*wq_random_id(void);
+void		*wq_calloc(size_t, size_t);
+void		*wq_realloc(void *, size_t);
+char		*wq_strdup(const char *);
+
+#endif

@@ -1,0 +1,158 @@
+#!/usr/bin/env bats
+# wq-submit: callback ids, duplicates, input modes, bad input.
+
+load helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() { stop_started; }
+
+@test "data foo gets the callback id of the original system" {
+	run wq-submit foo
+	assert_success
+	assert_output --partial '"callback":"ACBD18DB4CC2F85CEDEF654FCCC4A4D8"'
+	assert_output --partial '"data":"foo","status":"accepted"'
+	assert_output --regexp '"accepted_by":"submit-[0-9]+@'
+	[ "$(rcli lrange wq:queue:default 0 -1)" = ACBD18DB4CC2F85CEDEF654FCCC4A4D8 ]
+}
+
+@test "a JSON job object with string data hashes the same" {
+	run sh -c 'echo "{\"data\":\"foo\"}" | wq-submit --json'
+	assert_success
+	assert_output --partial '"callback":"ACBD18DB4CC2F85CEDEF654FCCC4A4D8"'
+}
+
+@test "non-string data hashes as its compact JSON text" {
+	want=$(printf '%s' '{"a":[1,2],"b":null}' | md5sum | cut -c1-32 | tr a-f A-F)
+	run wq-submit --json '{"data": {"a": [1, 2], "b": null}}'
+	assert_success
+	assert_output --partial "\"callback\":\"$want\""
+	want=$(printf '%s' '42' | md5sum | cut -c1-32 | tr a-f A-F)
+	run wq-submit --json '{"data":42}'
+	assert_output --partial "\"callback\":\"$want\""
+}
+
+@test "a key replaces the data as what the id hashes" {
+	want=$(printf '%s' 'order-17' | md5sum | cut -c1-32 | tr a-f A-F)
+	run wq-submit --json '{"data":"anything","key":"order-17"}'
+	assert_success
+	assert_output --partial "\"callback\":\"$want\""
+	run wq-submit --key order-17 other
+	assert_output --partial "\"callback\":\"$want\""
+	assert_output --partial '"duplicate":true'
+}
+
+@test "a duplicate is not queued twice and says duplicate" {
+	wq-submit foo >/dev/null
+	run wq-submit foo
+	assert_success
+	assert_output --partial '"duplicate":true'
+	assert_output --partial '"status":"pending"'
+	[ "$(rcli llen wq:queue:default)" = 1 ]
+	# twice in one batch too
+	run wq-submit bar bar
+	[ "$(rcli llen wq:queue:default)" = 2 ]
+	[ "$(echo "$output" | grep -c '"duplicate":true')" = 1 ]
+}
+
+@test "a job whose record expired can be submitted again" {
+	id=$(wq-submit --ttl 1 foo | jq -r .callback)
+	# finish it by hand as a worker would, then let it expire
+	start w wq-worker --jq . --ttl 1
+	wait_for 5 status_is "$id" worked
+	wait_for 5 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK exists wq:job:$id) = 0 ]"
+	run wq-submit foo
+	assert_success
+	refute_output --partial duplicate
+	assert_output --partial '"status":"accepted"'
+}
+
+@test "--lines submits one job per line, all or nothing" {
+	run sh -c 'seq 100 | wq-submit --lines | wc -l'
+	assert_output 100
+	[ "$(rcli llen wq:queue:default)" = 100 ]
+}
+
+@test "a malformed JSON line is refused and nothing is queued" {
+	run sh -c 'printf "%s\n" "{\"data\":1}" "{\"data\":" "{\"data\":3}" | wq-submit --json'
+	assert_failure 2
+	assert_output --regexp '^wq-submit: input 2: malformed JSON'
+	[ "${#lines[@]}" = 1 ]
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+	[ "$(rcli dbsize)" = 0 ]
+}
+
+@test "missing data, unknown fields and bad types are usage errors" {
+	run wq-submit --json '{"key":"x"}'
+	assert_failure 2
+	assert_output 'wq-submit: input 1: missing "data"'
+	run wq-submit --json '{"data":1,"max_attempt":3}'
+	assert_failure 2
+	assert_output --partial 'unknown field "max_attempt"'
+	run wq-submit --json '{"data":1,"timeout":"x"}'
+	assert_failure 2
+	run wq-submit --json '[1]'
+	assert_failure 2
+	[ "$(rcli dbsize)" = 0 ]
+}
+
+@test "data over --max-data is refused" {
+	run wq-submit --max-data 10 12345678901
+	assert_failure 2
+	assert_output --partial 'over the limit of 10'
+	run wq-submit --max-data 10 1234567890
+	assert_success
+}
+
+@test "unknown options and bad settings exit 2 with one line" {
+	run wq-submit --frobnicate foo
+	assert_failure 2
+	assert_output 'wq-submit: unknown or incomplete option --frobnicate (try --help)'
+	run wq-submit --redis http://x foo
+	assert_failure 2
+	[ "${#lines[@]}" = 1 ]
+	assert_output --partial 'bad Redis URL'
+	run env WQ_REDIS=redis://h:99999 wq-submit foo
+	assert_failure 2
+	assert_output --partial 'WQ_REDIS: bad Redis URL: bad port'
+	run wq-submit --ttl 0 foo
+	assert_failure 2
+	[ "$(rcli dbsize)" = 0 ]
+}
+
+@test "Redis unreachable exits 3 quickly and never shows the password" {
+	start=$(date +%s)
+	run wq-submit --redis 'redis://:s3cret@127.0.0.1:1/0' foo
+	assert_failure 3
+	refute_output --partial s3cret
+	assert_output --partial 'cannot connect to Redis'
+	[ $(( $(date +%s) - start )) -le 3 ]
+	run wq-submit --redis "unix://$(suite_dir)/nope.sock" foo
+	assert_failure 3
+}
+
+@test "a wrong password is refused without echoing it" {
+	rcli config set requirepass sesame >/dev/null
+	run wq-submit --redis "unix://$WQ_TEST_SOCK?password=wrong" foo
+	rcli -a sesame --no-auth-warning config set requirepass '' >/dev/null
+	assert_failure 3
+	refute_output --partial wrong
+	assert_output --partial 'refused the credentials'
+}
+
+@test "--help and --version" {
+	run wq-submit --help
+	assert_success
+	assert_output --partial 'usage: wq-submit'
+	run wq-submit --version
+	assert_output --regexp '^wq-submit [0-9]+\.[0-9]+'
+}
+
+@test "the wq dispatcher runs the command" {
+	run wq submit foo
+	assert_success
+	assert_output --partial ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	run wq nosuch
+	assert_failure 2
+}
