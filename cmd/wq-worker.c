@@ -36,7 +36,8 @@
 
 enum { OPT_EXEC = WQ_OPT_FIRST_PRIVATE, OPT_JQ, OPT_SLEEP, OPT_CONCURRENCY,
     OPT_TIMEOUT, OPT_MAX_ATTEMPTS, OPT_HEARTBEAT, OPT_NODE_TIMEOUT,
-    OPT_BATCH, OPT_GRACE, OPT_ON, OPT_LOG, OPT_QUIET, OPT_HANDLER_TIMEOUT };
+    OPT_BATCH, OPT_GRACE, OPT_ON, OPT_LOG, OPT_QUIET, OPT_HANDLER_TIMEOUT,
+    OPT_BACKOFF };
 
 static const struct option own[] = {
 	{ "exec",		required_argument,	NULL, OPT_EXEC },
@@ -53,6 +54,7 @@ static const struct option own[] = {
 	{ "handler-timeout",	required_argument,	NULL, OPT_HANDLER_TIMEOUT },
 	{ "log",		required_argument,	NULL, OPT_LOG },
 	{ "quiet",		no_argument,		NULL, OPT_QUIET },
+	{ "backoff",		required_argument,	NULL, OPT_BACKOFF },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -70,6 +72,8 @@ usage(FILE *f)
 "  --concurrency N     jobs at once (default 1)\n"
 "  --timeout S         kill a job after S seconds (default 300)\n"
 "  --max-attempts N    attempts before a job fails for good (default 3)\n"
+"  --backoff S         first retry delay; doubles per attempt, jittered\n"
+"                      (default 1)\n"
 "  --heartbeat S       heartbeat interval (default 1)\n"
 "  --node-timeout S    a node silent this long is dead (default 5)\n"
 "  --batch K           jobs per claim for --jq and --sleep 0 (default 64)\n"
@@ -125,6 +129,7 @@ static struct {
 	long			 batch;
 	double			 grace_s;
 	double			 handler_timeout_s;
+	long			 backoff_ms;
 	struct handler		*handlers;
 	size_t			 nhandlers;
 	int			 log_json;
@@ -287,7 +292,8 @@ outcome_add(struct wq_claim *c, int kind, jv result, const char *error)
 	o->kind = kind;
 	o->result = result;
 	o->error = error ? wq_strdup(error) : NULL;
-	o->retry_ms = kind == WQ_DONE_FAIL ? wq_backoff_retry_ms(c->token) : 0;
+	o->retry_ms = kind == WQ_DONE_FAIL ?
+	    wq_backoff_retry_ms(c->token, w.backoff_ms) : 0;
 }
 
 /* Redis went away: note it, and come back after a backoff. */
@@ -1038,6 +1044,10 @@ parse_options(int argc, char **argv)
 		case OPT_QUIET:
 			w.quiet = 1;
 			break;
+		case OPT_BACKOFF:
+			w.backoff_ms = (long)(cmd_seconds("--backoff", optarg) *
+			    1000);
+			break;
 		case WQ_OPT_QUEUE:
 			if (wq_check_queue(w.wq, optarg) != WQ_OK)
 				cmd_die(WQ_EUSAGE, "%s", wq_error(w.wq));
@@ -1231,6 +1241,7 @@ main(int argc, char **argv)
 	w.batch = 64;
 	w.grace_s = 30;
 	w.handler_timeout_s = 5;
+	w.backoff_ms = 1000;
 	parse_options(argc, argv);
 
 	w.nslots = (size_t)w.o.concurrency + 4;	/* + handler slots */

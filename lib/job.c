@@ -393,16 +393,16 @@ wq_outcome_clear(struct wq_outcome *o)
 	o->state = NULL;
 }
 
-/* Exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 1 h,
- * each scaled by a random factor in [0.5, 1.5). */
+/* Exponential backoff with jitter: base, 2 base, 4 base ... capped at
+ * 1 h, each scaled by a random factor in [0.5, 1.5). */
 long
-wq_backoff_retry_ms(long attempt)
+wq_backoff_retry_ms(long attempt, long base_ms)
 {
 	double	base;
 
 	if (attempt < 1)
 		attempt = 1;
-	base = 1000.0 * pow(2.0, (double)(attempt - 1 > 20 ? 20 : attempt - 1));
+	base = (double)base_ms * pow(2.0, (double)(attempt - 1 > 20 ? 20 : attempt - 1));
 	if (base > 3600000.0)
 		base = 3600000.0;
 	return (long)(base * (0.5 + (double)random() / ((double)RAND_MAX + 1)));

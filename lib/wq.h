@@ -237,7 +237,7 @@ int		 wq_claim(struct wq *, struct wq_worker_opts *, size_t,
 void		 wq_claim_clear(struct wq_claim *);
 int		 wq_complete(struct wq *, struct wq_outcome *, size_t);
 void		 wq_outcome_clear(struct wq_outcome *);
-long		 wq_backoff_retry_ms(long);	/* attempt -> delay, jittered */
+long		 wq_backoff_retry_ms(long, long);	/* attempt, base ms -> delay */
 int		 wq_promote(struct wq *, struct wq_worker_opts *, long *);
 
 /* Membership. */

@@ -1,0 +1,254 @@
+#!/usr/bin/env bats
+# wq-worker: the life of a job, retries, timeouts, crashes, drain.
+
+load helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() { stop_started; }
+
+@test "a job goes pending -> working -> worked with --sleep" {
+	id=$(wq-submit foo | jq -r .callback)
+	[ "$(wq-status "$id" | jq -r .status)" = pending ]
+	start w1 wq-worker --sleep 2
+	wait_for 5 status_is "$id" working
+	run wq-status "$id"
+	assert_output --partial '"status":"working"'
+	assert_output --regexp '"worker":"worker-[0-9]+@'
+	assert_output --partial '"attempts":1'
+	wait_for 6 status_is "$id" worked
+	run wq-status "$id"
+	assert_success
+	assert_output --partial '"status":"worked"'
+	assert_output --partial '"finished_at":'
+}
+
+@test "a finished record expires after --ttl, then wq-status exits 1" {
+	id=$(wq-submit --ttl 1 foo | jq -r .callback)
+	start w1 wq-worker --jq .
+	run wq-status --wait --timeout 5 "$id"
+	assert_success
+	[ "$(rcli ttl wq:job:$id)" -le 1 ]
+	wait_for 5 sh -c "! wq-status $id"
+	run wq-status "$id"
+	assert_failure 1
+	assert_output "wq-status: $id: not found"
+}
+
+@test "pending records never expire" {
+	id=$(wq-submit --ttl 1 foo | jq -r .callback)
+	[ "$(rcli ttl wq:job:$id)" = -1 ]
+}
+
+@test "--exec captures stdout as the result, data on stdin" {
+	id=$(wq-submit 'hello world' | jq -r .callback)
+	id2=$(wq-submit --json '{"data":{"n":2}}' | jq -r .callback)
+	start w1 wq-worker --exec 'tr a-z A-Z'
+	run wq-status --wait --timeout 10 "$id" "$id2"
+	assert_success
+	assert_output --partial '"result":"HELLO WORLD"'
+	assert_output --partial '"result":"{\"N\":2}"'
+}
+
+@test "--jq: the result is the program's output" {
+	id=$(wq-submit --json '{"data":{"a":[1,2,3]}}' | jq -r .callback)
+	start w1 wq-worker --jq '.a | add'
+	run wq-status --wait --timeout 10 --jq .result "$id"
+	assert_success
+	assert_output 6
+}
+
+@test "job data never reaches a shell" {
+	id=$(wq-submit '$(touch /tmp/wq-pwned-$$); touch /tmp/wq-pwned2-$$ `id`' | jq -r .callback)
+	start w1 wq-worker --exec 'cat'
+	run wq-status --wait --timeout 10 --jq .result "$id"
+	assert_success
+	[ ! -e /tmp/wq-pwned-$$ ] && [ ! -e /tmp/wq-pwned2-$$ ]
+	assert_output --partial '$(touch'
+}
+
+@test "a failing command is retried with backoff, then fails into dead:<q>" {
+	id=$(wq-submit bad | jq -r .callback)
+	start w1 wq-worker --exec 'echo oops >&2; exit 3' --max-attempts 3 --backoff 0.2 --heartbeat 0.2 --node-timeout 1
+	wait_for 10 status_is "$id" failed
+	run wq-status "$id"
+	assert_failure 1
+	assert_output --partial '"attempts":3'
+	assert_output --partial '"error":"exit status 3: oops"'
+	[ "$(rcli lrange wq:dead:default 0 -1)" = "$id" ]
+	[ "$(rcli zcard wq:delayed:default)" = 0 ]
+	# the retries waited: each attempt started later than the last ended
+	grep -c "job $id pending" "$(suite_dir)/w1.log" | grep -qx 2
+	run wq-status --list dead
+	assert_output --partial "\"callback\":\"$id\""
+	run wq-status --list failed
+	assert_output --partial "\"callback\":\"$id\""
+}
+
+@test "a retry waits in delayed:<q> with retry_at" {
+	id=$(wq-submit bad | jq -r .callback)
+	start w1 wq-worker --exec 'exit 1' --max-attempts 2 --backoff 30
+	wait_for 10 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK zcard wq:delayed:default) = 1 ]"
+	run wq-status "$id"
+	assert_output --partial '"status":"pending"'
+	assert_output --partial '"retry_at":'
+	run wq-status --list delayed
+	assert_output --partial "$id"
+}
+
+@test "--timeout kills a stuck command and its children" {
+	id=$(wq-submit stuck | jq -r .callback)
+	start w1 wq-worker --exec 'sleep 300 & sleep 301; echo never' --timeout 1 --max-attempts 1
+	wait_for 10 status_is "$id" failed
+	run wq-status "$id"
+	assert_output --partial '"error":"timed out after 1 s"'
+	sleep 0.5
+	run pgrep -f '^sleep 30[01]$'
+	assert_failure
+}
+
+@test "a job's own timeout beats the worker's" {
+	id=$(wq-submit --timeout 1 --max-attempts 1 slow | jq -r .callback)
+	start w1 wq-worker --exec 'sleep 30'
+	wait_for 10 status_is "$id" failed
+}
+
+@test "kill -9 of a worker mid-job: another worker finishes the job" {
+	id=$(wq-submit foo | jq -r .callback)
+	start w1 wq-worker --sleep 30 --name victim --node-timeout 2 --heartbeat 0.5
+	wait_for 5 status_is "$id" working
+	[ "$(rcli hget wq:job:$id worker)" = victim ]
+	kill -9 "$(pid_of w1)"
+	t0=$(date +%s)
+	start w2 wq-worker --sleep 0.5 --name rescuer --node-timeout 2 --heartbeat 0.5
+	wait_for 10 status_is "$id" worked
+	[ $(( $(date +%s) - t0 )) -le 5 ]
+	[ "$(rcli hget wq:job:$id worker)" = rescuer ]
+	[ "$(rcli hget wq:job:$id attempts)" = 2 ]
+	[ "$(rcli llen wq:active:victim)" = 0 ]
+	run wq-peers
+	refute_output --partial victim
+}
+
+@test "SIGTERM drains: the running job finishes, the node leaves, exit 0" {
+	id=$(wq-submit foo | jq -r .callback)
+	id2=$(wq-submit bar | jq -r .callback)
+	start w1 wq-worker --sleep 1.5 --name drainer
+	wait_for 5 status_is "$id" working
+	kill -TERM "$(pid_of w1)"
+	wait "$(pid_of w1)" || rc=$?
+	[ "${rc:-0}" = 0 ]
+	[ "$(job_status "$id")" = worked ]
+	[ "$(job_status "$id2")" = pending ]
+	[ "$(rcli zscore wq:nodes drainer)" = "" ]
+	[ "$(rcli llen wq:queue:default)" = 1 ]
+}
+
+@test "SIGTERM past --grace hands the job back, attempt not counted" {
+	id=$(wq-submit foo | jq -r .callback)
+	start w1 wq-worker --exec 'sleep 30' --grace 0.5 --name giver
+	wait_for 5 status_is "$id" working
+	kill -TERM "$(pid_of w1)"
+	wait "$(pid_of w1)" || rc=$?
+	[ "${rc:-0}" = 0 ]
+	[ "$(job_status "$id")" = pending ]
+	[ "$(rcli hget wq:job:$id attempts)" = 0 ]
+	[ "$(rcli lrange wq:queue:default 0 -1)" = "$id" ]
+	[ "$(rcli llen wq:active:giver)" = 0 ]
+}
+
+@test "2 workers x --concurrency 4 over 5,000 jobs: all worked, none lost" {
+	seq 5000 | wq-submit --lines >/dev/null
+	start w1 wq-worker --exec cat --concurrency 4 --quiet
+	start w2 wq-worker --exec cat --concurrency 4 --quiet
+	wait_for 120 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked) = 5000 ]"
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+	[ "$(rcli zcard wq:delayed:default)" = 0 ]
+	run sh -c "seq 5000 | wq-submit --lines | jq -r .status | sort | uniq -c"
+	assert_output --regexp '^ *5000 worked$'
+	for n in $(rcli zrange wq:nodes 0 -1); do
+		[ "$(rcli llen "wq:active:$n")" = 0 ]
+	done
+}
+
+@test "seq 1000 | wq-submit --lines | wq-status --wait prints 1,000 worked records" {
+	start w1 wq-worker --jq .
+	start w2 wq-worker --jq .
+	run sh -c 'seq 1000 | wq-submit --lines | wq-status --wait --timeout 60 | jq -r .status | sort | uniq -c'
+	assert_success
+	assert_output --regexp '^ *1000 worked$'
+}
+
+@test "wq-status --wait blocks until the end, without polling Redis" {
+	id=$(wq-submit foo | jq -r .callback)
+	start s1 wq-status --wait "$id"
+	sleep 0.5
+	calls=$(rcli info commandstats | sed -n 's/^cmdstat_hgetall:calls=\([0-9]*\).*/\1/p')
+	sleep 1.5
+	calls2=$(rcli info commandstats | sed -n 's/^cmdstat_hgetall:calls=\([0-9]*\).*/\1/p')
+	[ "$calls" = "$calls2" ]
+	kill -0 "$(pid_of s1)"
+	start w1 wq-worker --jq .
+	wait_for 5 sh -c "! kill -0 $(pid_of s1)"
+	run log_of s1
+	assert_output --partial '"status":"worked"'
+}
+
+@test "wq-status --wait --timeout exits 1 and prints where the job stands" {
+	id=$(wq-submit foo | jq -r .callback)
+	run wq-status --wait --timeout 0.5 "$id"
+	assert_failure 1
+	assert_output --partial 'not finished before the timeout'
+	assert_output --partial '"status":"pending"'
+}
+
+@test "wq-status reads wq-submit's NDJSON and filters with --jq" {
+	start w1 wq-worker --jq '. + "!"'
+	run sh -c 'wq-submit a b | wq-status --wait --timeout 10 --jq "select(.data==\"b\") | .result"'
+	assert_success
+	assert_output '"b!"'
+}
+
+@test "bad jq programs, bad ids, bad options: exit 2" {
+	run wq-worker --jq '.['
+	assert_failure 2
+	assert_output --regexp '^wq-worker: bad jq program'
+	run wq-status --jq '.[' ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	assert_failure 2
+	run wq-status nothex
+	assert_failure 2
+	assert_output 'wq-status: input 1: not a callback id (32 hex digits)'
+	run wq-worker
+	assert_failure 2
+	run wq-worker --sleep 1 --jq .
+	assert_failure 2
+	run wq-worker --sleep 1 --concurrency 0
+	assert_failure 2
+	run wq-status --list nonsense
+	assert_failure 2
+}
+
+@test "a worker with Redis away keeps trying, then works" {
+	run wq-status --redis redis://127.0.0.1:1 ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	assert_failure 3
+	port=$(free_port)
+	start w1 wq-worker --jq . --redis "redis://127.0.0.1:$port"
+	sleep 1
+	kill -0 "$(pid_of w1)"
+	redis_start late --port "$port" --bind 127.0.0.1
+	WQ_REDIS="redis://127.0.0.1:$port" wq-submit foo >/dev/null
+	wait_for 15 sh -c "[ \"\$(redis-cli -p $port hget wq:job:ACBD18DB4CC2F85CEDEF654FCCC4A4D8 status)\" = worked ]"
+	redis_stop late
+}
+
+@test "queues are taken in priority order" {
+	wq-submit --queue low l1 l2 >/dev/null
+	wq-submit --queue high h1 h2 >/dev/null
+	start w1 wq-worker --exec 'cat' --queue high --queue low
+	wait_for 10 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked) = 4 ]"
+	# the high jobs started before the low ones
+	hi=$(wq-submit --queue high h2 | jq -r .started_at)
+	lo=$(wq-submit --queue low l1 | jq -r .started_at)
+	[ "$hi" -le "$lo" ]
+}
