@@ -97,14 +97,16 @@ status_once(struct wq *wq, char **ids, size_t n)
 	recs = wq_calloc(CHUNK, sizeof(*recs));
 	for (off = 0; off < n; off += cnt) {
 		cnt = n - off < CHUNK ? n - off : CHUNK;
+		rc = WQ_OK;
 		if (wq_config(wq)->api_url != NULL) {
-			for (i = 0; i < cnt; i++)
-				if ((rc = wq_api_status(wq, ids[off + i], 0,
-				    &recs[i])) != WQ_OK)
-					cmd_die(rc, "%s", wq_error(wq));
-		} else if ((rc = wq_status(wq, (const char **)ids + off, cnt,
-		    recs)) != WQ_OK)
+			for (i = 0; i < cnt && rc == WQ_OK; i++)
+				rc = wq_api_status(wq, ids[off + i], 0, &recs[i]);
+		} else
+			rc = wq_status(wq, (const char **)ids + off, cnt, recs);
+		if (rc != WQ_OK) {
+			free(recs);
 			cmd_die(rc, "%s", wq_error(wq));
+		}
 		for (i = 0; i < cnt; i++) {
 			if (jv_get_kind(recs[i]) == JV_KIND_NULL)
 				unknown(ids[off + i]);

@@ -113,16 +113,20 @@ main(int argc, char **argv)
 	answers = wq_calloc(CHUNK, sizeof(*answers));
 	for (off = 0; off < n; off += cnt) {
 		cnt = n - off < CHUNK ? n - off : CHUNK;
+		rc = WQ_OK;
 		if (wq_config(wq)->api_url != NULL) {
-			for (i = 0; i < cnt; i++) {
+			for (i = 0; i < cnt && rc == WQ_OK; i++)
 				rc = wq_api_submit(wq, &specs[off + i],
 				    &answers[i]);
-				if (rc != WQ_OK)
-					cmd_die(rc, "%s", wq_error(wq));
-			}
-		} else if ((rc = wq_submit(wq, specs + off, cnt, answers)) !=
-		    WQ_OK)
+		} else
+			rc = wq_submit(wq, specs + off, cnt, answers);
+		if (rc != WQ_OK) {
+			for (i = 0; i < n; i++)
+				wq_spec_clear(&specs[i]);
+			free(specs);
+			free(answers);
 			cmd_die(rc, "%s", wq_error(wq));
+		}
 		for (i = 0; i < cnt; i++) {
 			wq_print(answers[i]);
 			wq_spec_clear(&specs[off + i]);
