@@ -114,6 +114,7 @@ main(int argc, char **argv)
 	for (off = 0; off < n; off += cnt) {
 		cnt = n - off < CHUNK ? n - off : CHUNK;
 		rc = WQ_OK;
+		i = 0;
 		if (wq_config(wq)->api_url != NULL) {
 			for (i = 0; i < cnt && rc == WQ_OK; i++)
 				rc = wq_api_submit(wq, &specs[off + i],
@@ -121,6 +122,8 @@ main(int argc, char **argv)
 		} else
 			rc = wq_submit(wq, specs + off, cnt, answers);
 		if (rc != WQ_OK) {
+			while (i > 0)		/* the API answered these */
+				jv_free(answers[--i]);
 			for (i = 0; i < n; i++)
 				wq_spec_clear(&specs[i]);
 			free(specs);
