@@ -1,15 +1,29 @@
 /*
  * wq-peers -- the cluster: one NDJSON line per live node; --all adds the
  * nodes that died or left in the last minutes ("alive":false).
- * --watch is the system monitor: a live view of members and queues,
- * redrawn in place on a terminal, NDJSON snapshots otherwise.  It
- * survives Redis going away and recovers when it returns.
+ *
+ * --watch is the system monitor.  Every interval it reads the members,
+ * the queue depths and the stats counters (three or four round trips,
+ * whatever else the database holds) and shows them: on a terminal as a
+ * full-screen view redrawn in place (q or ^C quits), otherwise as one
+ * NDJSON snapshot per interval.  Throughput is the difference of the
+ * stats:worked counter between two readings over the server's clock
+ * (nodes report their own counts only when they beat, too coarse for a
+ * rate).  When Redis goes away the
+ * view says so, keeps the last members it saw, and tries again every
+ * interval until Redis is back.
  */
+#include <sys/ioctl.h>
+
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +39,26 @@ static const struct option own[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static volatile sig_atomic_t stop;
+/* One reading of the cluster, and what the view keeps between them. */
+struct view {
+	struct wq	*wq;
+	int		 all;
+	double		 interval;
+	int		 tty;
+	int		 ok;		/* the last reading worked */
+	char		 err[256];	/* why it did not */
+	jv		 peers;		/* last good reading (array) */
+	jv		 queues;
+	jv		 stats;
+	double		 throughput;	/* jobs/s, or -1 when unknown */
+	int64_t		 last_ok;	/* local ms of the last good reading */
+	int		 rows, cols;	/* terminal size */
+	int		 line;		/* lines drawn this frame */
+};
+
+static volatile sig_atomic_t stop, resized;
+static struct termios saved_tio;
+static int	tio_saved;
 
 static void
 usage(FILE *f)
@@ -34,23 +67,46 @@ usage(FILE *f)
 "usage: wq-peers [options]\n"
 "Print one NDJSON line per live node of the cluster.\n"
 "  --all              also nodes that died or left recently (alive false)\n"
-"  --watch            the system monitor: redraw members and queues\n"
-"  --interval S       --watch redraw interval (default 1)\n"
-"  --table            a table instead of NDJSON (on a terminal)\n"
+"  --watch            the system monitor: members, queues, throughput,\n"
+"                     redrawn in place on a terminal (q quits), else one\n"
+"                     NDJSON snapshot per interval\n"
+"  --interval S       --watch refresh interval (default 1)\n"
+"  --table            a table instead of NDJSON\n"
 "%s", wq_common_usage);
 }
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGWINCH)
+		resized = 1;
+	else
+		stop = 1;
+}
+
+/* o.k, or invalid when o is not an object (yet). */
+static jv
+get(jv o, const char *k)
+{
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return jv_invalid();
+	return jv_object_get(jv_copy(o), jv_string(k));
+}
+
+static double
+num(jv o, const char *k)
+{
+	jv	v = get(o, k);
+	double	d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
+
+	jv_free(v);
+	return d;
 }
 
 static const char *
 str(jv o, const char *k, char *buf, size_t len)
 {
-	jv	v = jv_object_get(jv_copy(o), jv_string(k));
+	jv	v = get(o, k);
 
 	if (jv_get_kind(v) == JV_KIND_STRING)
 		snprintf(buf, len, "%s", jv_string_value(v));
@@ -59,6 +115,10 @@ str(jv o, const char *k, char *buf, size_t len)
 	else if (jv_get_kind(v) == JV_KIND_NULL ||
 	    jv_get_kind(v) == JV_KIND_INVALID)
 		snprintf(buf, len, "-");
+	else if (jv_get_kind(v) == JV_KIND_TRUE ||
+	    jv_get_kind(v) == JV_KIND_FALSE)
+		snprintf(buf, len, "%s", jv_get_kind(v) == JV_KIND_TRUE ?
+		    "yes" : "no");
 	else {
 		char *s = wq_dump(jv_copy(v));
 
@@ -69,113 +129,357 @@ str(jv o, const char *k, char *buf, size_t len)
 	return buf;
 }
 
-static void
-print_table(jv peers, int64_t now)
+/* 42s, 3m07s, 5h02m, 12d03h. */
+static const char *
+duration(double s, char *buf, size_t len)
 {
-	char	b[8][256];
-	int	i, n;
-	jv	p, cur;
-	double	last;
+	long	t = s < 0 ? 0 : (long)s;
 
-	printf("%-32s %-7s %-5s %-8s %6s %6s %9s %6s %s\n", "NAME", "ROLE",
-	    "ALIVE", "PID", "AGE", "BEAT", "PROCESSED", "FAILED", "CURRENT");
+	if (t < 60)
+		snprintf(buf, len, "%lds", t);
+	else if (t < 3600)
+		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+	else
+		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+	return buf;
+}
+
+/*
+ * The job ids a node is running, as "N: id id..." cut to len.  Ids are
+ * shortened to 8 characters, enough to tell them apart on a screen.
+ */
+static const char *
+current(jv p, char *buf, size_t len)
+{
+	jv	cur, id;
+	int	i, n;
+	size_t	off;
+
+	cur = get(p, "current");
+	n = jv_get_kind(cur) == JV_KIND_ARRAY ? jv_array_length(jv_copy(cur)) :
+	    0;
+	off = (size_t)snprintf(buf, len, "%d", n);
+	for (i = 0; i < n && off + 10 < len; i++) {
+		id = jv_array_get(jv_copy(cur), i);
+		if (jv_get_kind(id) == JV_KIND_STRING)
+			off += (size_t)snprintf(buf + off, len - off, "%s%.8s",
+			    i == 0 ? ": " : " ", jv_string_value(id));
+		jv_free(id);
+	}
+	if (i < n && off + 4 < len)
+		snprintf(buf + off, len - off, " ...");
+	jv_free(cur);
+	return buf;
+}
+
+static void
+print_table(jv peers)
+{
+	char	b[9][256];
+	int	i, n;
+	jv	p;
+
+	printf("%-28s %-7s %-5s %-12s %7s %6s %9s %6s %s\n", "NAME", "ROLE",
+	    "ALIVE", "HOST", "PID", "AGE", "PROCESSED", "FAILED", "CURRENT");
 	n = jv_array_length(jv_copy(peers));
 	for (i = 0; i < n; i++) {
 		p = jv_array_get(jv_copy(peers), i);
-		cur = jv_object_get(jv_copy(p), jv_string("current"));
-		last = atof(str(p, "last_seen", b[0], sizeof(b[0])));
-		printf("%-32s %-7s %-5s %-8s %5ss %5.1fs %9s %6s %d\n",
-		    str(p, "name", b[1], sizeof(b[1])),
-		    str(p, "role", b[2], sizeof(b[2])),
-		    str(p, "alive", b[3], sizeof(b[3])),
+		printf("%-28s %-7s %-5s %-12s %7s %6s %9s %6s %s\n",
+		    str(p, "name", b[0], sizeof(b[0])),
+		    str(p, "role", b[1], sizeof(b[1])),
+		    str(p, "alive", b[2], sizeof(b[2])),
+		    str(p, "host", b[3], sizeof(b[3])),
 		    str(p, "pid", b[4], sizeof(b[4])),
-		    str(p, "age", b[5], sizeof(b[5])),
-		    last > 0 ? (double)(now - (int64_t)last) / 1000 : 0.0,
+		    duration(num(p, "age"), b[5], sizeof(b[5])),
 		    str(p, "processed", b[6], sizeof(b[6])),
 		    str(p, "failed", b[7], sizeof(b[7])),
-		    jv_get_kind(cur) == JV_KIND_ARRAY ?
-		    jv_array_length(jv_copy(cur)) : 0);
-		jv_free(cur);
+		    current(p, b[8], sizeof(b[8])));
 		jv_free(p);
 	}
 }
 
-static void
-print_queues(jv queues)
-{
-	int	it;
-	jv	k, v;
-	char	b[3][64];
+/* The terminal ------------------------------------------------------------ */
 
-	printf("\n%-24s %9s %9s %9s\n", "QUEUE", "PENDING", "DELAYED", "DEAD");
-	for (it = jv_object_iter(queues); jv_object_iter_valid(queues, it);
-	    it = jv_object_iter_next(queues, it)) {
-		k = jv_object_iter_key(queues, it);
-		v = jv_object_iter_value(queues, it);
-		printf("%-24s %9s %9s %9s\n", jv_string_value(k),
-		    str(v, "pending", b[0], sizeof(b[0])),
-		    str(v, "delayed", b[1], sizeof(b[1])),
-		    str(v, "dead", b[2], sizeof(b[2])));
-		jv_free(k);
-		jv_free(v);
+static void
+term_size(struct view *v)
+{
+	struct winsize	ws;
+
+	v->rows = 24;
+	v->cols = 80;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+	    ws.ws_col > 0) {
+		v->rows = ws.ws_row;
+		v->cols = ws.ws_col;
 	}
 }
 
 static void
-watch(struct wq *wq, int all, double interval)
+term_restore(void)
 {
-	int	tty = isatty(STDOUT_FILENO), rc, i, n;
-	jv	peers, queues, snap;
-	int64_t	now;
-	char	tbuf[32];
-	time_t	t;
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+	/* cursor back, main screen back */
+	printf("\033[?25h\033[?1049l");
+	fflush(stdout);
+}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	while (!stop) {
-		now = wq_now_ms();
-		rc = wq_peers(wq, all, &peers);
-		if (rc == WQ_OK && (rc = wq_queues(wq, &queues)) != WQ_OK)
-			jv_free(peers);
-		t = time(NULL);
-		strftime(tbuf, sizeof(tbuf), "%H:%M:%S", localtime(&t));
-		if (tty) {
-			printf("\033[H\033[2J");
-			printf("wq system monitor  %s  (redis %s)\n\n", tbuf,
-			    rc == WQ_OK ? "ok" : "unreachable");
-			if (rc == WQ_OK) {
-				print_table(peers, now);
-				print_queues(queues);
-			} else
-				printf("redis unreachable: %s\nretrying every "
-				    "%.1f s\n", wq_error(wq), interval);
-		} else {
-			snap = jv_object();
-			snap = jv_object_set(snap, jv_string("ts"),
-			    jv_number((double)now));
-			if (rc == WQ_OK) {
-				snap = jv_object_set(snap, jv_string("redis"),
-				    jv_string("ok"));
-				snap = jv_object_set(snap, jv_string("nodes"),
-				    jv_copy(peers));
-				snap = jv_object_set(snap, jv_string("queues"),
-				    jv_copy(queues));
-			} else {
-				snap = jv_object_set(snap, jv_string("redis"),
-				    jv_string("unreachable"));
-				snap = jv_object_set(snap, jv_string("error"),
-				    jv_string(wq_error(wq)));
-			}
-			wq_print(snap);
-		}
-		if (rc == WQ_OK) {
-			jv_free(peers);
-			jv_free(queues);
-		} else
-			wq_disconnect(wq);
+/* The alternate screen, no cursor; keys read one at a time, unechoed. */
+static void
+term_setup(void)
+{
+	struct termios	t;
+
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
+		tio_saved = 1;
+		t = saved_tio;
+		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		t.c_cc[VMIN] = 0;
+		t.c_cc[VTIME] = 0;
+		tcsetattr(STDIN_FILENO, TCSANOW, &t);
+	}
+	printf("\033[?1049h\033[?25l");
+	atexit(term_restore);
+}
+
+/* One line of the frame: cut to the width, the rest of the line cleared. */
+__attribute__((format(printf, 2, 3)))
+static void
+line(struct view *v, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 buf[1024];
+
+	if (v->line >= v->rows - 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if ((int)strlen(buf) > v->cols)
+		buf[v->cols] = '\0';
+	printf("%s\033[K\n", buf);
+	v->line++;
+}
+
+static void
+draw(struct view *v)
+{
+	char	 b[10][256], when[32], *url;
+	time_t	 t;
+	int	 i, n, nq, running, alive;
+	jv	 p, k, q, names;
+
+	term_size(v);
+	v->line = 0;
+	printf("\033[H");
+	t = time(NULL);
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+	url = wq_redis_url_safe(wq_config(v->wq)->redis_url);
+	line(v, "wq system monitor  %s  %s  every %gs  (q quits)", when, url,
+	    v->interval);
+	free(url);
+	if (!v->ok) {
+		t = (time_t)(v->last_ok / 1000);
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+		line(v, "\033[7mredis unreachable\033[0m: %s; retrying every "
+		    "%gs", v->err, v->interval);
+		if (v->last_ok > 0)
+			line(v, "what follows is as of %s", when);
+	} else
+		line(v, "redis ok");
+	if (jv_get_kind(v->peers) != JV_KIND_ARRAY) {
+		printf("\033[J");
 		fflush(stdout);
-		for (i = 0, n = (int)(interval * 10); i < n && !stop; i++)
-			usleep(100000);
+		return;
+	}
+	n = jv_array_length(jv_copy(v->peers));
+	for (i = running = alive = 0; i < n; i++) {
+		p = jv_array_get(jv_copy(v->peers), i);
+		k = jv_object_get(jv_copy(p), jv_string("current"));
+		if (jv_get_kind(k) == JV_KIND_ARRAY)
+			running += jv_array_length(jv_copy(k));
+		jv_free(k);
+		k = jv_object_get(p, jv_string("alive"));
+		alive += jv_get_kind(k) == JV_KIND_TRUE;
+		jv_free(k);
+	}
+	if (v->throughput >= 0)
+		snprintf(b[0], sizeof(b[0]), "%.1f jobs/s", v->throughput);
+	else
+		snprintf(b[0], sizeof(b[0]), "- jobs/s");
+	line(v, "nodes %d alive%s  running %d  throughput %s  worked %.0f  "
+	    "failed %.0f  retried %.0f  reclaimed %.0f", alive,
+	    v->all && n > alive ? " (+dead)" : "", running, b[0],
+	    num(v->stats, "worked"), num(v->stats, "failed"),
+	    num(v->stats, "retried"), num(v->stats, "reclaimed"));
+	line(v, "%s", "");
+	line(v, "%-24s %-6s %-12s %7s %7s %5s %8s %9s %6s  %s", "NAME",
+	    "ROLE", "HOST", "PID", "AGE", "BEAT", "STATE", "PROCESSED",
+	    "FAILED", "CURRENT");
+	/* keep room for the queues below */
+	for (i = 0; i < n; i++) {
+		if (v->line >= v->rows - 6 && i < n - 1) {
+			line(v, "... %d more", n - i);
+			break;
+		}
+		p = jv_array_get(jv_copy(v->peers), i);
+		snprintf(b[5], sizeof(b[5]), "%.1fs", num(p, "beat_ago"));
+		str(p, "state", b[6], sizeof(b[6]));
+		k = jv_object_get(jv_copy(p), jv_string("alive"));
+		if (jv_get_kind(k) != JV_KIND_TRUE)
+			str(p, "gone", b[6], sizeof(b[6]));
+		jv_free(k);
+		line(v, "%-24s %-6s %-12s %7s %7s %5s %8s %9s %6s  %s",
+		    str(p, "name", b[0], sizeof(b[0])),
+		    str(p, "role", b[1], sizeof(b[1])),
+		    str(p, "host", b[2], sizeof(b[2])),
+		    str(p, "pid", b[3], sizeof(b[3])),
+		    duration(num(p, "age"), b[4], sizeof(b[4])), b[5], b[6],
+		    str(p, "processed", b[7], sizeof(b[7])),
+		    str(p, "failed", b[8], sizeof(b[8])),
+		    current(p, b[9], sizeof(b[9])));
+		jv_free(p);
+	}
+	if (n == 0)
+		line(v, "(no live nodes)");
+	line(v, "%s", "");
+	line(v, "%-24s %9s %9s %9s", "QUEUE", "PENDING", "DELAYED", "DEAD");
+	if (jv_get_kind(v->queues) == JV_KIND_OBJECT) {
+		names = jv_keys(jv_copy(v->queues));	/* sorted */
+		nq = jv_array_length(jv_copy(names));
+		for (i = 0; i < nq; i++) {
+			k = jv_array_get(jv_copy(names), i);
+			q = jv_object_get(jv_copy(v->queues), jv_copy(k));
+			line(v, "%-24s %9s %9s %9s", jv_string_value(k),
+			    str(q, "pending", b[0], sizeof(b[0])),
+			    str(q, "delayed", b[1], sizeof(b[1])),
+			    str(q, "dead", b[2], sizeof(b[2])));
+			jv_free(k);
+			jv_free(q);
+		}
+		jv_free(names);
+	}
+	printf("\033[J");
+	fflush(stdout);
+}
+
+/* Reading and snapshots ---------------------------------------------------- */
+
+/* Read the cluster; on success the reading replaces the last one. */
+static void
+refresh(struct view *v)
+{
+	jv	peers, queues, stats;
+	double	dt, d;
+	int	rc;
+
+	rc = wq_peers(v->wq, v->all, &peers);
+	if (rc == WQ_OK && (rc = wq_queues(v->wq, &queues)) != WQ_OK)
+		jv_free(peers);
+	if (rc == WQ_OK && (rc = wq_stats(v->wq, &stats)) != WQ_OK) {
+		jv_free(peers);
+		jv_free(queues);
+	}
+	if (rc != WQ_OK) {
+		snprintf(v->err, sizeof(v->err), "%s", wq_error(v->wq));
+		v->ok = 0;
+		v->throughput = -1;
+		wq_disconnect(v->wq);
+		return;
+	}
+	/* No rate across an outage: the Redis that came back may be new. */
+	dt = (num(stats, "time") - num(v->stats, "time")) / 1000;
+	d = num(stats, "worked") - num(v->stats, "worked");
+	v->throughput = v->ok && dt > 0 && d >= 0 ? d / dt : -1;
+	jv_free(v->peers);
+	jv_free(v->queues);
+	jv_free(v->stats);
+	v->peers = peers;
+	v->queues = queues;
+	v->stats = stats;
+	v->ok = 1;
+	v->last_ok = wq_now_ms();
+}
+
+static void
+snapshot(struct view *v)
+{
+	jv	s;
+
+	s = jv_object();
+	if (!v->ok) {
+		s = jv_object_set(s, jv_string("ts"),
+		    jv_number((double)wq_now_ms()));
+		s = jv_object_set(s, jv_string("redis"),
+		    jv_string("unreachable"));
+		s = jv_object_set(s, jv_string("error"), jv_string(v->err));
+		wq_print(s);
+		cmd_flush();
+		return;
+	}
+	s = jv_object_set(s, jv_string("ts"), jv_number(num(v->stats,
+	    "time")));
+	s = jv_object_set(s, jv_string("redis"), jv_string("ok"));
+	s = jv_object_set(s, jv_string("nodes"), jv_copy(v->peers));
+	s = jv_object_set(s, jv_string("queues"), jv_copy(v->queues));
+	s = jv_object_set(s, jv_string("stats"), jv_copy(v->stats));
+	s = jv_object_set(s, jv_string("throughput"), v->throughput >= 0 ?
+	    jv_number((double)(long)(v->throughput * 10) / 10) : jv_null());
+	wq_print(s);
+	cmd_flush();
+}
+
+/* Wait for the next refresh; a key q (on a terminal) stops. */
+static void
+pause_(struct view *v)
+{
+	struct pollfd	pfd;
+	int64_t		end, now;
+	char		c;
+
+	end = wq_now_ms() + (int64_t)(v->interval * 1000);
+	while (!stop && !resized && (now = wq_now_ms()) < end) {
+		pfd.fd = STDIN_FILENO;
+		pfd.events = POLLIN;
+		if (poll(&pfd, tio_saved ? 1 : 0, (int)(end - now)) > 0 &&
+		    read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q'))
+			stop = 1;
+	}
+}
+
+static void
+watch(struct view *v)
+{
+	struct sigaction	sa;
+	struct wq_config	*cfg = wq_config(v->wq);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGWINCH, &sa, NULL);
+	/* A dead or frozen server must not hold the view for long. */
+	if (cfg->connect_timeout_ms > 1000)
+		cfg->connect_timeout_ms = 1000;
+	if (cfg->command_timeout_ms > 2000)
+		cfg->command_timeout_ms = 2000;
+	if (v->tty)
+		term_setup();
+	while (!stop) {
+		if (resized) {
+			resized = 0;
+			draw(v);
+		}
+		refresh(v);
+		if (v->tty)
+			draw(v);
+		else
+			snapshot(v);
+		pause_(v);
 	}
 }
 
@@ -183,51 +487,58 @@ int
 main(int argc, char **argv)
 {
 	struct option	*opts;
-	struct wq	*wq;
-	int		 c, all = 0, watching = 0, table = 0, rc, i, n;
-	double		 interval = 1;
+	struct view	 v;
+	int		 c, watching = 0, table = 0, rc, i, n;
 	jv		 peers;
 
 	cmd_init("wq-peers");
-	wq = wq_new("peers");
-	cmd_check_env(wq);
+	memset(&v, 0, sizeof(v));
+	v.wq = wq_new("peers");
+	v.interval = 1;
+	cmd_check_env(v.wq);
 	opts = cmd_longopts(own);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ALL:
-			all = 1;
+			v.all = 1;
 			break;
 		case OPT_WATCH:
 			watching = 1;
 			break;
 		case OPT_INTERVAL:
-			interval = cmd_seconds("--interval", optarg);
-			if (interval < 0.1)
+			v.interval = cmd_seconds("--interval", optarg);
+			if (v.interval < 0.1)
 				cmd_die(WQ_EUSAGE, "bad --interval: at least 0.1");
 			break;
 		case OPT_TABLE:
 			table = 1;
 			break;
 		default:
-			cmd_common(wq, c, optarg, argv, usage);
+			cmd_common(v.wq, c, optarg, argv, usage);
 		}
 	}
 	free(opts);
 	if (optind < argc)
 		cmd_die(WQ_EUSAGE, "unexpected argument '%s' (try --help)",
 		    argv[optind]);
-	if (wq_config(wq)->api_url != NULL)
+	if (wq_config(v.wq)->api_url != NULL)
 		cmd_die(WQ_EUSAGE, "wq-peers reads Redis, not --api");
 	if (watching) {
-		watch(wq, all, interval);
-		wq_free(wq);
+		v.tty = isatty(STDOUT_FILENO);
+		v.peers = v.queues = v.stats = jv_null();
+		v.throughput = -1;
+		watch(&v);
+		jv_free(v.peers);
+		jv_free(v.queues);
+		jv_free(v.stats);
+		wq_free(v.wq);
 		return 0;
 	}
-	if ((rc = wq_peers(wq, all, &peers)) != WQ_OK)
-		cmd_die(rc, "%s", wq_error(wq));
+	if ((rc = wq_peers(v.wq, v.all, &peers)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(v.wq));
 	if (table)
-		print_table(peers, wq_now_ms());
+		print_table(peers);
 	else {
 		n = jv_array_length(jv_copy(peers));
 		for (i = 0; i < n; i++)
@@ -235,6 +546,6 @@ main(int argc, char **argv)
 	}
 	jv_free(peers);
 	cmd_flush();
-	wq_free(wq);
+	wq_free(v.wq);
 	return 0;
 }

@@ -1,12 +1,16 @@
 /*
- * wq-send -- send a message to a node (or --all live nodes) and print
- * each reply as NDJSON.  Exit 1 when a node is not alive or does not
- * answer within --timeout.
+ * wq-send -- send a message to nodes and print each reply as NDJSON
+ * {"from","type","body","id","ms"} (ms: the round trip as this command
+ * saw it).  The nodes are NODE, every live node (--all), or the names
+ * read from stdin (NODE "-": plain names or wq-peers' NDJSON lines).
+ * Exit 1 when a node is not alive, does not answer within --timeout, or
+ * answers "error".
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 
@@ -20,6 +24,13 @@ static const struct option own[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* A node the message went to. */
+struct dest {
+	char	*name;
+	double	 sent_at;	/* monotonic, ms */
+	int	 answered;
+};
+
 static void
 usage(FILE *f)
 {
@@ -27,12 +38,107 @@ usage(FILE *f)
 "usage: wq-send [options] NODE TYPE [BODY]\n"
 "       wq-send --all [options] TYPE [BODY]\n"
 "Send a message to a node and print its reply as NDJSON\n"
-"{\"from\",\"type\",\"body\",\"id\"}.  Built-in types: ping, info, drain.\n"
+"{\"from\",\"type\",\"body\",\"id\",\"ms\"}.  Built-in types: ping (answered by\n"
+"pong and the node's info), info, drain (the node stops taking jobs,\n"
+"finishes them and leaves); others are answered by a worker's --on handler.\n"
+"NODE - reads node names from stdin, one a line (or wq-peers' output).\n"
 "  --all              send to every live node, print every reply\n"
-"  --no-wait          do not wait for replies\n"
-"  --timeout S        wait at most S seconds for replies (default 5)\n"
+"  --no-wait          do not wait for replies; print {\"id\",\"sent\"}\n"
+"  --timeout S        wait at most S seconds for replies (default 5); a\n"
+"                     node that comes to the message later drops it\n"
 "  --json             BODY is JSON (default: a string)\n"
+"Exit 1 when a node is not alive, does not answer in time or answers\n"
+"\"error\".\n"
 "%s", wq_common_usage);
+}
+
+static double
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
+static void
+dest_add(struct dest **d, size_t *n, const char *name)
+{
+	*d = wq_realloc(*d, (*n + 1) * sizeof(**d));
+	memset(&(*d)[*n], 0, sizeof(**d));
+	(*d)[*n].name = wq_strdup(name);
+	(*n)++;
+}
+
+/* Node names from stdin: plain, or JSON objects with a "name". */
+static void
+dests_from_stdin(struct dest **d, size_t *n)
+{
+	char	**lines, err[64];
+	size_t	 *lens, nl, i;
+	jv	  o, name;
+
+	lines = cmd_inputs(0, NULL, &nl, &lens);
+	for (i = 0; i < nl; i++) {
+		if (lens[i] == 0)
+			continue;
+		if (lines[i][0] != '{') {
+			dest_add(d, n, lines[i]);
+			continue;
+		}
+		o = wq_parse(lines[i], lens[i], err, sizeof(err));
+		name = jv_get_kind(o) == JV_KIND_OBJECT ?
+		    jv_object_get(o, jv_string("name")) : (jv_free(o),
+		    jv_invalid());
+		if (jv_get_kind(name) != JV_KIND_STRING)
+			cmd_die(WQ_EUSAGE, "stdin line %zu: no node name", i + 1);
+		dest_add(d, n, jv_string_value(name));
+		jv_free(name);
+	}
+	cmd_inputs_free(lines);
+	free(lens);
+}
+
+static void
+dests_all(struct wq *wq, struct dest **d, size_t *n)
+{
+	jv	peers, p, name;
+	int	i, np, rc;
+
+	if ((rc = wq_peers(wq, 0, &peers)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
+	np = jv_array_length(jv_copy(peers));
+	for (i = 0; i < np; i++) {
+		p = jv_array_get(jv_copy(peers), i);
+		name = jv_object_get(p, jv_string("name"));
+		if (jv_get_kind(name) == JV_KIND_STRING)
+			dest_add(d, n, jv_string_value(name));
+		jv_free(name);
+	}
+	jv_free(peers);
+	if (*n == 0)
+		cmd_die(WQ_NO, "no live nodes");
+}
+
+/* The reply as printed: from, type, body, id, then the round trip. */
+static jv
+reply_line(jv r, struct dest *d)
+{
+	static const char *keys[] = { "from", "type", "body", "id" };
+	jv	o, v;
+	size_t	i;
+
+	o = jv_object();
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = jv_object_get(jv_copy(r), jv_string(keys[i]));
+		o = jv_object_set(o, jv_string(keys[i]),
+		    jv_is_valid(v) ? v : jv_null());
+	}
+	jv_free(r);
+	if (d != NULL)
+		o = jv_object_set(o, jv_string("ms"), jv_number(
+		    (double)(long)((mono_ms() - d->sent_at) * 1000) / 1000));
+	return o;
 }
 
 int
@@ -40,13 +146,15 @@ main(int argc, char **argv)
 {
 	struct option	*opts;
 	struct wq	*wq;
+	struct dest	*dests = NULL, *d;
 	const char	*type, *to = NULL;
 	char		*id = NULL, err[256];
 	double		 timeout = 5;
-	int		 c, all = 0, nowait = 0, json = 0, rc, i, n, sent = 0,
-			 got = 0, result = 0;
+	size_t		 ndest = 0, i;
+	int		 c, all = 0, nowait = 0, json = 0, rc, sent = 0,
+			 got = 0, result = WQ_OK;
 	int64_t		 deadline;
-	jv		 body, peers, reply;
+	jv		 body, reply, v;
 
 	cmd_init("wq-send");
 	wq = wq_new("send");
@@ -63,6 +171,8 @@ main(int argc, char **argv)
 			break;
 		case OPT_TIMEOUT:
 			timeout = cmd_seconds("--timeout", optarg);
+			if (timeout <= 0)
+				cmd_die(WQ_EUSAGE, "bad --timeout: more than 0");
 			break;
 		case OPT_JSON:
 			json = 1;
@@ -82,6 +192,8 @@ main(int argc, char **argv)
 	type = argv[0];
 	if (*type == '\0')
 		cmd_die(WQ_EUSAGE, "empty message type");
+	if (to != NULL && *to == '\0')
+		cmd_die(WQ_EUSAGE, "empty node name");
 	if (argv[1] == NULL)
 		body = jv_null();
 	else if (json) {
@@ -93,39 +205,46 @@ main(int argc, char **argv)
 	if (wq_config(wq)->api_url != NULL)
 		cmd_die(WQ_EUSAGE, "messages go through Redis, not --api");
 
-	if (all) {
-		if ((rc = wq_peers(wq, 0, &peers)) != WQ_OK)
-			cmd_die(rc, "%s", wq_error(wq));
-		n = jv_array_length(jv_copy(peers));
-		for (i = 0; i < n; i++) {
-			jv p = jv_array_get(jv_copy(peers), i);
-			jv name = jv_object_get(p, jv_string("name"));
+	if (all)
+		dests_all(wq, &dests, &ndest);
+	else if (strcmp(to, "-") == 0)
+		dests_from_stdin(&dests, &ndest);
+	else
+		dest_add(&dests, &ndest, to);
 
-			rc = wq_msg_send(wq, jv_string_value(name), type,
-			    jv_copy(body), !nowait, &id);
-			if (rc == WQ_OK)
-				sent++;
-			else if (rc != WQ_NO)
-				cmd_die(rc, "%s", wq_error(wq));
-			jv_free(name);
-		}
-		jv_free(peers);
-		if (sent == 0)
-			cmd_die(WQ_NO, "no live nodes");
-	} else {
-		rc = wq_msg_send(wq, to, type, jv_copy(body), !nowait, &id);
-		if (rc != WQ_OK)
+	/* One id for all: every reply comes back on one list. */
+	for (i = 0; i < ndest; i++) {
+		d = &dests[i];
+		d->sent_at = mono_ms();
+		if (nowait)
+			rc = wq_msg_send(wq, d->name, type, jv_copy(body), 0,
+			    &id);
+		else
+			rc = wq_msg_ask(wq, d->name, type, jv_copy(body),
+			    timeout, &id);
+		if (rc == WQ_OK)
+			sent++;
+		else if (rc == WQ_NO && all)
+			d->answered = 1;	/* died since the listing */
+		else if (rc == WQ_NO) {
+			cmd_warn("%s", wq_error(wq));
+			d->answered = 1;
+			result = WQ_NO;
+		} else
 			cmd_die(rc, "%s", wq_error(wq));
-		sent = 1;
 	}
 	jv_free(body);
-	if (nowait) {
-		wq_print(jv_object_set(jv_object_set(jv_object(),
-		    jv_string("id"), jv_string(id)), jv_string("sent"),
-		    jv_number(sent)));
+	if (nowait || sent == 0) {
+		if (sent > 0)
+			wq_print(jv_object_set(jv_object_set(jv_object(),
+			    jv_string("id"), jv_string(id)), jv_string("sent"),
+			    jv_number(sent)));
+		else if (all)
+			cmd_warn("no live nodes");
+		cmd_flush();
 		free(id);
 		wq_free(wq);
-		return 0;
+		return sent > 0 ? result : WQ_NO;
 	}
 	deadline = wq_now_ms() + (int64_t)(timeout * 1000);
 	while (got < sent) {
@@ -138,15 +257,36 @@ main(int argc, char **argv)
 			break;
 		if (rc != WQ_OK)
 			cmd_die(rc, "%s", wq_error(wq));
-		wq_print(reply);
+		v = jv_object_get(jv_copy(reply), jv_string("from"));
+		for (d = NULL, i = 0; i < ndest; i++)
+			if (jv_get_kind(v) == JV_KIND_STRING &&
+			    !dests[i].answered &&
+			    strcmp(dests[i].name, jv_string_value(v)) == 0) {
+				d = &dests[i];
+				break;
+			}
+		jv_free(v);
+		if (d != NULL) {
+			d->answered = 1;
+			got++;
+		}
+		v = jv_object_get(jv_copy(reply), jv_string("type"));
+		if (jv_get_kind(v) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(v), "error") == 0)
+			result = WQ_NO;
+		jv_free(v);
+		wq_print(reply_line(reply, d));
 		cmd_flush();
-		got++;
 	}
-	if (got < sent) {
-		cmd_warn("%d of %d node(s) did not answer within %.1f s",
-		    sent - got, sent, timeout);
-		result = WQ_NO;
+	for (i = 0; i < ndest; i++) {
+		if (!dests[i].answered) {
+			cmd_warn("%s did not answer within %g s", dests[i].name,
+			    timeout);
+			result = WQ_NO;
+		}
+		free(dests[i].name);
 	}
+	free(dests);
 	free(id);
 	wq_free(wq);
 	return result;

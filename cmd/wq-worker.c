@@ -529,6 +529,7 @@ claim(void)
 	struct wq_claim	*cs;
 	size_t		 max, n, i;
 	int		 rc, inline_work;
+	int64_t		 t0 = wq_now_ms();
 
 	inline_work = w.work == WORK_JQ ||
 	    (w.work == WORK_SLEEP && w.sleep_s == 0);
@@ -559,6 +560,9 @@ claim(void)
 		if (!inline_work || n < max)
 			return;
 		flush_outcomes();
+		/* A backlog must not starve heartbeats and messages. */
+		if (wq_now_ms() - t0 >= 20)
+			return;
 	}
 }
 
@@ -806,7 +810,9 @@ handle_message(struct wq_msg *m)
 	s->msg = *m;
 	s->started = wq_now_ms();
 	s->deadline = s->started + (int64_t)(w.handler_timeout_s * 1000);
-	if (spawn(s, w.handlers[i].cmd, jv_copy(m->body), NULL, 0) == -1) {
+	/* No body: empty stdin, not "null". */
+	if (spawn(s, w.handlers[i].cmd, jv_get_kind(m->body) == JV_KIND_NULL ?
+	    jv_string("") : jv_copy(m->body), NULL, 0) == -1) {
 		send_reply(m, "error", jv_string("cannot start the handler"));
 		memset(&s->msg, 0, sizeof(s->msg));	/* m still owns it */
 		s->msg.body = jv_null();

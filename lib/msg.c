@@ -7,6 +7,12 @@
  * {"id","from","type","body"} on reply:<id>, which expires after a minute;
  * the sender blocks on that list.  A message to several nodes (--all)
  * shares one id, so all replies arrive on one list.
+ *
+ * A sender that waits says how long ("ttl_ms"), and send.lua stamps the
+ * message with the server's time ("sent_at"): a node that was too busy or
+ * frozen to read its inbox in time drops the message rather than act on
+ * it after its sender gave up (a late "drain" would surprise everyone).
+ * Both times are the server's, so the nodes' clocks do not matter.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,20 +49,16 @@ wq_random_id(void)
 	return s;
 }
 
-/*
- * Send to one node.  *id is the message id: when NULL on entry a new one
- * is made (and returned); otherwise it is reused (for --all).  WQ_NO when
- * the node is not a live member.
- */
-int
-wq_msg_send(struct wq *wq, const char *to, const char *type, jv body,
-    int reply, char **id)
+static int
+msg_send(struct wq *wq, const char *to, const char *type, jv body,
+    int reply, long ttl_ms, char **id)
 {
 	struct wq_argv	 a;
 	redisReply	*r;
 	jv		 m;
 	char		*s;
 	int		 rc;
+	long long	 res;
 
 	if (*id == NULL)
 		*id = wq_random_id();
@@ -66,11 +68,15 @@ wq_msg_send(struct wq *wq, const char *to, const char *type, jv body,
 	m = jv_object_set(m, jv_string("type"), jv_string(type));
 	m = jv_object_set(m, jv_string("body"), body);
 	m = jv_object_set(m, jv_string("reply"), jv_bool(reply));
+	if (ttl_ms > 0)
+		m = jv_object_set(m, jv_string("ttl_ms"),
+		    jv_number((double)ttl_ms));
 	s = wq_dump(m);
 	wq_script_argv(&a, WQ_SCRIPT_SEND);
 	wq_argv_key(&a, wq, "nodes");
 	wq_argv_key(&a, wq, "inbox:%s", to);
-	wq_argv_setnkeys(&a, 2);
+	wq_argv_key(&a, wq, "node:%s", to);
+	wq_argv_setnkeys(&a, 3);
 	wq_argv_addf(&a, "%s:", wq->cfg.ns);
 	wq_argv_adds(&a, to);
 	wq_argv_adds(&a, s);
@@ -82,17 +88,49 @@ wq_msg_send(struct wq *wq, const char *to, const char *type, jv body,
 			freeReplyObject(r);
 		return rc;
 	}
-	rc = wq_reply_ll(r) == 1 ? WQ_OK :
-	    wq_seterr(wq, WQ_NO, "%s: no such live node", to);
+	res = wq_reply_ll(r);
 	freeReplyObject(r);
-	return rc;
+	if (res == 1)
+		return WQ_OK;
+	if (res < 0)
+		return wq_seterr(wq, WQ_NO, "%s: the node is dead or left", to);
+	return wq_seterr(wq, WQ_NO, "%s: no such node", to);
 }
 
+/*
+ * Send to one node.  *id is the message id: when NULL on entry a new one
+ * is made (and returned); otherwise it is reused (for --all).  WQ_NO when
+ * the node is not a live member.  The message waits in the inbox until
+ * the node reads it (or five minutes pass).
+ */
+int
+wq_msg_send(struct wq *wq, const char *to, const char *type, jv body,
+    int reply, char **id)
+{
+	return msg_send(wq, to, type, body, reply, 0, id);
+}
+
+/*
+ * Send a message that wants a reply within timeout seconds: the node
+ * drops it unread when it comes to it later than that.
+ */
+int
+wq_msg_ask(struct wq *wq, const char *to, const char *type, jv body,
+    double timeout, char **id)
+{
+	long	ttl_ms;
+
+	ttl_ms = (long)(timeout * 1000);
+	return msg_send(wq, to, type, body, 1, ttl_ms > 0 ? ttl_ms : 1, id);
+}
+
+/* 0: a message; -1: malformed or expired (its sender stopped waiting). */
 static int
-msg_decode(const char *s, size_t n, struct wq_msg *m)
+msg_decode(const char *s, size_t n, long long now, struct wq_msg *m)
 {
 	char	err[64];
-	jv	o, v;
+	jv	o, v, t;
+	int	expired;
 
 	memset(m, 0, sizeof(*m));
 	m->body = jv_null();
@@ -115,10 +153,17 @@ msg_decode(const char *s, size_t n, struct wq_msg *m)
 	m->body = jv_object_get(jv_copy(o), jv_string("body"));
 	if (!jv_is_valid(m->body))
 		m->body = jv_null();
+	v = jv_object_get(jv_copy(o), jv_string("sent_at"));
+	t = jv_object_get(jv_copy(o), jv_string("ttl_ms"));
+	expired = jv_get_kind(v) == JV_KIND_NUMBER &&
+	    jv_get_kind(t) == JV_KIND_NUMBER &&
+	    jv_number_value(v) + jv_number_value(t) < (double)now;
+	jv_free(v);
+	jv_free(t);
 	v = jv_object_get(o, jv_string("reply"));
 	m->reply_wanted = jv_get_kind(v) == JV_KIND_TRUE;
 	jv_free(v);
-	if (m->id == NULL || m->type == NULL) {
+	if (m->id == NULL || m->type == NULL || expired) {
 		wq_msg_clear(m);
 		return -1;
 	}
@@ -127,34 +172,52 @@ msg_decode(const char *s, size_t n, struct wq_msg *m)
 	return 0;
 }
 
-/* Take up to max messages from this node's inbox. */
+/*
+ * Take up to max messages from this node's inbox, with the server's time
+ * to drop the expired ones; takes more when some were dropped, so that a
+ * caller that reads until it gets less than max empties the inbox.
+ */
 int
 wq_msg_take(struct wq *wq, struct wq_msg *msgs, size_t max, size_t *n)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	size_t		 i;
+	struct wq_argv	 a[2];
+	redisReply	*r[2], *l;
+	long long	 now;
+	size_t		 i, want, got;
 	int		 rc;
 
 	*n = 0;
-	wq_argv_init(&a);
-	wq_argv_adds(&a, "LPOP");
-	wq_argv_key(&a, wq, "inbox:%s", wq_name(wq));
-	wq_argv_addl(&a, (long long)max);
-	r = wq_command(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "inbox")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
-		return rc;
-	}
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements &&
-	    *n < max; i++)
-		if (msg_decode(r->element[i]->str, r->element[i]->len,
-		    &msgs[*n]) == 0)
-			(*n)++;
-	freeReplyObject(r);
-	return WQ_OK;
+	do {
+		want = max - *n;
+		wq_argv_init(&a[0]);
+		wq_argv_adds(&a[0], "TIME");
+		wq_argv_init(&a[1]);
+		wq_argv_adds(&a[1], "LPOP");
+		wq_argv_key(&a[1], wq, "inbox:%s", wq_name(wq));
+		wq_argv_addl(&a[1], (long long)want);
+		rc = wq_pipeline(wq, a, 2, r);
+		for (i = 0; i < 2; i++) {
+			if (rc == WQ_OK)
+				rc = wq_reply_error(wq, r[i], "inbox");
+			wq_argv_free(&a[i]);
+		}
+		got = 0;
+		if (rc == WQ_OK && r[1]->type == REDIS_REPLY_ARRAY) {
+			now = r[0]->type == REDIS_REPLY_ARRAY &&
+			    r[0]->elements == 2 ?
+			    wq_reply_ll(r[0]->element[0]) * 1000 +
+			    wq_reply_ll(r[0]->element[1]) / 1000 : wq_now_ms();
+			l = r[1];
+			for (got = 0; got < l->elements && *n < max; got++)
+				if (msg_decode(l->element[got]->str,
+				    l->element[got]->len, now, &msgs[*n]) == 0)
+					(*n)++;
+		}
+		for (i = 0; i < 2; i++)
+			if (r[i])
+				freeReplyObject(r[i]);
+	} while (rc == WQ_OK && got == want && *n < max);
+	return rc;
 }
 
 int

@@ -1,21 +1,44 @@
 /*
- * node.c -- membership without a coordinator.
+ * node.c -- membership without a coordinator, and the cluster view.
  *
  * A node (a worker, an API instance) registers in the zset "nodes" (name
  * -> last heartbeat, server time) and describes itself in the hash
- * node:<name>, which keeps its own timeout.  It heartbeats every second or
- * so; any node, when it heartbeats, also reaps: a member whose last beat is
- * older than its timeout is dead, its claimed jobs are put back and it
- * leaves the list.  Nobody scans keys: discovery is a read of one zset,
- * bounded by the number of nodes, whatever else the database holds.
- * Nodes that died or left stay in the zset "gone" for five minutes, for
- * wq-peers --all.
+ * node:<name>, which keeps its own timeout and a random instance token of
+ * the process.  It heartbeats every second or so; any node, when it
+ * heartbeats, also reaps: a member whose last beat is older than its
+ * timeout is dead, its claimed jobs are put back and it leaves the list.
+ * Nobody scans keys: discovery is a read of one zset and one hash per
+ * member, bounded by the number of nodes, whatever else the database
+ * holds.  Readers do not wait for a reaper either: a member whose beat
+ * has lapsed is shown dead at once.  Nodes that died or left stay in the
+ * zset "gone" for five minutes, for wq-peers --all.
+ *
+ * The instance token tells two processes with one name apart: a process
+ * that was cut off long enough to be reaped, and whose name was taken
+ * meanwhile, finds its beats refused (it must register, and is told the
+ * name is taken) and its leave ignored, so it can never act as the new
+ * holder.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wq-int.h"
+
+#define NODE_DEFAULT_TIMEOUT_MS	5000
+
+static const char *
+node_instance(struct wq *wq)
+{
+	char	*id;
+
+	if (wq->instance[0] == '\0') {
+		id = wq_random_id();
+		snprintf(wq->instance, sizeof(wq->instance), "%s", id);
+		free(id);
+	}
+	return wq->instance;
+}
 
 /* Append the fields of a JSON object as field/value pairs of strings. */
 static void
@@ -62,6 +85,7 @@ node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
 	wq_argv_addf(&a, "%s:", wq->cfg.ns);
 	wq_argv_adds(&a, wq_name(wq));
 	wq_argv_addl(&a, o->node_timeout_ms);
+	wq_argv_adds(&a, node_instance(wq));
 	add_fields(&a, fields);
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
@@ -141,39 +165,60 @@ wq_node_leave(struct wq *wq)
 
 	wq_script_argv(&a, WQ_SCRIPT_LEAVE);
 	wq_argv_key(&a, wq, "nodes");
-	wq_argv_setnkeys(&a, 1);
+	wq_argv_key(&a, wq, "node:%s", wq_name(wq));
+	wq_argv_setnkeys(&a, 2);
 	wq_argv_addf(&a, "%s:", wq->cfg.ns);
 	wq_argv_adds(&a, wq_name(wq));
+	wq_argv_adds(&a, node_instance(wq));
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
-	rc = wq_reply_error(wq, r, "leave");
+	if ((rc = wq_reply_error(wq, r, "leave")) == WQ_OK &&
+	    wq_reply_ll(r) < 0)
+		rc = wq_seterr(wq, WQ_NO, "node %s was declared dead "
+		    "meanwhile: nothing to leave", wq_name(wq));
 	if (r)
 		freeReplyObject(r);
 	return rc;
 }
 
-/* A node's hash as typed JSON. */
+/* The server's clock in ms from a TIME reply, else ours. */
+static long long
+reply_time_ms(redisReply *r)
+{
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		return wq_reply_ll(r->element[0]) * 1000 +
+		    wq_reply_ll(r->element[1]) / 1000;
+	return (long long)wq_now_ms();
+}
+
+/*
+ * A node's hash as typed JSON.  score is its last beat in the zset it was
+ * found in; member says which zset: "nodes" (alive while the beat is
+ * within its timeout) or "gone".
+ */
 static jv
-node_from_reply(const char *name, redisReply *r, int alive, long long now)
+node_from_reply(const char *name, redisReply *r, int member, double score,
+    long long now, int *alivep)
 {
 	static const char *nums[] = { "pid", "concurrency", "processed",
 	    "failed", "started_at", "last_seen", "timeout_ms", "gone_at",
 	    NULL };
 	jv		 o, v;
 	size_t		 i;
-	int		 k, isnum;
+	int		 k, isnum, alive;
 	char		*end, err[8];
 	const char	*f, *val;
-	double		 d;
+	double		 d, timeout, last;
 
 	o = jv_object();
 	o = jv_object_set(o, jv_string("name"), jv_string(name));
-	o = jv_object_set(o, jv_string("alive"), jv_bool(alive));
+	timeout = NODE_DEFAULT_TIMEOUT_MS;
 	for (i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	    i += 2) {
 		f = r->element[i]->str;
 		val = r->element[i + 1]->str;
-		if (strcmp(f, "name") == 0 || strcmp(f, "alive") == 0)
+		if (strcmp(f, "name") == 0 || strcmp(f, "alive") == 0 ||
+		    strcmp(f, "instance") == 0)
 			continue;
 		for (isnum = 0, k = 0; nums[k] != NULL; k++)
 			if (strcmp(f, nums[k]) == 0)
@@ -181,6 +226,8 @@ node_from_reply(const char *name, redisReply *r, int alive, long long now)
 		if (isnum) {
 			d = strtod(val, &end);
 			v = *end == '\0' ? jv_number(d) : jv_string(val);
+			if (strcmp(f, "timeout_ms") == 0 && *end == '\0')
+				timeout = d;
 		} else if (val[0] == '[' || val[0] == '{') {
 			v = wq_parse(val, r->element[i + 1]->len, err,
 			    sizeof(err));
@@ -190,27 +237,43 @@ node_from_reply(const char *name, redisReply *r, int alive, long long now)
 			v = jv_string(val);
 		o = jv_object_set(o, jv_string(f), v);
 	}
+	*alivep = alive = member && score + timeout >= (double)now;
+	o = jv_object_set(o, jv_string("alive"), jv_bool(alive));
+	if (member && !alive)
+		o = jv_object_set(o, jv_string("gone"), jv_string("dead"));
 	v = jv_object_get(jv_copy(o), jv_string("started_at"));
 	if (jv_get_kind(v) == JV_KIND_NUMBER)
 		o = jv_object_set(o, jv_string("age"),
 		    jv_number((double)((now - (long long)jv_number_value(v)) /
 		    1000)));
 	jv_free(v);
+	/* Seconds since the last beat, on the server's clock. */
+	last = member ? score : 0;
+	v = jv_object_get(jv_copy(o), jv_string("last_seen"));
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		last = jv_number_value(v);
+	jv_free(v);
+	if (last > 0)
+		o = jv_object_set(o, jv_string("beat_ago"),
+		    jv_number((double)((long long)now - (long long)last) /
+		    1000));
 	return o;
 }
 
-/* The members (and with all, the recently gone) as an array. */
+/*
+ * The live members (and with all, the dead: members whose beat lapsed and
+ * the recently gone) as an array sorted by name.  Two round trips.
+ */
 int
 wq_peers(struct wq *wq, int all, jv *out)
 {
 	struct wq_argv	 a[3], *cmds;
-	redisReply	*rs[3] = { NULL, NULL, NULL }, **nr, *sets[2];
-	size_t		 i, n, k, set, nsets, na;
+	redisReply	*rs[3] = { NULL, NULL, NULL }, **nr, *set;
+	size_t		 i, n, k, s, na;
 	long long	 now;
-	jv		 arr;
-	int		 rc;
+	jv		 arr, names, node;
+	int		 rc, alive;
 
-	/* TIME, the members, and with --all the recently gone. */
 	na = 0;
 	wq_argv_init(&a[na]);
 	wq_argv_adds(&a[na++], "TIME");
@@ -225,41 +288,50 @@ wq_peers(struct wq *wq, int all, jv *out)
 	for (i = 1; i < na; i++) {
 		wq_argv_adds(&a[i], "0");
 		wq_argv_adds(&a[i], "-1");
+		wq_argv_adds(&a[i], "WITHSCORES");
 	}
 	rc = wq_pipeline(wq, a, na, rs);
 	for (i = 0; i < na; i++)
 		wq_argv_free(&a[i]);
-	for (i = 1; rc == WQ_OK && i < na; i++)
-		rc = wq_reply_error(wq, rs[i], "peers");
+	for (i = 0; rc == WQ_OK && i < na; i++)
+		if ((rc = wq_reply_error(wq, rs[i], "peers")) == WQ_OK &&
+		    rs[i]->type != REDIS_REPLY_ARRAY)
+			rc = wq_seterr(wq, WQ_EUNAVAIL, "peers: unexpected "
+			    "reply");
 	if (rc != WQ_OK) {
 		for (i = 0; i < na; i++)
 			if (rs[i])
 				freeReplyObject(rs[i]);
 		return rc;
 	}
-	now = rs[0]->type == REDIS_REPLY_ARRAY && rs[0]->elements == 2 ?
-	    wq_reply_ll(rs[0]->element[0]) * 1000 +
-	    wq_reply_ll(rs[0]->element[1]) / 1000 : wq_now_ms();
-	nsets = na - 1;
-	for (set = 0, n = 0; set < nsets; set++) {
-		sets[set] = rs[set + 1];
-		n += sets[set]->elements;
-	}
+	now = reply_time_ms(rs[0]);
+	for (s = 1, n = 0; s < na; s++)
+		n += rs[s]->elements / 2;
 	cmds = wq_calloc(n, sizeof(*cmds));
 	nr = wq_calloc(n, sizeof(*nr));
-	for (set = 0, k = 0; set < nsets; set++)
-		for (i = 0; i < sets[set]->elements; i++, k++) {
+	for (s = 1, k = 0; s < na; s++)
+		for (i = 0, set = rs[s]; i + 1 < set->elements; i += 2, k++) {
 			wq_argv_init(&cmds[k]);
 			wq_argv_adds(&cmds[k], "HGETALL");
 			wq_argv_key(&cmds[k], wq, "node:%s",
-			    sets[set]->element[i]->str);
+			    set->element[i]->str);
 		}
 	rc = n ? wq_pipeline(wq, cmds, n, nr) : WQ_OK;
 	arr = jv_array();
-	for (set = 0, k = 0; rc == WQ_OK && set < nsets; set++)
-		for (i = 0; i < sets[set]->elements; i++, k++)
-			arr = jv_array_append(arr, node_from_reply(
-			    sets[set]->element[i]->str, nr[k], set == 0, now));
+	names = jv_array();
+	for (s = 1, k = 0; rc == WQ_OK && s < na; s++)
+		for (i = 0, set = rs[s]; i + 1 < set->elements; i += 2, k++) {
+			node = node_from_reply(set->element[i]->str, nr[k],
+			    s == 1, strtod(set->element[i + 1]->str, NULL),
+			    now, &alive);
+			if (!all && !alive) {
+				jv_free(node);
+				continue;
+			}
+			arr = jv_array_append(arr, node);
+			names = jv_array_append(names,
+			    jv_string(set->element[i]->str));
+		}
 	for (k = 0; k < n; k++) {
 		if (nr[k])
 			freeReplyObject(nr[k]);
@@ -271,8 +343,55 @@ wq_peers(struct wq *wq, int all, jv *out)
 		freeReplyObject(rs[i]);
 	if (rc != WQ_OK) {
 		jv_free(arr);
+		jv_free(names);
 		return rc;
 	}
-	*out = arr;
+	*out = jv_sort(arr, names);
 	return WQ_OK;
+}
+
+/*
+ * The totals of stats:* and the server's time, so that a caller can turn
+ * two readings into rates: {"time","submitted","worked","failed",
+ * "retried","reclaimed"}.
+ */
+int
+wq_stats(struct wq *wq, jv *out)
+{
+	static const char *names[] = { "submitted", "worked", "failed",
+	    "retried", "reclaimed" };
+	struct wq_argv	 a[2];
+	redisReply	*rs[2];
+	size_t		 i;
+	jv		 o;
+	int		 rc;
+
+	wq_argv_init(&a[0]);
+	wq_argv_adds(&a[0], "TIME");
+	wq_argv_init(&a[1]);
+	wq_argv_adds(&a[1], "MGET");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		wq_argv_key(&a[1], wq, "stats:%s", names[i]);
+	rc = wq_pipeline(wq, a, 2, rs);
+	for (i = 0; i < 2; i++) {
+		if (rc == WQ_OK)
+			rc = wq_reply_error(wq, rs[i], "stats");
+		wq_argv_free(&a[i]);
+	}
+	if (rc == WQ_OK && (rs[1]->type != REDIS_REPLY_ARRAY ||
+	    rs[1]->elements != sizeof(names) / sizeof(names[0])))
+		rc = wq_seterr(wq, WQ_EUNAVAIL, "stats: unexpected reply");
+	if (rc == WQ_OK) {
+		o = jv_object();
+		o = jv_object_set(o, jv_string("time"),
+		    jv_number((double)reply_time_ms(rs[0])));
+		for (i = 0; i < rs[1]->elements; i++)
+			o = jv_object_set(o, jv_string(names[i]),
+			    jv_number((double)wq_reply_ll(rs[1]->element[i])));
+		*out = o;
+	}
+	for (i = 0; i < 2; i++)
+		if (rs[i])
+			freeReplyObject(rs[i]);
+	return rc;
 }

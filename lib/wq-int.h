@@ -20,6 +20,7 @@ struct wq {
 	int			 too_big;
 	void			*curl;
 	int			 api_wait_ms;
+	char			 instance[25];	/* this process as a node (node.c) */
 	char			 err[512];
 };
 

@@ -245,7 +245,15 @@ int		 wq_node_register(struct wq *, struct wq_worker_opts *, jv);
 int		 wq_node_beat(struct wq *, struct wq_worker_opts *, jv, int *);
 int		 wq_node_reap(struct wq *, long, long *, long *);
 int		 wq_node_leave(struct wq *);
+/*
+ * The live nodes as an array of objects sorted by name; with all, also
+ * the dead ("alive":false, "gone":"dead"|"left").  Reads the zset of
+ * members and one hash per node, never scans keys.
+ */
 int		 wq_peers(struct wq *, int, jv *);
+/* Totals of stats:* with the server's time in ms:
+ * {"time","submitted","worked","failed","retried","reclaimed"}. */
+int		 wq_stats(struct wq *, jv *);
 
 /* Messages. */
 struct wq_msg {
@@ -258,6 +266,9 @@ struct wq_msg {
 void		 wq_msg_clear(struct wq_msg *);
 int		 wq_msg_send(struct wq *, const char *, const char *, jv,
 		    int, char **);
+/* Send wanting a reply within the timeout (s); dropped unread after it. */
+int		 wq_msg_ask(struct wq *, const char *, const char *, jv,
+		    double, char **);
 int		 wq_msg_take(struct wq *, struct wq_msg *, size_t, size_t *);
 int		 wq_msg_reply(struct wq *, struct wq_msg *, const char *, jv);
 int		 wq_msg_wait_reply(struct wq *, const char *, double, jv *);
@@ -323,5 +334,40 @@ char		*wq_random_id(void);
 void		*wq_calloc(size_t, size_t);
 void		*wq_realloc(void *, size_t);
 char		*wq_strdup(const char *);
+
+/*
+ * The asynchronous side (async.c), for the Kore API: hiredis async
+ * connections, and the commands of what the API reads, built here so that
+ * the API names no key.  wq_async_prepare() resolves host names: call it
+ * before a sandbox that forbids DNS.
+ */
+struct redisAsyncContext;
+int		 wq_async_prepare(struct wq *);
+struct redisAsyncContext *wq_async_connect(struct wq *,
+		    void (*)(void *, const char *), void *);
+void		 wq_ping_argv(struct wq_argv *);
+void		 wq_done_argv(struct wq *, const char *, int,
+		    struct wq_argv *);
+int		 wq_done_id(struct wq *, const char *, size_t,
+		    char [WQ_ID_LEN + 1]);
+
+/*
+ * A read in rounds: wq_read_next() gives the commands of the next round
+ * (0 when done), wq_read_feed() takes their replies, in order.
+ *   WQ_READ_QUEUES   as wq_queues()
+ *   WQ_READ_METRICS  {"time","totals":{submitted,...},"queues":{...},
+ *                    "latency":{"buckets":[{"le","count"}...],"sum_ms",
+ *                    "count"},"nodes":{ROLE:n},"working":n}
+ *   WQ_READ_RECENT   the records of the last (arg) jobs submitted
+ */
+#define WQ_READ_QUEUES	1
+#define WQ_READ_METRICS	2
+#define WQ_READ_RECENT	3
+struct wq_read;
+struct wq_read	*wq_read_new(struct wq *, int, long);
+size_t		 wq_read_next(struct wq_read *, struct wq_argv **);
+int		 wq_read_feed(struct wq_read *, struct redisReply **, size_t);
+jv		 wq_read_result(struct wq_read *);
+void		 wq_read_free(struct wq_read *);
 
 #endif

@@ -1,23 +1,28 @@
 -- register.lua: a node joins the cluster.
--- KEYS: nodes, node:<name>.  ARGV: prefix, name, timeout ms, then the
--- node's fields as field/value pairs.
+-- KEYS: nodes, node:<name>.  ARGV: prefix, name, timeout ms, instance,
+-- then the node's fields as field/value pairs.
 -- Refuses a name that a live node holds.  If the name belongs to a node
--- that died and was not reaped yet, its jobs are put back first.  Atomic
--- so that two nodes starting with one name cannot both win.
-local P, name, timeout = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- that died and was not reaped yet, its jobs are put back and its inbox
+-- dropped first (messages to the old process are not for the new one).
+-- The instance is a random token of this process: beat.lua checks it, so
+-- that a process that was cut off and whose name was taken meanwhile
+-- does not go on beating as if it were the new holder.  Atomic so that
+-- two nodes starting with one name cannot both win.
+local P, name, timeout, inst = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local s = redis.call('ZSCORE', KEYS[1], name)
 if s then
-  local t = tonumber(redis.call('HGET', KEYS[2], 'timeout_ms') or timeout)
-  if tonumber(s) + t >= NOW then
+  local h = redis.call('HMGET', KEYS[2], 'timeout_ms', 'instance')
+  local t = tonumber(h[1] or timeout)
+  if tonumber(s) + t >= NOW and h[2] ~= inst then
     return redis.error_reply('NAMETAKEN a live node is named ' .. name)
   end
   wq_release(P, name, false, 3600)
 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], P .. 'inbox:' .. name)
 local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'name', name, 'started_at', NOW, 'last_seen', NOW,
-  'timeout_ms', timeout, 'alive', '1', unpack(fields))
+  'timeout_ms', timeout, 'alive', '1', 'instance', inst, unpack(fields))
 redis.call('PEXPIRE', KEYS[2], timeout + 60000)
 redis.call('ZADD', KEYS[1], NOW, name)
 redis.call('ZREM', P .. 'gone', name)
