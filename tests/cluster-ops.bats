@@ -1,0 +1,260 @@
+#!/usr/bin/env bats
+# wq-cluster: a whole cluster on one machine.  Each test runs its own
+# cluster in a run directory under the suite's directory and takes it
+# down in teardown, so nothing outlives the test.
+
+load helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() {
+	redis_flush
+	C="$(suite_dir)/c$BATS_TEST_NUMBER"
+}
+teardown() {
+	wq-cluster down --dir "$C" 2>/dev/null || true
+	stop_started
+}
+
+# gone PID: the process has exited (a zombie waiting to be reaped counts).
+gone() {
+	[ ! -e "/proc/$1" ] || grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+running() { ! gone "$1"; }
+
+# field NAME KEY: KEY of the status line of NAME.
+field() {
+	wq-cluster status --dir "$C" | jq -r --arg n "$1" "select(.name==\$n).$2"
+}
+
+members() {
+	WQ_REDIS="unix://$C/redis.sock" wq-peers | jq -r .name | sort
+}
+
+listening() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+@test "up starts redis and the workers, prints the exports, and the cluster works" {
+	run wq-cluster up --dir "$C" --workers 2 --sleep 0
+	assert_success
+	assert_output --partial "export WQ_REDIS=unix://$C/redis.sock"
+	assert_output --partial "wq-cluster: up in $C: redis on 127.0.0.1:"
+	[ -S "$C/redis.sock" ]
+	[ "$(redis-cli -s "$C/redis.sock" config get appendonly | tail -1)" = yes ]
+	[ "$(redis-cli -s "$C/redis.sock" config get bind | tail -1)" = 127.0.0.1 ]
+	run wq-cluster status --dir "$C"
+	assert_success
+	[ "$(echo "$output" | jq -s 'map(select(.alive)) | length')" = 3 ]
+	[ "$(echo "$output" | jq -r 'select(.role=="worker") | .name' | tr '\n' ' ')" = "worker-1 worker-2 " ]
+	[ "$(members | wc -l)" = 2 ]
+	# the node names status reports are the members the cluster sees
+	[ "$(wq-cluster status --dir "$C" | jq -r 'select(.role=="worker") | .node' | sort)" = "$(members)" ]
+	eval "$(wq-cluster env --dir "$C")"
+	run sh -c 'wq-submit a b c | wq-status --wait --timeout 20 --jq .status'
+	assert_success
+	assert_output "$(printf '"worked"\n"worked"\n"worked"')"
+}
+
+@test "up twice starts nothing new and answers the same" {
+	wq-cluster up --dir "$C" --workers 2 >"$C.1" 2>/dev/null
+	before=$(wq-cluster status --dir "$C" | jq -c '{name,pid}')
+	run wq-cluster up --dir "$C"
+	assert_success
+	assert_output --partial "2 worker(s)"
+	[ "$(grep ^export "$C.1")" = "$(echo "$output" | grep ^export)" ]
+	[ "$(wq-cluster status --dir "$C" | jq -c '{name,pid}')" = "$before" ]
+	run wq-cluster up --dir "$C" --workers 2
+	assert_success
+	[ "$(wq-cluster status --dir "$C" | jq -c '{name,pid}')" = "$before" ]
+	[ "$(members | wc -l)" = 2 ]
+}
+
+@test "up restarts what died, and only that" {
+	wq-cluster up --dir "$C" --workers 2 2>/dev/null
+	w1=$(field worker-1 pid)
+	w2=$(field worker-2 pid)
+	kill -9 "$w2"
+	wait_for 10 gone "$w2"
+	run wq-cluster status --dir "$C"
+	assert_failure 1
+	assert_output --partial '"name":"worker-2","role":"worker","pid":'"$w2"',"alive":false'
+	run wq-cluster up --dir "$C"
+	assert_success
+	[ "$(field worker-1 pid)" = "$w1" ]
+	[ "$(field worker-2 pid)" != "$w2" ]
+	run wq-cluster status --dir "$C"
+	assert_success
+}
+
+@test "scale starts and stops workers, and the stopped ones leave the cluster" {
+	wq-cluster up --dir "$C" --workers 1 2>/dev/null
+	run wq-cluster scale worker=3 --dir "$C"
+	assert_success
+	assert_output --partial "scaled $C: 3 worker(s)"
+	[ "$(wq-cluster status --dir "$C" | jq -s 'map(select(.role=="worker" and .alive)) | length')" = 3 ]
+	[ "$(members | wc -l)" = 3 ]
+	w3=$(field worker-3 pid)
+	run wq-cluster scale worker=1 --dir "$C"
+	assert_success
+	gone "$w3"
+	[ "$(wq-cluster status --dir "$C" | jq -r .name | tr '\n' ' ')" = "redis worker-1 " ]
+	[ "$(members)" = "$(field worker-1 node)" ]
+	run wq-cluster scale worker=0 --dir "$C"
+	assert_success
+	[ -z "$(members)" ]
+}
+
+@test "the work of the last up is kept for scale and up" {
+	wq-cluster up --dir "$C" --workers 1 --exec 'tr a-z A-Z' 2>/dev/null
+	wq-cluster scale worker=2 --dir "$C" 2>/dev/null
+	tr '\0' ' ' <"/proc/$(field worker-2 pid)/cmdline" | grep -q -- '--exec tr a-z A-Z'
+	wq-cluster up --dir "$C" --concurrency 2 2>/dev/null
+	wq-cluster scale worker=3 --dir "$C" 2>/dev/null
+	tr '\0' ' ' <"/proc/$(field worker-3 pid)/cmdline" | grep -q -- '--exec tr a-z A-Z --concurrency 2'
+	eval "$(wq-cluster env --dir "$C")"
+	run sh -c 'wq-submit hello | wq-status --wait --timeout 20 --jq .result'
+	assert_output '"HELLO"'
+}
+
+@test "logs shows one log, all of them, and refuses an unknown name" {
+	wq-cluster up --dir "$C" --workers 2 2>/dev/null
+	run wq-cluster logs worker-1 --dir "$C"
+	assert_success
+	assert_output --partial "$(field worker-1 node) start:"
+	refute_output --partial "$(field worker-2 node)"
+	run wq-cluster logs --dir "$C"
+	assert_success
+	assert_output --partial "==> $C/logs/redis.log <=="
+	assert_output --partial "==> $C/logs/worker-2.log <=="
+	run wq-cluster logs worker-9 --dir "$C"
+	assert_failure 1
+	assert_output "wq-cluster: no log named worker-9 in $C/logs"
+}
+
+@test "down stops everything it started, waits, and leaves no process behind" {
+	wq-cluster up --dir "$C" --workers 3 2>/dev/null
+	pids=$(wq-cluster status --dir "$C" | jq -r .pid)
+	[ "$(echo "$pids" | wc -l)" = 4 ]
+	for p in $pids; do running "$p"; done
+	run wq-cluster down --dir "$C"
+	assert_success
+	assert_output "wq-cluster: down: $C"
+	# down returned only once all of them were gone
+	for p in $pids; do gone "$p"; done
+	[ ! -S "$C/redis.sock" ]
+	[ -z "$(ls "$C"/*.pid 2>/dev/null)" ]
+	# the workers said goodbye before Redis went away
+	grep -q 'exit: ' "$C/logs/worker-1.log"
+	run wq-cluster status --dir "$C"
+	assert_failure 1
+	assert_output --partial '"name":"redis","role":"redis","pid":0,"alive":false'
+	run wq-cluster env --dir "$C"
+	assert_failure 1
+	assert_output "wq-cluster: no cluster runs in $C"
+	run wq-cluster down --dir "$C"
+	assert_success
+	run wq-cluster down --dir "$C/never"
+	assert_success
+}
+
+@test "down never signals a process it did not start, even under a reused pid" {
+	wq-cluster up --dir "$C" --workers 1 2>/dev/null
+	start stranger sleep 60
+	echo "$(pid_of stranger)" >"$C/worker-2.pid"
+	echo 1 >"$C/worker-2.start"
+	run wq-cluster down --dir "$C"
+	assert_success
+	running "$(pid_of stranger)"
+	[ ! -f "$C/worker-2.pid" ]
+}
+
+@test "queued work survives down and up (AOF)" {
+	wq-cluster up --dir "$C" --workers 0 2>/dev/null
+	[ -z "$(members)" ]
+	ids=$(WQ_REDIS="unix://$C/redis.sock" wq-submit x y z | jq -r .callback)
+	wq-cluster down --dir "$C" 2>/dev/null
+	ls "$C"/appendonlydir/*.aof
+	wq-cluster up --dir "$C" --workers 1 --sleep 0 2>/dev/null
+	run env WQ_REDIS="unix://$C/redis.sock" wq-status --wait --timeout 20 --jq .status $ids
+	assert_success
+	assert_output "$(printf '"worked"\n"worked"\n"worked"')"
+}
+
+@test "a taken --port is a clear error, exit 3, and starts nothing" {
+	p=$(free_port)
+	start busy python3 -c "import socket,time
+s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
+	wait_for 10 listening "$p"
+	run wq-cluster up --dir "$C" --port "$p"
+	assert_failure 3
+	assert_output "wq-cluster: port $p is taken (choose another with --port)"
+	[ ! -e "$C/redis.pid" ]
+	[ ! -e "$C/worker-1.pid" ]
+	# without --port it takes a free one
+	run wq-cluster up --dir "$C" --workers 1
+	assert_success
+	[ "$(field redis tcp)" != "127.0.0.1:$p" ]
+}
+
+@test "a missing program is a clear error, exit 3, and starts nothing" {
+	bin="$(suite_dir)/bin$BATS_TEST_NUMBER"
+	mkdir -p "$bin"
+	cp "$WQ_SRCDIR/cmd/wq-cluster" "$bin/"
+	run env PATH="$bin:/usr/bin:/bin" "$bin/wq-cluster" up --dir "$C"
+	assert_failure 3
+	assert_output "wq-cluster: wq-worker not found: build wq first (make)"
+	[ ! -e "$C/redis.pid" ]
+	# every program of /usr/bin but redis-server
+	mkdir -p "$bin/usr"
+	cp -s /usr/bin/* "$bin/usr/" 2>/dev/null || true
+	rm -f "$bin/usr/redis-server"
+	run env PATH="$bin:$bin/usr" "$bin/wq-cluster" up --dir "$C" --workers 0
+	assert_failure 3
+	assert_output "wq-cluster: redis-server not found: install the Debian package redis-server"
+	[ ! -e "$C/redis.pid" ]
+}
+
+@test "a worker that cannot start makes up fail with its error" {
+	run wq-cluster up --dir "$C" --workers 1 --jq '.['
+	assert_failure 3
+	assert_output --regexp "^wq-cluster: worker-1 exited at once: wq-worker: .* \(see $C/logs/worker-1.log\)$"
+}
+
+@test "usage errors exit 2; scale and env without a cluster exit 1" {
+	run wq-cluster
+	assert_failure 2
+	run wq-cluster frob
+	assert_failure 2
+	assert_output "wq-cluster: unknown command 'frob' (try --help)"
+	run wq-cluster up --dir "$C" --workers x
+	assert_failure 2
+	assert_output "wq-cluster: bad --workers: a number"
+	run wq-cluster up --dir "$C" --lb --api 0
+	assert_failure 2
+	assert_output "wq-cluster: --lb needs --api 1 or more"
+	run wq-cluster up --dir "$C" --port 70000
+	assert_failure 2
+	run wq-cluster up --dir "$C" worker=2
+	assert_failure 2
+	run wq-cluster scale worker=2 --dir "$C"
+	assert_failure 1
+	assert_output "wq-cluster: no cluster runs in $C (wq-cluster up first)"
+	wq-cluster up --dir "$C" --workers 1 2>/dev/null
+	run wq-cluster scale --dir "$C"
+	assert_failure 2
+	run wq-cluster scale worker=many --dir "$C"
+	assert_failure 2
+	assert_output "wq-cluster: bad count in 'worker=many'"
+	run wq-cluster --help
+	assert_success
+	assert_output --partial "usage: wq-cluster up"
+}
+
+@test "a relative --dir gives an absolute socket path" {
+	cd "$(suite_dir)"
+	run wq-cluster up --dir "c$BATS_TEST_NUMBER" --workers 1
+	assert_success
+	assert_output --partial "export WQ_REDIS=unix://$C/redis.sock"
+}
