@@ -196,8 +196,8 @@ reply_time_ms(redisReply *r)
  * found in; member says which zset: "nodes" (alive while the beat is
  * within its timeout) or "gone".
  */
-static jv
-node_from_reply(const char *name, redisReply *r, int member, double score,
+jv
+wq_node_from_reply(const char *name, redisReply *r, int member, double score,
     long long now, int *alivep)
 {
 	static const char *nums[] = { "pid", "concurrency", "processed",
@@ -321,7 +321,7 @@ wq_peers(struct wq *wq, int all, jv *out)
 	names = jv_array();
 	for (s = 1, k = 0; rc == WQ_OK && s < na; s++)
 		for (i = 0, set = rs[s]; i + 1 < set->elements; i += 2, k++) {
-			node = node_from_reply(set->element[i]->str, nr[k],
+			node = wq_node_from_reply(set->element[i]->str, nr[k],
 			    s == 1, strtod(set->element[i + 1]->str, NULL),
 			    now, &alive);
 			if (!all && !alive) {

@@ -78,6 +78,9 @@ int		 wq_reply_error(struct wq *, redisReply *, const char *);
 redisContext	*wq_redis_open(struct wq *, char *, size_t);
 
 jv		 wq_record_from_reply(redisReply *);
+/* A node's hash as JSON; *alive from its last beat (node.c). */
+jv		 wq_node_from_reply(const char *, redisReply *, int, double,
+		    long long, int *);
 long long	 wq_reply_ll(redisReply *);
 
 

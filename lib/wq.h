@@ -359,10 +359,12 @@ int		 wq_done_id(struct wq *, const char *, size_t,
  *                    "latency":{"buckets":[{"le","count"}...],"sum_ms",
  *                    "count"},"nodes":{ROLE:n},"working":n}
  *   WQ_READ_RECENT   the records of the last (arg) jobs submitted
+ *   WQ_READ_PEERS    as wq_peers(), arg as its all
  */
 #define WQ_READ_QUEUES	1
 #define WQ_READ_METRICS	2
 #define WQ_READ_RECENT	3
+#define WQ_READ_PEERS	4
 struct wq_read;
 struct wq_read	*wq_read_new(struct wq *, int, long);
 size_t		 wq_read_next(struct wq_read *, struct wq_argv **);

@@ -5,9 +5,11 @@
 -- Atomic because the check for an existing record and the creation of the
 -- new one must not interleave with another submission of the same id:
 -- that is what makes the callback id an idempotency key.
+-- The ids queued are also pushed on the bounded list recent (newest
+-- first), which the web console shows.
 -- Returns per job 0 (queued) or the existing record as field/value pairs.
 local P, by = ARGV[1], ARGV[2]
-local out, woke, n = {}, {}, 0
+local out, woke, n, fresh = {}, {}, 0, {}
 local a = 3
 for i = 1, #KEYS, 2 do
   local jk, qk = KEYS[i], KEYS[i + 1]
@@ -27,11 +29,16 @@ for i = 1, #KEYS, 2 do
     out[#out + 1] = 0
     woke[q] = true
     n = n + 1
+    fresh[n] = id
   end
 end
 for q in pairs(woke) do
   redis.call('SADD', P .. 'queues', q)
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
 end
-if n > 0 then redis.call('INCRBY', P .. 'stats:submitted', n) end
+if n > 0 then
+  redis.call('INCRBY', P .. 'stats:submitted', n)
+  redis.call('LPUSH', P .. 'recent', unpack(fresh))
+  redis.call('LTRIM', P .. 'recent', 0, 99)
+end
 return out

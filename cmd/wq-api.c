@@ -1,0 +1,251 @@
+/*
+ * wq-api -- run the HTTP API: Kore with the wq-api module, in the
+ * foreground.
+ *
+ * Kore takes its settings from a configuration file and knows nothing of
+ * wq's, so this launcher checks the options, puts wq's settings in the
+ * environment (where the module reads them, in its parent process),
+ * writes a Kore configuration to a temporary file (the module removes it
+ * once read) and becomes kore -f -n -r (foreground, no chroot, no
+ * privilege drop), under stdbuf -oL so that Kore's log lines, which it
+ * prints to stdout, arrive one by one.  Kore keeps this process's PID,
+ * so the node's name api-PID@HOST names the process that was started,
+ * and SIGTERM to it stops the API cleanly.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+enum { OPT_LISTEN = WQ_OPT_FIRST_PRIVATE, OPT_WORKERS, OPT_MAX_BODY };
+
+static const struct option own[] = {
+	{ "listen",	required_argument,	NULL, OPT_LISTEN },
+	{ "workers",	required_argument,	NULL, OPT_WORKERS },
+	{ "max-body",	required_argument,	NULL, OPT_MAX_BODY },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: wq-api [options]\n"
+"Serve the HTTP API and the web console (Kore, in the foreground); the\n"
+"instance joins the cluster as a node of role \"api\".\n"
+"  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; [::1]:PORT\n"
+"                      for IPv6)\n"
+"  --workers N         Kore worker processes (default: one per CPU)\n"
+"  --max-body BYTES    largest request body (default 1048576); more is 413\n"
+"Environment: WQ_KORE (the kore program), WQ_API_MODULE (the module).\n"
+"%s", wq_common_usage);
+}
+
+/* Split ADDR:PORT (or [ADDR]:PORT); exit 2 when it is not one. */
+static void
+parse_listen(const char *arg, char **host, long *port)
+{
+	const char	*colon;
+	size_t		 n;
+
+	if ((colon = strrchr(arg, ':')) == NULL)
+		cmd_die(WQ_EUSAGE, "bad --listen %s: expected ADDR:PORT", arg);
+	if (wq_parse_long(colon + 1, 1, 65535, port) == -1)
+		cmd_die(WQ_EUSAGE, "bad --listen %s: the port is 1 to 65535",
+		    arg);
+	n = (size_t)(colon - arg);
+	if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']') {
+		arg++;
+		n -= 2;
+	}
+	if (n == 0 || strcspn(arg, " \t\n\r[]{};#") < n)
+		cmd_die(WQ_EUSAGE, "bad --listen %s: expected ADDR:PORT", arg);
+	*host = wq_calloc(1, n + 1);
+	memcpy(*host, arg, n);
+}
+
+/* The module: $WQ_API_MODULE, the build tree's, or the installed one. */
+static char *
+module_path(void)
+{
+	const char	*env;
+	char		 self[PATH_MAX], *slash, *path;
+	ssize_t		 n;
+
+	if ((env = getenv("WQ_API_MODULE")) != NULL && *env != '\0')
+		return wq_strdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			if (asprintf(&path, "%s/../kore-api/wq-api.so",
+			    self) < 0)
+				abort();
+			if (access(path, R_OK) == 0)
+				return path;
+			free(path);
+		}
+	}
+	return wq_strdup(WQ_API_MODULE);
+}
+
+static void
+env_set(const char *name, const char *value)
+{
+	if (value == NULL)
+		unsetenv(name);
+	else if (setenv(name, value, 1) == -1)
+		cmd_die(WQ_EUSAGE, "setenv %s: %s", name, strerror(errno));
+}
+
+static void
+env_setl(const char *name, long value)
+{
+	char	buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld", value);
+	env_set(name, buf);
+}
+
+/* A file in $TMPDIR that nobody else can have made first. */
+static char *
+temp_file(const char *suffix, int *fd)
+{
+	const char	*dir;
+	char		*path;
+
+	if ((dir = getenv("TMPDIR")) == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (asprintf(&path, "%s/wq-api.XXXXXX%s", dir, suffix) < 0)
+		abort();
+	if ((*fd = mkstemps(path, (int)strlen(suffix))) == -1)
+		cmd_die(WQ_EUSAGE, "cannot create %s: %s", path,
+		    strerror(errno));
+	return path;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct wq_config	*cfg;
+	struct option		*opts;
+	struct wq		*wq;
+	FILE			*f;
+	char			*host, *module, *conf, *pidfile, *kore;
+	char			*listen;
+	long			 port = 8080, workers = 0, max_body = 1048576;
+	long			 kore_max;
+	int			 c, fd, pfd;
+
+	cmd_init("wq-api");
+	wq = wq_new("api");
+	cmd_check_env(wq);
+	opts = cmd_longopts(own);
+	host = wq_strdup("127.0.0.1");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			free(host);
+			parse_listen(optarg, &host, &port);
+			break;
+		case OPT_WORKERS:
+			workers = cmd_long("--workers", optarg, 1, 256);
+			break;
+		case OPT_MAX_BODY:
+			max_body = cmd_long("--max-body", optarg, 1,
+			    1024L * 1024 * 1024);
+			break;
+		case WQ_OPT_API:
+			cmd_die(WQ_EUSAGE, "--api is for clients: wq-api is the "
+			    "API (try --help)");
+		default:
+			cmd_common(wq, c, optarg, argv, usage);
+		}
+	}
+	free(opts);
+	if (optind < argc)
+		cmd_die(WQ_EUSAGE, "unexpected argument %s (try --help)",
+		    argv[optind]);
+
+	module = module_path();
+	if (access(module, R_OK) == -1)
+		cmd_die(WQ_EUSAGE, "cannot read the API module %s: %s", module,
+		    strerror(errno));
+	if ((kore = getenv("WQ_KORE")) == NULL || *kore == '\0')
+		kore = WQ_KORE;
+
+	/* The settings, for the module's parent process. */
+	cfg = wq_config(wq);
+	env_set("WQ_REDIS", cfg->redis_url);
+	env_set("WQ_TOKEN", cfg->token);
+	env_set("WQ_NAMESPACE", cfg->ns);
+	env_set("WQ_QUEUE", cfg->queue);
+	env_setl("WQ_TTL", cfg->ttl);
+	env_set("WQ_NODE", cfg->name);
+	env_setl("WQ_MAX_DATA", (long)cfg->max_data);
+	env_set("WQ_API", NULL);
+	env_setl("WQ_API_MAX_BODY", max_body);
+	env_setl("WQ_API_WORKERS", workers > 0 ? workers :
+	    sysconf(_SC_NPROCESSORS_ONLN));
+	if (asprintf(&listen, strchr(host, ':') != NULL ? "[%s]:%ld" :
+	    "%s:%ld", host, port) < 0)
+		abort();
+	env_set("WQ_API_LISTEN", listen);
+	free(listen);
+
+	/*
+	 * Kore refuses larger bodies itself, with an empty 413 and before
+	 * reading them; up to twice the limit the module reads them and
+	 * answers a JSON 413.
+	 */
+	kore_max = max_body * 2 > max_body + 65536 ? max_body * 2 :
+	    max_body + 65536;
+	pidfile = temp_file(".pid", &pfd);
+	close(pfd);
+	conf = temp_file(".conf", &fd);
+	if ((f = fdopen(fd, "w")) == NULL)
+		cmd_die(WQ_EUSAGE, "%s: %s", conf, strerror(errno));
+	fprintf(f,
+"# Written by wq-api for one run; the module removes it once read.\n"
+"server wq {\n"
+"\tbind %s %ld\n"
+"\ttls no\n"
+"}\n"
+"load %s\n",
+	    host, port, module);
+	if (workers > 0)
+		fprintf(f, "workers %ld\n", workers);
+	fprintf(f,
+"worker_max_connections 4096\n"
+"worker_rlimit_nofiles 8192\n"
+"pidfile %s\n"
+"http_body_max %ld\n"
+"http_hsts_enable 0\n"
+"http_server_version wq-api/%s\n"
+"http_request_limit 10000\n"
+"domain * {\n"
+"\tattach wq\n"
+"\troute ^/ wq_api_http\n"
+"}\n",
+	    pidfile, kore_max, WQ_VERSION);
+	if (fclose(f) == EOF)
+		cmd_die(WQ_EUSAGE, "%s: %s", conf, strerror(errno));
+	env_set("WQ_API_CONF", conf);
+	fflush(NULL);
+
+	execlp("stdbuf", "stdbuf", "-oL", kore, "-f", "-n", "-r", "-c", conf,
+	    (char *)NULL);
+	execlp(kore, kore, "-f", "-n", "-r", "-c", conf, (char *)NULL);
+	unlink(conf);
+	unlink(pidfile);
+	cmd_die(WQ_EUNAVAIL, "cannot run %s: %s", kore, strerror(errno));
+}

@@ -1,0 +1,127 @@
+/*
+ * api.h -- what the files of the Kore application share.
+ *
+ * The application is one Kore module.  Each Kore worker process runs an
+ * event loop; the module adds two hiredis async connections to it (one
+ * for commands, one subscribed to the done:<id> channels of the requests
+ * that wait for a job), a timer that reconnects and watches for a Redis
+ * that stopped answering, and, in the first worker, the node's heartbeat.
+ *
+ *   api.c      hooks, settings, routing, the handlers, answers
+ *   redis.c    the async connections on Kore's event loop
+ *   wait.c     GET /api/v1/work/<id>?wait=S: waiting for a job to end
+ *   metrics.c  GET /metrics in Prometheus's text format
+ *   console.c  the web console's page (generated from console.html)
+ *
+ * A request that needs Redis keeps its state in a struct rq, allocated
+ * apart from the request (Kore frees a request, and its state, when the
+ * client goes away, while replies may still be on their way): each reply
+ * expected holds a reference, and the request's free callback only
+ * detaches it, so a late reply finds rq->req NULL and drops the answer.
+ */
+#ifndef API_H
+#define API_H
+
+#include <sys/queue.h>
+
+#include <kore/kore.h>
+#include <kore/http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "wq.h"
+
+struct api_settings {
+	char		*token;		/* NULL: no token required */
+	size_t		 token_len;
+	size_t		 max_body;
+	char		*listen;
+	char		*host;
+	long		 pid;		/* the parent's */
+	long		 workers;
+	long		 stall_ms;	/* a reply overdue: drop the link */
+	long		 wait_max_s;
+};
+
+extern struct wq		*api_wq;
+extern struct api_settings	 api;
+
+struct rq;
+typedef void	(*rq_reply_fn)(struct rq *, redisReply *);
+
+struct wchan;
+
+struct rq {
+	struct http_request	*req;		/* NULL once the client left */
+	int			 refs;		/* replies still expected */
+	int			 answered;
+	int			 status;
+	char			*body;
+	size_t			 len;
+	const char		*ctype;
+	const char		*allow;		/* for a 405 */
+	int			 retry_after;	/* for a 503 */
+
+	rq_reply_fn		 on_reply;
+	struct wq_argv		 argv;		/* kept to resend as EVAL */
+	int			 evaled;
+	struct wq_spec		 spec;
+	struct wq_read		*read;
+	int			 read_kind;
+	size_t			 nsent;		/* commands in the batch out */
+	int			 has_spec;
+	char			 id[WQ_ID_LEN + 1];
+
+	/* Waiting for a job to end (wait.c). */
+	u_int64_t		 deadline;
+	int			 waiting;
+	int			 reading;
+	int			 again;
+	int			 last_read;
+	struct wchan		*chan;
+	TAILQ_ENTRY(rq)		 chan_link;
+	TAILQ_ENTRY(rq)		 wait_link;
+};
+
+TAILQ_HEAD(rq_list, rq);
+
+/* api.c */
+void		 rq_answer_json(struct rq *, int, jv);
+void		 rq_answer_text(struct rq *, int, const char *, char *, size_t);
+void		 rq_answer_error(struct rq *, int, const char *);
+void		 rq_answer_unavailable(struct rq *);
+int		 rq_send(struct rq *, struct wq_argv *, size_t, rq_reply_fn);
+jv		 api_not_found(void);
+
+/* redis.c */
+#define API_CMD		0
+#define API_SUB		1
+void		 api_redis_init(void (*)(void), void (*)(void));
+void		 api_redis_tick(u_int64_t);
+int		 api_redis_up(int);
+int		 api_redis_send(int, struct wq_argv *, size_t,
+		    redisCallbackFn *, void *);
+void		 api_redis_close(void);
+void		 api_redis_replied(void);
+const char	*api_redis_error(void);
+
+/* wait.c */
+void		 wait_init(void);
+void		 wait_status_reply(struct rq *, redisReply *);
+void		 wait_leave(struct rq *);
+void		 wait_tick(u_int64_t);
+void		 wait_sub_up(void);
+void		 wait_sub_down(void);
+void		 wait_sub_reply(redisAsyncContext *, void *, void *);
+
+/* metrics.c */
+void		 metrics_text(jv, struct kore_buf *);
+
+/* console.c (generated) */
+extern const char	 console_html[];
+extern const size_t	 console_html_len;
+extern const char	 login_html[];
+extern const size_t	 login_html_len;
+
+#endif

@@ -1,0 +1,365 @@
+/*
+ * redis.c -- hiredis's async connections on Kore's event loop.
+ *
+ * hiredis leaves the event loop to its user: it says, through the ev
+ * hooks of a context, when it wants to read or to write, and expects
+ * redisAsyncHandleRead/Write when the descriptor is ready.  Each
+ * connection here is a struct aconn whose first member is a struct
+ * kore_event, so that the descriptor can sit in Kore's epoll set next to
+ * the clients' sockets: the loop calls aconn_handle() with it.  The
+ * struct lives as long as the worker, while contexts come and go, so an
+ * event still queued for a context that was just freed finds ac NULL and
+ * is ignored.
+ *
+ * Two connections per worker: API_CMD for commands, API_SUB subscribed to
+ * the channels of the jobs that requests wait for (wait.c).  hiredis 0.14
+ * has no timeouts of its own, so a timer (api_redis_tick, every 100 ms)
+ * does three things: it connects when a connection is down (with a
+ * backoff from 100 ms to 1 s), it gives up on a connect that takes longer
+ * than the connect timeout, and it drops the command connection when
+ * replies are owed and none came for api.stall_ms (a Redis stuck in a
+ * slow script, or a link that died silently).  Freeing a context calls
+ * every pending callback with a NULL reply: those requests answer 503, and
+ * the next tick connects again.  Commands sent while a connection is
+ * still being made wait in hiredis's buffer; while it is down they fail
+ * at once, and the caller answers 503.
+ *
+ * A batch of several commands is sent inside MULTI/EXEC, so that one
+ * callback gets all the replies (hiredis frees each reply when its
+ * callback returns) and they describe one moment of the database.
+ */
+#include <sys/epoll.h>
+
+#include <string.h>
+
+#include "api.h"
+
+#define CONN_DOWN		0
+#define CONN_CONNECTING		1
+#define CONN_UP			2
+
+#define BACKOFF_MIN_MS		100
+#define BACKOFF_MAX_MS		1000
+#define EVENT_TYPE_REDIS	100	/* ours: Kore's types stop at 6 */
+
+struct aconn {
+	struct kore_event	 evt;		/* first: the loop hands this back */
+	const char		*name;
+	redisAsyncContext	*ac;
+	int			 state;
+	int			 fd;
+	int			 reading;
+	int			 writing;
+	int			 registered;	/* the epoll events asked for */
+	u_int64_t		 since;		/* connect started */
+	u_int64_t		 retry_at;
+	long			 backoff;
+	int			 pending;	/* replies owed (API_CMD) */
+	u_int64_t		 progress;	/* last reply, or first owed */
+	int			 complained;	/* said it was down */
+	void			(*up)(void);
+	void			(*down)(void);
+};
+
+static struct aconn	conns[2];
+static char		last_error[256];
+
+static void	aconn_handle(void *, int);
+
+static void
+aconn_complain(struct aconn *c, const char *why)
+{
+	snprintf(last_error, sizeof(last_error), "%s", why);
+	if (c->complained)
+		return;
+	c->complained = 1;
+	kore_log(LOG_NOTICE, "wq-api: Redis %s connection: %s", c->name, why);
+}
+
+static void
+aconn_events(struct aconn *c)
+{
+	int	ev;
+
+	if (c->ac == NULL)
+		return;
+	ev = (c->reading ? EPOLLIN : 0) | (c->writing ? EPOLLOUT : 0);
+	if (ev == c->registered)
+		return;
+	kore_platform_event_schedule(c->fd, ev, 0, c);
+	c->registered = ev;
+}
+
+static void
+ev_add_read(void *p)
+{
+	struct aconn	*c = p;
+
+	c->reading = 1;
+	aconn_events(c);
+}
+
+static void
+ev_del_read(void *p)
+{
+	struct aconn	*c = p;
+
+	c->reading = 0;
+	aconn_events(c);
+}
+
+static void
+ev_add_write(void *p)
+{
+	struct aconn	*c = p;
+
+	c->writing = 1;
+	aconn_events(c);
+}
+
+static void
+ev_del_write(void *p)
+{
+	struct aconn	*c = p;
+
+	c->writing = 0;
+	aconn_events(c);
+}
+
+/* The context is going away (hiredis closes the descriptor itself). */
+static void
+aconn_lost(struct aconn *c)
+{
+	u_int64_t	now;
+
+	if (c->ac == NULL)
+		return;
+	now = kore_time_ms();
+	c->ac = NULL;
+	c->fd = -1;
+	c->state = CONN_DOWN;
+	c->reading = c->writing = 0;
+	c->registered = 0;
+	c->pending = 0;
+	c->retry_at = now + (u_int64_t)c->backoff;
+	c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+	    c->backoff * 2;
+	if (c->down != NULL)
+		c->down();
+}
+
+static void
+ev_cleanup(void *p)
+{
+	aconn_lost(p);
+}
+
+static void
+aconn_connected(const redisAsyncContext *ac, int status)
+{
+	struct aconn	*c = ac->data;
+
+	if (status != REDIS_OK) {
+		aconn_complain(c, ac->errstr);
+		return;		/* hiredis frees it: ev_cleanup */
+	}
+	c->state = CONN_UP;
+	c->backoff = BACKOFF_MIN_MS;
+	if (c->complained)
+		kore_log(LOG_NOTICE, "wq-api: Redis %s connection is back",
+		    c->name);
+	c->complained = 0;
+	if (c->up != NULL)
+		c->up();
+}
+
+static void
+aconn_disconnected(const redisAsyncContext *ac, int status)
+{
+	struct aconn	*c = ac->data;
+
+	if (status != REDIS_OK)
+		aconn_complain(c, ac->errstr);
+	aconn_lost(c);
+}
+
+/* AUTH or SELECT was refused: wq_async_connect() closes the link. */
+static void
+aconn_refused(void *arg, const char *why)
+{
+	aconn_complain(arg, why);
+}
+
+static void
+aconn_connect(struct aconn *c, u_int64_t now)
+{
+	redisAsyncContext	*ac;
+
+	if ((ac = wq_async_connect(api_wq, aconn_refused, c)) == NULL) {
+		aconn_complain(c, wq_error(api_wq));
+		c->retry_at = now + (u_int64_t)c->backoff;
+		c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+		    c->backoff * 2;
+		return;
+	}
+	ac->data = c;
+	ac->ev.data = c;
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	redisAsyncSetConnectCallback(ac, aconn_connected);
+	redisAsyncSetDisconnectCallback(ac, aconn_disconnected);
+	c->ac = ac;
+	c->fd = ac->c.fd;
+	c->state = CONN_CONNECTING;
+	c->since = now;
+	c->pending = 0;
+	c->registered = 0;
+	/* hiredis completes a connect on the first write event. */
+	c->reading = 0;
+	c->writing = 1;
+	aconn_events(c);
+}
+
+static void
+aconn_handle(void *arg, int error)
+{
+	struct aconn	*c = arg;
+	int		 flags;
+
+	flags = c->evt.flags;
+	c->evt.flags = 0;
+	if (c->ac == NULL)
+		return;
+	if ((flags & KORE_EVENT_READ) || error)
+		redisAsyncHandleRead(c->ac);
+	if (c->ac != NULL && (flags & KORE_EVENT_WRITE))
+		redisAsyncHandleWrite(c->ac);
+}
+
+/* Per worker: set the connections up and start connecting. */
+void
+api_redis_init(void (*sub_up)(void), void (*sub_down)(void))
+{
+	int	i;
+
+	memset(conns, 0, sizeof(conns));
+	conns[API_CMD].name = "command";
+	conns[API_SUB].name = "subscriber";
+	conns[API_SUB].up = sub_up;
+	conns[API_SUB].down = sub_down;
+	for (i = 0; i < 2; i++) {
+		conns[i].evt.type = EVENT_TYPE_REDIS;
+		conns[i].evt.handle = aconn_handle;
+		conns[i].fd = -1;
+		conns[i].backoff = BACKOFF_MIN_MS;
+		aconn_connect(&conns[i], kore_time_ms());
+	}
+}
+
+void
+api_redis_tick(u_int64_t now)
+{
+	struct aconn	*c;
+	long		 limit;
+	int		 i;
+	char		 why[128];
+
+	for (i = 0; i < 2; i++) {
+		c = &conns[i];
+		if (c->ac == NULL) {
+			if (now >= c->retry_at)
+				aconn_connect(c, now);
+			continue;
+		}
+		limit = wq_config(api_wq)->connect_timeout_ms;
+		if (c->state == CONN_CONNECTING && now - c->since >
+		    (u_int64_t)limit) {
+			snprintf(why, sizeof(why), "no connection after %ld ms",
+			    limit);
+			aconn_complain(c, why);
+			redisAsyncFree(c->ac);
+			aconn_lost(c);
+		} else if (c->state == CONN_UP && c->pending > 0 &&
+		    now - c->progress > (u_int64_t)api.stall_ms) {
+			snprintf(why, sizeof(why), "no reply for %ld ms, "
+			    "reconnecting", api.stall_ms);
+			aconn_complain(c, why);
+			redisAsyncFree(c->ac);
+			aconn_lost(c);
+		}
+	}
+}
+
+int
+api_redis_up(int which)
+{
+	return conns[which].state == CONN_UP;
+}
+
+const char *
+api_redis_error(void)
+{
+	return last_error[0] ? last_error : "not connected";
+}
+
+/*
+ * Send n commands; fn(ac, reply, arg) gets the reply, or NULL when the
+ * connection is lost first.  Several commands go in MULTI/EXEC and fn
+ * gets EXEC's array.  -1 when the connection is down: fn is not called.
+ */
+int
+api_redis_send(int which, struct wq_argv *cmds, size_t n,
+    redisCallbackFn *fn, void *arg)
+{
+	struct aconn	*c = &conns[which];
+	size_t		 i;
+
+	if (c->ac == NULL || n == 0)
+		return -1;
+	if (n == 1) {
+		if (redisAsyncCommandArgv(c->ac, fn, arg, cmds[0].argc,
+		    (const char **)cmds[0].argv, cmds[0].len) != REDIS_OK)
+			return -1;
+	} else {
+		if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (redisAsyncCommandArgv(c->ac, NULL, NULL,
+			    cmds[i].argc, (const char **)cmds[i].argv,
+			    cmds[i].len) != REDIS_OK)
+				return -1;
+		if (redisAsyncCommand(c->ac, fn, arg, "EXEC") != REDIS_OK)
+			return -1;
+	}
+	if (which == API_CMD && c->pending++ == 0)
+		c->progress = kore_time_ms();
+	return 0;
+}
+
+/* A reply owed on API_CMD arrived (or the link went). */
+void
+api_redis_replied(void)
+{
+	struct aconn	*c = &conns[API_CMD];
+
+	if (c->pending > 0)
+		c->pending--;
+	c->progress = kore_time_ms();
+}
+
+void
+api_redis_close(void)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		conns[i].up = conns[i].down = NULL;
+		if (conns[i].ac != NULL) {
+			redisAsyncFree(conns[i].ac);
+			aconn_lost(&conns[i]);
+		}
+	}
+}
