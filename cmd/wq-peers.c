@@ -129,6 +129,16 @@ str(jv o, const char *k, char *buf, size_t len)
 	return buf;
 }
 
+static int
+live(jv p)
+{
+	jv	v = get(p, "alive");
+	int	yes = jv_get_kind(v) == JV_KIND_TRUE;
+
+	jv_free(v);
+	return yes;
+}
+
 /* 42s, 3m07s, 5h02m, 12d03h. */
 static const char *
 duration(double s, char *buf, size_t len)
@@ -195,7 +205,7 @@ print_table(jv peers)
 		    duration(num(p, "age"), b[5], sizeof(b[5])),
 		    str(p, "processed", b[6], sizeof(b[6])),
 		    str(p, "failed", b[7], sizeof(b[7])),
-		    current(p, b[8], sizeof(b[8])));
+		    live(p) ? current(p, b[8], sizeof(b[8])) : "-");
 		jv_free(p);
 	}
 }
@@ -297,13 +307,14 @@ draw(struct view *v)
 	n = jv_array_length(jv_copy(v->peers));
 	for (i = running = alive = 0; i < n; i++) {
 		p = jv_array_get(jv_copy(v->peers), i);
-		k = jv_object_get(jv_copy(p), jv_string("current"));
-		if (jv_get_kind(k) == JV_KIND_ARRAY)
-			running += jv_array_length(jv_copy(k));
-		jv_free(k);
-		k = jv_object_get(p, jv_string("alive"));
-		alive += jv_get_kind(k) == JV_KIND_TRUE;
-		jv_free(k);
+		if (live(p)) {
+			alive++;
+			k = get(p, "current");
+			if (jv_get_kind(k) == JV_KIND_ARRAY)
+				running += jv_array_length(jv_copy(k));
+			jv_free(k);
+		}
+		jv_free(p);
 	}
 	if (v->throughput >= 0)
 		snprintf(b[0], sizeof(b[0]), "%.1f jobs/s", v->throughput);
@@ -326,11 +337,14 @@ draw(struct view *v)
 		}
 		p = jv_array_get(jv_copy(v->peers), i);
 		snprintf(b[5], sizeof(b[5]), "%.1fs", num(p, "beat_ago"));
-		str(p, "state", b[6], sizeof(b[6]));
-		k = jv_object_get(jv_copy(p), jv_string("alive"));
-		if (jv_get_kind(k) != JV_KIND_TRUE)
+		/* a dead node's jobs are someone else's business now */
+		if (live(p)) {
+			str(p, "state", b[6], sizeof(b[6]));
+			current(p, b[9], sizeof(b[9]));
+		} else {
 			str(p, "gone", b[6], sizeof(b[6]));
-		jv_free(k);
+			snprintf(b[9], sizeof(b[9]), "-");
+		}
 		line(v, "%-24s %-6s %-12s %7s %7s %5s %8s %9s %6s  %s",
 		    str(p, "name", b[0], sizeof(b[0])),
 		    str(p, "role", b[1], sizeof(b[1])),
@@ -338,8 +352,7 @@ draw(struct view *v)
 		    str(p, "pid", b[3], sizeof(b[3])),
 		    duration(num(p, "age"), b[4], sizeof(b[4])), b[5], b[6],
 		    str(p, "processed", b[7], sizeof(b[7])),
-		    str(p, "failed", b[8], sizeof(b[8])),
-		    current(p, b[9], sizeof(b[9])));
+		    str(p, "failed", b[8], sizeof(b[8])), b[9]);
 		jv_free(p);
 	}
 	if (n == 0)
@@ -431,6 +444,14 @@ snapshot(struct view *v)
 	cmd_flush();
 }
 
+/* The reader of the snapshots went away (| head): done. */
+static void
+check_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout))
+		stop = 1;
+}
+
 /* Wait for the next refresh; a key q (on a terminal) stops. */
 static void
 pause_(struct view *v)
@@ -479,6 +500,7 @@ watch(struct view *v)
 			draw(v);
 		else
 			snapshot(v);
+		check_stdout();
 		pause_(v);
 	}
 }

@@ -99,14 +99,14 @@ dests_from_stdin(struct dest **d, size_t *n)
 	free(lens);
 }
 
-static void
+static int
 dests_all(struct wq *wq, struct dest **d, size_t *n)
 {
 	jv	peers, p, name;
 	int	i, np, rc;
 
 	if ((rc = wq_peers(wq, 0, &peers)) != WQ_OK)
-		cmd_die(rc, "%s", wq_error(wq));
+		return rc;
 	np = jv_array_length(jv_copy(peers));
 	for (i = 0; i < np; i++) {
 		p = jv_array_get(jv_copy(peers), i);
@@ -116,8 +116,7 @@ dests_all(struct wq *wq, struct dest **d, size_t *n)
 		jv_free(name);
 	}
 	jv_free(peers);
-	if (*n == 0)
-		cmd_die(WQ_NO, "no live nodes");
+	return WQ_OK;
 }
 
 /* The reply as printed: from, type, body, id, then the round trip. */
@@ -205,12 +204,23 @@ main(int argc, char **argv)
 	if (wq_config(wq)->api_url != NULL)
 		cmd_die(WQ_EUSAGE, "messages go through Redis, not --api");
 
+	rc = WQ_OK;
 	if (all)
-		dests_all(wq, &dests, &ndest);
+		rc = dests_all(wq, &dests, &ndest);
 	else if (strcmp(to, "-") == 0)
 		dests_from_stdin(&dests, &ndest);
 	else
 		dest_add(&dests, &ndest, to);
+	if (rc != WQ_OK || ndest == 0) {
+		if (rc != WQ_OK)
+			cmd_warn("%s", wq_error(wq));
+		else
+			cmd_warn("%s", all ? "no live nodes" :
+			    "no node names on stdin");
+		jv_free(body);
+		result = rc != WQ_OK ? rc : all ? WQ_NO : WQ_EUSAGE;
+		goto done;
+	}
 
 	/* One id for all: every reply comes back on one list. */
 	for (i = 0; i < ndest; i++) {
@@ -230,21 +240,25 @@ main(int argc, char **argv)
 			cmd_warn("%s", wq_error(wq));
 			d->answered = 1;
 			result = WQ_NO;
-		} else
-			cmd_die(rc, "%s", wq_error(wq));
+		} else {
+			cmd_warn("%s", wq_error(wq));
+			jv_free(body);
+			result = rc;
+			goto done;
+		}
 	}
 	jv_free(body);
+	if (nowait && sent > 0)
+		wq_print(jv_object_set(jv_object_set(jv_object(),
+		    jv_string("id"), jv_string(id)), jv_string("sent"),
+		    jv_number(sent)));
+	else if (sent == 0 && all)
+		cmd_warn("no live nodes");	/* all died since the listing */
 	if (nowait || sent == 0) {
-		if (sent > 0)
-			wq_print(jv_object_set(jv_object_set(jv_object(),
-			    jv_string("id"), jv_string(id)), jv_string("sent"),
-			    jv_number(sent)));
-		else if (all)
-			cmd_warn("no live nodes");
 		cmd_flush();
-		free(id);
-		wq_free(wq);
-		return sent > 0 ? result : WQ_NO;
+		if (sent == 0)
+			result = WQ_NO;
+		goto done;
 	}
 	deadline = wq_now_ms() + (int64_t)(timeout * 1000);
 	while (got < sent) {
@@ -252,11 +266,13 @@ main(int argc, char **argv)
 
 		if (left <= 0)
 			break;
-		rc = wq_msg_wait_reply(wq, id, left, &reply);
-		if (rc == WQ_NO)
+		if ((rc = wq_msg_wait_reply(wq, id, left, &reply)) == WQ_NO)
 			break;
-		if (rc != WQ_OK)
-			cmd_die(rc, "%s", wq_error(wq));
+		if (rc != WQ_OK) {
+			cmd_warn("%s", wq_error(wq));
+			result = rc;
+			goto done;
+		}
 		v = jv_object_get(jv_copy(reply), jv_string("from"));
 		for (d = NULL, i = 0; i < ndest; i++)
 			if (jv_get_kind(v) == JV_KIND_STRING &&
@@ -278,14 +294,15 @@ main(int argc, char **argv)
 		wq_print(reply_line(reply, d));
 		cmd_flush();
 	}
-	for (i = 0; i < ndest; i++) {
+	for (i = 0; i < ndest; i++)
 		if (!dests[i].answered) {
 			cmd_warn("%s did not answer within %g s", dests[i].name,
 			    timeout);
 			result = WQ_NO;
 		}
+done:
+	for (i = 0; i < ndest; i++)
 		free(dests[i].name);
-	}
 	free(dests);
 	free(id);
 	wq_free(wq);

@@ -1,0 +1,196 @@
+#!/usr/bin/env bats
+# The cluster's membership: registration, heartbeats, a taken name, death
+# by kill -9 and the reclaim of its jobs, a clean leave, discovery among
+# many keys.  Nodes run with short heartbeats so that deaths are quick.
+
+load helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() { stop_started; }
+
+# node NAME [wq-worker args...]: a worker named NAME, beating every 0.2 s,
+# dead after 2 s of silence.
+node() {
+	local name=$1
+	shift
+	start "$name" wq-worker --name "$name" --heartbeat 0.2 \
+		--node-timeout 2 "$@"
+}
+
+# peer NAME [wq-peers args]: that node's line.  (Not jq -e over all the
+# lines: jq 1.6 takes the exit status from the last line's result.)
+peer() {
+	local name=$1
+	shift
+	wq-peers "$@" | jq -c --arg n "$name" 'select(.name == $n)'
+}
+
+peers_are() {
+	[ "$(wq-peers | jq -r .name | paste -sd' ')" = "$*" ]
+}
+
+now_ms() {
+	echo $(( $(date +%s%N) / 1000000 ))
+}
+
+@test "three workers appear in wq-peers with the fields of a node" {
+	node w1 --sleep 1 --concurrency 2 --queue a --queue b
+	node w2 --sleep 1 --concurrency 3
+	node w3 --sleep 1
+	wait_for 10 peers_are w1 w2 w3
+	host=$(hostname)
+	for n in 1 2 3; do
+		peer w$n | jq -e --arg host "$host" --argjson pid "$(pid_of w$n)" '
+			.alive == true and .role == "worker" and .host == $host
+			and .pid == $pid and .processed == 0 and .failed == 0
+			and .current == [] and .state == "running"
+			and (.age | type) == "number" and .age >= 0
+			and (.started_at | type) == "number"
+			and (.last_seen | type) == "number" and .last_seen >= .started_at
+			and .beat_ago >= 0 and .beat_ago < 2
+			and .timeout_ms == 2000 and (.instance == null)'
+	done
+	peer w1 | jq -e '.queues == ["a","b"] and .concurrency == 2'
+	peer w2 | jq -e '.queues == ["default"] and .concurrency == 3'
+	# running jobs show in current, then in processed
+	id=$(wq-submit --queue a job1 | jq -r .callback)
+	wait_for 5 eval "peer w1 | jq -e '.current == [\"$id\"]'"
+	wait_for 5 eval "peer w1 | jq -e '.processed == 1 and .current == []'"
+}
+
+@test "heartbeats follow --heartbeat; --node-timeout is stored with the node" {
+	node w1 --sleep 1
+	wait_for 5 peers_are w1
+	[ "$(rcli hget wq:node:w1 timeout_ms)" = 2000 ]
+	a=$(rcli zscore wq:nodes w1)
+	sleep 0.5
+	b=$(rcli zscore wq:nodes w1)
+	# two or three beats in 0.5 s at 0.2 s
+	[ $(( b - a )) -ge 200 ] && [ $(( b - a )) -le 600 ]
+	# the default is a beat a second and a 5 s timeout
+	start w2 wq-worker --name w2 --sleep 1
+	wait_for 5 eval '[ "$(rcli hget wq:node:w2 timeout_ms)" = 5000 ]'
+	run wq-worker --name w3 --sleep 1 --heartbeat 1 --node-timeout 1.5
+	assert_failure 2
+	assert_output "wq-worker: --node-timeout must be at least twice --heartbeat"
+}
+
+@test "a name a live node holds is refused: exit 2, one line" {
+	node w1 --sleep 1
+	wait_for 5 peers_are w1
+	run wq-worker --name w1 --sleep 1
+	assert_failure 2
+	assert_output "wq-worker: node name w1 is taken by a live node"
+	# the holder is untouched
+	peers_are w1
+	[ "$(wq-peers | jq .pid)" = "$(pid_of w1)" ]
+}
+
+@test "kill -9: the node leaves the list within the node timeout, its job is finished elsewhere" {
+	id=$(wq-submit foo | jq -r .callback)
+	node victim --sleep 1
+	wait_for 5 status_is "$id" working
+	[ "$(rcli hget wq:job:$id worker)" = victim ]
+	node rescuer --sleep 1
+	wait_for 5 peers_are rescuer victim
+	kill -9 "$(pid_of victim)"
+	t0=$(now_ms)
+	wait_for 10 peers_are rescuer
+	gone=$(( $(now_ms) - t0 ))
+	wait_for 10 eval "[ \"\$(rcli hget wq:job:$id worker)\" = rescuer ]"
+	taken=$(( $(now_ms) - t0 ))
+	echo "# kill -9 -> out of wq-peers ${gone} ms, job taken by another node ${taken} ms (node timeout 2000 ms)" >&3
+	[ "$gone" -le 2300 ]
+	[ "$taken" -le 2600 ]
+	wait_for 5 status_is "$id" worked
+	[ "$(rcli hget wq:job:$id attempts)" = 2 ]
+	[ "$(rcli get wq:stats:reclaimed)" = 1 ]
+	[ "$(rcli exists wq:active:victim)" = 0 ]
+	run eval "peer victim --all | jq -c '{alive,gone}'"
+	assert_output '{"alive":false,"gone":"dead"}'
+}
+
+@test "a dead node leaves the list even with nobody left to reap it" {
+	id=$(wq-submit bar | jq -r .callback)
+	node w1 --sleep 30
+	wait_for 5 status_is "$id" working
+	kill -9 "$(pid_of w1)"
+	t0=$(now_ms)
+	wait_for 10 sh -c '[ "$(wq-peers | wc -l)" = 0 ]'
+	[ $(( $(now_ms) - t0 )) -le 2300 ]
+	# not reaped (no node is left to do it), yet shown dead
+	[ -n "$(rcli zscore wq:nodes w1)" ]
+	status_is "$id" working
+	run sh -c "wq-peers --all | jq -c '{name,alive,gone}'"
+	assert_output '{"name":"w1","alive":false,"gone":"dead"}'
+	# the name is free again; taking it puts back what the dead one held
+	start w1new wq-worker --name w1 --sleep 0.2
+	wait_for 10 status_is "$id" worked
+	[ "$(rcli hget wq:job:$id attempts)" = 2 ]
+	[ "$(wq-peers | jq .pid)" = "$(pid_of w1new)" ]
+}
+
+@test "a clean exit deregisters at once, not after the timeout" {
+	start w1 wq-worker --name w1 --sleep 1 --node-timeout 30
+	node w2 --sleep 1
+	wait_for 5 peers_are w1 w2
+	t0=$(now_ms)
+	kill -TERM "$(pid_of w1)"
+	wait "$(pid_of w1)"
+	peers_are w2
+	[ $(( $(now_ms) - t0 )) -lt 1500 ]
+	run eval "peer w1 --all | jq -c '{alive,gone}'"
+	assert_output '{"alive":false,"gone":"left"}'
+	[ "$(rcli exists wq:inbox:w1)" = 0 ]
+}
+
+@test "a frozen node whose name was taken meanwhile gives way, exit 2" {
+	node w1 --sleep 1
+	wait_for 5 peers_are w1
+	old=$(pid_of w1)
+	kill -STOP "$old"
+	wait_for 10 sh -c '[ "$(wq-peers | wc -l)" = 0 ]'
+	start w1new wq-worker --name w1 --sleep 1 --heartbeat 0.2 --node-timeout 2
+	wait_for 5 sh -c "[ \"\$(wq-peers | jq .pid)\" = $(pid_of w1new) ]"
+	kill -CONT "$old"
+	rc=0
+	wait "$old" || rc=$?
+	[ "$rc" = 2 ]
+	grep -q "node name w1 is taken by a live node" "$(suite_dir)/w1.log"
+	# the new holder is still the member, and still beating
+	sleep 0.5
+	[ "$(wq-peers | jq .pid)" = "$(pid_of w1new)" ]
+	wq-peers | jq -e '.beat_ago < 1'
+}
+
+@test "discovery is correct with 100,000 job keys, and never scans keys" {
+	rcli eval "for i = 1, 100000 do redis.call('HSET', 'wq:job:' .. i, 'status', 'worked', 'data', 'x') end return 1" 0 >/dev/null
+	[ "$(rcli dbsize)" -ge 100000 ]
+	node w1 --sleep 1
+	node w2 --sleep 1
+	node w3 --sleep 1
+	wait_for 10 peers_are w1 w2 w3
+	rcli config resetstat >/dev/null
+	t0=$(now_ms)
+	run wq-peers
+	t=$(( $(now_ms) - t0 ))
+	assert_success
+	[ "$(echo "$output" | wc -l)" = 3 ]
+	[ "$t" -lt 500 ]
+	run wq-peers --all
+	[ "$(echo "$output" | wc -l)" = 3 ]
+	run wq-send --all ping
+	assert_success
+	[ "$(echo "$output" | jq -r .from | sort | paste -sd' ')" = "w1 w2 w3" ]
+	run sh -c 'timeout 5 wq-peers --watch --interval 0.2 | head -2'
+	[ "$(echo "$output" | jq -s 'map(.nodes | length)')" = "$(printf '[\n  3,\n  3\n]')" ]
+	kill -9 "$(pid_of w3)"
+	wait_for 10 peers_are w1 w2
+	# everything above, and the workers' beats and reaps meanwhile
+	run rcli info commandstats
+	refute_output --partial cmdstat_keys
+	refute_output --partial cmdstat_scan
+	assert_output --partial cmdstat_zrange
+}
