@@ -258,3 +258,98 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	assert_success
 	assert_output --partial "export WQ_REDIS=unix://$C/redis.sock"
 }
+
+# api_node URL: the node that answered /healthz there.
+api_node() {
+	curl -s -m 5 "$1/healthz" | jq -r .node
+}
+
+# both_answer URL A B: over a few requests, both A and B answer.
+both_answer() {
+	local seen=" "
+	for _ in 1 2 3 4; do
+		seen="$seen$(api_node "$1") "
+	done
+	[[ $seen == *" $2 "* ]] && [[ $seen == *" $3 "* ]]
+}
+
+@test "up --api 2 --lb: HAProxy spreads the requests over both API instances" {
+	run wq-cluster up --dir "$C" --workers 1 --api 2 --lb --sleep 0
+	assert_success
+	lb=$(field lb address)
+	assert_output --partial "export WQ_API=http://$lb"
+	assert_output --partial ", 2 API instance(s), haproxy on $lb"
+	run wq-cluster status --dir "$C"
+	assert_success
+	[ "$(echo "$output" | jq -r .name | tr '\n' ' ')" = "redis worker-1 api-1 api-2 lb " ]
+	a1=$(field api-1 node)
+	a2=$(field api-2 node)
+	[[ $a1 == api-* ]] && [[ $a2 == api-* ]] && [ "$a1" != "$a2" ]
+	# each instance answers on its own address, and is a member
+	[ "$(api_node "http://$(field api-1 address)")" = "$a1" ]
+	[ "$(api_node "http://$(field api-2 address)")" = "$a2" ]
+	members | grep -qx "$a1"
+	haproxy -c -q -f "$C/haproxy.cfg"
+	# HAProxy's health checks pass, and it sends requests to both
+	wait_for 10 both_answer "http://$lb" "$a1" "$a2"
+	sleep 1.5
+	both_answer "http://$lb" "$a1" "$a2"
+	eval "$(wq-cluster env --dir "$C")"
+	run sh -c 'wq-submit --api "$WQ_API" one two | wq-status --wait --timeout 20 --jq "{status, accepted_by}"'
+	assert_success
+	[ "$(echo "$output" | jq -r .status | sort -u)" = worked ]
+	echo "$output" | jq -r .accepted_by | grep -qx -e "$a1" -e "$a2"
+}
+
+@test "scale api=1 reloads HAProxy with the one server left; down stops them all" {
+	wq-cluster up --dir "$C" --workers 1 --api 2 --lb 2>/dev/null
+	lb=$(field lb address)
+	lbpid=$(field lb pid)
+	a2pid=$(field api-2 pid)
+	a1=$(field api-1 node)
+	run wq-cluster scale api=1 --dir "$C"
+	assert_success
+	gone "$a2pid"
+	[ "$(grep -c '^	server ' "$C/haproxy.cfg")" = 1 ]
+	[ "$(field lb pid)" != "$lbpid" ]
+	wait_for 10 gone "$lbpid"
+	for _ in 1 2 3 4; do
+		[ "$(api_node "http://$lb")" = "$a1" ]
+	done
+	[ "$(wq-cluster env --dir "$C" | grep WQ_API)" = "export WQ_API=http://$lb" ]
+	# scaling the workers alone leaves HAProxy be
+	lbpid=$(field lb pid)
+	wq-cluster scale worker=2 --dir "$C" 2>/dev/null
+	[ "$(field lb pid)" = "$lbpid" ]
+	pids=$(wq-cluster status --dir "$C" | jq -r .pid)
+	run wq-cluster down --dir "$C"
+	assert_success
+	for p in $pids; do gone "$p"; done
+	run curl -s -m 2 "http://$lb/healthz"
+	assert_failure
+}
+
+@test "--token: the API instances require it, env exports it, ps does not show it" {
+	wq-cluster up --dir "$C" --workers 1 --api 1 --token s3cret-tok 2>/dev/null
+	api=http://$(field api-1 address)
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$api/api/v1/peers")" = 401 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-tok' "$api/api/v1/peers")" = 200 ]
+	run wq-cluster env --dir "$C"
+	assert_output --partial "export WQ_TOKEN=s3cret-tok"
+	assert_output --partial "export WQ_API=$api"
+	[ "$(stat -c %a "$C/token")" = 600 ]
+	run ps -eo args
+	refute_output --partial s3cret-tok
+}
+
+@test "a taken --lb-port is a clear error, exit 3, and starts nothing" {
+	p=$(free_port)
+	start busy python3 -c "import socket,time
+s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
+	wait_for 10 listening "$p"
+	run wq-cluster up --dir "$C" --api 1 --lb --lb-port "$p"
+	assert_failure 3
+	assert_output "wq-cluster: port $p is taken (choose another with --lb-port)"
+	[ ! -e "$C/redis.pid" ]
+	[ ! -e "$C/api-1.pid" ]
+}
