@@ -310,19 +310,12 @@ went_down(void)
 	w.reconnect_at = wq_now_ms() + wq_backoff_ms(w.wq);
 }
 
-/* Record the outcomes waiting; keep them if Redis is away. */
+/* The outcomes were recorded: log them, count them, forget them. */
 static void
-flush_outcomes(void)
+outcomes_recorded(void)
 {
 	size_t	i;
-	int	rc;
 
-	if (w.nouts == 0 || !w.up)
-		return;
-	if ((rc = wq_complete(w.wq, w.outs, w.nouts)) != WQ_OK) {
-		went_down();
-		return;
-	}
 	for (i = 0; i < w.nouts; i++) {
 		struct wq_outcome *o = &w.outs[i];
 		const char *st = o->state ? o->state : "?";
@@ -350,6 +343,19 @@ flush_outcomes(void)
 		wq_outcome_clear(o);
 	}
 	w.nouts = 0;
+}
+
+/* Record the outcomes waiting; keep them if Redis is away. */
+static void
+flush_outcomes(void)
+{
+	if (w.nouts == 0 || !w.up)
+		return;
+	if (wq_complete(w.wq, w.outs, w.nouts) != WQ_OK) {
+		went_down();
+		return;
+	}
+	outcomes_recorded();
 }
 
 /* Run a job in the loop (--jq, --sleep 0). */
@@ -543,11 +549,15 @@ claim(void)
 			return;
 		}
 		cs = wq_calloc(max, sizeof(*cs));
-		if ((rc = wq_claim(w.wq, &w.o, max, cs, &n)) != WQ_OK) {
+		/* What ended is recorded in the same round trip. */
+		rc = wq_complete_claim(w.wq, w.outs, w.nouts, &w.o, max, cs,
+		    &n);
+		if (rc != WQ_OK) {
 			free(cs);
 			went_down();
 			return;
 		}
+		outcomes_recorded();
 		for (i = 0; i < n; i++) {
 			if (inline_work) {
 				run_inline(&cs[i]);
@@ -559,7 +569,6 @@ claim(void)
 		w.claim_now = n == max;
 		if (!inline_work || n < max)
 			return;
-		flush_outcomes();
 		/* A backlog must not starve heartbeats and messages. */
 		if (wq_now_ms() - t0 >= 20)
 			return;

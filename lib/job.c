@@ -339,33 +339,35 @@ wq_claim_clear(struct wq_claim *c)
 	c->data = jv_null();
 }
 
-int
-wq_claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
-    struct wq_claim *out, size_t *n)
+static void
+claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max,
+    struct wq_argv *a)
 {
-	struct wq_argv	 a;
-	redisReply	*r, **e;
-	size_t		 i, k;
-	int		 rc;
-	char		 err[64];
+	size_t	i;
+
+	wq_script_argv(a, WQ_SCRIPT_CLAIM);
+	wq_argv_key(a, wq, "active:%s", wq_name(wq));
+	for (i = 0; i < o->nqueues; i++)
+		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
+	wq_argv_setnkeys(a, (int)o->nqueues + 1);
+	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_adds(a, wq_name(wq));
+	wq_argv_addl(a, (long long)max);
+	wq_argv_addl(a, o->max_attempts);
+}
+
+static int
+claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
+    size_t *n)
+{
+	redisReply	**e;
+	size_t		  i, k;
+	int		  rc;
+	char		  err[64];
 
 	*n = 0;
-	wq_script_argv(&a, WQ_SCRIPT_CLAIM);
-	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
-	for (i = 0; i < o->nqueues; i++)
-		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
-	wq_argv_setnkeys(&a, (int)o->nqueues + 1);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, wq_name(wq));
-	wq_argv_addl(&a, (long long)max);
-	wq_argv_addl(&a, o->max_attempts);
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "claim")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
+	if ((rc = wq_reply_error(wq, r, "claim")) != WQ_OK)
 		return rc;
-	}
 	for (i = 0, k = 0; i + 4 < r->elements && k < max; i += 5, k++) {
 		e = r->element + i;
 		memset(&out[k], 0, sizeof(out[k]));
@@ -378,8 +380,25 @@ wq_claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
 		out[k].max_attempts = (long)wq_reply_ll(e[4]);
 	}
 	*n = k;
-	freeReplyObject(r);
 	return WQ_OK;
+}
+
+int
+wq_claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
+    struct wq_claim *out, size_t *n)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
+
+	*n = 0;
+	claim_argv(wq, o, max, &a);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	rc = claim_decode(wq, r, max, out, n);
+	if (r)
+		freeReplyObject(r);
+	return rc;
 }
 
 void
@@ -408,49 +427,103 @@ wq_backoff_retry_ms(long attempt, long base_ms)
 	return (long)(base * (0.5 + (double)random() / ((double)RAND_MAX + 1)));
 }
 
-int
-wq_complete(struct wq *wq, struct wq_outcome *outs, size_t n)
+static void
+complete_argv(struct wq *wq, struct wq_outcome *outs, size_t n,
+    struct wq_argv *a)
 {
 	static const char *kinds[] = { "ok", "fail", "back" };
-	struct wq_argv	 a;
-	redisReply	*r;
-	size_t		 i;
-	char		*s;
-	int		 rc;
+	size_t	 i;
+	char	*s;
 
-	if (n == 0)
-		return WQ_OK;
-	wq_script_argv(&a, WQ_SCRIPT_COMPLETE);
-	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
-	wq_argv_setnkeys(&a, 1);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, wq_name(wq));
-	wq_argv_addl(&a, wq->cfg.ttl);
+	wq_script_argv(a, WQ_SCRIPT_COMPLETE);
+	wq_argv_key(a, wq, "active:%s", wq_name(wq));
+	wq_argv_setnkeys(a, 1);
+	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_adds(a, wq_name(wq));
+	wq_argv_addl(a, wq->cfg.ttl);
 	for (i = 0; i < n; i++) {
-		wq_argv_adds(&a, outs[i].id);
-		wq_argv_addl(&a, outs[i].token);
-		wq_argv_adds(&a, kinds[outs[i].kind]);
+		wq_argv_adds(a, outs[i].id);
+		wq_argv_addl(a, outs[i].token);
+		wq_argv_adds(a, kinds[outs[i].kind]);
 		if (outs[i].kind == WQ_DONE_OK) {
 			s = wq_dump(jv_copy(outs[i].result));
-			wq_argv_adds(&a, s);
+			wq_argv_adds(a, s);
 			free(s);
 		} else
-			wq_argv_adds(&a, outs[i].error ? outs[i].error : "");
-		wq_argv_addl(&a, outs[i].retry_ms);
+			wq_argv_adds(a, outs[i].error ? outs[i].error : "");
+		wq_argv_addl(a, outs[i].retry_ms);
 	}
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "complete")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
+}
+
+static int
+complete_decode(struct wq *wq, redisReply *r, struct wq_outcome *outs,
+    size_t n)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = wq_reply_error(wq, r, "complete")) != WQ_OK)
 		return rc;
-	}
 	for (i = 0; i < n && i < r->elements; i++) {
 		free(outs[i].state);
 		outs[i].state = wq_strdup(r->element[i]->str);
 	}
-	freeReplyObject(r);
 	return WQ_OK;
+}
+
+int
+wq_complete(struct wq *wq, struct wq_outcome *outs, size_t n)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
+
+	if (n == 0)
+		return WQ_OK;
+	complete_argv(wq, outs, n, &a);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	rc = complete_decode(wq, r, outs, n);
+	if (r)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Record outcomes and claim the next jobs in one round trip (a pipeline
+ * of the two scripts): the steady state of a busy worker.
+ */
+int
+wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
+    struct wq_worker_opts *o, size_t max, struct wq_claim *out, size_t *n)
+{
+	struct wq_argv	 a[2];
+	redisReply	*r[2];
+	int		 rc, i;
+
+	*n = 0;
+	if (nouts == 0)
+		return wq_claim(wq, o, max, out, n);
+	complete_argv(wq, outs, nouts, &a[0]);
+	claim_argv(wq, o, max, &a[1]);
+	rc = wq_pipeline(wq, a, 2, r);
+	for (i = 0; rc == WQ_OK && i < 2; i++)
+		if (wq_reply_noscript(r[i])) {
+			freeReplyObject(r[i]);
+			r[i] = wq_script_run(wq, &a[i]);
+			if (r[i] == NULL)
+				rc = WQ_EUNAVAIL;
+		}
+	if (rc == WQ_OK)
+		rc = complete_decode(wq, r[0], outs, nouts);
+	if (rc == WQ_OK)
+		rc = claim_decode(wq, r[1], max, out, n);
+	for (i = 0; i < 2; i++) {
+		if (r[i] != NULL)
+			freeReplyObject(r[i]);
+		wq_argv_free(&a[i]);
+	}
+	return rc;
 }
 
 int

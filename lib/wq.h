@@ -236,6 +236,8 @@ int		 wq_claim(struct wq *, struct wq_worker_opts *, size_t,
 		    struct wq_claim *, size_t *);
 void		 wq_claim_clear(struct wq_claim *);
 int		 wq_complete(struct wq *, struct wq_outcome *, size_t);
+int		 wq_complete_claim(struct wq *, struct wq_outcome *, size_t,
+		    struct wq_worker_opts *, size_t, struct wq_claim *, size_t *);
 void		 wq_outcome_clear(struct wq_outcome *);
 long		 wq_backoff_retry_ms(long, long);	/* attempt, base ms -> delay */
 int		 wq_promote(struct wq *, struct wq_worker_opts *, long *);

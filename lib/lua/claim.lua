@@ -1,37 +1,45 @@
 -- claim.lua: take up to max jobs for a node, from its queues in order.
 -- KEYS: active:<node>, then queue:<q> for each queue in priority order.
 -- ARGV: prefix, node, max, default max_attempts.
--- Each id moves from the queue to the node's active list (the reliable
--- queue pattern: a job is always in exactly one list) and its record
--- becomes "working" under the node, with attempts incremented: the new
--- attempt number is the claim's fencing token.  Atomic so that two nodes
--- can never hold one job and a crash cannot leave a job in neither list.
--- Stale entries (no record, or a record not pending) are dropped.
+-- The ids leave the queue and enter the node's active list in one step
+-- (the reliable queue pattern: a job is always in exactly one list), and
+-- each record becomes "working" under the node with attempts incremented:
+-- the new attempt number is the claim's fencing token.  Atomic so that
+-- two nodes can never hold one job and a crash cannot leave a job in
+-- neither list.  Stale entries (no record, not pending, or waiting for a
+-- retry) are dropped.
 -- Returns per job: id, data, token, timeout ('' if unset), max_attempts.
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local out, n = {}, 0
+local out, taken = {}, {}
 for i = 2, #KEYS do
-  while n < max do
-    local id = redis.call('LMOVE', KEYS[i], KEYS[1], 'RIGHT', 'LEFT')
-    if not id then break end
-    local jk = P .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 'status', 'retry_at')
-    if f[1] ~= 'pending' or f[2] then
-      redis.call('LPOP', KEYS[1])
-    else
-      redis.call('HSETNX', jk, 'max_attempts', dmax)
-      local tok = redis.call('HINCRBY', jk, 'attempts', 1)
-      redis.call('HSET', jk, 'status', 'working', 'worker', node,
-        'started_at', NOW)
-      local d = redis.call('HMGET', jk, 'data', 'timeout', 'max_attempts')
-      out[#out + 1] = id
-      out[#out + 1] = d[1]
-      out[#out + 1] = tok
-      out[#out + 1] = d[2] or ''
-      out[#out + 1] = d[3]
-      n = n + 1
+  local want = max - #taken
+  if want <= 0 then break end
+  local ids = redis.call('RPOP', KEYS[i], want)
+  if ids then
+    for _, id in ipairs(ids) do
+      local jk = P .. 'job:' .. id
+      local f = redis.call('HMGET', jk, 'status', 'retry_at', 'attempts',
+        'data', 'timeout', 'max_attempts')
+      if f[1] == 'pending' and not f[2] then
+        local tok = (tonumber(f[3]) or 0) + 1
+        local maxa = f[6]
+        if maxa then
+          redis.call('HSET', jk, 'status', 'working', 'worker', node,
+            'started_at', NOW, 'attempts', tok)
+        else
+          maxa = dmax
+          redis.call('HSET', jk, 'status', 'working', 'worker', node,
+            'started_at', NOW, 'attempts', tok, 'max_attempts', dmax)
+        end
+        taken[#taken + 1] = id
+        out[#out + 1] = id
+        out[#out + 1] = f[4]
+        out[#out + 1] = tok
+        out[#out + 1] = f[5] or ''
+        out[#out + 1] = maxa
+      end
     end
   end
-  if n >= max then break end
 end
+if #taken > 0 then redis.call('LPUSH', KEYS[1], unpack(taken)) end
 return out
