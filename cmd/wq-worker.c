@@ -852,6 +852,33 @@ read_inbox(void)
 	} while (n == 32);
 }
 
+/*
+ * Back after a broken link: a claim sent before the break may have taken
+ * jobs whose reply never came.  Hand back what this node holds but is
+ * neither running nor about to record.
+ */
+static int
+recover(void)
+{
+	const char	**known;
+	size_t		  n = 0, i;
+	long		  handed = 0;
+	int		  rc;
+
+	known = wq_calloc(w.nslots + w.nouts, sizeof(*known));
+	for (i = 0; i < w.nslots; i++)
+		if (w.slots[i].used && w.slots[i].kind == PROC_JOB)
+			known[n++] = w.slots[i].claim.id;
+	for (i = 0; i < w.nouts; i++)
+		known[n++] = w.outs[i].id;
+	rc = wq_recover(w.wq, known, n, &handed);
+	free(known);
+	if (rc == WQ_OK && handed > 0)
+		logf_("recover", jv_null(), "%ld job(s) claimed before the link "
+		    "broke were handed back", handed);
+	return rc;
+}
+
 /* Connect, (re)register, subscribe. */
 static void
 come_up(void)
@@ -876,6 +903,8 @@ come_up(void)
 		rc = wq_node_register(w.wq, &w.o, node_fields(1));
 	if (rc == WQ_EUSAGE)
 		cmd_die(WQ_EUSAGE, "%s", wq_error(w.wq));
+	if (rc == WQ_OK && member)
+		rc = recover();
 	if (rc == WQ_OK)
 		rc = wq_hints_open(w.wq, &w.o, &w.hints);
 	if (rc != WQ_OK) {

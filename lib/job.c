@@ -555,3 +555,28 @@ wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved)
 	freeReplyObject(r);
 	return WQ_OK;
 }
+
+/* After a reconnect: hand back what the node holds but does not know of. */
+int
+wq_recover(struct wq *wq, const char **known, size_t n, long *handed)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	size_t		 i;
+	int		 rc;
+
+	wq_script_argv(&a, WQ_SCRIPT_RECOVER);
+	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
+	wq_argv_setnkeys(&a, 1);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, wq_name(wq));
+	for (i = 0; i < n; i++)
+		wq_argv_adds(&a, known[i]);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "recover")) == WQ_OK)
+		*handed = (long)wq_reply_ll(r);
+	if (r)
+		freeReplyObject(r);
+	return rc;
+}

@@ -241,6 +241,7 @@ int		 wq_complete_claim(struct wq *, struct wq_outcome *, size_t,
 void		 wq_outcome_clear(struct wq_outcome *);
 long		 wq_backoff_retry_ms(long, long);	/* attempt, base ms -> delay */
 int		 wq_promote(struct wq *, struct wq_worker_opts *, long *);
+int		 wq_recover(struct wq *, const char **, size_t, long *);
 
 /* Membership. */
 int		 wq_node_register(struct wq *, struct wq_worker_opts *, jv);

@@ -252,3 +252,21 @@ teardown() { stop_started; }
 	lo=$(wq-submit --queue low l1 | jq -r .started_at)
 	[ "$hi" -le "$lo" ]
 }
+
+@test "after a broken link, jobs claimed unknowingly are handed back" {
+	start w1 wq-worker --exec cat --name rec --queue main
+	wait_for 5 sh -c "[ -n \"\$(redis-cli -s $WQ_TEST_SOCK zscore wq:nodes rec)\" ]"
+	# a claim whose reply was lost: the job sits in the node's active
+	# list, working under its name, and the node never heard of it
+	id=$(wq-submit --queue side lost | jq -r .callback)
+	rcli rpop wq:queue:side >/dev/null
+	rcli lpush wq:active:rec "$id" >/dev/null
+	rcli hset "wq:job:$id" status working worker rec attempts 1 >/dev/null
+	rcli client kill type normal >/dev/null
+	wait_for 10 status_is "$id" pending
+	[ "$(rcli hget wq:job:$id attempts)" = 0 ]
+	[ "$(rcli lrange wq:queue:side 0 -1)" = "$id" ]
+	[ "$(rcli llen wq:active:rec)" = 0 ]
+	run log_of w1
+	assert_output --partial 'handed back'
+}
