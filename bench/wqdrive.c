@@ -1,0 +1,274 @@
+/*
+ * wqdrive.c -- drive libwq directly for the measurements no command
+ * makes: one job per round trip, submit-to-done latency seen from the
+ * client, and the load of many simulated nodes.  bench/run builds it
+ * against the tree's lib/.libs/libwq.a; it takes WQ_REDIS from the
+ * environment like every command and prints one JSON line.
+ *
+ *   wqdrive submit1 N       N jobs, one wq_submit() call (one round
+ *                           trip) each
+ *   wqdrive latency RATE S  RATE jobs/s for S seconds, one per call; for
+ *                           each, the time from the start of its submit
+ *                           call to the arrival of its done hint (the
+ *                           pub/sub message complete.lua publishes, which
+ *                           wq-status --wait sleeps on), on a second
+ *                           connection subscribed before the submit
+ *   wqdrive beat NODES S    NODES simulated idle workers, each doing once
+ *                           per second what an idle wq-worker does on its
+ *                           heartbeat: beat, reap, promote, read its
+ *                           inbox, try a claim; spread over the second
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wq.h"
+
+static double
+now_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+die(struct wq *wq, const char *what)
+{
+	fprintf(stderr, "wqdrive: %s: %s\n", what, wq ? wq_error(wq) : "");
+	exit(1);
+}
+
+static void
+make_spec(struct wq *wq, const char *fmt, long i, struct wq_spec *s)
+{
+	char	text[64];
+	int	n;
+
+	n = snprintf(text, sizeof(text), fmt, (long)getpid(), i);
+	if (wq_spec_from_text(wq, text, (size_t)n, WQ_TEXT_STRING, s) != WQ_OK)
+		die(wq, "spec");
+}
+
+static void
+submit_one(struct wq *wq, struct wq_spec *s)
+{
+	jv	answer;
+
+	if (wq_submit(wq, s, 1, &answer) != WQ_OK)
+		die(wq, "submit");
+	jv_free(answer);
+}
+
+static void
+mode_submit1(long n)
+{
+	struct wq	*wq;
+	struct wq_spec	 s;
+	double		 t0, t;
+	long		 i;
+
+	wq = wq_new("bench");
+	if (wq_connect(wq) != WQ_OK)
+		die(wq, "connect");
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		make_spec(wq, "one-%ld-%ld", i, &s);
+		submit_one(wq, &s);
+		wq_spec_clear(&s);
+	}
+	t = now_s() - t0;
+	printf("{\"value\":%.0f,\"unit\":\"jobs/s\",\"jobs\":%ld}\n", n / t, n);
+	wq_free(wq);
+}
+
+/* The jobs in flight of the latency run, found by id. */
+struct lat {
+	char	 id[WQ_ID_LEN + 1];
+	double	 sent;
+	double	 ms;		/* < 0 while not done */
+};
+
+static struct lat	*lats;
+static long		 nlats;
+
+static struct lat *
+lat_find(const char *id)
+{
+	static long	lo;
+	long		i;
+
+	/* Hints come mostly in order: skip the done prefix. */
+	while (lo < nlats && lats[lo].ms >= 0)
+		lo++;
+	for (i = lo; i < nlats; i++)
+		if (lats[i].ms < 0 && strcmp(lats[i].id, id) == 0)
+			return &lats[i];
+	return NULL;
+}
+
+static long
+lat_read(struct wq_waiter *w, int ms)
+{
+	struct pollfd	 pfd;
+	struct lat	*l;
+	char		*ids[256];
+	size_t		 n, i;
+	long		 done = 0;
+
+	pfd.fd = wq_waiter_fd(w);
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, ms) <= 0)
+		return 0;
+	if (wq_waiter_read(w, ids, 256, &n) != WQ_OK)
+		die(NULL, "waiter");
+	for (i = 0; i < n; i++) {
+		if ((l = lat_find(ids[i])) == NULL)
+			continue;
+		l->ms = (now_s() - l->sent) * 1000;
+		wq_waiter_remove(w, l->id);
+		done++;
+	}
+	return done;
+}
+
+static int
+cmp_lat(const void *a, const void *b)
+{
+	double	x = ((const struct lat *)a)->ms, y = ((const struct lat *)b)->ms;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+mode_latency(long rate, long secs)
+{
+	struct wq		*wq;
+	struct wq_waiter	*w;
+	struct wq_spec		 s;
+	const char		*id;
+	double			 t0, next, wait_until;
+	long			 n, i, done = 0;
+
+	n = rate * secs;
+	lats = calloc((size_t)n, sizeof(*lats));
+	wq = wq_new("bench");
+	if (lats == NULL || wq_connect(wq) != WQ_OK ||
+	    wq_waiter_open(wq, &w) != WQ_OK)
+		die(wq, "connect");
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		next = t0 + (double)i / (double)rate;
+		while (now_s() < next)
+			done += lat_read(w, (int)((next - now_s()) * 1000));
+		make_spec(wq, "lat-%ld-%ld", i, &s);
+		memcpy(lats[i].id, s.id, sizeof(s.id));
+		lats[i].ms = -1;
+		nlats = i + 1;
+		id = lats[i].id;
+		if (wq_waiter_add(w, &id, 1) != WQ_OK)
+			die(wq, "subscribe");
+		lats[i].sent = now_s();
+		submit_one(wq, &s);
+		wq_spec_clear(&s);
+	}
+	wait_until = now_s() + 10;
+	while (done < n && now_s() < wait_until)
+		done += lat_read(w, 100);
+	if (done < n) {
+		fprintf(stderr, "wqdrive: %ld of %ld jobs not seen done\n",
+		    n - done, n);
+		exit(1);
+	}
+	qsort(lats, (size_t)n, sizeof(*lats), cmp_lat);
+	printf("{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"unit\":\"ms\","
+	    "\"jobs\":%ld}\n", lats[n / 2].ms, lats[(n * 99) / 100].ms,
+	    lats[n - 1].ms, n);
+	wq_waiter_close(w);
+	wq_free(wq);
+	free(lats);
+}
+
+static void
+mode_beat(long nodes, long secs)
+{
+	struct wq		**wqs;
+	struct wq_worker_opts	  o;
+	struct wq_claim		  c;
+	struct wq_msg		  m[8];
+	char			 *queues[] = { "default" };
+	char			  name[64];
+	double			  t0, due;
+	long			  i, tick, x, y, nodes_reaped, jobs;
+	size_t			  n, k;
+	int			  member;
+
+	memset(&o, 0, sizeof(o));
+	o.queues = queues;
+	o.nqueues = 1;
+	o.max_attempts = 3;
+	o.timeout = 300;
+	o.node_timeout_ms = 5000;
+	o.heartbeat_ms = 1000;
+	o.concurrency = 1;
+	wqs = calloc((size_t)nodes, sizeof(*wqs));
+	for (i = 0; i < nodes; i++) {
+		wqs[i] = wq_new("worker");
+		snprintf(name, sizeof(name), "sim-%ld", i);
+		if (wq_setopt(wqs[i], WQ_OPT_NAME, name) != WQ_OK ||
+		    wq_connect(wqs[i]) != WQ_OK ||
+		    wq_node_register(wqs[i], &o, jv_object()) != WQ_OK)
+			die(wqs[i], "register");
+	}
+	/* Up: the caller measures Redis from here. */
+	printf("{\"up\":%ld}\n", nodes);
+	fflush(stdout);
+	t0 = now_s();
+	for (tick = 0; tick < secs; tick++) {
+		for (i = 0; i < nodes; i++) {
+			due = t0 + tick + (double)i / (double)nodes;
+			if (due > now_s())
+				usleep((useconds_t)((due - now_s()) * 1e6));
+			if (wq_node_beat(wqs[i], &o, jv_object(), &member) !=
+			    WQ_OK || !member ||
+			    wq_node_reap(wqs[i], 5000, &nodes_reaped, &jobs) !=
+			    WQ_OK ||
+			    wq_promote(wqs[i], &o, &x) != WQ_OK ||
+			    wq_msg_take(wqs[i], m, 8, &n) != WQ_OK ||
+			    wq_claim(wqs[i], &o, 1, &c, &k) != WQ_OK)
+				die(wqs[i], "beat");
+			for (y = 0; y < (long)n; y++)
+				wq_msg_clear(&m[y]);
+			if (k > 0)
+				wq_claim_clear(&c);
+		}
+	}
+	printf("{\"nodes\":%ld,\"seconds\":%ld}\n", nodes, secs);
+	for (i = 0; i < nodes; i++) {
+		wq_node_leave(wqs[i]);
+		wq_free(wqs[i]);
+	}
+	free(wqs);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "submit1") == 0)
+		mode_submit1(atol(argv[2]));
+	else if (argc == 4 && strcmp(argv[1], "latency") == 0)
+		mode_latency(atol(argv[2]), atol(argv[3]));
+	else if (argc == 4 && strcmp(argv[1], "beat") == 0)
+		mode_beat(atol(argv[2]), atol(argv[3]));
+	else {
+		fprintf(stderr, "usage: wqdrive submit1 N | latency RATE S | "
+		    "beat NODES S\n");
+		return 2;
+	}
+	return 0;
+}
