@@ -5,11 +5,14 @@ export PATH="$bench_top/cmd:$PATH"
 bench_dir=$(mktemp -d /tmp/wq-bench.XXXXXX)
 bench_pids=
 
+# Under set -e, a kill of a process that is already gone would end this
+# at once and leave the rest running: hence the || true.
 bench_cleanup() {
-	for p in $bench_pids; do kill "$p" 2>/dev/null; done
+	for p in $bench_pids; do kill "$p" 2>/dev/null || true; done
 	sleep 0.2
-	for p in $bench_pids; do kill -9 "$p" 2>/dev/null; done
-	[ -f "$bench_dir/redis.pid" ] && kill "$(cat "$bench_dir/redis.pid")" 2>/dev/null
+	for p in $bench_pids; do kill -9 "$p" 2>/dev/null || true; done
+	[ -f "$bench_dir/redis.pid" ] &&
+		kill "$(cat "$bench_dir/redis.pid")" 2>/dev/null || true
 	sleep 0.2
 	rm -rf "$bench_dir"
 }
