@@ -13,6 +13,10 @@
  * has lapsed is shown dead at once.  Nodes that died or left stay in the
  * zset "gone" for five minutes, for wq-peers --all.
  *
+ * Register and beat answer the server's time; the node keeps the offset
+ * of its own clock, so that it can judge the age of a message without
+ * asking (msg.c).
+ *
  * The instance token tells two processes with one name apart: a process
  * that was cut off long enough to be reaped, and whose name was taken
  * meanwhile, finds its beats refused (it must register, and is told the
@@ -103,6 +107,11 @@ node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
 	}
 	*res = wq_reply_ll(r);
 	freeReplyObject(r);
+	/* Both scripts answer the server's time: keep our clock's offset. */
+	if (*res > 1) {
+		wq->skew_ms = (int64_t)*res - wq_now_ms();
+		wq->skew_known = 1;
+	}
 	return WQ_OK;
 }
 

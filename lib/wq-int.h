@@ -21,6 +21,8 @@ struct wq {
 	void			*curl;
 	int			 api_wait_ms;
 	char			 instance[25];	/* this process as a node (node.c) */
+	int64_t			 skew_ms;	/* server clock - ours, from beats */
+	int			 skew_known;
 	char			 err[512];
 };
 
