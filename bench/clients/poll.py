@@ -1,9 +1,13 @@
-# poll.py PORT KEY N [TIMEOUT] -- time a drain from a counter in Redis.
+# poll.py PORT KEY N [TIMEOUT [start]] -- time a drain from a counter in
+# Redis.
 # The workers of every system add what they finished to KEY (wq keeps its
 # own, stats:worked; the peers' workers flush a bench:done counter every
 # 10 ms).  The drain is timed from the first count seen to the count
 # reaching N, so the start-up of the workers (a Ruby or Node.js process
-# takes a second or more to boot) is not part of it; prints
+# takes a second or more to boot) is not part of it.  With "start" the
+# drain is timed from the start of poll.py, counting from zero (for
+# workers that were stopped, SIGSTOP, while the jobs were queued, and are
+# continued just before).  Prints
 # {"value":jobs/s,"unit":"jobs/s","jobs":N counted,"seconds":S}.
 import json
 import sys
@@ -15,7 +19,7 @@ port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 300
 r = redis.Redis(host="127.0.0.1", port=port)
 deadline = time.monotonic() + timeout
-first = None
+first = (time.monotonic(), 0) if sys.argv[5:6] == ["start"] else None
 while True:
     v = int(r.get(key) or 0)
     t = time.monotonic()
