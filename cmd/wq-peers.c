@@ -269,7 +269,8 @@ line(struct view *v, const char *fmt, ...)
 	va_end(ap);
 	if ((int)strlen(buf) > v->cols)
 		buf[v->cols] = '\0';
-	printf("%s\033[K\n", buf);
+	/* attributes end with the line, even a cut one */
+	printf("%s\033[0m\033[K\n", buf);
 	v->line++;
 }
 
@@ -278,7 +279,7 @@ draw(struct view *v)
 {
 	char	 b[10][256], when[32], *url;
 	time_t	 t;
-	int	 i, n, nq, running, alive;
+	int	 i, n, nq, running, alive, wn, wh, w;
 	jv	 p, k, q, names;
 
 	term_size(v);
@@ -305,8 +306,14 @@ draw(struct view *v)
 		return;
 	}
 	n = jv_array_length(jv_copy(v->peers));
+	wn = 4;		/* the widths of the NAME and HOST columns */
+	wh = 4;
 	for (i = running = alive = 0; i < n; i++) {
 		p = jv_array_get(jv_copy(v->peers), i);
+		if ((w = (int)strlen(str(p, "name", b[0], sizeof(b[0])))) > wn)
+			wn = w < 40 ? w : 40;
+		if ((w = (int)strlen(str(p, "host", b[0], sizeof(b[0])))) > wh)
+			wh = w < 24 ? w : 24;
 		if (live(p)) {
 			alive++;
 			k = get(p, "current");
@@ -326,8 +333,8 @@ draw(struct view *v)
 	    num(v->stats, "worked"), num(v->stats, "failed"),
 	    num(v->stats, "retried"), num(v->stats, "reclaimed"));
 	line(v, "%s", "");
-	line(v, "%-24s %-6s %-12s %7s %7s %5s %8s %9s %6s  %s", "NAME",
-	    "ROLE", "HOST", "PID", "AGE", "BEAT", "STATE", "PROCESSED",
+	line(v, "%-*s %-6s %-*s %7s %7s %5s %8s %9s %6s  %s", wn, "NAME",
+	    "ROLE", wh, "HOST", "PID", "AGE", "BEAT", "STATE", "PROCESSED",
 	    "FAILED", "CURRENT");
 	/* keep room for the queues below */
 	for (i = 0; i < n; i++) {
@@ -345,10 +352,10 @@ draw(struct view *v)
 			str(p, "gone", b[6], sizeof(b[6]));
 			snprintf(b[9], sizeof(b[9]), "-");
 		}
-		line(v, "%-24s %-6s %-12s %7s %7s %5s %8s %9s %6s  %s",
-		    str(p, "name", b[0], sizeof(b[0])),
+		line(v, "%-*.*s %-6s %-*.*s %7s %7s %5s %8s %9s %6s  %s",
+		    wn, wn, str(p, "name", b[0], sizeof(b[0])),
 		    str(p, "role", b[1], sizeof(b[1])),
-		    str(p, "host", b[2], sizeof(b[2])),
+		    wh, wh, str(p, "host", b[2], sizeof(b[2])),
 		    str(p, "pid", b[3], sizeof(b[3])),
 		    duration(num(p, "age"), b[4], sizeof(b[4])), b[5], b[6],
 		    str(p, "processed", b[7], sizeof(b[7])),
