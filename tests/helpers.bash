@@ -99,14 +99,17 @@ stop_started() {
 	[ -f "$dir/started.pids" ] || return 0
 	pids=$(cat "$dir/started.pids")
 	rm -f "$dir/started.pids"
-	for p in $pids; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+	for p in $pids; do
+		kill -CONT "$p" 2>/dev/null || true
+		kill "$p" 2>/dev/null || true
+	done
 	for _ in $(seq 50); do
 		local alive=0
 		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
 		[ $alive = 0 ] && break
 		sleep 0.1
 	done
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
 	return 0
 }
 

@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# Faults: workers killed and frozen at random, Redis restarted and failed
+# over.  The promise under test: every accepted job ends worked, a late
+# result never overwrites a newer state, and the processes recover alone.
+
+load helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() { stop_started; }
+
+# chaos SIGNAL JOBS: JOBS jobs, 4 workers; every ~0.5 s one random worker
+# gets SIGNAL (KILL: replaced by a new one; STOP: resumed 2 s later).
+chaos() {
+	local sig=$1 jobs=$2 dir execs i n victim end
+	dir=$(suite_dir)
+	execs="$dir/execs-$sig"
+	: >"$execs"
+	seq "$jobs" | wq-submit --lines >/dev/null
+	wargs=(--exec "echo \$WQ_JOB_ID >>$execs; cat" --concurrency 4
+	    --heartbeat 0.25 --node-timeout 1 --max-attempts 20 --backoff 0.05 --quiet)
+	for i in 1 2 3 4; do start "cw$i" wq-worker "${wargs[@]}"; done
+	n=5
+	end=$(( $(date +%s) + 240 ))
+	while [ "$(rcli get wq:stats:worked)" != "$jobs" ]; do
+		[ "$(date +%s)" -lt "$end" ] || { echo "chaos: not done in time" >&2; return 1; }
+		sleep 0.5
+		victim=$(( RANDOM % 4 + 1 ))
+		if [ "$sig" = KILL ]; then
+			kill -9 "$(pid_of "cw$victim")" 2>/dev/null
+			start "cw$victim" wq-worker "${wargs[@]}"
+		else
+			kill -STOP "$(pid_of "cw$victim")" 2>/dev/null
+			( sleep 2; kill -CONT "$(pid_of "cw$victim")" 2>/dev/null ) 3>&- &
+		fi
+	done
+	# every accepted job is worked, nothing is queued, delayed or held
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+	[ "$(rcli zcard wq:delayed:default)" = 0 ]
+	[ "$(rcli llen wq:dead:default)" = 0 ]
+	run sh -c "seq $jobs | wq-submit --lines | jq -r .status | sort | uniq -c"
+	assert_output --regexp "^ *$jobs worked$"
+	total=$(wc -l <"$execs")
+	uniq=$(sort -u "$execs" | wc -l)
+	[ "$uniq" = "$jobs" ]
+	echo "# chaos $sig: $jobs jobs, $total executions, $(( total - uniq )) duplicates" >&3
+}
+
+@test "chaos: kill -9 a random worker every 0.5 s; every job ends worked" {
+	chaos KILL 20000
+}
+
+@test "chaos: freeze (SIGSTOP) a random worker every 0.5 s; every job ends worked" {
+	chaos STOP 5000
+	# frozen workers came back to find their claims taken away
+	cat "$(suite_dir)"/cw*.log | grep -q fenced
+}
+
+@test "a frozen worker's late result is dropped, not written over the newer one" {
+	id=$(wq-submit foo | jq -r .callback)
+	start frozen wq-worker --sleep 2 --name frozen --heartbeat 0.25 --node-timeout 1
+	wait_for 5 status_is "$id" working
+	kill -STOP "$(pid_of frozen)"
+	start rescuer wq-worker --exec 'echo rescued' --name rescuer --heartbeat 0.25 --node-timeout 1
+	wait_for 10 status_is "$id" worked
+	[ "$(rcli hget wq:job:$id worker)" = rescuer ]
+	kill -CONT "$(pid_of frozen)"
+	wait_for 10 grep -q "job $id: result dropped" "$(suite_dir)/frozen.log"
+	run wq-status "$id"
+	assert_output --partial '"worker":"rescuer"'
+	assert_output --partial '"result":"rescued"'
+	assert_output --partial '"attempts":2'
+	run log_of frozen
+	assert_output --partial "job $id: result dropped"
+	# and it joined again, as a new member
+	wait_for 5 sh -c "wq-peers | grep -q '\"name\":\"frozen\"'"
+}
+
+# A second redis-server with AOF, on its own socket, restartable.
+aof_start() {
+	local dir
+	dir=$(suite_dir)
+	mkdir -p "$dir/aof"
+	redis-server --port 0 --unixsocket "$dir/aof.sock" --unixsocketperm 700 \
+		--dir "$dir/aof" --appendonly yes --appendfsync "$1" --save '' \
+		--daemonize yes --pidfile "$dir/aof.pid" --logfile "$dir/aof.log" >/dev/null
+	wait_for 10 redis-cli -s "$dir/aof.sock" ping
+	# AOF loaded, not still loading
+	wait_for 10 sh -c "redis-cli -s $dir/aof.sock info persistence | grep -q 'loading:0'"
+}
+
+restart_test() {
+	local how=$1 dir sock ids
+	dir=$(suite_dir)
+	sock="$dir/aof.sock"
+	aof_start always
+	export WQ_REDIS="unix://$sock"
+	start w1 wq-worker --exec 'cat' --concurrency 2 --heartbeat 0.25 --node-timeout 2 --quiet
+	start w2 wq-worker --exec 'cat' --concurrency 2 --heartbeat 0.25 --node-timeout 2 --quiet
+	start mon wq-peers --watch --interval 0.2
+	# submit one by one; keep the ids of acknowledged submissions
+	: >"$dir/acked"
+	( for i in $(seq 1500); do
+		wq-submit "job-$i" 2>/dev/null | jq -r .callback >>"$dir/acked"
+	  done ) 3>&- &
+	subpid=$!
+	sleep 1.5
+	kill "-$how" "$(cat "$dir/aof.pid")"
+	sleep 1
+	aof_start always
+	wait "$subpid" || true
+	n=$(sort -u "$dir/acked" | grep -c .)
+	[ "$n" -gt 100 ]
+	# every acknowledged job is there and ends worked
+	for _ in $(seq 600); do
+		left=$(redis-cli -s "$sock" eval "local n=0 for _,id in ipairs(ARGV) do if redis.call('hget','wq:job:'..id,'status')~='worked' then n=n+1 end end return n" 0 $(sort -u "$dir/acked"))
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$left" = 0 ]
+	# the workers and the monitor stayed up and came back
+	kill -0 "$(pid_of w1)" && kill -0 "$(pid_of w2)" && kill -0 "$(pid_of mon)"
+	grep -q 'connected again' "$dir/w1.log"
+	grep -q '"redis":"unreachable"' "$dir/mon.log"
+	tail -1 "$dir/mon.log" | grep -q '"redis":"ok"'
+	stop_started
+	redis-cli -s "$sock" shutdown nosave >/dev/null 2>&1 || true
+	rm -rf "$dir/aof"
+	echo "# redis SIG$how mid-run: $n acknowledged submissions, none lost" >&3
+}
+
+@test "redis-server SIGTERM mid-run (AOF always): nothing acknowledged is lost" {
+	restart_test TERM
+}
+
+@test "redis-server SIGKILL mid-run (AOF always): nothing acknowledged is lost" {
+	restart_test KILL
+}
