@@ -147,7 +147,36 @@ connect_tcp(const char *host, int port, int timeout_ms, char *err,
 	return c;
 }
 
-/* Ask the Sentinels, in turn, where the master is. */
+/* AUTH [user] password, when the settings have a password. */
+static int
+authenticate(redisContext *c, struct wq_redis_addr *a, char *err,
+    size_t errlen)
+{
+	redisReply	*r;
+
+	if (a->password == NULL)
+		return 0;
+	if (a->user != NULL)
+		r = redisCommand(c, "AUTH %s %s", a->user, a->password);
+	else
+		r = redisCommand(c, "AUTH %s", a->password);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		/* Redis's message names no password; keep it short. */
+		snprintf(err, errlen, "Redis refused the credentials%s%s",
+		    r ? ": " : "", r ? r->str : "");
+		if (r)
+			freeReplyObject(r);
+		return -1;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/*
+ * Ask the Sentinels, in turn, where the master is.  The master is
+ * authenticated before it is asked for its ROLE, which a server with a
+ * password refuses to say otherwise.
+ */
 static redisContext *
 connect_sentinel(struct wq *wq, char *err, size_t errlen)
 {
@@ -187,6 +216,11 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 		    errlen);
 		if (c == NULL)
 			continue;
+		redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms));
+		if (authenticate(c, a, err, errlen) == -1) {
+			redisFree(c);
+			continue;
+		}
 		/* A failover may be under way: insist on a master. */
 		r = redisCommand(c, "ROLE");
 		if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
@@ -202,6 +236,13 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d is not a master yet", host, port);
 	}
 	free(list);
+	{
+		char last[256];
+
+		snprintf(last, sizeof(last), "%s", err);
+		snprintf(err, errlen, "no sentinel could name the master %s "
+		    "(last: %s)", a->master, last);
+	}
 	return NULL;
 }
 
@@ -236,21 +277,9 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 	redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms));
 	if (a->unix_socket == 0)
 		redisEnableKeepAlive(c);
-	if (a->password != NULL) {
-		if (a->user != NULL)
-			r = redisCommand(c, "AUTH %s %s", a->user, a->password);
-		else
-			r = redisCommand(c, "AUTH %s", a->password);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			/* Redis's message names no password; keep it short. */
-			snprintf(err, errlen, "Redis refused the credentials%s%s",
-			    r ? ": " : "", r ? r->str : "");
-			if (r)
-				freeReplyObject(r);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(r);
+	if (a->sentinels == NULL && authenticate(c, a, err, errlen) == -1) {
+		redisFree(c);
+		return NULL;
 	}
 	if (a->db != 0) {
 		r = redisCommand(c, "SELECT %d", a->db);
