@@ -1092,6 +1092,10 @@ parse_options(int argc, char **argv)
 			w.backoff_ms = (long)(cmd_seconds("--backoff", optarg) *
 			    1000);
 			break;
+		case WQ_OPT_API:
+			/* WQ_API in the environment is for the clients */
+			cmd_die(WQ_EUSAGE, "a worker talks to Redis; --api is "
+			    "for clients");
 		case WQ_OPT_QUEUE:
 			if (wq_check_queue(w.wq, optarg) != WQ_OK)
 				cmd_die(WQ_EUSAGE, "%s", wq_error(w.wq));
@@ -1113,9 +1117,6 @@ parse_options(int argc, char **argv)
 	if (w.o.heartbeat_ms * 2 > w.o.node_timeout_ms)
 		cmd_die(WQ_EUSAGE, "--node-timeout must be at least twice "
 		    "--heartbeat");
-	if (wq_config(w.wq)->api_url != NULL)
-		cmd_die(WQ_EUSAGE, "a worker talks to Redis; --api is for "
-		    "clients");
 	w.log_json = strcmp(log, "json") == 0;
 	if (w.o.nqueues == 0) {
 		w.o.queues = wq_calloc(1, sizeof(*w.o.queues));
