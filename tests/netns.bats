@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# Network faults across hosts: Redis and two workers on separate
+# addresses, in network namespaces of their own (needs root and iproute2,
+# as CI has).  One worker's link is cut mid-job: its job is reclaimed
+# after the node timeout and finished by the other; when the link comes
+# back, the cut-off worker's late result is fenced off.
+
+load helpers
+
+NS1=wqt-w1-$$
+NS2=wqt-w2-$$
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+
+net_up() {
+	local i ns
+	for i in 1 2; do
+		ns=wqt-w$i-$$
+		ip netns add "$ns"
+		ip link add "wqv$i-$$" type veth peer name "wqn$i-$$"
+		ip link set "wqn$i-$$" netns "$ns"
+		ip addr add "10.231.$i.1/24" dev "wqv$i-$$"
+		ip link set "wqv$i-$$" up
+		ip netns exec "$ns" ip addr add "10.231.$i.2/24" dev "wqn$i-$$"
+		ip netns exec "$ns" ip link set "wqn$i-$$" up
+		ip netns exec "$ns" ip link set lo up
+	done
+}
+
+net_down() {
+	local i
+	for i in 1 2; do
+		ip link del "wqv$i-$$" 2>/dev/null || true
+		ip netns del "wqt-w$i-$$" 2>/dev/null || true
+	done
+}
+
+setup() {
+	net_up
+	port=$(free_port)
+	redis_start net --bind 10.231.1.1 10.231.2.1 --port "$port" --protected-mode no
+}
+
+teardown() {
+	stop_started
+	redis_stop net
+	net_down
+}
+
+@test "a worker cut off mid-job is fenced: its job is finished elsewhere" {
+	sock="$(suite_dir)/net.sock"
+	rn() { redis-cli -s "$sock" "$@"; }
+	common=(--heartbeat 0.25 --node-timeout 2)
+	start w1 ip netns exec "$NS1" env WQ_REDIS="redis://10.231.1.1:$port" \
+		"$(command -v wq-worker)" --exec 'sleep 3; echo from-w1' --name w1 "${common[@]}"
+	wait_for 10 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
+	id=$(WQ_REDIS="unix://$sock" wq-submit cut | jq -r .callback)
+	wait_for 10 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id worker)\" = w1 ]"
+	start w2 ip netns exec "$NS2" env WQ_REDIS="redis://10.231.2.1:$port" \
+		"$(command -v wq-worker)" --exec 'echo from-w2' --name w2 "${common[@]}"
+	# cut w1's link while it runs the job
+	ip link set "wqv1-$$" down
+	wait_for 15 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id status)\" = worked ]"
+	[ "$(rn hget "wq:job:$id" worker)" = w2 ]
+	[ "$(rn hget "wq:job:$id" result)" = '"from-w2"' ]
+	[ "$(rn hget "wq:job:$id" attempts)" = 2 ]
+	# the link comes back: w1's late result is dropped, not written
+	ip link set "wqv1-$$" up
+	wait_for 30 grep -q "job $id: result dropped" "$(suite_dir)/w1.log"
+	[ "$(rn hget "wq:job:$id" result)" = '"from-w2"' ]
+	[ "$(rn hget "wq:job:$id" worker)" = w2 ]
+	# and w1 is a member again
+	wait_for 10 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
+}
