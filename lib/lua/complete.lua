@@ -12,7 +12,11 @@
 -- back: handed back unfinished (drain): pending at the head of its queue,
 --       the attempt not counted.
 -- Returns per job: worked | pending | failed | stale.
-local P, node, dttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local P, node, dttl = ARGV[1], ARGV[2], ARGV[3]
+-- Numbers given to redis.call are formatted with "%.17g", which costs
+-- more than the command they go to: the time and the TTLs are passed as
+-- strings (a record's ttl is one already), NOW formatted once.
+local now = string.format('%d', NOW)
 local out, nworked, nretried = {}, 0, 0
 local lat, latsum = {}, 0
 local bounds = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
@@ -38,7 +42,8 @@ for a = 4, #ARGV, 5 do
   local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts',
     'max_attempts', 'queue', 'ttl', 'created_at', 'error')
   local q = f[5] or 'default'
-  local ttl = tonumber(f[6]) or dttl
+  local ttl = f[6]
+  if not tonumber(ttl) then ttl = dttl end
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
     out[#out + 1] = 'worked'
@@ -46,7 +51,7 @@ for a = 4, #ARGV, 5 do
     out[#out + 1] = 'stale'
   elseif kind == 'ok' then
     redis.call('HSET', jk, 'status', 'worked', 'result', payload,
-      'finished_at', NOW)
+      'finished_at', now)
     if f[8] then redis.call('HDEL', jk, 'error') end
     redis.call('EXPIRE', jk, ttl)
     redis.call('PUBLISH', P .. 'done:' .. id, 'worked')
