@@ -93,6 +93,19 @@ now_ms() {
 	status_is "$a" working
 }
 
+@test "a backlog of inline (--jq) work does not hold up messages or heartbeats" {
+	seq 100000 | wq-submit --lines >/dev/null
+	node w1 --jq . --quiet
+	wait_for 10 eval '[ "$(rcli get wq:stats:worked)" -gt 0 ]'
+	for i in 1 2 3 4 5; do
+		out=$(wq-send --timeout 5 w1 ping)
+		echo "$out" | jq -e '.type == "pong" and .ms < 500'
+		wq-peers | jq -e '.beat_ago < 1'
+	done
+	# all of it while the backlog was there
+	[ "$(rcli llen wq:queue:default)" -gt 0 ]
+}
+
 @test "--on TYPE=CMD: the body on stdin, stdout is the reply" {
 	node w1 --sleep 1 --on 'upper=tr a-z A-Z' --on 'count=wc -c' \
 		--on 'sum=jq -c "{sum: (.a + .b)}"'
