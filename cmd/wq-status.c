@@ -288,86 +288,78 @@ wait_redis(struct wq *wq, char **ids, size_t n, int64_t deadline)
 	jv_free(pending);
 }
 
+/* Does a listed record belong in the listing of state? */
+static int
+listed(jv rec, const char *state, const char *queue)
+{
+	jv	v;
+	int	ok = 1;
+
+	if (strcmp(state, "working") == 0) {
+		/* the active lists are per node: keep this queue's jobs */
+		v = jv_object_get(jv_copy(rec), jv_string("queue"));
+		ok = jv_get_kind(v) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(v), queue) == 0;
+		jv_free(v);
+	} else if (strcmp(state, "failed") == 0) {
+		v = jv_object_get(jv_copy(rec), jv_string("status"));
+		ok = jv_get_kind(v) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(v), "failed") == 0;
+		jv_free(v);
+	}
+	return ok;
+}
+
+/*
+ * --list STATE: the records of the ids in that state.  Ids of dead:<q>
+ * outlive their records; they are shown as {"callback","status":"expired"}.
+ * Listing failed jobs is not itself a failure: the exit status stays 0.
+ */
 static void
 list(struct wq *wq, const char *state, long limit)
 {
-	jv	 ids, recs;
-	char	**v;
-	size_t	 n, i;
-	int	 rc;
+	const char	*queue = wq_config(wq)->queue;
+	const char	**v;
+	jv		  ids, *recs, rec;
+	size_t		  n, i;
+	int		  rc;
 
-	if ((rc = wq_list(wq, wq_config(wq)->queue, state, limit, &ids)) !=
-	    WQ_OK)
+	if ((rc = wq_list(wq, queue, state, limit, &ids)) != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));
 	n = (size_t)jv_array_length(jv_copy(ids));
 	v = wq_calloc(n + 1, sizeof(*v));
 	for (i = 0; i < n; i++) {
 		jv s = jv_array_get(jv_copy(ids), (int)i);
 
-		v[i] = wq_strdup(jv_string_value(s));
+		v[i] = jv_string_value(s);	/* ids holds a reference */
 		jv_free(s);
 	}
-	jv_free(ids);
-	recs = jv_null();
-	jv_free(recs);
-	{
-		jv	*r = wq_calloc(n ? n : 1, sizeof(*r));
-
-		if ((rc = wq_status(wq, (const char **)v, n, r)) != WQ_OK)
-			cmd_die(rc, "%s", wq_error(wq));
-		for (i = 0; i < n; i++) {
-			jv	rec = r[i];
-
-			if (jv_get_kind(rec) == JV_KIND_NULL) {
-				/* dead ids outlive their records */
-				rec = jv_object_set(jv_object(),
-				    jv_string("callback"), jv_string(v[i]));
-				rec = jv_object_set(rec, jv_string("status"),
-				    jv_string("expired"));
-			} else if (strcmp(state, "working") == 0) {
-				jv q = jv_object_get(jv_copy(rec),
-				    jv_string("queue"));
-				int mine = jv_get_kind(q) == JV_KIND_STRING &&
-				    strcmp(jv_string_value(q),
-				    wq_config(wq)->queue) == 0;
-
-				jv_free(q);
-				if (!mine) {
-					jv_free(rec);
-					free(v[i]);
-					continue;
-				}
-			} else if (strcmp(state, "failed") == 0 &&
-			    !wq_record_final(rec)) {
-				jv_free(rec);
-				free(v[i]);
-				continue;
-			}
-			if (strcmp(state, "failed") == 0 &&
-			    jv_get_kind(jv_copy(rec)) == JV_KIND_OBJECT) {
-				jv st = jv_object_get(jv_copy(rec),
-				    jv_string("status"));
-				int failed = jv_get_kind(st) == JV_KIND_STRING &&
-				    strcmp(jv_string_value(st), "failed") == 0;
-
-				jv_free(st);
-				if (!failed) {
-					jv_free(rec);
-					free(v[i]);
-					continue;
-				}
-			}
-			{
-				int save = result;
-
-				emit(rec);
-				result = save;	/* listing failures is not failing */
-			}
-			free(v[i]);
-		}
-		free(r);
+	recs = wq_calloc(n + 1, sizeof(*recs));
+	if ((rc = wq_status(wq, v, n, recs)) != WQ_OK) {
+		free(recs);
+		free(v);
+		jv_free(ids);
+		cmd_die(rc, "%s", wq_error(wq));
 	}
+	for (i = 0; i < n; i++) {
+		rec = recs[i];
+		if (jv_get_kind(rec) == JV_KIND_NULL) {
+			if (strcmp(state, "dead") != 0)
+				continue;
+			rec = jv_object_set(jv_object(), jv_string("callback"),
+			    jv_string(v[i]));
+			rec = jv_object_set(rec, jv_string("status"),
+			    jv_string("expired"));
+		}
+		if (listed(rec, state, queue))
+			emit(rec);
+		else
+			jv_free(rec);
+	}
+	result = 0;
+	free(recs);
 	free(v);
+	jv_free(ids);
 	cmd_flush();
 }
 
