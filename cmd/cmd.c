@@ -21,17 +21,23 @@ cmd_init(const char *name)
 	srandom((unsigned)(getpid() ^ wq_now_ms()));
 }
 
+static void
+vwarn_line(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", cmd_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 cmd_die(int code, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: ", cmd_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn_line(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -40,12 +46,9 @@ cmd_warn(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: ", cmd_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn_line(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 struct option *
