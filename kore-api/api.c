@@ -155,6 +155,7 @@ kore_parent_configure(int argc, char **argv)
 	api.listen = wq_strdup(s != NULL ? s : "");
 	api.stall_ms = STALL_MS;
 	api.host = wq_hostname();		/* the sandbox forbids uname */
+	api.connect_ms = cfg->connect_timeout_ms;
 	api.pid = (long)getpid();
 	(void)wq_name(api_wq);			/* likewise: computed now */
 	if (wq_async_prepare(api_wq) != WQ_OK)
@@ -241,9 +242,13 @@ kore_worker_configure(void)
 {
 	struct wq_config	*cfg = wq_config(api_wq);
 
-	/* The blocking heartbeat must not stall this worker for long. */
-	cfg->connect_timeout_ms = 500;
-	cfg->command_timeout_ms = 1000;
+	/*
+	 * The heartbeat is blocking: on a sound link it costs one round
+	 * trip a second, and when Redis hangs it must not hold this
+	 * worker's other requests for long.
+	 */
+	cfg->connect_timeout_ms = 250;
+	cfg->command_timeout_ms = 250;
 	wait_init();
 	api_redis_init(wait_sub_up, wait_sub_down);
 	kore_timer_add(api_tick, 100, NULL, 0);

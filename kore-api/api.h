@@ -41,6 +41,7 @@ struct api_settings {
 	long		 pid;		/* the parent's */
 	long		 workers;
 	long		 stall_ms;	/* a reply overdue: drop the link */
+	long		 connect_ms;	/* an async connect overdue */
 	long		 wait_max_s;
 };
 

@@ -274,7 +274,7 @@ api_redis_tick(u_int64_t now)
 				aconn_connect(c, now);
 			continue;
 		}
-		limit = wq_config(api_wq)->connect_timeout_ms;
+		limit = api.connect_ms;
 		if (c->state == CONN_CONNECTING && now - c->since >
 		    (u_int64_t)limit) {
 			snprintf(why, sizeof(why), "no connection after %ld ms",

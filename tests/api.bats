@@ -1,0 +1,442 @@
+#!/usr/bin/env bats
+# wq-api: the HTTP API (DESIGN §6) on a real Kore, against a private Redis:
+# the routes, every error code, waiting for a job, the node it registers,
+# metrics, the console, Redis going away and coming back, and the --api
+# clients.  Every test fails if a Kore worker died in its sandbox.
+
+load helpers
+load api-helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() {
+	local clean=0
+	api_logs_clean || clean=1
+	stop_started
+	return $clean
+}
+
+ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+
+md5id() {
+	printf '%s' "$1" | md5sum | cut -c1-32 | tr a-f A-F
+}
+
+@test "wq-api: --help, --version, bad options exit 2 with one line" {
+	run wq-api --help
+	assert_success
+	assert_output --partial 'usage: wq-api'
+	assert_output --partial '--listen ADDR:PORT'
+	run wq-api --version
+	assert_success
+	assert_output --regexp '^wq-api [0-9]'
+	for bad in "--workers 0" "--listen nowhere" "--listen 127.0.0.1:99999" \
+	    "--max-body -1" "--redis ftp://x" "--bogus" "--ttl 0" "extra"; do
+		# shellcheck disable=SC2086
+		run wq-api $bad
+		assert_failure 2
+		[ "${#lines[@]}" -eq 1 ]
+		assert_output --regexp '^wq-api: '
+	done
+	WQ_TTL=soon run wq-api
+	assert_failure 2
+}
+
+@test "the original curl session: accepted, pending, working, worked, 404 after the TTL" {
+	api_start api --ttl 2
+	url=$(api_url api)
+	run curl -s -XPOST -d '{"data":"foo"}' "$url/api/v1/work"
+	assert_success
+	assert_output "{\"accepted_by\":\"api-$(api_pid api)@$(hostname)\",\"callback\":\"$ID_FOO\",\"data\":\"foo\",\"status\":\"accepted\"}"
+	run curl -s "$url/api/v1/work/$ID_FOO"
+	assert_output --partial '"status":"pending"'
+	start worker wq-worker --sleep 2
+	wait_for 10 sh -c "curl -s '$url/api/v1/work/$ID_FOO' | grep -q '\"status\":\"working\"'"
+	wait_for 10 sh -c "curl -s '$url/api/v1/work/$ID_FOO' | grep -q '\"status\":\"worked\"'"
+	run curl -s "$url/api/v1/work/$ID_FOO"
+	assert_output --partial '"data":"foo"'
+	assert_output --partial '"accepted_by":"api-'
+	wait_for 10 sh -c "curl -s '$url/api/v1/work/$ID_FOO' | grep -q 404"
+	http GET "$url/api/v1/work/$ID_FOO"
+	[ "$code" = 404 ]
+	[ "$body" = '{"status":"404. not found!","error":"not found"}' ]
+}
+
+@test "a duplicate answers the existing record with duplicate:true" {
+	api_start api
+	url=$(api_url api)
+	curl -s -XPOST -d '{"data":"foo"}' "$url/api/v1/work" >/dev/null
+	http POST "$url/api/v1/work" -d '{"data":"foo"}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.duplicate == true and .status == "pending" and .callback == "'$ID_FOO'"'
+	[ "$(rcli llen wq:queue:default)" = 1 ]
+}
+
+@test "optional fields: key, queue, timeout, max_attempts, ttl" {
+	api_start api
+	url=$(api_url api)
+	http POST "$url/api/v1/work" -d '{"data":{"n":[1,2]},"key":"order-9","queue":"fast","timeout":30,"max_attempts":5,"ttl":60}'
+	[ "$code" = 200 ]
+	id=$(md5id order-9)
+	echo "$body" | jq -e '.callback == "'$id'" and .data == {"n":[1,2]}'
+	[ "$(rcli llen wq:queue:fast)" = 1 ]
+	run curl -s "$url/api/v1/work/$id"
+	echo "$output" | jq -e '.queue == "fast" and .timeout == 30 and .max_attempts == 5 and .ttl == 60'
+}
+
+@test "400: malformed JSON, no data, bad fields, empty body" {
+	api_start api
+	url=$(api_url api)
+	for b in '{"data":' 'not json' '[1,2]' '"foo"' '{"nodata":1}' \
+	    '{"data":1,"queue":7}' '{"data":1,"timeout":-1}' \
+	    '{"data":1,"max_attempts":1.5}' '{"data":1,"key":""}' \
+	    '{"data":1,"colour":"red"}' '{"data":1,"queue":"a b"}'; do
+		http POST "$url/api/v1/work" -H 'Content-Type: application/json' -d "$b"
+		[ "$code" = 400 ] || { echo "$b -> $code $body"; false; }
+		echo "$body" | jq -e '.error | type == "string"'
+	done
+	http POST "$url/api/v1/work" -H 'Content-Length: 0'
+	[ "$code" = 400 ]
+	http GET "$url/api/v1/work/$ID_FOO?wait=soon"
+	[ "$code" = 400 ]
+	http GET "$url/api/v1/recent?limit=500"
+	[ "$code" = 400 ]
+	# nothing was queued
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+	[ -z "$(rcli --scan --pattern 'wq:job:*')" ]
+}
+
+@test "404 for unknown ids and paths, 405 with Allow for other methods" {
+	api_start api
+	url=$(api_url api)
+	for p in "/api/v1/work/$ID_FOO" /api/v1/work/nothex /api/v1/work/acbd18db4cc2f85cedef654fcccc4a4d8; do
+		http GET "$url$p"
+		[ "$code" = 404 ]
+		[ "$body" = '{"status":"404. not found!","error":"not found"}' ]
+	done
+	for p in /nope /api/v2/work /api/v1/workers /favicon.ico; do
+		http GET "$url$p"
+		[ "$code" = 404 ]
+		echo "$body" | jq -e '.error == "not found"'
+	done
+	http GET "$url/api/v1/work"
+	[ "$code" = 405 ]
+	echo "$headers" | grep -qi '^allow: POST$'
+	echo "$body" | jq -e '.error'
+	http DELETE "$url/api/v1/work/$ID_FOO"
+	[ "$code" = 405 ]
+	echo "$headers" | grep -qi '^allow: GET, HEAD$'
+	http POST "$url/api/v1/peers" -d '{}'
+	[ "$code" = 405 ]
+	http PUT "$url/api/v1/work" -d '{"data":1}'
+	[ "$code" = 405 ]
+	http HEAD "$url/api/v1/queues"
+	[ "$code" = 200 ]
+}
+
+@test "413: a body over --max-body, data over --max-data" {
+	api_start api --max-body 2000 --max-data 100
+	url=$(api_url api)
+	big=$(printf 'x%.0s' $(seq 2100))
+	http POST "$url/api/v1/work" -d "{\"data\":\"$big\"}"
+	[ "$code" = 413 ]
+	echo "$body" | jq -e '.error | test("over the limit")'
+	mid=$(printf 'y%.0s' $(seq 150))
+	http POST "$url/api/v1/work" -d "{\"data\":\"$mid\"}"
+	[ "$code" = 413 ]
+	echo "$body" | jq -e '.error | test("max-data")'
+	http POST "$url/api/v1/work" -d '{"data":"small"}'
+	[ "$code" = 200 ]
+	[ "$(rcli llen wq:queue:default)" = 1 ]
+}
+
+@test "401 on every route but /healthz when a token is set" {
+	api_start api --token 's3cr3t-token'
+	url=$(api_url api)
+	for p in / /metrics /api/v1/work/$ID_FOO /api/v1/peers /api/v1/queues \
+	    /api/v1/stats /api/v1/recent /api/v1/ping /nope; do
+		http GET "$url$p"
+		[ "$code" = 401 ] || { echo "$p [no token] -> $code"; false; }
+		for auth in "Bearer wrong" "Bearer s3cr3t-token-and-more" \
+		    "Bearer s3cr3t-toke" "Bearer " "Basic czNjcjN0LXRva2Vu" \
+		    "s3cr3t-token"; do
+			http GET "$url$p" -H "Authorization: $auth"
+			[ "$code" = 401 ] || { echo "$p [$auth] -> $code"; false; }
+		done
+		echo "$headers" | grep -qi '^www-authenticate: Bearer'
+		echo "$body" | jq -e '.error'
+	done
+	http POST "$url/api/v1/work" -d '{"data":"foo"}'
+	[ "$code" = 401 ]
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+	http GET "$url/healthz"
+	[ "$code" = 200 ]
+	http POST "$url/api/v1/work" -H 'Authorization: Bearer s3cr3t-token' -d '{"data":"foo"}'
+	[ "$code" = 200 ]
+	http GET "$url/api/v1/work/$ID_FOO" -H 'authorization: bearer s3cr3t-token'
+	[ "$code" = 200 ]
+}
+
+@test "the console: served with the token, refused without it" {
+	api_start api --token tok
+	url=$(api_url api)
+	http GET "$url/" -H 'Authorization: Bearer tok'
+	[ "$code" = 200 ]
+	echo "$headers" | grep -qi '^content-type: text/html'
+	echo "$body" | grep -q '<title>wq console</title>'
+	echo "$body" | grep -q '/api/v1/work'
+	http GET "$url/"
+	[ "$code" = 401 ]
+	echo "$body" | jq -e '.error'
+	# a browser is asked for the token, and is not shown the console
+	http GET "$url/" -H 'Accept: text/html,*/*'
+	[ "$code" = 401 ]
+	echo "$body" | grep -q 'bearer token'
+	! echo "$body" | grep -q 'wq console'
+}
+
+@test "?wait holds the answer until the job ends, without polling Redis" {
+	api_start api
+	url=$(api_url api)
+	curl -s -XPOST -d '{"data":"slow"}' "$url/api/v1/work" >/dev/null
+	id=$(md5id slow)
+	start worker wq-worker --sleep 1.5
+	t0=$(date +%s%N)
+	http GET "$url/api/v1/work/$id?wait=20"
+	t1=$(date +%s%N)
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.status == "worked"'
+	[ $(( (t1 - t0) / 1000000 )) -ge 1000 ]
+	[ $(( (t1 - t0) / 1000000 )) -lt 10000 ]
+}
+
+@test "many requests wait for one job on one subscription per worker" {
+	api_start api
+	url=$(api_url api)
+	curl -s -XPOST -d '{"data":"many"}' "$url/api/v1/work" >/dev/null
+	id=$(md5id many)
+	pids=()
+	for i in 1 2 3 4 5 6; do
+		curl -s "$url/api/v1/work/$id?wait=20" >"$(suite_dir)/w$i.out" &
+		pids+=($!)
+	done
+	wait_for 5 sh -c "[ \$(redis-cli -s '$WQ_TEST_SOCK' pubsub numsub wq:done:$id | tail -1) -ge 1 ]"
+	[ "$(rcli pubsub numsub "wq:done:$id" | tail -1)" -le 2 ]
+	start worker wq-worker --sleep 0.5
+	wait "${pids[@]}"
+	for i in 1 2 3 4 5 6; do
+		jq -e '.status == "worked"' "$(suite_dir)/w$i.out"
+	done
+	# the channels are left once nobody waits
+	wait_for 5 sh -c "[ \$(redis-cli -s '$WQ_TEST_SOCK' pubsub numsub wq:done:$id | tail -1) = 0 ]"
+}
+
+@test "?wait gives the record as it is when the time is up; unknown ids at once" {
+	api_start api
+	url=$(api_url api)
+	curl -s -XPOST -d '{"data":"nobody"}' "$url/api/v1/work" >/dev/null
+	id=$(md5id nobody)
+	t0=$(date +%s%N)
+	http GET "$url/api/v1/work/$id?wait=1.2"
+	t1=$(date +%s%N)
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.status == "pending"'
+	[ $(( (t1 - t0) / 1000000 )) -ge 1100 ]
+	[ $(( (t1 - t0) / 1000000 )) -lt 5000 ]
+	t0=$(date +%s%N)
+	http GET "$url/api/v1/work/$ID_FOO?wait=10"
+	t1=$(date +%s%N)
+	[ "$code" = 404 ]
+	[ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
+	# a job that fails ends the wait too
+	curl -s -XPOST -d '{"data":"doomed","max_attempts":1}' "$url/api/v1/work" >/dev/null
+	start worker wq-worker --exec false
+	http GET "$url/api/v1/work/$(md5id doomed)?wait=20"
+	echo "$body" | jq -e '.status == "failed"'
+}
+
+@test "the instance is a node of role api; it leaves on SIGTERM" {
+	api_start api --name api-one
+	url=$(api_url api)
+	run wq-peers
+	assert_output --partial '"name":"api-one"'
+	wq-peers | jq -e 'select(.name == "api-one") | .role == "api" and .alive'
+	http GET "$url/api/v1/peers"
+	[ "$code" = 200 ]
+	echo "$body" | jq -e 'map(select(.name == "api-one" and .role == "api")) | length == 1'
+	# it keeps beating
+	sleep 2.2
+	wq-peers | jq -e 'select(.name == "api-one") | .beat_ago < 1.5'
+	http POST "$url/api/v1/work" -d '{"data":"who"}'
+	echo "$body" | jq -e '.accepted_by == "api-one"'
+	kill "$(api_pid api)"
+	wait_for 10 sh -c '! kill -0 '"$(api_pid api)"' 2>/dev/null'
+	run wq-peers
+	refute_output --partial 'api-one'
+	grep -q goodbye "$(suite_dir)/api.log"
+}
+
+@test "peers, queues, stats and recent jobs" {
+	api_start api
+	url=$(api_url api)
+	for d in a b c; do
+		curl -s -XPOST -d "{\"data\":\"$d\"}" "$url/api/v1/work" >/dev/null
+	done
+	curl -s -XPOST -d '{"data":"d","queue":"other"}' "$url/api/v1/work" >/dev/null
+	http GET "$url/api/v1/queues"
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.default.pending == 3 and .other.pending == 1 and .default.dead == 0'
+	http GET "$url/api/v1/recent?limit=3"
+	echo "$body" | jq -e 'length == 3 and .[0].data == "d" and .[2].data == "b"'
+	http GET "$url/api/v1/stats"
+	echo "$body" | jq -e '.totals.submitted == 4 and .nodes.api == 1 and .queues.other.pending == 1'
+	start worker wq-worker --jq '.'
+	wait_for 10 sh -c "curl -s '$url/api/v1/stats' | jq -e '.totals.worked == 3'"
+	http GET "$url/api/v1/peers"
+	echo "$body" | jq -e 'map(.role) | sort == ["api","worker"]'
+}
+
+@test "metrics: every line is Prometheus text, counters and a cumulative histogram" {
+	api_start api
+	url=$(api_url api)
+	for d in m1 m2 m3; do
+		curl -s -XPOST -d "{\"data\":\"$d\"}" "$url/api/v1/work" >/dev/null
+	done
+	curl -s -XPOST -d '{"data":"m4","queue":"q\"x"}' "$url/api/v1/work" >/dev/null
+	start worker wq-worker --queue default --sleep 0.05
+	wait_for 10 sh -c "curl -s '$url/metrics' | grep -q '^wq_jobs_worked_total 3$'"
+	http GET "$url/metrics"
+	[ "$code" = 200 ]
+	echo "$headers" | grep -qi '^content-type: text/plain; version=0.0.4'
+	# the exposition grammar: comments, or name{labels} value
+	name='[a-zA-Z_:][a-zA-Z0-9_:]*'
+	lv='"([^"\\]|\\.)*"'
+	labels="\\{($name=$lv(,$name=$lv)*)?\\}"
+	val='(-?[0-9.]+([eE][-+]?[0-9]+)?|[-+]Inf|NaN)'
+	bad=$(echo "$body" | grep -v -E '^# (HELP|TYPE) ' |
+	    grep -v -E "^$name($labels)? $val( -?[0-9]+)?\$" || true)
+	[ -z "$bad" ] || { echo "bad lines: $bad"; false; }
+	echo "$body" | grep -E '^# TYPE wq_job_latency_seconds histogram$'
+	echo "$body" | grep -q '^wq_jobs_submitted_total 4$'
+	echo "$body" | grep -q '^wq_queue_jobs{queue="default",state="pending"} 0$'
+	echo "$body" | grep -q '^wq_queue_jobs{queue="q\\"x",state="pending"} 1$'
+	echo "$body" | grep -q '^wq_nodes{role="api"} 1$'
+	echo "$body" | grep -q '^wq_nodes{role="worker"} 1$'
+	# buckets never decrease and +Inf is the count
+	counts=$(echo "$body" | sed -n 's/^wq_job_latency_seconds_bucket{le="[^"]*"} //p')
+	sorted=$(echo "$counts" | sort -n)
+	[ "$counts" = "$sorted" ]
+	inf=$(echo "$body" | sed -n 's/^wq_job_latency_seconds_bucket{le="+Inf"} //p')
+	[ "$inf" = 3 ]
+	echo "$body" | grep -q "^wq_job_latency_seconds_count 3$"
+	# every TYPE is declared once, before its samples
+	[ "$(echo "$body" | grep '^# TYPE' | sort | uniq -d)" = "" ]
+}
+
+@test "503 with Retry-After while Redis is down, then it recovers by itself" {
+	api_start api
+	url=$(api_url api)
+	http POST "$url/api/v1/work" -d '{"data":"before"}'
+	[ "$code" = 200 ]
+	rcli shutdown nosave >/dev/null 2>&1 || true
+	wait_for 5 sh -c "! redis-cli -s '$WQ_TEST_SOCK' ping"
+	for p in /healthz /api/v1/queues /metrics "/api/v1/work/$ID_FOO?wait=5"; do
+		http GET "$url$p"
+		[ "$code" = 503 ] || { echo "$p -> $code"; false; }
+		echo "$headers" | grep -qi '^retry-after: 1$'
+		echo "$body" | jq -e '.error'
+	done
+	http POST "$url/api/v1/work" -d '{"data":"during"}'
+	[ "$code" = 503 ]
+	redis_start
+	wait_for 10 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' '$url/healthz') = 200 ]"
+	# the scripts are gone with the old server: EVALSHA falls back to EVAL
+	http POST "$url/api/v1/work" -d '{"data":"after"}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.status == "accepted"'
+	# and the node registers again
+	wait_for 5 sh -c "wq-peers | grep -q '\"role\":\"api\"'"
+	grep -q 'connection is back' "$(suite_dir)/api.log"
+}
+
+@test "a Redis that stops answering: 503 after the stall limit, then recovery" {
+	api_start api
+	url=$(api_url api)
+	rcli debug sleep 5 >/dev/null &
+	sleeper=$!
+	sleep 0.3
+	t0=$(date +%s%N)
+	http GET "$url/api/v1/queues"
+	t1=$(date +%s%N)
+	[ "$code" = 503 ] || { echo "$code $body $(( (t1 - t0) / 1000000 ))"; log_of api; false; }
+	[ $(( (t1 - t0) / 1000000 )) -lt 4500 ]
+	wait "$sleeper"
+	wait_for 10 sh -c "curl -s '$url/api/v1/queues' | jq -e 'type == \"object\"'"
+}
+
+@test "--api clients print what their Redis paths print, with the same exit codes" {
+	api_start api --token tk
+	url=$(api_url api)
+	export WQ_TOKEN=tk
+	run wq-submit --api "$url" foo
+	assert_success
+	assert_output "{\"accepted_by\":\"api-$(api_pid api)@$(hostname)\",\"callback\":\"$ID_FOO\",\"data\":\"foo\",\"status\":\"accepted\"}"
+	# a duplicate answers the same record both ways, byte for byte
+	[ "$(wq-submit --api "$url" foo)" = "$(wq-submit foo)" ]
+	wq-submit --json '{"data":{"x":1},"key":"k1"}' >/dev/null
+	run wq-submit --api "$url" --json '{"data":{"x":2},"key":"k1"}'
+	assert_success
+	assert_output --partial '"duplicate":true'
+	[ "$output" = "$(wq-submit --json '{"data":{"x":3},"key":"k1"}')" ]
+	# options reach the record as on the Redis path
+	wq-submit --api "$url" --timeout 7 --max-attempts 4 --queue qa opt1 >/dev/null
+	wq-submit --timeout 7 --max-attempts 4 --queue qa opt2 >/dev/null
+	a=$(wq-status "$(md5id opt1)" | jq -c '{queue,timeout,max_attempts,ttl,status}')
+	b=$(wq-status "$(md5id opt2)" | jq -c '{queue,timeout,max_attempts,ttl,status}')
+	[ "$a" = "$b" ]
+	# status: byte for byte the same output
+	[ "$(wq-status --api "$url" "$ID_FOO" "$(md5id k1)")" = "$(wq-status "$ID_FOO" "$(md5id k1)")" ]
+	run wq-status --api "$url" 00000000000000000000000000000000
+	assert_failure 1
+	assert_output --partial 'not found'
+	run wq-status 00000000000000000000000000000000
+	assert_failure 1
+	# --wait through the API
+	start worker wq-worker --jq '{n: .}'
+	run sh -c "wq-submit --api '$url' w1 w2 | wq-status --api '$url' --wait"
+	assert_success
+	[ "$(echo "$output" | jq -r .status | sort -u)" = worked ]
+	[ "${#lines[@]}" = 2 ]
+	wq-submit --api "$url" --queue nowhere lonely >/dev/null
+	run wq-status --api "$url" --wait --timeout 1 "$(md5id lonely)"
+	assert_failure 1
+	assert_output --partial '"status":"pending"'
+	# the wrong token is a usage error, an API that is not there is 3
+	WQ_TOKEN=nope run wq-submit --api "$url" foo
+	assert_failure 2
+	assert_output --partial '401'
+	run wq-submit --api "http://127.0.0.1:$(free_port)" foo
+	assert_failure 3
+	run wq-status --api "http://127.0.0.1:$(free_port)" "$ID_FOO"
+	assert_failure 3
+	# too big and bad input are refused before anything is sent
+	run wq-submit --api "$url" --json '{"nodata":1}'
+	assert_failure 2
+}
+
+@test "ping, HEAD, and a stream of requests on one connection" {
+	api_start api
+	url=$(api_url api)
+	http GET "$url/api/v1/ping"
+	[ "$code" = 200 ]
+	[ "$body" = '{"status":"ok"}' ]
+	# keep-alive: 50 submissions over one connection, all answered
+	args=()
+	for i in $(seq 50); do
+		args+=(-X POST -d "{\"data\":\"ka-$i\"}" "$url/api/v1/work" --next)
+	done
+	n=$(curl -s "${args[@]}" "$url/api/v1/ping" | grep -o '"status":"accepted"' | wc -l)
+	[ "$n" = 50 ]
+	[ "$(rcli llen wq:queue:default)" = 50 ]
+}
