@@ -22,6 +22,7 @@
 
 #include <kore/seccomp.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,8 @@ KORE_SECCOMP_FILTER("wq-api",
 	KORE_SYSCALL_ALLOW(getsockname),
 	KORE_SYSCALL_ALLOW(getpeername),
 	KORE_SYSCALL_ALLOW(newfstatat),
-	KORE_SYSCALL_ALLOW(fstat)
+	KORE_SYSCALL_ALLOW(fstat),
+	KORE_SYSCALL_ALLOW(getppid)
 );
 
 struct wq		*api_wq;
@@ -154,9 +156,9 @@ kore_parent_configure(int argc, char **argv)
 	s = getenv("WQ_API_LISTEN");
 	api.listen = wq_strdup(s != NULL ? s : "");
 	api.stall_ms = STALL_MS;
-	api.host = wq_hostname();		/* the sandbox forbids uname */
 	api.connect_ms = cfg->connect_timeout_ms;
 	api.pid = (long)getpid();
+	api.host = wq_hostname();		/* the sandbox forbids uname */
 	(void)wq_name(api_wq);			/* likewise: computed now */
 	if (wq_async_prepare(api_wq) != WQ_OK)
 		fatal("wq-api: %s", wq_error(api_wq));
@@ -188,6 +190,9 @@ kore_parent_teardown(void)
 	if (api_wq == NULL)
 		return;
 	if (wq_node_leave(api_wq) != WQ_OK)
+	/* Stopping must not wait on a Redis that is gone. */
+	wq_config(api_wq)->connect_timeout_ms = 500;
+	wq_config(api_wq)->command_timeout_ms = 1000;
 		kore_log(LOG_NOTICE, "wq-api: leaving the cluster: %s",
 		    wq_error(api_wq));
 	wq_free(api_wq);
@@ -234,6 +239,17 @@ api_tick(void *arg, u_int64_t now)
 {
 	(void)arg;
 	api_redis_tick(now);
+	/*
+	 * Kore's parent was killed (SIGKILL: no teardown): its workers
+	 * would go on serving, and the first one beating for a node that
+	 * is gone.  Stop as Kore stops a worker.
+	 */
+	if (getppid() != (pid_t)api.pid) {
+		kore_log(LOG_NOTICE, "wq-api: the parent process is gone, "
+		    "stopping");
+		(void)kill(getpid(), SIGTERM);
+		return;
+	}
 	wait_tick(now);
 }
 

@@ -1,8 +1,9 @@
 # api-helpers.bash -- starting wq-api instances, for tests/api.bats and
 # tests/lb.bats (load it after helpers).
 #
-#   api_start NAME [wq-api options...]   on a free loopback port, 2 workers;
-#                                        returns once it answers HTTP
+#   api_start NAME [wq-api options...]   on a free loopback port (or
+#                                        $API_PORT), 2 workers; returns
+#                                        once it answers HTTP
 #   api_url NAME                         http://127.0.0.1:PORT
 #   api_pid NAME                         the PID, which names the node
 #   api_logs_clean                       no worker died (sandbox) in any log
@@ -12,7 +13,7 @@
 api_start() {
 	local name=$1 port
 	shift
-	port=$(free_port)
+	port=${API_PORT:-$(free_port)}
 	echo "$port" >"$(suite_dir)/$name.port"
 	start "$name" wq-api --listen "127.0.0.1:$port" --workers 2 "$@"
 	if ! wait_for 15 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; then

@@ -440,3 +440,29 @@ md5id() {
 	[ "$n" = 50 ]
 	[ "$(rcli llen wq:queue:default)" = 50 ]
 }
+
+@test "stopping: promptly on SIGTERM even without Redis; SIGKILL takes the workers along" {
+	api_start api
+	url=$(api_url api)
+	pid=$(api_pid api)
+	rcli shutdown nosave >/dev/null 2>&1 || true
+	t0=$(date +%s%N)
+	kill "$pid"
+	wait_for 5 sh -c "! kill -0 $pid 2>/dev/null"
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 4000 ]
+	redis_start
+	# a parent killed outright leaves no worker serving behind it
+	api_start api --name api-orphans
+	url=$(api_url api)
+	pid=$(api_pid api)
+	workers=$(ps -o pid= --ppid "$pid")
+	[ -n "$workers" ]
+	kill -9 "$pid"
+	for w in $workers; do
+		wait_for 5 sh -c "! kill -0 $w 2>/dev/null || grep -q Z /proc/$w/stat"
+	done
+	run curl -s -m 2 "$url/api/v1/ping"
+	assert_failure
+	# and the node it was is dead once its heartbeat lapses
+	wait_for 10 sh -c "! wq-peers | grep -q api-orphans"
+}

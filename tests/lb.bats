@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# HAProxy in front of two wq-api instances: a real haproxy, with the
+# configuration of deploy/haproxy.cfg made local (loopback ports instead of
+# Docker's DNS, faster health checks), the original curl session through
+# it, round robin, an instance killed, and work that wq-worker does.
+
+load helpers
+load api-helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() {
+	local clean=0
+	api_logs_clean || clean=1
+	stop_started
+	return $clean
+}
+
+ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+
+md5id() {
+	printf '%s' "$1" | md5sum | cut -c1-32 | tr a-f A-F
+}
+
+# deploy/haproxy.cfg with the servers a and b on their loopback ports, the
+# frontends on free ports, checks every 200 ms, no DNS.
+lb_config() {
+	local cfg=$WQ_SRCDIR/deploy/haproxy.cfg out=$1
+	sed -e "s/^\tbind :80\$/\tbind 127.0.0.1:$LB_PORT/" \
+	    -e "s/^\tbind :8404\$/\tbind 127.0.0.1:$STATS_PORT/" \
+	    -e "s/^\tserver-template .*/\tserver a 127.0.0.1:$(api_port a)\n\tserver b 127.0.0.1:$(api_port b)/" \
+	    -e 's/ resolvers docker init-addr [^ ]*//' \
+	    -e 's/inter 1s/inter 200ms/' \
+	    -e '/^resolvers docker/,/^$/d' \
+	    -e 's/^\tmaxconn .*/\tmaxconn 1000/' \
+	    "$cfg" >"$out"
+	# the edits took
+	grep -q "server a 127.0.0.1:$(api_port a)" "$out"
+	grep -q "bind 127.0.0.1:$LB_PORT" "$out"
+	! grep -v '^\s*#' "$out" | grep -q 'resolvers\|server-template\|:80$'
+}
+
+# status NAME: the state HAProxy's statistics give server NAME (UP, DOWN...)
+server_state() {
+	curl -s "http://127.0.0.1:$STATS_PORT/stats;csv" |
+	    awk -F, -v s="$1" '$1 == "api" && $2 == s { print $18 }'
+}
+
+server_is() {
+	[ "$(server_state "$1")" = "$2" ]
+}
+
+# Two instances, HAProxy in front; LB is its URL.
+cluster_start() {
+	api_start a "$@"
+	api_start b "$@"
+	LB_PORT=$(free_port)
+	STATS_PORT=$(free_port)
+	lb_config "$(suite_dir)/haproxy.cfg"
+	haproxy -c -q -f "$(suite_dir)/haproxy.cfg"
+	start lb haproxy -db -f "$(suite_dir)/haproxy.cfg"
+	LB="http://127.0.0.1:$LB_PORT"
+	wait_for 10 server_is a UP
+	wait_for 10 server_is b UP
+}
+
+name_of() {
+	echo "api-$(api_pid "$1")@$(hostname)"
+}
+
+@test "deploy/haproxy.cfg is valid, round robin, with health checks on /healthz" {
+	cfg=$WQ_SRCDIR/deploy/haproxy.cfg
+	haproxy -c -q -f "$cfg" >/dev/null 2>&1
+	grep -qE '^\s*balance roundrobin' "$cfg"
+	grep -qE 'http-check send meth GET uri /healthz' "$cfg"
+	grep -qE '^\s*timeout server ([4-9][0-9]|[1-9][0-9][0-9])s' "$cfg"
+}
+
+@test "the original curl session through the load balancer" {
+	cluster_start --ttl 2
+	run curl -s -XPOST -d '{"data":"foo"}' "$LB/api/v1/work"
+	assert_success
+	assert_output --regexp "^\{\"accepted_by\":\"($(name_of a)|$(name_of b))\",\"callback\":\"$ID_FOO\",\"data\":\"foo\",\"status\":\"accepted\"\}\$"
+	run curl -s "$LB/api/v1/work/$ID_FOO"
+	assert_output --partial '"status":"pending"'
+	start worker wq-worker --sleep 2
+	wait_for 10 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '\"status\":\"working\"'"
+	wait_for 10 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '\"status\":\"worked\"'"
+	wait_for 10 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '404. not found'"
+	run curl -s "$LB/api/v1/work/$ID_FOO"
+	assert_output '{"status":"404. not found!","error":"not found"}'
+}
+
+@test "requests alternate between the instances" {
+	cluster_start
+	names=()
+	for i in 1 2 3 4 5 6; do
+		names+=("$(curl -s -XPOST -d "{\"data\":\"rr-$i\"}" "$LB/api/v1/work" | jq -r .accepted_by)")
+	done
+	printf '%s\n' "${names[@]}"
+	[ "$(printf '%s\n' "${names[@]}" | sort -u | tr '\n' ' ')" = "$(printf '%s\n' "$(name_of a)" "$(name_of b)" | sort | tr '\n' ' ')" ]
+	for i in 1 2 3 4 5; do
+		[ "${names[$i]}" != "${names[$((i - 1))]}" ]
+	done
+	# reads too, on one keep-alive connection
+	n=$(curl -s "$LB/healthz" "$LB/healthz" "$LB/healthz" "$LB/healthz" |
+	    jq -r .node | sort -u | wc -l)
+	[ "$n" = 2 ]
+}
+
+@test "a killed instance loses no request, during or after the health check" {
+	cluster_start
+	# requests keep coming while instance a is killed
+	out=$(suite_dir)/during.out
+	(
+		for i in $(seq 40); do
+			curl -s -o /dev/null -w '%{http_code}\n' -XPOST \
+			    -d "{\"data\":\"during-$i\"}" "$LB/api/v1/work"
+			sleep 0.05
+		done
+	) >"$out" &
+	loop=$!
+	sleep 0.5
+	# the whole instance dies at once: Kore's parent and its workers
+	kill -9 $(ps -o pid= --ppid "$(api_pid a)") "$(api_pid a)"
+	wait_for 10 server_is a DOWN
+	wait "$loop"
+	[ "$(sort -u "$out")" = 200 ]
+	[ "$(wc -l <"$out")" = 40 ]
+	[ "$(rcli llen wq:queue:default)" = 40 ]
+	# once it is down, everything goes to b
+	for i in $(seq 20); do
+		http POST "$LB/api/v1/work" -d "{\"data\":\"after-$i\"}"
+		[ "$code" = 200 ]
+		echo "$body" | jq -e --arg b "$(name_of b)" '.accepted_by == $b'
+	done
+	# a comes back into the rotation when it is started again
+	API_PORT=$(api_port a) api_start a
+	wait_for 10 server_is a UP
+	names=$(for i in 1 2 3 4; do curl -s "$LB/healthz" | jq -r .node; done | sort -u | wc -l)
+	[ "$names" = 2 ]
+	http GET "$LB/api/v1/queues"
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.default.pending == 60'
+}
+
+@test "work submitted through the load balancer is worked and readable through it" {
+	cluster_start --token lbtok
+	export WQ_TOKEN=lbtok
+	start worker wq-worker --jq '{twice: (. + .)}'
+	run sh -c "wq-submit --api '$LB' ab cd ef gh | wq-status --api '$LB' --wait"
+	echo "$output"
+	assert_success
+	[ "${#lines[@]}" = 4 ]
+	[ "$(echo "$output" | jq -r .status | sort -u)" = worked ]
+	echo "$output" | jq -s -e 'map(select(.data == "cd"))[0].result == {"twice":"cdcd"}'
+	# the instances both took submissions
+	[ "$(echo "$output" | jq -r .accepted_by | sort -u | wc -l)" = 2 ]
+	# a long wait goes through HAProxy's timeouts
+	curl -s -XPOST -H 'Authorization: Bearer lbtok' -d '{"data":"late","queue":"later"}' "$LB/api/v1/work" >/dev/null
+	t0=$(date +%s)
+	http GET "$LB/api/v1/work/$(md5id late)?wait=3" -H 'Authorization: Bearer lbtok'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.status == "pending"'
+	[ $(( $(date +%s) - t0 )) -ge 2 ]
+	# without the token, HAProxy passes the 401 on
+	http GET "$LB/api/v1/queues"
+	[ "$code" = 401 ]
+	# the cluster view through the load balancer names both instances
+	http GET "$LB/api/v1/peers" -H 'Authorization: Bearer lbtok'
+	echo "$body" | jq -e 'map(select(.role == "api")) | length == 2'
+}
