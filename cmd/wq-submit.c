@@ -131,7 +131,10 @@ main(int argc, char **argv)
 			cmd_die(rc, "%s", wq_error(wq));
 		}
 		for (i = 0; i < cnt; i++) {
-			wq_print(answers[i]);
+			if (wq_config(wq)->api_url != NULL)
+				wq_print(answers[i]);
+			else
+				wq_print_answer(wq, &specs[off + i], answers[i]);
 			wq_spec_clear(&specs[off + i]);
 		}
 		cmd_flush();

@@ -600,5 +600,6 @@ wq_free(struct wq *wq)
 	wq_redis_addr_clear(&wq->cfg.addr);
 	free(wq->role);
 	free(wq->name);
+	free(wq->name_json);
 	free(wq);
 }

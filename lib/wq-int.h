@@ -21,6 +21,8 @@ struct wq {
 	void			*curl;
 	int			 api_wait_ms;
 	char			 instance[25];	/* this process as a node (node.c) */
+	char			*name_json;	/* wq_name() as JSON (job.c) */
+	const char		*name_json_of;	/* the name it was made from */
 	int64_t			 skew_ms;	/* server clock - ours, from beats */
 	int			 skew_known;
 	char			 err[512];

@@ -165,6 +165,8 @@ int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
  * answer of spec i (owned by the caller).
  */
 int		 wq_submit(struct wq *, struct wq_spec *, size_t, jv *);
+/* Print the answer (consumed) to the submission of spec, as wq_print(). */
+int		 wq_print_answer(struct wq *, struct wq_spec *, jv);
 
 /*
  * Fetch records.  records[i] receives the record of ids[i], or jv_null()

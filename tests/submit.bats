@@ -156,3 +156,26 @@ teardown() { stop_started; }
 	run wq nosuch
 	assert_failure 2
 }
+
+@test "a bulk submission survives the scripts being flushed under it" {
+	# wq_submit keeps two script calls in flight; a NOSCRIPT in the
+	# middle is redone by EVAL, in order, each job queued once.
+	start flusher sh -c 'while :; do redis-cli -s "$WQ_TEST_SOCK" script flush >/dev/null; sleep 0.01; done'
+	seq 20000 | wq-submit --lines >"$(suite_dir)/answers"
+	[ "$(wc -l <"$(suite_dir)/answers")" = 20000 ]
+	[ "$(grep -c '"status":"accepted"' "$(suite_dir)/answers")" = 20000 ]
+	[ "$(rcli llen wq:queue:default)" = 20000 ]
+	[ "$(rcli lrange wq:queue:default 0 -1 | sort -u | wc -l)" = 20000 ]
+	[ "$(rcli get wq:stats:submitted)" = 20000 ]
+	# FIFO: the first line is the oldest, at the tail.
+	[ "$(rcli lindex wq:queue:default -1)" = "$(printf 1 | md5sum | cut -c1-32 | tr a-f A-F)" ]
+}
+
+@test "the answers of a bulk submission are what jv makes of them" {
+	wq-submit --name 'n"a\me' --lines 'with "quotes"' 'ünï ✓' '' >"$(suite_dir)/out"
+	while IFS= read -r line; do
+		[ "$(printf '%s' "$line" | jq -c .)" = "$line" ]
+	done <"$(suite_dir)/out"
+	[ "$(jq -r .accepted_by "$(suite_dir)/out" | sort -u)" = 'n"a\me' ]
+	[ "$(jq -r .data "$(suite_dir)/out" | head -2 | tail -1)" = 'ünï ✓' ]
+}
