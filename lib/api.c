@@ -45,9 +45,10 @@ api_handle(struct wq *wq)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		inited = 1;
 	}
-	if (wq->curl == NULL)
+	if (wq->curl == NULL) {
 		wq->curl = curl_easy_init();
-	else
+		wq->api_close = wq_api_close;
+	} else
 		curl_easy_reset(wq->curl);
 	return wq->curl;
 }

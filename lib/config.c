@@ -588,7 +588,8 @@ wq_free(struct wq *wq)
 	if (wq == NULL)
 		return;
 	wq_disconnect(wq);
-	wq_api_close(wq);
+	if (wq->api_close != NULL)
+		wq->api_close(wq);
 	free(wq->cfg.redis_url);
 	free(wq->cfg.api_url);
 	if (wq->cfg.token != NULL)

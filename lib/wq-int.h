@@ -19,6 +19,10 @@ struct wq {
 	int			 env_bad;
 	int			 too_big;
 	void			*curl;
+	/* wq_api_close, set by api.c with curl: so that wq_free() does not
+	 * pull api.c, and libcurl with its TLS and Kerberos libraries,
+	 * into the commands that never use the API (the worker). */
+	void			(*api_close)(struct wq *);
 	int			 api_wait_ms;
 	char			 instance[25];	/* this process as a node (node.c) */
 	char			*name_json;	/* wq_name() as JSON (job.c) */
