@@ -44,7 +44,8 @@ usage(FILE *f)
 "                      for IPv6)\n"
 "  --workers N         Kore worker processes (default: one per CPU)\n"
 "  --max-body BYTES    largest request body (default 1048576); more is 413\n"
-"Environment: WQ_KORE (the kore program), WQ_API_MODULE (the module).\n"
+"Environment: WQ_KORE (the kore program), WQ_API_MODULE (the module),\n"
+"WQ_API_SECCOMP_TRACE=1 (log what the sandbox refuses instead of killing).\n"
 "%s", wq_common_usage);
 }
 
@@ -140,7 +141,7 @@ main(int argc, char **argv)
 	struct wq		*wq;
 	FILE			*f;
 	char			*host, *module, *conf, *pidfile, *kore;
-	char			*listen;
+	char			*listen, *trace;
 	long			 port = 8080, workers = 0, max_body = 1048576;
 	long			 kore_max;
 	int			 c, fd, pfd;
@@ -224,6 +225,10 @@ main(int argc, char **argv)
 	    host, port, module);
 	if (workers > 0)
 		fprintf(f, "workers %ld\n", workers);
+	/* Development: log system calls the sandbox refuses, do not kill. */
+	if ((trace = getenv("WQ_API_SECCOMP_TRACE")) != NULL &&
+	    strcmp(trace, "1") == 0)
+		fprintf(f, "seccomp_tracing yes\n");
 	fprintf(f,
 "worker_max_connections 4096\n"
 "worker_rlimit_nofiles 8192\n"

@@ -76,8 +76,9 @@ static const struct route routes[] = {
 
 /*
  * The sandbox of the workers: Kore's list lacks what a Redis client needs
- * (Debian's build only has socket and connect through its pgsql feature)
- * and newfstatat, which glibc 2.36 uses for stat and fstat.
+ * (Debian's build only has socket and connect through its pgsql feature),
+ * newfstatat, which glibc 2.36 uses for stat and fstat, and mremap, which
+ * realloc uses on large blocks (a body of a megabyte, its JSON).
  */
 KORE_SECCOMP_FILTER("wq-api",
 	KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET),
@@ -89,7 +90,8 @@ KORE_SECCOMP_FILTER("wq-api",
 	KORE_SYSCALL_ALLOW(getpeername),
 	KORE_SYSCALL_ALLOW(newfstatat),
 	KORE_SYSCALL_ALLOW(fstat),
-	KORE_SYSCALL_ALLOW(getppid)
+	KORE_SYSCALL_ALLOW(getppid),
+	KORE_SYSCALL_ALLOW(mremap)
 );
 
 struct wq		*api_wq;
@@ -157,8 +159,8 @@ kore_parent_configure(int argc, char **argv)
 	api.listen = wq_strdup(s != NULL ? s : "");
 	api.stall_ms = STALL_MS;
 	api.connect_ms = cfg->connect_timeout_ms;
-	api.pid = (long)getpid();
 	api.host = wq_hostname();		/* the sandbox forbids uname */
+	api.pid = (long)getpid();
 	(void)wq_name(api_wq);			/* likewise: computed now */
 	if (wq_async_prepare(api_wq) != WQ_OK)
 		fatal("wq-api: %s", wq_error(api_wq));
@@ -189,10 +191,10 @@ kore_parent_teardown(void)
 {
 	if (api_wq == NULL)
 		return;
-	if (wq_node_leave(api_wq) != WQ_OK)
 	/* Stopping must not wait on a Redis that is gone. */
 	wq_config(api_wq)->connect_timeout_ms = 500;
 	wq_config(api_wq)->command_timeout_ms = 1000;
+	if (wq_node_leave(api_wq) != WQ_OK)
 		kore_log(LOG_NOTICE, "wq-api: leaving the cluster: %s",
 		    wq_error(api_wq));
 	wq_free(api_wq);
@@ -238,7 +240,6 @@ static void
 api_tick(void *arg, u_int64_t now)
 {
 	(void)arg;
-	api_redis_tick(now);
 	/*
 	 * Kore's parent was killed (SIGKILL: no teardown): its workers
 	 * would go on serving, and the first one beating for a node that
@@ -250,6 +251,7 @@ api_tick(void *arg, u_int64_t now)
 		(void)kill(getpid(), SIGTERM);
 		return;
 	}
+	api_redis_tick(now);
 	wait_tick(now);
 }
 

@@ -154,14 +154,22 @@ ev_cleanup(void *p)
 	aconn_lost(p);
 }
 
+/*
+ * The answer to the PING sent behind AUTH and SELECT: the link is usable.
+ * (A refused AUTH closes it first: see aconn_refused.)
+ */
 static void
-aconn_connected(const redisAsyncContext *ac, int status)
+aconn_ready(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct aconn	*c = ac->data;
+	struct aconn	*c = priv;
+	redisReply	*r = reply;
 
-	if (status != REDIS_OK) {
-		aconn_complain(c, ac->errstr);
-		return;		/* hiredis frees it: ev_cleanup */
+	if (r == NULL || c->ac != ac)
+		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		aconn_complain(c, r->str);
+		redisAsyncDisconnect(ac);
+		return;
 	}
 	c->state = CONN_UP;
 	c->backoff = BACKOFF_MIN_MS;
@@ -171,6 +179,21 @@ aconn_connected(const redisAsyncContext *ac, int status)
 	c->complained = 0;
 	if (c->up != NULL)
 		c->up();
+}
+
+static void
+aconn_connected(const redisAsyncContext *ac, int status)
+{
+	struct aconn	*c = ac->data;
+
+	if (status != REDIS_OK) {
+		aconn_complain(c, ac->errstr);
+		return;		/* hiredis frees it: ev_cleanup */
+	}
+	/* Connected; usable once a PING behind AUTH and SELECT answers. */
+	if (redisAsyncCommand((redisAsyncContext *)ac, aconn_ready, c,
+	    "PING") != REDIS_OK)
+		aconn_complain(c, "cannot send PING");
 }
 
 static void

@@ -98,6 +98,9 @@ api_request(struct wq *wq, const char *method, const char *path,
 	}
 	if (body != NULL) {
 		h = curl_slist_append(h, "Content-Type: application/json");
+		/* No "Expect: 100-continue" (libcurl's above 1 MiB): Kore
+		 * never answers it, so each request would wait a second. */
+		h = curl_slist_append(h, "Expect:");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}

@@ -14,6 +14,7 @@ teardown() {
 	local clean=0
 	api_logs_clean || clean=1
 	stop_started
+	redis_stop locked
 	return $clean
 }
 
@@ -465,4 +466,40 @@ md5id() {
 	assert_failure
 	# and the node it was is dead once its heartbeat lapses
 	wait_for 10 sh -c "! wq-peers | grep -q api-orphans"
+}
+
+@test "a body of megabytes: parsed in the sandbox, sent by --api without waiting" {
+	api_start api --max-body 4000000 --max-data 3000000
+	url=$(api_url api)
+	python3 -c 'print("{\"data\":\"" + "z" * 1500000 + "\"}")' >"$(suite_dir)/big.json"
+	http POST "$url/api/v1/work" -H 'Expect:' --data-binary "@$(suite_dir)/big.json"
+	[ "$code" = 200 ]
+	head -c 1500000 /dev/zero | tr '\0' y >"$(suite_dir)/big.txt"
+	t0=$(date +%s%N)
+	run sh -c "wq-submit --max-data 3000000 --api '$url' <'$(suite_dir)/big.txt'"
+	t1=$(date +%s%N)
+	assert_success
+	assert_output --partial '"status":"accepted"'
+	[ $(( (t1 - t0) / 1000000 )) -lt 900 ]
+	[ "$(rcli llen wq:queue:default)" = 2 ]
+}
+
+@test "Redis refuses the password: 503, one complaint, no reconnect storm" {
+	redis_start locked --requirepass 'pw-ok'
+	sock="$(suite_dir)/locked.sock"
+	WQ_REDIS="unix://$sock?password=wrong" api_start api
+	url=$(api_url api)
+	http GET "$url/healthz"
+	[ "$code" = 503 ]
+	sleep 2
+	# each connection says it once, however often it tries again
+	[ "$(grep -c 'refused the credentials' "$(suite_dir)/api.log")" -le 8 ]
+	! grep -q 'connection is back' "$(suite_dir)/api.log"
+	kill "$(api_pid api)"
+	wait_for 5 sh -c "! kill -0 $(api_pid api) 2>/dev/null"
+	WQ_REDIS="unix://$sock?password=pw-ok" api_start api
+	url=$(api_url api)
+	http POST "$url/api/v1/work" -d '{"data":"locked"}'
+	[ "$code" = 200 ]
+	[ "$(redis-cli -s "$sock" -a pw-ok --no-auth-warning llen wq:queue:default)" = 1 ]
 }
