@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "body.h"
 
 #define MAX_BODY_DEFAULT	(1024 * 1024)
 #define WAIT_MAX_S		30
@@ -668,26 +669,14 @@ route_submit(struct http_request *req)
 	struct wq_spec	 spec;
 	struct rq	*rq;
 	char		 err[256];
-	jv		 v;
+	int		 status;
 
-	if (req->http_body_length > api.max_body) {
-		snprintf(err, sizeof(err), "body is %zu bytes, over the limit "
-		    "of %zu", req->http_body_length, api.max_body);
-		return respond_error(req, 413, err);
-	}
 	/* The whole body is in memory (no http_body_disk_offload). */
-	if (req->http_body == NULL || req->http_body_length == 0)
-		return respond_error(req, 400, "empty body: expected a JSON "
-		    "object with \"data\"");
-	v = wq_parse((const char *)req->http_body->data,
-	    req->http_body_length, err, sizeof(err));
-	if (!jv_is_valid(v)) {
-		jv_free(v);
-		return respond_error(req, 400, err);
-	}
-	if (wq_spec_from_json(api_wq, v, &spec) != WQ_OK)
-		return respond_error(req, wq_too_big(api_wq) ? 413 : 400,
-		    wq_error(api_wq));
+	status = api_submit_body(api_wq, req->http_body != NULL ?
+	    req->http_body->data : NULL, req->http_body_length, api.max_body,
+	    &spec, err, sizeof(err));
+	if (status != 0)
+		return respond_error(req, status, err);
 	rq = rq_new(req);
 	rq->spec = spec;
 	rq->has_spec = 1;

@@ -427,10 +427,15 @@ wq_redis_url_safe(const char *url)
 
 	if (url == NULL)
 		return wq_strdup("(none)");
-	out = wq_calloc(1, strlen(url) + 8);
+	/* Each "password=" may grow by 3 ("***" for a shorter value). */
+	out = wq_calloc(1, strlen(url) * 2 + 8);
 	p = strstr(url, "://");
 	p = p ? p + 3 : url;
-	end = p + strcspn(p, "/?");
+	/* The authority ends where wq_redis_url_parse() ends it. */
+	if (strncmp(url, "redis-sentinel://", 17) == 0)
+		end = p + strcspn(p, "/");
+	else
+		end = p + strcspn(p, "/?");
 	for (at = end; at > p && at[-1] != '@'; at--)
 		;
 	if (at > p) {
@@ -438,10 +443,15 @@ wq_redis_url_safe(const char *url)
 		memcpy(out, url, n);
 		strcat(out, "***@");
 		strcat(out, at);
-	} else
+		n += 4 + (size_t)(end - at);
+	} else {
 		strcpy(out, url);
-	/* password=... in a query */
-	if ((pw = strstr(out, "password=")) != NULL) {
+		n = (size_t)(end - url);
+	}
+	/* password=... in the query: every one, as the last one counts */
+	pw = strchr(out + n, '?');
+	for (pw = pw ? strstr(pw, "password=") : NULL; pw != NULL;
+	    pw = strstr(pw + 12, "password=")) {
 		n = strcspn(pw + 9, "&");
 		memmove((char *)pw + 12, pw + 9 + n, strlen(pw + 9 + n) + 1);
 		memcpy((char *)pw + 9, "***", 3);

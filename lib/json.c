@@ -68,6 +68,204 @@ wq_print(jv v)
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * The check of JSON text before jq parses it.  jq 1.6 leaks the value it
+ * has just read when no separator comes before it ('{"a" "b"}' loses
+ * "b", which may be a whole request body), and it takes what RFC 8259
+ * refuses (bytes that are not UTF-8, raw control characters in strings,
+ * nan, 01, .5), changing the data behind the client's back.  So jq only
+ * ever sees one JSON text as the RFC has it, at most JSON_MAX_DEPTH deep
+ * (jq's own limit); the rest is refused here.
+ */
+#define JSON_MAX_DEPTH	256
+
+/* The length of the UTF-8 sequence at s (shortest form, no surrogate), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char	lo = 0x80, hi = 0xbf;
+	size_t		len, k;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (k = 2; k < len; k++)
+		if (s[k] < 0x80 || s[k] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* A string from s[*i] (its opening quote); *i ends past it. */
+static const char *
+json_check_string(const unsigned char *s, size_t n, size_t *i)
+{
+	size_t	j = *i + 1, k, len;
+
+	while (j < n) {
+		if (s[j] == '"') {
+			*i = j + 1;
+			return NULL;
+		}
+		if (s[j] < 0x20)
+			return "control character in a string";
+		if (s[j] == '\\') {
+			if (j + 1 < n && strchr("\"\\/bfnrt", s[j + 1]) != NULL &&
+			    s[j + 1] != '\0') {
+				j += 2;
+				continue;
+			}
+			if (j + 5 >= n || s[j + 1] != 'u')
+				return "bad escape in a string";
+			for (k = 2; k < 6; k++)
+				if (!isxdigit(s[j + k]))
+					return "bad \\u escape in a string";
+			j += 6;
+		} else if (s[j] < 0x80)
+			j++;
+		else if ((len = utf8_len(s + j, n - j)) == 0)
+			return "not UTF-8";
+		else
+			j += len;
+	}
+	return "unfinished string";
+}
+
+static const char *
+json_check_number(const unsigned char *s, size_t n, size_t *i)
+{
+	size_t	j = *i;
+
+	if (s[j] == '-')
+		j++;
+	if (j < n && s[j] == '0')
+		j++;
+	else if (j < n && s[j] >= '1' && s[j] <= '9')
+		while (j < n && isdigit(s[j]))
+			j++;
+	else
+		return "bad number";
+	if (j < n && s[j] == '.') {
+		if (++j >= n || !isdigit(s[j]))
+			return "bad number";
+		while (j < n && isdigit(s[j]))
+			j++;
+	}
+	if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+		if (++j < n && (s[j] == '+' || s[j] == '-'))
+			j++;
+		if (j >= n || !isdigit(s[j]))
+			return "bad number";
+		while (j < n && isdigit(s[j]))
+			j++;
+	}
+	*i = j;
+	return NULL;
+}
+
+static int
+json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
+{
+	static const char	*lits[] = { "true", "false", "null" };
+	enum { VALUE, FIRST_VALUE, KEY, FIRST_KEY, COLON, NEXT } st = VALUE;
+	unsigned char		 stack[JSON_MAX_DEPTH], close;
+	const char		*why = NULL;
+	size_t			 i = 0, depth = 0, k, len;
+
+	while (why == NULL) {
+		while (i < n && strchr(" \t\n\r", s[i]) != NULL && s[i] != '\0')
+			i++;
+		if (i == n) {
+			if (st == NEXT && depth == 0)
+				return 0;
+			why = "unexpected end of the text";
+			break;
+		}
+		close = depth > 0 && stack[depth - 1] == '{' ? '}' : ']';
+		switch (st) {
+		case FIRST_VALUE:
+		case FIRST_KEY:
+			if (s[i] == close) {
+				depth--;
+				i++;
+				st = NEXT;
+				break;
+			}
+			st = st == FIRST_KEY ? KEY : VALUE;
+			continue;
+		case VALUE:
+			if (s[i] == '{' || s[i] == '[') {
+				if (depth == JSON_MAX_DEPTH) {
+					why = "nested too deep";
+					break;
+				}
+				stack[depth++] = s[i];
+				st = s[i++] == '{' ? FIRST_KEY : FIRST_VALUE;
+				break;
+			}
+			st = NEXT;
+			if (s[i] == '"')
+				why = json_check_string(s, n, &i);
+			else if (s[i] == '-' || isdigit(s[i]))
+				why = json_check_number(s, n, &i);
+			else {
+				why = "expected a value";
+				for (k = 0; k < 3; k++) {
+					len = strlen(lits[k]);
+					if (n - i >= len &&
+					    memcmp(s + i, lits[k], len) == 0) {
+						i += len;
+						why = NULL;
+						break;
+					}
+				}
+			}
+			break;
+		case KEY:
+			st = COLON;
+			if (s[i] != '"')
+				why = "expected a string as key";
+			else
+				why = json_check_string(s, n, &i);
+			break;
+		case COLON:
+			st = VALUE;
+			if (s[i++] != ':')
+				why = "expected ':'";
+			break;
+		case NEXT:
+			if (depth == 0)
+				why = "unexpected text after the value";
+			else if (s[i] == ',') {
+				i++;
+				st = close == '}' ? KEY : VALUE;
+			} else if (s[i] == close) {
+				i++;
+				depth--;
+			} else
+				why = close == '}' ? "expected ',' or '}'" :
+				    "expected ',' or ']'";
+			break;
+		}
+	}
+	snprintf(err, errlen, "malformed JSON: %s at byte %zu", why, i);
+	return -1;
+}
+
 jv
 wq_parse(const char *s, size_t n, char *err, size_t errlen)
 {
@@ -77,6 +275,8 @@ wq_parse(const char *s, size_t n, char *err, size_t errlen)
 		snprintf(err, errlen, "JSON text too long");
 		return jv_invalid();
 	}
+	if (json_check((const unsigned char *)s, n, err, errlen) == -1)
+		return jv_invalid();
 	v = jv_parse_sized(s, (int)n);
 	if (!jv_is_valid(v)) {
 		msg = jv_invalid_get_msg(v);
@@ -226,7 +426,8 @@ spec_number(struct wq *wq, jv v, const char *name, long min, long max,
 	}
 	d = jv_number_value(v);
 	jv_free(v);
-	if (d != (double)(long)d || d < (double)min || d > (double)max)
+	/* The range first: a double beyond a long's is undefined as one. */
+	if (!(d >= (double)min && d <= (double)max) || d != (double)(long)d)
 		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a whole number "
 		    "from %ld to %ld", name, min, max);
 	*out = (long)d;
@@ -339,7 +540,12 @@ wq_spec_from_text(struct wq *wq, const char *text, size_t n, int mode,
 		return wq_seterr(wq, WQ_EUSAGE, "data is %zu bytes, over the "
 		    "limit of %zu (--max-data)", n, wq->cfg.max_data);
 	}
+	/* Bytes that are not UTF-8 become U+FFFD, 3 bytes each: check again. */
 	s->data = jv_string_sized(text, (int)n);
+	if (check_size(wq, s->data) != WQ_OK) {
+		wq_spec_clear(s);
+		return WQ_EUSAGE;
+	}
 	wq_job_id(jv_copy(s->data), NULL, s->id);
 	return WQ_OK;
 }

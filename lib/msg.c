@@ -125,9 +125,12 @@ wq_msg_ask(struct wq *wq, const char *to, const char *type, jv body,
 	return msg_send(wq, to, type, body, 1, ttl_ms > 0 ? ttl_ms : 1, id);
 }
 
-/* 0: a message; -1: malformed or expired (its sender stopped waiting). */
-static int
-msg_decode(const char *s, size_t n, long long now, struct wq_msg *m)
+/*
+ * Decode one inbox message; now is the server's time in ms.  0: a
+ * message; -1: malformed or expired (its sender stopped waiting).
+ */
+int
+wq_msg_decode(const char *s, size_t n, long long now, struct wq_msg *m)
 {
 	char	err[64];
 	jv	o, v, t;
@@ -232,7 +235,7 @@ wq_msg_take(struct wq *wq, struct wq_msg *msgs, size_t max, size_t *n)
 			if (now == 0)
 				now = server_ms(wq);
 			for (; got < r->elements && *n < max; got++)
-				if (msg_decode(r->element[got]->str,
+				if (wq_msg_decode(r->element[got]->str,
 				    r->element[got]->len, now, &msgs[*n]) == 0)
 					(*n)++;
 		}

@@ -91,6 +91,8 @@ jv		 wq_record_from_reply(redisReply *);
 jv		 wq_node_from_reply(const char *, redisReply *, int, double,
 		    long long, int *);
 long long	 wq_reply_ll(redisReply *);
+/* One inbox message (msg.c); exposed for the fuzzer in fuzz/. */
+int		 wq_msg_decode(const char *, size_t, long long, struct wq_msg *);
 
 
 #endif

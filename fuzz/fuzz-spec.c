@@ -1,0 +1,89 @@
+/*
+ * fuzz-spec.c -- the job parser: the same bytes as a JSON job object
+ * (wq-submit --json, WQ_TEXT_JSON), as a data string (wq-submit --lines,
+ * WQ_TEXT_STRING) and as a line of ids for wq-status (wq_id_from_line).
+ *
+ * --max-data is small (1000 bytes) so that inputs of the fuzzer's sizes
+ * reach the "too big" refusals too.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+static struct wq	*wq;
+
+/* What every accepted spec must be. */
+static void
+check_spec(struct wq_spec *s)
+{
+	char	id[WQ_ID_LEN + 1];
+	char	*text;
+
+	FUZZ_CHECK(jv_is_valid(s->data));
+	FUZZ_CHECK(wq_id_valid(s->id));
+	FUZZ_CHECK(s->queue == NULL || wq_check_queue(wq, s->queue) == WQ_OK);
+	FUZZ_CHECK(s->key == NULL || s->key[0] != '\0');
+	FUZZ_CHECK(s->timeout >= 0 && s->max_attempts >= 0 && s->ttl >= 0);
+	/* The id is the MD5 of the key, else of the data. */
+	wq_job_id(jv_copy(s->data), s->key, id);
+	FUZZ_CHECK(strcmp(id, s->id) == 0);
+	/* What goes to Redis can be read back. */
+	text = wq_dump(jv_copy(s->data));
+	if (jv_get_kind(s->data) == JV_KIND_STRING)
+		FUZZ_CHECK((size_t)jv_string_length_bytes(jv_copy(s->data)) <=
+		    wq_config(wq)->max_data);
+	else
+		FUZZ_CHECK(strlen(text) <= wq_config(wq)->max_data);
+	free(text);
+}
+
+/* What every refused spec must be: nothing left to free. */
+static void
+check_refused(struct wq_spec *s)
+{
+	FUZZ_CHECK(s->key == NULL && s->queue == NULL);
+	FUZZ_CHECK(jv_get_kind(s->data) == JV_KIND_INVALID);
+	FUZZ_CHECK(wq_error(wq)[0] != '\0');
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct wq_spec	 s;
+	const char	*text = (const char *)data;
+	char		 out[256];
+	size_t		 i;
+
+	if (wq == NULL) {
+		wq = fuzz_wq();
+		FUZZ_CHECK(wq_setopt(wq, WQ_OPT_MAX_DATA, "1000") == WQ_OK);
+	}
+
+	if (wq_spec_from_text(wq, text, size, WQ_TEXT_JSON, &s) == WQ_OK)
+		check_spec(&s);
+	else
+		check_refused(&s);
+	wq_spec_clear(&s);
+	wq_spec_clear(&s);		/* twice: callers may */
+
+	if (wq_spec_from_text(wq, text, size, WQ_TEXT_STRING, &s) == WQ_OK) {
+		check_spec(&s);
+		FUZZ_CHECK(jv_get_kind(s.data) == JV_KIND_STRING);
+		FUZZ_CHECK(size <= wq_config(wq)->max_data);
+	} else {
+		check_refused(&s);
+		/* Too big, maybe once each byte that is not UTF-8 is U+FFFD. */
+		FUZZ_CHECK(wq_too_big(wq) && size * 3 > wq_config(wq)->max_data);
+	}
+	wq_spec_clear(&s);
+
+	memset(out, 'x', sizeof(out));
+	if (wq_id_from_line(text, size, out, sizeof(out)) == 0) {
+		FUZZ_CHECK(wq_id_valid(out));
+		for (i = 0; i < WQ_ID_LEN; i++)
+			FUZZ_CHECK(!islower((unsigned char)out[i]));
+	} else
+		FUZZ_CHECK(memchr(out, '\0', sizeof(out)) != NULL);
+	return 0;
+}
