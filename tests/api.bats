@@ -474,14 +474,22 @@ md5id() {
 	python3 -c 'print("{\"data\":\"" + "z" * 1500000 + "\"}")' >"$(suite_dir)/big.json"
 	http POST "$url/api/v1/work" -H 'Expect:' --data-binary "@$(suite_dir)/big.json"
 	[ "$code" = 200 ]
-	head -c 1500000 /dev/zero | tr '\0' y >"$(suite_dir)/big.txt"
-	t0=$(date +%s%N)
-	run sh -c "wq-submit --max-data 3000000 --api '$url' <'$(suite_dir)/big.txt'"
-	t1=$(date +%s%N)
-	assert_success
-	assert_output --partial '"status":"accepted"'
-	[ $(( (t1 - t0) / 1000000 )) -lt 900 ]
-	[ "$(rcli llen wq:queue:default)" = 2 ]
+	# an "Expect: 100-continue" would cost a second each time: the
+	# quickest of three tries shows whether it is there
+	best=100000
+	for i in 1 2 3; do
+		{ head -c 1500000 /dev/zero | tr '\0' y; echo "$i"; } >"$(suite_dir)/big.txt"
+		t0=$(date +%s%N)
+		run sh -c "wq-submit --max-data 3000000 --api '$url' <'$(suite_dir)/big.txt'"
+		t1=$(date +%s%N)
+		assert_success
+		assert_output --partial '"status":"accepted"'
+		ms=$(( (t1 - t0) / 1000000 ))
+		[ "$ms" -lt "$best" ] && best=$ms
+	done
+	echo "quickest: $best ms"
+	[ "$best" -lt 900 ]
+	[ "$(rcli llen wq:queue:default)" = 4 ]
 }
 
 @test "Redis refuses the password: 503, one complaint, no reconnect storm" {
