@@ -1,15 +1,17 @@
-# poll.py PORT KEY N [TIMEOUT [start]] -- time a drain from a counter in
-# Redis.
+# poll.py PORT KEY N [TIMEOUT [cont PID...]] -- time a drain from a
+# counter in Redis.
 # The workers of every system add what they finished to KEY (wq keeps its
 # own, stats:worked; the peers' workers flush a bench:done counter every
 # 10 ms).  The drain is timed from the first count seen to the count
 # reaching N, so the start-up of the workers (a Ruby or Node.js process
-# takes a second or more to boot) is not part of it.  With "start" the
-# drain is timed from the start of poll.py, counting from zero (for
-# workers that were stopped, SIGSTOP, while the jobs were queued, and are
-# continued just before).  Prints
+# takes a second or more to boot) is not part of it.  With "cont PID..."
+# the workers were stopped (SIGSTOP) while the jobs were queued: poll.py
+# continues them (SIGCONT) once it is ready, and times the drain from
+# there, counting from zero.  Prints
 # {"value":jobs/s,"unit":"jobs/s","jobs":N counted,"seconds":S}.
 import json
+import os
+import signal
 import sys
 import time
 
@@ -19,7 +21,12 @@ port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 300
 r = redis.Redis(host="127.0.0.1", port=port)
 deadline = time.monotonic() + timeout
-first = (time.monotonic(), 0) if sys.argv[5:6] == ["start"] else None
+first = None
+r.ping()
+if sys.argv[5:6] == ["cont"]:
+    first = (time.monotonic(), 0)
+    for pid in sys.argv[6:]:
+        os.kill(int(pid), signal.SIGCONT)
 while True:
     v = int(r.get(key) or 0)
     t = time.monotonic()
