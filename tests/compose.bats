@@ -303,7 +303,8 @@ owner() {
 	src="$(suite_dir)/src"
 	out="$(suite_dir)/out"
 	mkdir -p "$src"
-	(cd "$WQ_SRCDIR" && tar --exclude=./.git --exclude=./run --exclude=./tests/out -cf - .) |
+	(cd "$WQ_SRCDIR" && tar --exclude=./.git --exclude=./run --exclude=./tests/out \
+		--exclude=./fuzz/build -cf - .) |
 		tar -xf - -C "$src"
 	# the build stage's steps after COPY, as Docker runs them (sh -c),
 	# installing under $out instead of /out
