@@ -74,8 +74,9 @@ wq_print(jv v)
  * "b", which may be a whole request body), and it takes what RFC 8259
  * refuses (bytes that are not UTF-8, raw control characters in strings,
  * nan, 01, .5), changing the data behind the client's back.  So jq only
- * ever sees one JSON text as the RFC has it, at most JSON_MAX_DEPTH deep
- * (jq's own limit); the rest is refused here.
+ * ever sees one JSON text as the RFC has it, within jq's own depth limit
+ * (JSON_MAX_DEPTH on its stack, where an object's key counts as a level
+ * while its value is read); the rest is refused here.
  */
 #define JSON_MAX_DEPTH	256
 
@@ -114,7 +115,8 @@ utf8_len(const unsigned char *s, size_t n)
 static const char *
 json_check_string(const unsigned char *s, size_t n, size_t *i)
 {
-	size_t	j = *i + 1, k, len;
+	size_t		j = *i + 1, k, len;
+	unsigned int	cp;
 
 	while (j < n) {
 		if (s[j] == '"') {
@@ -131,10 +133,19 @@ json_check_string(const unsigned char *s, size_t n, size_t *i)
 			}
 			if (j + 5 >= n || s[j + 1] != 'u')
 				return "bad escape in a string";
-			for (k = 2; k < 6; k++)
+			for (k = 2, cp = 0; k < 6; k++) {
 				if (!isxdigit(s[j + k]))
 					return "bad \\u escape in a string";
+				cp = cp * 16 + (isdigit(s[j + k]) ? s[j + k] - '0' :
+				    (tolower(s[j + k]) - 'a' + 10));
+			}
 			j += 6;
+			/* jq wants a pair's second half after the first. */
+			if (cp >= 0xd800 && cp <= 0xdbff && (j + 5 >= n ||
+			    s[j] != '\\' || s[j + 1] != 'u' ||
+			    tolower(s[j + 2]) != 'd' ||
+			    strchr("cdefCDEF", s[j + 3]) == NULL || s[j + 3] == '\0'))
+				return "unpaired surrogate in a \\u escape";
 		} else if (s[j] < 0x80)
 			j++;
 		else if ((len = utf8_len(s + j, n - j)) == 0)
@@ -184,7 +195,7 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 	enum { VALUE, FIRST_VALUE, KEY, FIRST_KEY, COLON, NEXT } st = VALUE;
 	unsigned char		 stack[JSON_MAX_DEPTH], close;
 	const char		*why = NULL;
-	size_t			 i = 0, depth = 0, k, len;
+	size_t			 i = 0, depth = 0, level = 0, k, len;
 
 	while (why == NULL) {
 		while (i < n && strchr(" \t\n\r", s[i]) != NULL && s[i] != '\0')
@@ -201,6 +212,7 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 		case FIRST_KEY:
 			if (s[i] == close) {
 				depth--;
+				level--;
 				i++;
 				st = NEXT;
 				break;
@@ -209,10 +221,11 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 			continue;
 		case VALUE:
 			if (s[i] == '{' || s[i] == '[') {
-				if (depth == JSON_MAX_DEPTH) {
+				if (level == JSON_MAX_DEPTH) {
 					why = "nested too deep";
 					break;
 				}
+				level++;
 				stack[depth++] = s[i];
 				st = s[i++] == '{' ? FIRST_KEY : FIRST_VALUE;
 				break;
@@ -246,6 +259,10 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 			st = VALUE;
 			if (s[i++] != ':')
 				why = "expected ':'";
+			else if (level == JSON_MAX_DEPTH)
+				why = "nested too deep";
+			else
+				level++;
 			break;
 		case NEXT:
 			if (depth == 0)
@@ -253,9 +270,11 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 			else if (s[i] == ',') {
 				i++;
 				st = close == '}' ? KEY : VALUE;
+				level -= close == '}';
 			} else if (s[i] == close) {
 				i++;
 				depth--;
+				level -= close == '}' ? 2 : 1;
 			} else
 				why = close == '}' ? "expected ',' or '}'" :
 				    "expected ',' or ']'";
