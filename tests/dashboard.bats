@@ -52,7 +52,7 @@ shows() {
 	# the client's jobs get worked, and the workers' logs say so
 	wait_for 30 shows client '"status":"worked"'
 	run screen client
-	assert_output --regexp '\{"data":"dashboard 1 [0-9:]+","status":"worked","worker":"worker-[0-9]+@'
+	assert_output --regexp '\{"data":"dashboard 1 [0-9:]+","status":"worked","accepted_by":"submit-[0-9]+@[^"]*","worker":"worker-[0-9]+@'
 	wait_for 20 shows "worker logs" "job .* worked"
 	wait_for 20 shows "cluster status" '"name":"worker-2"'
 	# the jobs it submitted are in the cluster's Redis
@@ -88,6 +88,21 @@ shows() {
 	run "$dashboard" --kill --name other
 	assert_failure 1
 	assert_output "dashboard: no session named other"
+}
+
+@test "with API instances behind HAProxy: their logs, and the client goes through the API" {
+	run "$dashboard" --dir "$C" --detach --size 200x50 --every 1 -- --workers 1 --api 1 --lb
+	assert_success
+	[ "$(wq-cluster status --dir "$C" | jq -r .name | tr '\n' ' ')" = "redis worker-1 api-1 lb " ]
+	a1=$(wq-cluster status --dir "$C" | jq -r 'select(.name=="api-1").node')
+	w1=$(wq-cluster status --dir "$C" | jq -r 'select(.name=="worker-1").node')
+	wait_for 20 shows "API logs" "wq-api: node $a1"
+	# the monitor reads Redis even though the panes have WQ_API
+	wait_for 20 shows "system monitor" "$a1"
+	wait_for 20 shows "system monitor" "$w1"
+	wait_for 30 shows client '"status":"worked"'
+	run screen client
+	assert_output --partial "\"accepted_by\":\"$a1\""
 }
 
 @test "bad arguments exit 2" {
