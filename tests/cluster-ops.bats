@@ -353,3 +353,16 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	[ ! -e "$C/redis.pid" ]
 	[ ! -e "$C/api-1.pid" ]
 }
+
+@test "two ups at once start one cluster" {
+	wq-cluster up --dir "$C" --workers 2 >/dev/null 2>&1 &
+	first=$!
+	run wq-cluster up --dir "$C" --workers 2
+	assert_success
+	wait "$first"
+	run wq-cluster status --dir "$C"
+	assert_success
+	[ "$(echo "$output" | jq -r .name | tr '\n' ' ')" = "redis worker-1 worker-2 " ]
+	[ "$(members | wc -l)" = 2 ]
+	[ "$(pgrep -c -f "redis-server 127.0.0.1:$(field redis tcp | cut -d: -f2)")" = 1 ]
+}
