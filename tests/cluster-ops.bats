@@ -12,8 +12,32 @@ setup() {
 	C="$(suite_dir)/c$BATS_TEST_NUMBER"
 }
 teardown() {
+	local left
 	wq-cluster down --dir "$C" 2>/dev/null || true
 	stop_started
+	# Whatever still talks to this cluster's Redis was not stopped by
+	# down: kill it, and fail the test.
+	left=$(leftovers)
+	if [ -n "$left" ]; then
+		kill $left 2>/dev/null || true
+		echo "left running after down: $left" >&2
+		return 1
+	fi
+	if redis-cli -s "$C/redis.sock" ping >/dev/null 2>&1; then
+		redis-cli -s "$C/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+		echo "redis-server left running after down" >&2
+		return 1
+	fi
+}
+
+# leftovers: the processes whose WQ_REDIS is this test's cluster.
+leftovers() {
+	local p
+	for p in /proc/[0-9]*; do
+		grep -qzx "WQ_REDIS=unix://$C/redis.sock" "$p/environ" 2>/dev/null &&
+			echo "${p#/proc/}"
+	done
+	return 0
 }
 
 # gone PID: the process has exited (a zombie waiting to be reaped counts).
