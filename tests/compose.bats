@@ -35,7 +35,8 @@ teardown() {
 CENV=()
 compose() {
 	env -u WQ_TOKEN -u WQ_WORKER_ARGS -u WQ_API_WORKERS -u WQ_HTTP_PORT \
-		-u WQ_IMAGE REDIS_PASSWORD="$PW" "${CENV[@]}" \
+		-u WQ_IMAGE -u WQ_NAMESPACE -u WQ_QUEUE -u WQ_TTL -u WQ_MAX_DATA \
+		REDIS_PASSWORD="$PW" "${CENV[@]}" \
 		docker-compose --project-directory "$WQ_SRCDIR" \
 		-f "$WQ_SRCDIR/docker-compose.yml" "$@"
 }
@@ -177,10 +178,20 @@ packages() {
 			return 1
 		}
 	done
-	# the settings in the optional environment the file documents too
-	for v in $(grep -o '^#   WQ_[A-Z_]*' "$WQ_SRCDIR/docker-compose.yml" | cut -c5-); do
-		grep -q "\${$v" "$WQ_SRCDIR/docker-compose.yml"
+	# each setting the file's header documents is used in the file
+	doc=$(sed -n '/^# Settings,/,/^#$/p' "$WQ_SRCDIR/docker-compose.yml" |
+		grep -o 'WQ_[A-Z_]*' | sort -u)
+	[ "$(echo "$doc" | wc -l)" -ge 8 ]
+	for v in $doc; do
+		grep -q -e "\${$v" -e "^ *$v:" "$WQ_SRCDIR/docker-compose.yml" || {
+			echo "$v is documented but not used" >&2
+			return 1
+		}
 	done
+	# and an empty one is no setting at all: the wq services start
+	# with wq's defaults
+	run env WQ_TTL= WQ_QUEUE= WQ_NAMESPACE= WQ_MAX_DATA= WQ_TOKEN= wq-status --list pending
+	assert_success
 }
 
 @test "every command the compose file and the Dockerfile run is built, and takes the flags given" {
