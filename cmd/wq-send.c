@@ -140,6 +140,44 @@ reply_line(jv r, struct dest *d)
 	return o;
 }
 
+static int
+live(jv peers, const char *name)
+{
+	int	i, n, found = 0;
+
+	n = jv_array_length(jv_copy(peers));
+	for (i = 0; i < n && !found; i++) {
+		jv p = jv_array_get(jv_copy(peers), i);
+		jv v = jv_object_get(p, jv_string("name"));
+
+		found = jv_get_kind(v) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(v), name) == 0;
+		jv_free(v);
+	}
+	return found;
+}
+
+/*
+ * "wq-send TYPE NODE", as xargs -n1 makes it of
+ * "wq-peers | jq -r .name | xargs -n1 wq-send ping": when the first word
+ * names no live node and the second does, they were given the other way.
+ */
+static void
+swap_if_reversed(struct wq *wq, const char **to, const char **type)
+{
+	const char	*t;
+	jv		 peers;
+
+	if (wq_peers(wq, 0, &peers) != WQ_OK)
+		return;		/* the send will say what is wrong */
+	if (!live(peers, *to) && live(peers, *type)) {
+		t = *to;
+		*to = *type;
+		*type = t;
+	}
+	jv_free(peers);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -189,6 +227,8 @@ main(int argc, char **argv)
 	if (!all)
 		to = *argv++;
 	type = argv[0];
+	if (!all && argc == 2 && strcmp(to, "-") != 0)
+		swap_if_reversed(wq, &to, &type);
 	if (*type == '\0')
 		cmd_die(WQ_EUSAGE, "empty message type");
 	if (to != NULL && *to == '\0')

@@ -200,7 +200,7 @@ start_node() {
 	run sh -c 'id=$(wq-submit foo | jq -r .callback); wq-status --wait --timeout 20 "$id" --jq .result'
 	assert_success
 	assert_output '"FOO"'
-	run sh -c 'wq-peers | jq -r .name | xargs -I{} wq-send {} ping'
+	run sh -c 'wq-peers | jq -r .name | xargs -n1 wq-send ping'
 	assert_success
 	assert_output --partial '"type":"pong"'
 	run sh -c 'wq-peers | wq-send - ping'

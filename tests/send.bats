@@ -276,3 +276,17 @@ now_ms() {
 	run wq-send --redis unix:///nonexistent.sock w1 ping
 	assert_failure 3
 }
+
+@test "the design's pipeline: xargs -n1 wq-send ping puts the node last" {
+	start w1 wq-worker --sleep 1 --name xa1
+	start w2 wq-worker --sleep 1 --name xa2
+	wait_for 10 sh -c "[ \$(wq-peers | grep -c '\"alive\":true') = 2 ]"
+	run sh -c 'wq-peers | jq -r .name | xargs -n1 wq-send ping'
+	assert_success
+	[ "$(echo "$output" | grep -c '"type":"pong"')" = 2 ]
+	# the usual order still works, and a name that is no node is refused
+	run wq-send xa1 ping
+	assert_success
+	run wq-send ping nosuchnode
+	assert_failure 1
+}
