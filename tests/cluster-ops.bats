@@ -390,3 +390,18 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	[ "$(members | wc -l)" = 2 ]
 	[ "$(pgrep -c -f "redis-server 127.0.0.1:$(field redis tcp | cut -d: -f2)")" = 1 ]
 }
+
+@test "down lets a running job finish before it stops the worker" {
+	wq-cluster up --dir "$C" --workers 1 --sleep 3 2>/dev/null
+	eval "$(wq-cluster env --dir "$C")"
+	id=$(wq-submit slow | jq -r .callback)
+	wait_for 10 sh -c "wq-status $id | grep -q '\"status\":\"working\"'"
+	run wq-cluster down --dir "$C"
+	assert_success
+	refute_output --partial killed
+	grep -q 'drain: ' "$C/logs/worker-1.log"
+	# the job was worked, not handed back: Redis kept it in its AOF
+	wq-cluster up --dir "$C" --workers 0 2>/dev/null
+	run wq-status --jq .status "$id"
+	assert_output '"worked"'
+}
