@@ -21,7 +21,10 @@ async function main() {
     process.on('SIGTERM', () => w.close().then(() => process.exit(0)));
     return;
   }
-  const q = new Queue(NAME, { connection });
+  // The events stream is trimmed to 10,000 entries by default, about
+  // 2,000 jobs' worth: a QueueEvents reader that lags behind the latency
+  // run's 5,000 jobs would lose completions.
+  const q = new Queue(NAME, { connection, streams: { events: { maxLen: 100000 } } });
   await q.waitUntilReady();
   if (c.mode === 'submit' || c.mode === 'prequeue') {
     const n = c.args[0], bulk = c.mode === 'prequeue' || process.argv[5] === 'bulk';
