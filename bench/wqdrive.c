@@ -123,7 +123,7 @@ lat_read(struct wq_waiter *w, int ms)
 
 	pfd.fd = wq_waiter_fd(w);
 	pfd.events = POLLIN;
-	if (poll(&pfd, 1, ms) <= 0)
+	if (poll(&pfd, 1, ms < 0 ? 0 : ms) <= 0)	/* late: never -1 */
 		return 0;
 	if (wq_waiter_read(w, ids, 256, &n) != WQ_OK)
 		die(NULL, "waiter");
