@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,42 @@ env_setl(const char *name, long value)
 	snprintf(buf, sizeof(buf), "%ld", value);
 	env_set(name, buf);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+static int
+find_asan(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	char	**path = arg;
+
+	(void)size;
+	if (info->dlpi_name != NULL && strstr(info->dlpi_name, "/libasan.so"))
+		*path = wq_strdup(info->dlpi_name);
+	return *path != NULL;
+}
+
+/*
+ * In an AddressSanitizer build the module needs the sanitizer's runtime,
+ * which must be loaded before everything else: kore is not built with it,
+ * so it is preloaded (the runtime this program was linked with).
+ */
+static void
+preload_asan(void)
+{
+	const char	*old;
+	char		*path = NULL, *v;
+
+	dl_iterate_phdr(find_asan, &path);
+	if (path == NULL)
+		return;
+	old = getenv("LD_PRELOAD");
+	if (asprintf(&v, "%s%s%s", path, old && *old ? ":" : "",
+	    old ? old : "") < 0)
+		abort();
+	env_set("LD_PRELOAD", v);
+	free(v);
+	free(path);
+}
+#endif
 
 /* A file in $TMPDIR that nobody else can have made first. */
 static char *
@@ -235,6 +272,9 @@ main(int argc, char **argv)
 "pidfile %s\n"
 "http_body_max %ld\n"
 "http_hsts_enable 0\n"
+"# Kore drops a request whose header outgrows this (4096 by default),\n"
+"# which HAProxy, which takes up to 15 KB, turns into a 502.\n"
+"http_header_max 16384\n"
 "http_server_version wq-api/%s\n"
 "http_request_limit 10000\n"
 "domain * {\n"
@@ -245,6 +285,9 @@ main(int argc, char **argv)
 	if (fclose(f) == EOF)
 		cmd_die(WQ_EUSAGE, "%s: %s", conf, strerror(errno));
 	env_set("WQ_API_CONF", conf);
+#if defined(__SANITIZE_ADDRESS__)
+	preload_asan();
+#endif
 	fflush(NULL);
 
 	execlp("stdbuf", "stdbuf", "-oL", kore, "-f", "-n", "-r", "-c", conf,

@@ -200,6 +200,17 @@ kore_parent_teardown(void)
 		    wq_error(api_wq));
 	wq_free(api_wq);
 	api_wq = NULL;
+	/*
+	 * Kore would now remove its pidfile and exit(0), whose exit
+	 * handlers can hang for good (p11-kit's destructor, which libpq
+	 * pulls into kore, waits on a locale lock in sanitizer builds): do
+	 * the one thing that matters and leave.
+	 */
+	if (kore_pidfile != NULL)
+		(void)unlink(kore_pidfile);
+	kore_log(LOG_NOTICE, "wq-api: stopped");
+	fflush(NULL);
+	_exit(0);
 }
 
 /*
@@ -279,11 +290,21 @@ kore_worker_configure(void)
 	}
 }
 
+/*
+ * The worker is done.  It ends here, without the exit handlers that Kore's
+ * exit(0) would run: a library's destructor (p11-kit's, which libpq pulls
+ * into kore) can block for good on a locale lock (seen in sanitizer
+ * builds), and the parent then waits for this worker forever.  Kore's own
+ * cleanup after this hook only frees memory and tells the parent, which
+ * is stopping.
+ */
 void
 kore_worker_teardown(void)
 {
 	api_redis_close();
 	wq_disconnect(api_wq);
+	fflush(NULL);
+	_exit(0);
 }
 
 /* Answers. */

@@ -58,7 +58,7 @@ md5id() {
 	run curl -s "$url/api/v1/work/$ID_FOO"
 	assert_output --partial '"data":"foo"'
 	assert_output --partial '"accepted_by":"api-'
-	wait_for 10 sh -c "curl -s '$url/api/v1/work/$ID_FOO' | grep -q 404"
+	wait_for 10 sh -c "curl -s '$url/api/v1/work/$ID_FOO' | grep -q '404. not found'"
 	http GET "$url/api/v1/work/$ID_FOO"
 	[ "$code" = 404 ]
 	[ "$body" = '{"status":"404. not found!","error":"not found"}' ]
@@ -275,7 +275,7 @@ md5id() {
 	wait_for 10 sh -c '! kill -0 '"$(api_pid api)"' 2>/dev/null'
 	run wq-peers
 	refute_output --partial 'api-one'
-	grep -q goodbye "$(suite_dir)/api.log"
+	grep -q "wq-api: stopped" "$(suite_dir)/api.log"
 }
 
 @test "peers, queues, stats and recent jobs" {
