@@ -557,6 +557,27 @@ route_find(const char *path)
 	return NULL;
 }
 
+/*
+ * Kore frames a body by its first Content-Length and knows nothing of
+ * Transfer-Encoding (without a length it answers 411 itself).  A request
+ * with both, or with two lengths, may have been framed otherwise by a
+ * proxy in front (request smuggling): refused, and its connection closed.
+ */
+static int
+framing_ambiguous(struct http_request *req)
+{
+	struct http_header	*h;
+	int			 lengths = 0;
+
+	TAILQ_FOREACH(h, &req->req_headers, list) {
+		if (strcasecmp(h->header, "transfer-encoding") == 0)
+			return 1;
+		if (strcasecmp(h->header, "content-length") == 0)
+			lengths++;
+	}
+	return lengths > 1;
+}
+
 /* The handler of every path. */
 int
 wq_api_http(struct http_request *req)
@@ -566,6 +587,11 @@ wq_api_http(struct http_request *req)
 
 	if ((sp = http_state_get(req)) != NULL && *sp != NULL)
 		return rq_yield(req, *sp);
+	if (framing_ambiguous(req)) {
+		req->owner->flags |= CONN_CLOSE_EMPTY;
+		return respond_error(req, 400, "ambiguous body length: send "
+		    "one Content-Length and no Transfer-Encoding");
+	}
 	r = route_find(req->path);
 	if ((r == NULL || !r->open) && !authorized(req))
 		return respond_unauthorized(req, r != NULL &&
