@@ -248,6 +248,45 @@ api_beat(void *arg, u_int64_t now)
 	beat_resume = now + (u_int64_t)wq_backoff_ms(api_wq);
 }
 
+/*
+ * Messages to this node (wq-send): read every tick by the first worker,
+ * so a ping is answered within about 100 ms.  An API instance answers the
+ * built-in types; drain stops the instance as SIGTERM does (Kore finishes
+ * what it serves, then the node leaves).
+ */
+static void
+api_inbox(void)
+{
+	struct wq_msg	msgs[16];
+	size_t		n, i;
+	jv		info;
+
+	if (beat_failing || wq_msg_take(api_wq, msgs, 16, &n) != WQ_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		info = node_fields();
+		info = jv_object_set(info, jv_string("name"),
+		    jv_string(wq_name(api_wq)));
+		if (strcmp(msgs[i].type, "ping") == 0)
+			(void)wq_msg_reply(api_wq, &msgs[i], "pong", info);
+		else if (strcmp(msgs[i].type, "info") == 0)
+			(void)wq_msg_reply(api_wq, &msgs[i], "info", info);
+		else if (strcmp(msgs[i].type, "drain") == 0) {
+			jv_free(info);
+			(void)wq_msg_reply(api_wq, &msgs[i], "draining",
+			    jv_object());
+			kore_log(LOG_NOTICE, "wq-api: drain requested by %s",
+			    msgs[i].from);
+			(void)kill((pid_t)api.pid, SIGTERM);
+		} else {
+			jv_free(info);
+			(void)wq_msg_reply(api_wq, &msgs[i], "error",
+			    jv_string("unknown message type"));
+		}
+		wq_msg_clear(&msgs[i]);
+	}
+}
+
 static void
 api_tick(void *arg, u_int64_t now)
 {
@@ -265,6 +304,8 @@ api_tick(void *arg, u_int64_t now)
 	}
 	api_redis_tick(now);
 	wait_tick(now);
+	if (worker != NULL && worker->id == 1)
+		api_inbox();
 }
 
 void

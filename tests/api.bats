@@ -511,3 +511,26 @@ md5id() {
 	[ "$code" = 200 ]
 	[ "$(redis-cli -s "$sock" -a pw-ok --no-auth-warning llen wq:queue:default)" = 1 ]
 }
+
+@test "an API node answers ping, info and drain like every node" {
+	api_start api --name api-msg
+	start w1 wq-worker --sleep 1 --name w-msg
+	wait_for 10 sh -c "[ \$(wq-peers | grep -c '\"alive\":true') = 2 ]"
+	run wq-send --timeout 3 api-msg ping
+	assert_success
+	assert_output --partial '"type":"pong"'
+	assert_output --partial '"role":"api"'
+	run wq-send --timeout 3 --all ping
+	assert_success
+	[ "$(echo "$output" | grep -c '"type":"pong"')" = 2 ]
+	run wq-send --timeout 3 api-msg info
+	assert_output --partial '"type":"info"'
+	run wq-send --timeout 3 api-msg nonsense
+	assert_failure 1
+	run wq-send --timeout 3 api-msg drain
+	assert_success
+	assert_output --partial '"type":"draining"'
+	wait_for 10 sh -c '! kill -0 '"$(api_pid api)"' 2>/dev/null'
+	run wq-peers
+	refute_output --partial api-msg
+}
