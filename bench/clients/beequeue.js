@@ -56,8 +56,10 @@ async function main() {
       q.createJob({ i }).setId(id).save();
     });
     await Promise.race([all, c.sleep(15000)]);
-    if (lat.length < n) throw new Error(`${n - lat.length} jobs not seen succeeded`);
-    c.out(c.percentiles(lat));
+    // A job whose event never came counts as 15 s, and is reported.
+    const unseen = n - lat.length;
+    for (let i = 0; i < unseen; i++) lat.push(15000);
+    c.out({ ...c.percentiles(lat), unseen });
   }
   await q.close();
   process.exit(0);

@@ -59,8 +59,10 @@ async function main() {
       q.add('j', { i }, { jobId: id });
     });
     await Promise.race([all, c.sleep(15000)]);
-    if (lat.length < n) throw new Error(`${n - lat.length} jobs not seen completed`);
-    c.out(c.percentiles(lat));
+    // A job whose event never came counts as 15 s, and is reported.
+    const unseen = n - lat.length;
+    for (let i = 0; i < unseen; i++) lat.push(15000);
+    c.out({ ...c.percentiles(lat), unseen });
     await ev.close();
   }
   await q.close();
