@@ -1,0 +1,115 @@
+#!/usr/bin/env bats
+# The web console at / of wq-api, in headless Chromium (Debian's chromium
+# and chromium-driver, driven over the WebDriver protocol with curl):
+# enter the token, submit work through the form, see it reach worked, and
+# keep a screenshot in tests/out/.  Without the right token the page is
+# refused.
+
+load helpers
+load api-helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() {
+	redis_flush
+	wd_port=$(free_port)
+	start chromedriver chromedriver --port="$wd_port" --allowed-ips=127.0.0.1
+	wait_for 15 curl -sf "http://127.0.0.1:$wd_port/status"
+	WD="http://127.0.0.1:$wd_port"
+}
+teardown() {
+	[ -n "${SID:-}" ] && curl -s -X DELETE "$WD/session/$SID" >/dev/null
+	api_logs_clean
+	stop_started
+}
+
+# wd METHOD PATH [JSON]: one WebDriver call; prints its "value".
+wd() {
+	local out
+	out=$(curl -s -X "$1" -H 'Content-Type: application/json' \
+		${3:+--data "$3"} "$WD$2") || return 1
+	if echo "$out" | jq -e '.value.error? // empty' >/dev/null 2>&1; then
+		echo "webdriver: $out" >&2
+		return 1
+	fi
+	echo "$out" | jq -c .value
+}
+
+session() {
+	local prof
+	prof=$(mktemp -d "$(suite_dir)/chrome.XXXXXX")
+	SID=$(wd POST /session '{"capabilities":{"alwaysMatch":{"browserName":"chrome",
+		"goog:chromeOptions":{"binary":"/usr/bin/chromium","args":["--headless",
+		"--no-sandbox","--disable-gpu","--no-first-run","--disable-background-networking",
+		"--disable-component-update","--disable-sync","--disable-dev-shm-usage",
+		"--window-size=1280,900","--user-data-dir='"$prof"'"]}}}}' | jq -r .sessionId)
+	[ -n "$SID" ] && [ "$SID" != null ]
+}
+
+find_el() {
+	wd POST "/session/$SID/element" "{\"using\":\"css selector\",\"value\":\"$1\"}" |
+		jq -r '.[]'
+}
+
+type_in() {
+	local e
+	e=$(find_el "$1") && wd POST "/session/$SID/element/$e/value" \
+		"$(jq -nc --arg t "$2" '{text:$t}')" >/dev/null
+}
+
+click() {
+	local e
+	e=$(find_el "$1") && wd POST "/session/$SID/element/$e/click" '{}' >/dev/null
+}
+
+text_of() {
+	local e
+	e=$(find_el "$1") && wd GET "/session/$SID/element/$e/text" | jq -r .
+}
+
+text_has() {
+	text_of "$1" | grep -q "$2"
+}
+
+@test "the console: token, submit through the form, follow it to worked" {
+	api_start api --token s3cret --name api-console
+	start w1 wq-worker --jq '"done: " + .'
+	url=$(api_url api)
+	# without the token the console itself is refused
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/" -H 'Accept: text/html')" = 401 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/peers")" = 401 ]
+	session
+	wd POST "/session/$SID/url" "{\"url\":\"$url/\"}" >/dev/null
+	type_in '#t' s3cret
+	click 'form#f button'
+	# the console shows this instance and its members
+	wait_for 15 text_has '#node' api-console
+	wait_for 15 text_has '#members' worker-
+	type_in '#data' hello-console
+	click 'form#submit button'
+	wait_for 20 text_has '#follow' worked
+	run text_of '#follow'
+	assert_output --partial "$(printf '%s' hello-console | md5sum | cut -c1-32 | tr a-f A-F)"
+	# the job really is worked, in Redis
+	id=$(printf '%s' hello-console | md5sum | cut -c1-32 | tr a-f A-F)
+	[ "$(job_status "$id")" = worked ]
+	wait_for 15 text_has '#recent' "$id"
+	# keep what a person would see
+	out=${WQ_TEST_OUT:-$WQ_SRCDIR/tests/out}
+	mkdir -p "$out"
+	wd GET "/session/$SID/screenshot" | jq -r . | base64 -d >"$out/console.png"
+	[ "$(head -c 8 "$out/console.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+}
+
+@test "the console: a wrong token is refused and shows nothing" {
+	api_start api --token s3cret
+	url=$(api_url api)
+	session
+	wd POST "/session/$SID/url" "{\"url\":\"$url/\"}" >/dev/null
+	type_in '#t' wrong
+	click 'form#f button'
+	wait_for 10 text_has '#err' refused
+	# still the token page: no console, no members
+	run wd POST "/session/$SID/element" '{"using":"css selector","value":"#members"}'
+	assert_failure
+}
