@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Network faults across hosts: Redis and two workers on separate
+# Network faults across hosts: Redis, two workers and the API on separate
 # addresses, in network namespaces of their own (needs root and iproute2,
 # as CI has).  One worker's link is cut mid-job: its job is reclaimed
 # after the node timeout and finished by the other; when the link comes
@@ -9,13 +9,14 @@ load helpers
 
 NS1=wqt-w1-$$
 NS2=wqt-w2-$$
+NS3=wqt-w3-$$
 
 setup_file() { redis_start; }
 teardown_file() { redis_stop; }
 
 net_up() {
 	local i ns
-	for i in 1 2; do
+	for i in 1 2 3; do
 		ns=wqt-w$i-$$
 		ip netns add "$ns"
 		ip link add "wqv$i-$$" type veth peer name "wqn$i-$$"
@@ -30,7 +31,7 @@ net_up() {
 
 net_down() {
 	local i
-	for i in 1 2; do
+	for i in 1 2 3; do
 		ip link del "wqv$i-$$" 2>/dev/null || true
 		ip netns del "wqt-w$i-$$" 2>/dev/null || true
 	done
@@ -39,7 +40,7 @@ net_down() {
 setup() {
 	net_up
 	port=$(free_port)
-	redis_start net --bind 10.231.1.1 10.231.2.1 --port "$port" --protected-mode no
+	redis_start net --bind 10.231.1.1 10.231.2.1 10.231.3.1 --port "$port" --protected-mode no
 }
 
 teardown() {
@@ -55,7 +56,14 @@ teardown() {
 	start w1 ip netns exec "$NS1" env WQ_REDIS="redis://10.231.1.1:$port" \
 		"$(command -v wq-worker)" --exec 'sleep 3; echo from-w1' --name w1 "${common[@]}"
 	wait_for 10 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
-	id=$(WQ_REDIS="unix://$sock" wq-submit cut | jq -r .callback)
+	# the API on a third host; the work is submitted through it
+	aport=$(free_port)
+	start api ip netns exec "$NS3" env WQ_REDIS="redis://10.231.3.1:$port" \
+		"$(command -v wq-api)" --listen "10.231.3.2:$aport" --workers 1
+	api="http://10.231.3.2:$aport"
+	wait_for 15 curl -sf "$api/healthz"
+	id=$(curl -s -XPOST -d '{"data":"cut"}' "$api/api/v1/work" | jq -r .callback)
+	[ "$id" = "$(printf cut | md5sum | cut -c1-32 | tr a-f A-F)" ]
 	wait_for 10 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id worker)\" = w1 ]"
 	start w2 ip netns exec "$NS2" env WQ_REDIS="redis://10.231.2.1:$port" \
 		"$(command -v wq-worker)" --exec 'echo from-w2' --name w2 "${common[@]}"
@@ -70,6 +78,10 @@ teardown() {
 	wait_for 30 grep -q "job $id: result dropped" "$(suite_dir)/w1.log"
 	[ "$(rn hget "wq:job:$id" result)" = '"from-w2"' ]
 	[ "$(rn hget "wq:job:$id" worker)" = w2 ]
+	# what the API answers is the newer state too
+	run curl -s "$api/api/v1/work/$id"
+	assert_output --partial '"worker":"w2"'
+	assert_output --partial '"result":"from-w2"'
 	# and w1 is a member again
 	wait_for 10 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
 }
