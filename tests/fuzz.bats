@@ -17,7 +17,7 @@ setup_file() {
 }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() { stop_started; }
+teardown() { stop_started; redis_stop pw; }
 
 FUZZ_SECONDS=${WQ_FUZZ_SECONDS:-10}
 
@@ -86,8 +86,6 @@ C
 	refute_output --partial s3cret
 	refute_output --partial wrong
 	api_logs_clean
-	stop_started
-	redis_stop pw
 }
 
 @test "wq-submit refuses what is not RFC 8259 JSON, and queues nothing" {
