@@ -21,6 +21,9 @@ local out, nworked, nretried = {}, 0, 0
 local lat, latsum = {}, 0
 local bounds = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
   10000, 30000, 60000}
+-- The buckets' names, made once: tostring() formats with printf.
+local names = {'1', '2', '5', '10', '25', '50', '100', '250', '500', '1000',
+  '2500', '5000', '10000', '30000', '60000'}
 -- Jobs mostly end in the order they were claimed: when the outcomes are
 -- exactly the oldest entries of the active list, one LTRIM drops them all.
 local n = (#ARGV - 3) / 5
@@ -39,11 +42,16 @@ for a = 4, #ARGV, 5 do
   local id, tok, kind, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local jk = P .. 'job:' .. id
   if not trim then redis.call('LREM', KEYS[1], -1, id) end
-  local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts',
-    'max_attempts', 'queue', 'ttl', 'created_at', 'error')
-  local q = f[5] or 'default'
-  local ttl = f[6]
+  -- Only what the common case needs: each field is a scan of the hash.
+  local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'ttl',
+    'created_at', 'error')
+  local ttl = f[4]
   if not tonumber(ttl) then ttl = dttl end
+  local q, maxa
+  if kind ~= 'ok' then
+    local g = redis.call('HMGET', jk, 'queue', 'max_attempts')
+    q, maxa = g[1] or 'default', g[2]
+  end
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
     out[#out + 1] = 'worked'
@@ -52,20 +60,20 @@ for a = 4, #ARGV, 5 do
   elseif kind == 'ok' then
     redis.call('HSET', jk, 'status', 'worked', 'result', payload,
       'finished_at', now)
-    if f[8] then redis.call('HDEL', jk, 'error') end
+    if f[6] then redis.call('HDEL', jk, 'error') end
     redis.call('EXPIRE', jk, ttl)
     redis.call('PUBLISH', P .. 'done:' .. id, 'worked')
     nworked = nworked + 1
-    local ms = NOW - (tonumber(f[7]) or NOW)
+    local ms = NOW - (tonumber(f[5]) or NOW)
     latsum = latsum + ms
     local b = '+Inf'
-    for _, le in ipairs(bounds) do
-      if ms <= le then b = tostring(le) break end
+    for k = 1, #bounds do
+      if ms <= bounds[k] then b = names[k] break end
     end
     lat[b] = (lat[b] or 0) + 1
     out[#out + 1] = 'worked'
   elseif kind == 'fail' then
-    if tonumber(f[3]) >= tonumber(f[4] or '1') then
+    if tonumber(f[3]) >= tonumber(maxa or '1') then
       wq_fail_final(P, jk, id, q, payload, ttl)
       out[#out + 1] = 'failed'
     else
