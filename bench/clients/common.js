@@ -1,5 +1,5 @@
 // common.js -- what the Node.js peer clients share: the done counter a
-// worker process flushes to Redis (bench/clients/poll.py times the drain
+// worker process flushes to Redis (bench/poll.c times the drain
 // from it), pacing, percentiles, one JSON line of output.
 'use strict';
 const Redis = require('ioredis');

@@ -1,7 +1,7 @@
 # rqjobs.py -- the job functions RQ's workers run (bench/clients/rq.sh).
 # They are imported in the worker only: the client names them by string.
 # noop counts the job in memory; a thread adds the count to bench:done
-# every 10 ms (poll.py times the drain from it).  lat records the job's
+# every 10 ms (bench/poll.c times the drain from it).  lat records the job's
 # latency, from its submission to its run (CLOCK_MONOTONIC is one clock
 # for every process of the machine), on the list bench:lat.
 import os

@@ -1,6 +1,6 @@
 # sidekiq_jobs.rb -- the jobs Sidekiq's workers run (sidekiq -r this file;
 # Debian's ruby-sidekiq, its defaults otherwise).  NoopJob counts the job
-# in memory; a thread adds the count to bench:done every 10 ms (poll.py
+# in memory; a thread adds the count to bench:done every 10 ms (bench/poll.c
 # times the drain from it).  LatJob records its latency, from submission
 # to its run (CLOCK_MONOTONIC is one clock for the whole machine), on the
 # list bench:lat.

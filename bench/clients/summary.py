@@ -2,6 +2,7 @@
 # one line per figure, one column per system (the batched variants of the
 # naive loop and of beanstalkd are columns of their own).
 import json
+import re
 import sys
 
 COLS = ["wq", "bullmq", "beequeue", "sidekiq", "rq", "beanstalkd",
@@ -13,9 +14,9 @@ LINES = [
     ("drain", "drain, 2 processes (jobs/s)"),
     ("submit bulk", "submit in bulk (jobs/s)"),
     ("submit one", "submit one by one (jobs/s)"),
-    ("latency p50", "500 jobs/s: p50 (ms)"),
-    ("latency p99", "500 jobs/s: p99 (ms)"),
-    ("latency max", "500 jobs/s: max (ms)"),
+    ("latency p50", "steady load: p50 (ms)"),
+    ("latency p99", "steady load: p99 (ms)"),
+    ("latency max", "steady load: max (ms)"),
     ("memory bytes", "Redis bytes per finished job kept"),
     ("memory rss", "worker process RSS (kB)"),
 ]
@@ -61,6 +62,12 @@ def main():
         p = place(r)
         if p:
             cells[(p[0], p[1])] = p[2]
+    load = [r["variant"] for r in rows if r["scenario"] == "latency"]
+    m = re.match(r"p99, (\d+)/s for (\d+)s", load[0]) if load else None
+    if m:
+        for i, (k, label) in enumerate(LINES):
+            LINES[i] = (k, label.replace("steady load", "%s jobs/s for %s s"
+                                         % m.groups()))
     cols = [c for c in COLS if any(k[1] == c for k in cells)]
     known = {k for k, _ in LINES}
     for k, _ in sorted(cells):
