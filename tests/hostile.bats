@@ -377,8 +377,11 @@ api_whole() {
 	out="$(suite_dir)/slow"
 	# Two connections to each, a byte a second, for at most 14 s.
 	pids=
+	n=0
 	for p in "$(api_port api)" "$(api_port api)" "$lbport" "$lbport"; do
-		raw --slow "$p" 14 >>"$out.$p" &
+		# a file each: two writers to one file can interleave a line
+		n=$((n + 1))
+		raw --slow "$p" 14 >"$out.$n" &
 		pids="$pids $!"
 	done
 	sleep 2
