@@ -14,13 +14,16 @@ local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- more than the HSET they go to: the times and tokens are passed as
 -- strings, NOW formatted once.
 local now = string.format('%d', NOW)
-local out, taken = {}, {}
+-- The tables are filled by counters: #t is a search of the table each
+-- time, and this runs for every job.
+local out, taken, nout, ntaken = {}, {}, 0, 0
 for i = 2, #KEYS do
-  local want = max - #taken
+  local want = max - ntaken
   if want <= 0 then break end
   local ids = redis.call('RPOP', KEYS[i], want)
   if ids then
-    for _, id in ipairs(ids) do
+    for j = 1, #ids do
+      local id = ids[j]
       local jk = P .. 'job:' .. id
       local f = redis.call('HMGET', jk, 'status', 'retry_at', 'attempts',
         'data', 'timeout', 'max_attempts')
@@ -36,15 +39,14 @@ for i = 2, #KEYS do
           redis.call('HSET', jk, 'status', 'working', 'worker', node,
             'started_at', now, 'attempts', toks, 'max_attempts', dmax)
         end
-        taken[#taken + 1] = id
-        out[#out + 1] = id
-        out[#out + 1] = f[4]
-        out[#out + 1] = tok
-        out[#out + 1] = f[5] or ''
-        out[#out + 1] = maxa
+        ntaken = ntaken + 1
+        taken[ntaken] = id
+        out[nout + 1], out[nout + 2], out[nout + 3] = id, f[4], tok
+        out[nout + 4], out[nout + 5] = f[5] or '', maxa
+        nout = nout + 5
       end
     end
   end
 end
-if #taken > 0 then redis.call('LPUSH', KEYS[1], unpack(taken)) end
+if ntaken > 0 then redis.call('LPUSH', KEYS[1], unpack(taken)) end
 return out

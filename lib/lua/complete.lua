@@ -17,7 +17,7 @@ local P, node, dttl = ARGV[1], ARGV[2], ARGV[3]
 -- more than the command they go to: the time and the TTLs are passed as
 -- strings (a record's ttl is one already), NOW formatted once.
 local now = string.format('%d', NOW)
-local out, nworked, nretried = {}, 0, 0
+local out, nout, nworked, nretried = {}, 0, 0, 0
 local lat, latsum = {}, 0
 local bounds = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
   10000, 30000, 60000}
@@ -41,6 +41,7 @@ if trim then redis.call('LTRIM', KEYS[1], 0, -n - 1) end
 for a = 4, #ARGV, 5 do
   local id, tok, kind, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local jk = P .. 'job:' .. id
+  local st
   if not trim then redis.call('LREM', KEYS[1], -1, id) end
   -- Only what the common case needs: each field is a scan of the hash.
   local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'ttl',
@@ -54,9 +55,9 @@ for a = 4, #ARGV, 5 do
   end
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
-    out[#out + 1] = 'worked'
+    st = 'worked'
   elseif f[1] ~= 'working' or f[2] ~= node or f[3] ~= tok then
-    out[#out + 1] = 'stale'
+    st = 'stale'
   elseif kind == 'ok' then
     redis.call('HSET', jk, 'status', 'worked', 'result', payload,
       'finished_at', now)
@@ -71,18 +72,18 @@ for a = 4, #ARGV, 5 do
       if ms <= bounds[k] then b = names[k] break end
     end
     lat[b] = (lat[b] or 0) + 1
-    out[#out + 1] = 'worked'
+    st = 'worked'
   elseif kind == 'fail' then
     if tonumber(f[3]) >= tonumber(maxa or '1') then
       wq_fail_final(P, jk, id, q, payload, ttl)
-      out[#out + 1] = 'failed'
+      st = 'failed'
     else
       local due = NOW + tonumber(ARGV[a + 4])
       redis.call('HSET', jk, 'status', 'pending', 'error', payload,
         'retry_at', due)
       redis.call('ZADD', P .. 'delayed:' .. q, due, id)
       nretried = nretried + 1
-      out[#out + 1] = 'pending'
+      st = 'pending'
     end
   else
     redis.call('HINCRBY', jk, 'attempts', -1)
@@ -90,8 +91,10 @@ for a = 4, #ARGV, 5 do
     redis.call('HDEL', jk, 'worker', 'started_at')
     redis.call('RPUSH', P .. 'queue:' .. q, id)
     redis.call('PUBLISH', P .. 'wake:' .. q, '1')
-    out[#out + 1] = 'pending'
+    st = 'pending'
   end
+  nout = nout + 1
+  out[nout] = st
 end
 if nworked > 0 then
   redis.call('INCRBY', P .. 'stats:worked', nworked)
