@@ -165,6 +165,30 @@ cmd_inputs_free(char **items)
 }
 
 int
+cmd_print(jv v)
+{
+	char	*s;
+	int	 rc;
+
+	s = wq_dump(v);
+	rc = puts(s);
+	free(s);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+cmd_print_answer(struct wq *wq, struct wq_spec *spec, jv answer)
+{
+	char	*s;
+	int	 rc;
+
+	s = wq_answer_line(wq, spec, answer);
+	rc = puts(s);
+	free(s);
+	return rc < 0 ? -1 : 0;
+}
+
+int
 cmd_flush(void)
 {
 	if (fflush(stdout) == EOF && errno != EPIPE)

@@ -37,6 +37,9 @@ void		 cmd_check_env(struct wq *);
 char		**cmd_inputs(int, char **, size_t *, size_t **);
 void		 cmd_inputs_free(char **);
 
+/* One NDJSON line on stdout: a value (consumed), a submission answer. */
+int		 cmd_print(jv);
+int		 cmd_print_answer(struct wq *, struct wq_spec *, jv);
 int		 cmd_flush(void);
 /* A duration in seconds for an option, or exit 2. */
 double		 cmd_seconds(const char *, const char *);

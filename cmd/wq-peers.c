@@ -435,7 +435,7 @@ snapshot(struct view *v)
 		s = jv_object_set(s, jv_string("redis"),
 		    jv_string("unreachable"));
 		s = jv_object_set(s, jv_string("error"), jv_string(v->err));
-		wq_print(s);
+		cmd_print(s);
 		cmd_flush();
 		return;
 	}
@@ -447,7 +447,7 @@ snapshot(struct view *v)
 	s = jv_object_set(s, jv_string("stats"), jv_copy(v->stats));
 	s = jv_object_set(s, jv_string("throughput"), v->throughput >= 0 ?
 	    jv_number((double)(long)(v->throughput * 10) / 10) : jv_null());
-	wq_print(s);
+	cmd_print(s);
 	cmd_flush();
 }
 
@@ -571,7 +571,7 @@ main(int argc, char **argv)
 	else {
 		n = jv_array_length(jv_copy(peers));
 		for (i = 0; i < n; i++)
-			wq_print(jv_array_get(jv_copy(peers), i));
+			cmd_print(jv_array_get(jv_copy(peers), i));
 	}
 	jv_free(peers);
 	cmd_flush();

@@ -289,7 +289,7 @@ main(int argc, char **argv)
 	}
 	jv_free(body);
 	if (nowait && sent > 0)
-		wq_print(jv_object_set(jv_object_set(jv_object(),
+		cmd_print(jv_object_set(jv_object_set(jv_object(),
 		    jv_string("id"), jv_string(id)), jv_string("sent"),
 		    jv_number(sent)));
 	else if (sent == 0 && all)
@@ -331,7 +331,7 @@ main(int argc, char **argv)
 		    strcmp(jv_string_value(v), "error") == 0)
 			result = WQ_NO;
 		jv_free(v);
-		wq_print(reply_line(reply, d));
+		cmd_print(reply_line(reply, d));
 		cmd_flush();
 	}
 	for (i = 0; i < ndest; i++)

@@ -67,7 +67,7 @@ emit(jv rec)
 		result = WQ_NO;
 	jv_free(st);
 	if (jq == NULL) {
-		wq_print(rec);
+		cmd_print(rec);
 		return;
 	}
 	if (wq_jq_run(jq, rec, &out, err, sizeof(err)) == -1) {
@@ -76,7 +76,7 @@ emit(jv rec)
 	}
 	n = jv_array_length(jv_copy(out));
 	for (i = 0; i < n; i++)
-		wq_print(jv_array_get(jv_copy(out), i));
+		cmd_print(jv_array_get(jv_copy(out), i));
 	jv_free(out);
 }
 

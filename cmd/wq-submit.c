@@ -132,9 +132,9 @@ main(int argc, char **argv)
 		}
 		for (i = 0; i < cnt; i++) {
 			if (wq_config(wq)->api_url != NULL)
-				wq_print(answers[i]);
+				cmd_print(answers[i]);
 			else
-				wq_print_answer(wq, &specs[off + i], answers[i]);
+				cmd_print_answer(wq, &specs[off + i], answers[i]);
 			wq_spec_clear(&specs[off + i]);
 		}
 		cmd_flush();

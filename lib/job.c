@@ -72,22 +72,22 @@ wq_answer_accepted(struct wq *wq, struct wq_spec *s)
 }
 
 /*
- * Print a submission answer.  A new job's answer has the same four fields
+ * A submission answer's line.  A new job's answer has the same four fields
  * every time, and jv_dump_string() of the whole object costs 3.8 us, more
  * than all the rest of a bulk submission does per job; so its line is put
  * together around the data and the node's name, each dumped by jv (0.3
- * us).  The line is byte for byte what wq_print() makes of the object
+ * us).  The line is byte for byte what wq_dump() makes of the object
  * wq_answer_accepted() builds (jv dumps an object's keys in the order
- * they were set).  A duplicate's answer, the record, goes to wq_print().
+ * they were set).  A duplicate's answer, the record, goes to wq_dump().
  */
-int
-wq_print_answer(struct wq *wq, struct wq_spec *s, jv answer)
+char *
+wq_answer_line(struct wq *wq, struct wq_spec *s, jv answer)
 {
-	jv	d;
-	int	rc;
+	jv	 d;
+	char	*line;
 
 	if (jv_object_has(jv_copy(answer), jv_string("duplicate")))
-		return wq_print(answer);
+		return wq_dump(answer);
 	jv_free(answer);
 	if (wq->name_json == NULL || wq->name_json_of != wq_name(wq)) {
 		free(wq->name_json);
@@ -95,11 +95,12 @@ wq_print_answer(struct wq *wq, struct wq_spec *s, jv answer)
 		wq->name_json_of = wq_name(wq);
 	}
 	d = jv_dump_string(jv_copy(s->data), 0);
-	rc = printf("{\"accepted_by\":%s,\"callback\":\"%s\",\"data\":%s,"
-	    "\"status\":\"accepted\"}\n", wq->name_json, s->id,
-	    jv_string_value(d));
+	if (asprintf(&line, "{\"accepted_by\":%s,\"callback\":\"%s\","
+	    "\"data\":%s,\"status\":\"accepted\"}", wq->name_json, s->id,
+	    jv_string_value(d)) < 0)
+		abort();
 	jv_free(d);
-	return rc < 0 ? -1 : 0;
+	return line;
 }
 
 int

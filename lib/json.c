@@ -56,18 +56,6 @@ wq_dump(jv v)
 	return out;
 }
 
-int
-wq_print(jv v)
-{
-	jv	s;
-	int	rc;
-
-	s = jv_dump_string(v, 0);
-	rc = printf("%s\n", jv_string_value(s));
-	jv_free(s);
-	return rc < 0 ? -1 : 0;
-}
-
 /*
  * The check of JSON text before jq parses it.  jq 1.6 leaks the value it
  * has just read when no separator comes before it ('{"a" "b"}' loses

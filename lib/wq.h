@@ -165,8 +165,8 @@ int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
  * answer of spec i (owned by the caller).
  */
 int		 wq_submit(struct wq *, struct wq_spec *, size_t, jv *);
-/* Print the answer (consumed) to the submission of spec, as wq_print(). */
-int		 wq_print_answer(struct wq *, struct wq_spec *, jv);
+/* The NDJSON line (malloc'd, no newline) of the answer (consumed) to spec. */
+char		*wq_answer_line(struct wq *, struct wq_spec *, jv);
 
 /*
  * Fetch records.  records[i] receives the record of ids[i], or jv_null()
@@ -291,7 +291,6 @@ int		 wq_hints_fd(struct wq_hints *);
 int		 wq_hints_read(struct wq_hints *, int *, int *);
 
 /* JSON helpers. */
-int		 wq_print(jv);		/* consumes; one line on stdout */
 char		*wq_dump(jv);		/* consumes; compact text, malloc'd */
 jv		 wq_parse(const char *, size_t, char *, size_t);
 int		 wq_id_from_line(const char *, size_t, char *, size_t);
