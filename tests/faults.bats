@@ -8,7 +8,16 @@ load helpers
 setup_file() { redis_start; }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() { stop_started; }
+teardown() {
+	local d
+	d=$(suite_dir)
+	stop_started
+	# the AOF redis-server of the restart tests, if one failed midway
+	if [ -f "$d/aof.pid" ]; then
+		kill -9 "$(cat "$d/aof.pid")" 2>/dev/null || true
+		rm -f "$d/aof.pid"
+	fi
+}
 
 # chaos SIGNAL JOBS: JOBS jobs, 4 workers; every ~0.5 s one random worker
 # gets SIGNAL (KILL: replaced by a new one; STOP: resumed 2 s later).
