@@ -179,3 +179,14 @@ teardown() { stop_started; }
 	[ "$(jq -r .accepted_by "$(suite_dir)/out" | sort -u)" = 'n"a\me' ]
 	[ "$(jq -r .data "$(suite_dir)/out" | head -2 | tail -1)" = 'ünï ✓' ]
 }
+
+@test "an ACL user and its password from the URL" {
+	rcli acl setuser wqacl on '>pw-acl' '~*' '&*' '+@all' >/dev/null
+	run wq-submit --redis "unix://$WQ_TEST_SOCK?user=wqacl&password=pw-acl" foo
+	assert_success
+	assert_output --partial ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	run wq-status --redis "unix://$WQ_TEST_SOCK?user=wqacl&password=nope" ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	rcli acl deluser wqacl >/dev/null
+	assert_failure 3
+	refute_output --partial nope
+}
