@@ -143,7 +143,7 @@ wait_status_reply(struct rq *rq, redisReply *r)
 	jv	rec;
 
 	rq->reading = 0;
-	if (r == NULL || wq_status_decode(api_wq, r, &rec) != WQ_OK) {
+	if (r == NULL || wq_status_decode(api_wq, rq->id, r, &rec) != WQ_OK) {
 		rq_answer_unavailable(rq);
 		return;
 	}

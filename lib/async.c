@@ -659,7 +659,8 @@ read_feed2(struct wq_read *rd, redisReply **r, size_t n)
 	case WQ_READ_RECENT:
 		o = jv_array();
 		for (i = 0; i < n; i++) {
-			if (wq_status_decode(rd->wq, r[i], &rec) != WQ_OK)
+			if (wq_status_decode(rd->wq, rd->names[i], r[i],
+			    &rec) != WQ_OK)
 				continue;
 			if (jv_get_kind(rec) == JV_KIND_NULL)
 				jv_free(rec);	/* expired */

@@ -8,8 +8,8 @@
  * themselves are the Lua scripts in lib/lua/, which say why each must be
  * atomic.
  *
- * Batching: wq_submit() sends its jobs SUBMIT_BATCH to a script call and
- * pipelines the calls; wq_claim() takes up to its max jobs in one call;
+ * Batching: wq_submit() sends up to SUBMIT_BATCH jobs to a script call
+ * (those that share a queue and settings) and pipelines the calls; wq_claim() takes up to its max jobs in one call;
  * wq_complete() records any number of outcomes in one call.
  */
 #include <math.h>
@@ -21,40 +21,68 @@
 
 #define SUBMIT_BATCH	256
 
-/* Build one submit script call for specs[0..n). */
+static const char *
+spec_queue(struct wq *wq, struct wq_spec *s)
+{
+	return s->queue ? s->queue : wq->cfg.queue;
+}
+
+static long
+spec_ttl(struct wq *wq, struct wq_spec *s)
+{
+	return s->ttl > 0 ? s->ttl : wq->cfg.ttl;
+}
+
+/*
+ * How many of specs[0..n), from the first, can go in one submit call (at
+ * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts and ttl
+ * for all its jobs.
+ */
+static size_t
+submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
+{
+	size_t	i;
+
+	for (i = 1; i < n && i < SUBMIT_BATCH; i++)
+		if (strcmp(spec_queue(wq, &specs[i]), spec_queue(wq, specs)) ||
+		    specs[i].timeout != specs[0].timeout ||
+		    specs[i].max_attempts != specs[0].max_attempts ||
+		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs))
+			break;
+	return n == 0 ? 0 : i;
+}
+
+/*
+ * Build one submit script call for specs[0..n), which share their queue,
+ * timeout, max_attempts and ttl (submit_span()).
+ */
 void
 wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
     struct wq_argv *a)
 {
-	size_t		 i;
-	const char	*q;
-	char		*data;
+	size_t	 i;
+	char	*data;
 
 	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
-	for (i = 0; i < n; i++) {
-		q = specs[i].queue ? specs[i].queue : wq->cfg.queue;
-		wq_argv_key(a, wq, "job:%s", specs[i].id);
-		wq_argv_key(a, wq, "queue:%s", q);
-	}
-	wq_argv_setnkeys(a, (int)(n * 2));
+	wq_argv_key(a, wq, "queue:%s", spec_queue(wq, specs));
+	wq_argv_setnkeys(a, 1);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
+	wq_argv_adds(a, spec_queue(wq, specs));
+	if (specs[0].timeout > 0)
+		wq_argv_addl(a, specs[0].timeout);
+	else
+		wq_argv_adds(a, "");
+	if (specs[0].max_attempts > 0)
+		wq_argv_addl(a, specs[0].max_attempts);
+	else
+		wq_argv_adds(a, "");
+	wq_argv_addl(a, spec_ttl(wq, specs));
 	for (i = 0; i < n; i++) {
-		q = specs[i].queue ? specs[i].queue : wq->cfg.queue;
 		wq_argv_adds(a, specs[i].id);
-		wq_argv_adds(a, q);
 		data = wq_dump(jv_copy(specs[i].data));
 		wq_argv_adds(a, data);
 		free(data);
-		if (specs[i].timeout > 0)
-			wq_argv_addl(a, specs[i].timeout);
-		else
-			wq_argv_adds(a, "");
-		if (specs[i].max_attempts > 0)
-			wq_argv_addl(a, specs[i].max_attempts);
-		else
-			wq_argv_adds(a, "");
-		wq_argv_addl(a, specs[i].ttl > 0 ? specs[i].ttl : wq->cfg.ttl);
 	}
 }
 
@@ -83,10 +111,13 @@ wq_answer_accepted(struct wq *wq, struct wq_spec *s)
 char *
 wq_answer_line(struct wq *wq, struct wq_spec *s, jv answer)
 {
-	jv	 d;
-	char	*line;
+	static const char	 a[] = "{\"accepted_by\":", b[] = ",\"callback\":\"",
+				 c[] = "\",\"data\":", e[] = ",\"status\":\"accepted\"}";
+	char			*d, *line, *p;
+	size_t			 nn, nd;
 
-	if (jv_object_has(jv_copy(answer), jv_string("duplicate")))
+	if (jv_get_kind(answer) != JV_KIND_NULL &&
+	    jv_object_has(jv_copy(answer), jv_string("duplicate")))
 		return wq_dump(answer);
 	jv_free(answer);
 	if (wq->name_json == NULL || wq->name_json_of != wq_name(wq)) {
@@ -94,12 +125,21 @@ wq_answer_line(struct wq *wq, struct wq_spec *s, jv answer)
 		wq->name_json = wq_dump(jv_string(wq_name(wq)));
 		wq->name_json_of = wq_name(wq);
 	}
-	d = jv_dump_string(jv_copy(s->data), 0);
-	if (asprintf(&line, "{\"accepted_by\":%s,\"callback\":\"%s\","
-	    "\"data\":%s,\"status\":\"accepted\"}", wq->name_json, s->id,
-	    jv_string_value(d)) < 0)
-		abort();
-	jv_free(d);
+	d = wq_dump(jv_copy(s->data));
+	nn = strlen(wq->name_json);
+	nd = strlen(d);
+	p = line = wq_calloc(1, sizeof(a) + nn + sizeof(b) + WQ_ID_LEN +
+	    sizeof(c) + nd + sizeof(e));
+#define PUT(s, n)	do { memcpy(p, (s), (n)); p += (n); } while (0)
+	PUT(a, sizeof(a) - 1);
+	PUT(wq->name_json, nn);
+	PUT(b, sizeof(b) - 1);
+	PUT(s->id, strlen(s->id));
+	PUT(c, sizeof(c) - 1);
+	PUT(d, nd);
+	PUT(e, sizeof(e) - 1);
+#undef PUT
+	free(d);
 	return line;
 }
 
@@ -117,7 +157,7 @@ wq_submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
 	for (i = 0; i < n; i++) {
 		if (r->element[i]->type == REDIS_REPLY_ARRAY) {
 			answers[i] = jv_object_set(
-			    wq_record_from_reply(r->element[i]),
+			    wq_record_from_reply(specs[i].id, r->element[i]),
 			    jv_string("duplicate"), jv_true());
 		} else
 			answers[i] = wq_answer_accepted(wq, &specs[i]);
@@ -141,8 +181,7 @@ submit_send(struct wq *wq, struct wq_argv *a)
 {
 	int	done = 0;
 
-	if (redisAppendCommandArgv(wq->rc, a->argc, (const char **)a->argv,
-	    a->len) != REDIS_OK)
+	if (wq_append(wq, a) != WQ_OK)
 		return submit_broken(wq);
 	while (!done)
 		if (redisBufferWrite(wq->rc, &done) != REDIS_OK)
@@ -151,7 +190,7 @@ submit_send(struct wq *wq, struct wq_argv *a)
 }
 
 /*
- * Submit in batches of SUBMIT_BATCH, one script call each, with two in
+ * Submit in batches (submit_span()), one script call each, with two in
  * flight: while Redis runs batch b, this builds and sends batch b + 1 and
  * decodes batch b - 1, so that the client's work and Redis's overlap
  * instead of taking turns.  The first batch goes alone, so that a Redis
@@ -165,29 +204,29 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	struct wq_argv	 *cmds;
 	redisReply	**replies;
 	void		 *p;
-	size_t		  nb, b, k, i;
+	size_t		  nb, b, k, i, *off, *cnt;
 	int		  rc = WQ_OK, redo = 0;
 
 	for (i = 0; i < n; i++)
 		answers[i] = jv_invalid();
 	if (n == 0)
 		return WQ_OK;
-	nb = (n + SUBMIT_BATCH - 1) / SUBMIT_BATCH;
+	off = wq_calloc(n, sizeof(*off));
+	cnt = wq_calloc(n, sizeof(*cnt));
+	for (nb = 0, i = 0; i < n; i += cnt[nb++]) {
+		off[nb] = i;
+		cnt[nb] = submit_span(wq, specs + i, n - i);
+	}
 	cmds = wq_calloc(nb, sizeof(*cmds));
 	replies = wq_calloc(nb, sizeof(*replies));
-#define BATCH_OFF(b)	((b) * SUBMIT_BATCH)
-#define BATCH_CNT(b)	(n - BATCH_OFF(b) < SUBMIT_BATCH ? \
-			    n - BATCH_OFF(b) : SUBMIT_BATCH)
-	wq_submit_argv(wq, specs, BATCH_CNT(0), &cmds[0]);
+	wq_submit_argv(wq, specs, cnt[0], &cmds[0]);
 	if ((replies[0] = wq_script_run(wq, &cmds[0])) == NULL)
 		rc = WQ_EUNAVAIL;
 	else
-		rc = wq_submit_decode(wq, specs, BATCH_CNT(0), replies[0],
-		    answers);
+		rc = wq_submit_decode(wq, specs, cnt[0], replies[0], answers);
 	for (b = 1; rc == WQ_OK && b <= nb; b++) {
 		if (b < nb) {
-			wq_submit_argv(wq, specs + BATCH_OFF(b), BATCH_CNT(b),
-			    &cmds[b]);
+			wq_submit_argv(wq, specs + off[b], cnt[b], &cmds[b]);
 			if ((rc = submit_send(wq, &cmds[b])) != WQ_OK)
 				break;
 		}
@@ -202,9 +241,8 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 		replies[k] = p;
 		if (wq_reply_noscript(replies[k]))
 			redo = 1;
-		else if ((rc = wq_submit_decode(wq, specs + BATCH_OFF(k),
-		    BATCH_CNT(k), replies[k], answers + BATCH_OFF(k))) !=
-		    WQ_OK && b < nb)
+		else if ((rc = wq_submit_decode(wq, specs + off[k], cnt[k],
+		    replies[k], answers + off[k])) != WQ_OK && b < nb)
 			wq_disconnect(wq);	/* a reply is still in flight */
 	}
 	for (b = 1; rc == WQ_OK && redo && b < nb; b++) {
@@ -215,11 +253,9 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 			rc = WQ_EUNAVAIL;
 			break;
 		}
-		rc = wq_submit_decode(wq, specs + BATCH_OFF(b), BATCH_CNT(b),
-		    replies[b], answers + BATCH_OFF(b));
+		rc = wq_submit_decode(wq, specs + off[b], cnt[b], replies[b],
+		    answers + off[b]);
 	}
-#undef BATCH_OFF
-#undef BATCH_CNT
 	for (b = 0; b < nb; b++) {
 		if (replies[b] != NULL)
 			freeReplyObject(replies[b]);
@@ -227,6 +263,8 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	}
 	free(cmds);
 	free(replies);
+	free(off);
+	free(cnt);
 	if (rc != WQ_OK)
 		for (i = 0; i < n; i++) {
 			jv_free(answers[i]);
@@ -244,13 +282,13 @@ wq_status_argv(struct wq *wq, const char *id, struct wq_argv *a)
 }
 
 int
-wq_status_decode(struct wq *wq, redisReply *r, jv *rec)
+wq_status_decode(struct wq *wq, const char *id, redisReply *r, jv *rec)
 {
 	int	rc;
 
 	if ((rc = wq_reply_error(wq, r, "status")) != WQ_OK)
 		return rc;
-	*rec = wq_record_from_reply(r);
+	*rec = wq_record_from_reply(id, r);
 	return WQ_OK;
 }
 
@@ -273,7 +311,8 @@ wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
 	rc = wq_pipeline(wq, cmds, n, replies);
 	for (i = 0; i < n; i++) {
 		if (rc == WQ_OK)
-			rc = wq_status_decode(wq, replies[i], &recs[i]);
+			rc = wq_status_decode(wq, ids[i], replies[i],
+			    &recs[i]);
 		if (replies[i] != NULL)
 			freeReplyObject(replies[i]);
 		wq_argv_free(&cmds[i]);
@@ -532,7 +571,6 @@ complete_argv(struct wq *wq, struct wq_outcome *outs, size_t n,
 	wq_argv_setnkeys(a, 1);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
-	wq_argv_addl(a, wq->cfg.ttl);
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, outs[i].id);
 		wq_argv_addl(a, outs[i].token);

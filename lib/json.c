@@ -4,10 +4,11 @@
  * the NDJSON lines commands print, and jq programs (wq-status --jq and
  * wq-worker --jq).
  *
- * In Redis a record is a flat hash of strings.  "data" and "result" hold
- * compact JSON text; the times and counters hold decimal numbers.  The
- * record is turned back into typed JSON, its fields in the order DESIGN §3
- * gives, by wq_record_from_reply().
+ * In Redis a record is a flat hash of strings, under one-letter names
+ * (record_fields below).  "data" and "result" hold compact JSON text; the
+ * times and counters hold decimal numbers.  The record is turned back into
+ * typed JSON, its fields in the order DESIGN §3 gives, by
+ * wq_record_from_reply().
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -18,38 +19,74 @@
 
 #include "wq-int.h"
 
-static const char *record_fields[] = {
-	"callback", "status", "data", "queue", "accepted_by", "worker",
-	"attempts", "max_attempts", "result", "error", "created_at",
-	"started_at", "finished_at", "retry_at", "timeout", "ttl", NULL
+/*
+ * How a record is kept in its hash, job:<id>.  The JSON field names are
+ * the contract (DESIGN §3); the hash's are one letter each, because a
+ * finished record stays in Redis for its TTL and its field names were
+ * most of its size (see bench/README.md).  The callback id is not stored
+ * (it is the key's suffix); a missing queue is "default", missing
+ * attempts 0, a missing ttl 3600 (the built-in --ttl).  started_at and
+ * finished_at are kept as milliseconds after created_at (a few bytes
+ * instead of a 13-digit time).  The Lua scripts use the same letters
+ * (lib/lua/common.lua lists them).
+ */
+enum { F_STR, F_JSON, F_NUM, F_AFTER };
+static const struct {
+	const char	*json;
+	char		 hash;
+	int		 kind;
+} record_fields[] = {
+	{ "callback",	 0,  F_STR },
+	{ "status",	's', F_STR },
+	{ "data",	'd', F_JSON },
+	{ "queue",	'q', F_STR },
+	{ "accepted_by", 'b', F_STR },
+	{ "worker",	'w', F_STR },
+	{ "attempts",	'a', F_NUM },
+	{ "max_attempts", 'm', F_NUM },
+	{ "result",	'r', F_JSON },
+	{ "error",	'e', F_STR },
+	{ "created_at",	'c', F_NUM },
+	{ "started_at",	't', F_AFTER },
+	{ "finished_at", 'f', F_AFTER },
+	{ "retry_at",	'y', F_NUM },
+	{ "timeout",	'o', F_NUM },
+	{ "ttl",	'l', F_NUM },
 };
+#define NFIELDS	(sizeof(record_fields) / sizeof(record_fields[0]))
 
-static int
-field_is_json(const char *f)
-{
-	return strcmp(f, "data") == 0 || strcmp(f, "result") == 0;
-}
-
-static int
-field_is_number(const char *f)
-{
-	static const char *nums[] = { "attempts", "max_attempts",
-	    "created_at", "started_at", "finished_at", "retry_at", "timeout",
-	    "ttl", NULL };
-	int	i;
-
-	for (i = 0; nums[i] != NULL; i++)
-		if (strcmp(f, nums[i]) == 0)
-			return 1;
-	return 0;
-}
-
+/*
+ * Compact JSON text of v (consumes v).  A string of printable characters
+ * without quotes or backslashes is copied between quotes: that is what
+ * jv's dumper makes of it (a jv string is valid UTF-8, which it leaves
+ * as it is), and the dumper goes character by character through a
+ * growing jv string, the dearest part of submitting a job or recording
+ * a result.
+ */
 char *
 wq_dump(jv v)
 {
-	jv	 s;
-	char	*out;
+	const unsigned char	*p;
+	jv			 s;
+	char			*out;
+	size_t			 n, i;
 
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		p = (const unsigned char *)jv_string_value(v);
+		n = (size_t)jv_string_length_bytes(jv_copy(v));
+		for (i = 0; i < n; i++)
+			if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' ||
+			    p[i] == '\\')
+				break;
+		if (i == n) {
+			out = wq_calloc(1, n + 3);
+			out[0] = '"';
+			memcpy(out + 1, p, n);
+			out[n + 1] = '"';
+			jv_free(v);
+			return out;
+		}
+	}
 	s = jv_dump_string(v, 0);
 	out = wq_strdup(jv_string_value(s));
 	jv_free(s);
@@ -577,43 +614,69 @@ wq_record_final(jv rec)
 	return fin;
 }
 
-/* A record from a flat field/value reply; jv_null() for an empty one. */
-jv
-wq_record_from_reply(redisReply *r)
+/* A number field's value: a number, or the text if it is not one. */
+static jv
+record_number(const char *val, double base)
 {
-	jv		 rec, v;
-	size_t		 i;
-	int		 f;
-	const char	*name, *val;
-	char		*end, err[8];
-	double		 d;
+	char	*end;
+	double	 d;
+
+	d = strtod(val, &end);
+	if (*end != '\0' || end == val)
+		return jv_string(val);
+	return jv_number(base + d);
+}
+
+/*
+ * The record of job id from its hash, a flat field/value reply (see
+ * record_fields above); jv_null() for an empty one.
+ */
+jv
+wq_record_from_reply(const char *id, redisReply *r)
+{
+	redisReply	*at[256], *v;
+	jv		 rec, x;
+	size_t		 i, f;
+	char		 err[8], *end;
+	double		 created = 0;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
 		return jv_null();
+	memset(at, 0, sizeof(at));
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i]->len == 1 &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING)
+			at[(unsigned char)r->element[i]->str[0]] =
+			    r->element[i + 1];
+	if ((v = at['c']) != NULL) {
+		created = strtod(v->str, &end);
+		if (*end != '\0')
+			created = 0;
+	}
 	rec = jv_object();
-	for (f = 0; record_fields[f] != NULL; f++) {
-		for (i = 0; i + 1 < r->elements; i += 2) {
-			if (r->element[i]->type != REDIS_REPLY_STRING ||
-			    r->element[i + 1]->type != REDIS_REPLY_STRING)
-				continue;
-			name = r->element[i]->str;
-			if (strcmp(name, record_fields[f]) != 0)
-				continue;
-			val = r->element[i + 1]->str;
-			if (field_is_json(name)) {
-				v = wq_parse(val, r->element[i + 1]->len, err,
-				    sizeof(err));
-				if (!jv_is_valid(v))
-					v = jv_string_sized(val,
-					    (int)r->element[i + 1]->len);
-			} else if (field_is_number(name)) {
-				d = strtod(val, &end);
-				v = *end == '\0' ? jv_number(d) : jv_string(val);
-			} else
-				v = jv_string_sized(val, (int)r->element[i + 1]->len);
-			rec = jv_object_set(rec, jv_string(name), v);
-			break;
-		}
+	for (f = 0; f < NFIELDS; f++) {
+		v = record_fields[f].hash ?
+		    at[(unsigned char)record_fields[f].hash] : NULL;
+		if (record_fields[f].hash == 0)
+			x = jv_string(id);
+		else if (v == NULL && record_fields[f].hash == 'q')
+			x = jv_string("default");
+		else if (v == NULL && record_fields[f].hash == 'a')
+			x = jv_number(0);
+		else if (v == NULL)
+			continue;
+		else if (record_fields[f].kind == F_JSON) {
+			x = wq_parse(v->str, v->len, err, sizeof(err));
+			if (!jv_is_valid(x))
+				x = jv_string_sized(v->str, (int)v->len);
+		} else if (record_fields[f].kind == F_NUM)
+			x = record_number(v->str, 0);
+		else if (record_fields[f].kind == F_AFTER)
+			x = record_number(v->str, created);
+		else
+			x = jv_string_sized(v->str, (int)v->len);
+		rec = jv_object_set(rec, jv_string(record_fields[f].json), x);
 	}
 	return rec;
 }

@@ -148,7 +148,6 @@ wq_node_reap(struct wq *wq, long default_timeout_ms, long *nodes, long *jobs)
 	wq_argv_addf(&a, "%s:", wq->cfg.ns);
 	wq_argv_addl(&a, default_timeout_ms);
 	wq_argv_adds(&a, "100");
-	wq_argv_addl(&a, wq->cfg.ttl);
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
 	if ((rc = wq_reply_error(wq, r, "reap")) != WQ_OK) {

@@ -354,16 +354,68 @@ broken(struct wq *wq)
 	return WQ_EUNAVAIL;
 }
 
+/* Decimal digits of v at p; returns the end. */
+static char *
+put_size(char *p, size_t v)
+{
+	char	d[24];
+	int	n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = d[--n];
+	return p;
+}
+
+/*
+ * Append a command to the connection's output buffer.  The RESP is put
+ * together here in one piece: hiredis's redisAppendCommandArgv() formats
+ * every argument with sdscatfmt(), a tenth of wq-submit's time.
+ */
+int
+wq_append(struct wq *wq, struct wq_argv *a)
+{
+	char	*buf, *p;
+	size_t	 n, i;
+	int	 rc;
+
+	n = 24;
+	for (i = 0; i < (size_t)a->argc; i++)
+		n += a->len[i] + 24;
+	p = buf = wq_calloc(1, n);
+	*p++ = '*';
+	p = put_size(p, (size_t)a->argc);
+	*p++ = '\r';
+	*p++ = '\n';
+	for (i = 0; i < (size_t)a->argc; i++) {
+		*p++ = '$';
+		p = put_size(p, a->len[i]);
+		*p++ = '\r';
+		*p++ = '\n';
+		memcpy(p, a->argv[i], a->len[i]);
+		p += a->len[i];
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	rc = redisAppendFormattedCommand(wq->rc, buf, (size_t)(p - buf));
+	free(buf);
+	return rc == REDIS_OK ? WQ_OK : WQ_EUNAVAIL;
+}
+
 redisReply *
 wq_command(struct wq *wq, struct wq_argv *a)
 {
-	redisReply	*r;
+	void	*r = NULL;
 
 	if (wq_connect(wq) != WQ_OK)
 		return NULL;
-	r = redisCommandArgv(wq->rc, a->argc, (const char **)a->argv, a->len);
-	if (r == NULL)
+	if (wq_append(wq, a) != WQ_OK ||
+	    redisGetReply(wq->rc, &r) != REDIS_OK || r == NULL) {
 		broken(wq);
+		return NULL;
+	}
 	return r;
 }
 
@@ -377,8 +429,8 @@ wq_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n, redisReply **out)
 	if (wq_connect(wq) != WQ_OK)
 		return WQ_EUNAVAIL;
 	for (i = 0; i < n; i++)
-		redisAppendCommandArgv(wq->rc, cmds[i].argc,
-		    (const char **)cmds[i].argv, cmds[i].len);
+		if (wq_append(wq, &cmds[i]) != WQ_OK)
+			return broken(wq);
 	for (i = 0; i < n; i++) {
 		if (redisGetReply(wq->rc, &r) != REDIS_OK) {
 			while (i > 0)

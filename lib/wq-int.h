@@ -77,6 +77,8 @@ void		 wq_argv_setnkeys(struct wq_argv *, int);
 /* Run it: EVALSHA, falling back to EVAL on NOSCRIPT. */
 redisReply	*wq_script_run(struct wq *, struct wq_argv *);
 
+/* Append a command to the output buffer, without sending it. */
+int		 wq_append(struct wq *, struct wq_argv *);
 /* Send one command; NULL means the connection broke (see wq_error()). */
 redisReply	*wq_command(struct wq *, struct wq_argv *);
 /* Pipeline: append all, then read n replies into replies[]. */
@@ -86,7 +88,7 @@ int		 wq_reply_error(struct wq *, redisReply *, const char *);
 
 redisContext	*wq_redis_open(struct wq *, char *, size_t);
 
-jv		 wq_record_from_reply(redisReply *);
+jv		 wq_record_from_reply(const char *, redisReply *);
 /* A node's hash as JSON; *alive from its last beat (node.c). */
 jv		 wq_node_from_reply(const char *, redisReply *, int, double,
 		    long long, int *);

@@ -328,7 +328,8 @@ void		 wq_submit_argv(struct wq *, struct wq_spec *, size_t,
 int		 wq_submit_decode(struct wq *, struct wq_spec *, size_t,
 		    struct redisReply *, jv *);
 void		 wq_status_argv(struct wq *, const char *, struct wq_argv *);
-int		 wq_status_decode(struct wq *, struct redisReply *, jv *);
+int		 wq_status_decode(struct wq *, const char *,
+		    struct redisReply *, jv *);
 jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
 
 /* Small utilities shared by the commands. */

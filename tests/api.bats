@@ -20,10 +20,6 @@ teardown() {
 
 ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 
-md5id() {
-	printf '%s' "$1" | md5sum | cut -c1-32 | tr a-f A-F
-}
-
 @test "wq-api: --help, --version, bad options exit 2 with one line" {
 	run wq-api --help
 	assert_success

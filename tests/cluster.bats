@@ -92,20 +92,20 @@ now_ms() {
 	id=$(wq-submit foo | jq -r .callback)
 	node victim --sleep 1
 	wait_for 5 status_is "$id" working
-	[ "$(rcli hget wq:job:$id worker)" = victim ]
+	[ "$(rcli hget wq:job:$id w)" = victim ]
 	node rescuer --sleep 1
 	wait_for 5 peers_are rescuer victim
 	kill -9 "$(pid_of victim)"
 	t0=$(now_ms)
 	wait_for 10 peers_are rescuer
 	gone=$(( $(now_ms) - t0 ))
-	wait_for 10 eval "[ \"\$(rcli hget wq:job:$id worker)\" = rescuer ]"
+	wait_for 10 eval "[ \"\$(rcli hget wq:job:$id w)\" = rescuer ]"
 	taken=$(( $(now_ms) - t0 ))
 	echo "# kill -9 -> out of wq-peers ${gone} ms, job taken by another node ${taken} ms (node timeout 2000 ms)" >&3
 	[ "$gone" -le 2300 ]
 	[ "$taken" -le 2600 ]
 	wait_for 5 status_is "$id" worked
-	[ "$(rcli hget wq:job:$id attempts)" = 2 ]
+	[ "$(rcli hget wq:job:$id a)" = 2 ]
 	[ "$(rcli get wq:stats:reclaimed)" = 1 ]
 	[ "$(rcli exists wq:active:victim)" = 0 ]
 	run eval "peer victim --all | jq -c '{alive,gone}'"
@@ -128,7 +128,7 @@ now_ms() {
 	# the name is free again; taking it puts back what the dead one held
 	start w1new wq-worker --name w1 --sleep 0.2
 	wait_for 10 status_is "$id" worked
-	[ "$(rcli hget wq:job:$id attempts)" = 2 ]
+	[ "$(rcli hget wq:job:$id a)" = 2 ]
 	[ "$(wq-peers | jq .pid)" = "$(pid_of w1new)" ]
 }
 
@@ -166,7 +166,7 @@ now_ms() {
 }
 
 @test "discovery is correct with 100,000 job keys, and never scans keys" {
-	rcli eval "for i = 1, 100000 do redis.call('HSET', 'wq:job:' .. i, 'status', 'worked', 'data', 'x') end return 1" 0 >/dev/null
+	rcli eval "for i = 1, 100000 do redis.call('HSET', 'wq:job:' .. i, 's', 'worked', 'd', 'x') end return 1" 0 >/dev/null
 	[ "$(rcli dbsize)" -ge 100000 ]
 	node w1 --sleep 1
 	node w2 --sleep 1

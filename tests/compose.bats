@@ -391,7 +391,7 @@ owner() {
 	run env WQ_REDIS="redis://127.0.0.1:$lp/0" wq-submit over-tls
 	assert_success
 	id=$(echo "$output" | jq -r .callback)
-	[ "$(redis-cli -s "$(suite_dir)/tls.sock" hget "wq:job:$id" status)" = pending ]
+	[ "$(redis-cli -s "$(suite_dir)/tls.sock" hget "wq:job:$id" s)" = pending ]
 	run env WQ_REDIS="redis://127.0.0.1:$lp/0" wq-status --jq .status "$id"
 	assert_output '"pending"'
 	# plain TCP to the TLS port gets nowhere
@@ -432,7 +432,7 @@ EOC
 	wait_for 10 redis-cli -p "$s" sentinel get-master-addr-by-name wq
 	export WQ_REDIS="redis-sentinel://127.0.0.1:$s/wq?password=pw-s"
 	id=$(wq-submit before | jq -r .callback)
-	[ "$(redis-cli -p "$a" -a pw-s --no-auth-warning hget "wq:job:$id" status)" = pending ]
+	[ "$(redis-cli -p "$a" -a pw-s --no-auth-warning hget "wq:job:$id" s)" = pending ]
 	start w wq-worker --sleep 0
 	run wq-status --wait --timeout 20 --jq .status "$id"
 	assert_output '"worked"'
@@ -443,7 +443,7 @@ EOC
 	id2=$(echo -n after | md5sum | cut -c1-32 | tr a-f A-F)
 	run wq-status --wait --timeout 20 --jq .status "$id2"
 	assert_output '"worked"'
-	[ "$(redis-cli -p "$b" -a pw-s --no-auth-warning hget "wq:job:$id2" status)" = worked ]
+	[ "$(redis-cli -p "$b" -a pw-s --no-auth-warning hget "wq:job:$id2" s)" = worked ]
 	run env WQ_REDIS="redis-sentinel://127.0.0.1:$s/wq?password=wrong" wq-submit x
 	assert_failure 3
 	refute_output --partial wrong

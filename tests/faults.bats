@@ -73,7 +73,7 @@ chaos() {
 	kill -STOP "$(pid_of frozen)"
 	start rescuer wq-worker --exec 'echo rescued' --name rescuer --heartbeat 0.25 --node-timeout 1
 	wait_for 10 status_is "$id" worked
-	[ "$(rcli hget wq:job:$id worker)" = rescuer ]
+	[ "$(rcli hget wq:job:$id w)" = rescuer ]
 	kill -CONT "$(pid_of frozen)"
 	wait_for 10 grep -q "job $id: result dropped" "$(suite_dir)/frozen.log"
 	run wq-status "$id"
@@ -123,7 +123,7 @@ restart_test() {
 	[ "$n" -gt 50 ]
 	# every acknowledged job is there and ends worked
 	for _ in $(seq 600); do
-		left=$(redis-cli -s "$sock" eval "local n=0 for _,id in ipairs(ARGV) do if redis.call('hget','wq:job:'..id,'status')~='worked' then n=n+1 end end return n" 0 $(sort -u "$dir/acked"))
+		left=$(redis-cli -s "$sock" eval "local n=0 for _,id in ipairs(ARGV) do if redis.call('hget','wq:job:'..id,'s')~='worked' then n=n+1 end end return n" 0 $(sort -u "$dir/acked"))
 		[ "$left" = 0 ] && break
 		sleep 0.1
 	done

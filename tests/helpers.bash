@@ -137,7 +137,7 @@ wait_for() {
 
 # job_status ID: the status field of a record ("" when unknown).
 job_status() {
-	rcli hget "wq:job:$1" status
+	rcli hget "wq:job:$1" s
 }
 
 status_is() {
@@ -147,4 +147,9 @@ status_is() {
 # A free TCP port on 127.0.0.1.
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# The callback id of string data: the MD5 of its bytes, upper-case hex.
+md5id() {
+	printf '%s' "$1" | md5sum | cut -c1-32 | tr a-f A-F
 }

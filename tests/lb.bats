@@ -19,10 +19,6 @@ teardown() {
 
 ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 
-md5id() {
-	printf '%s' "$1" | md5sum | cut -c1-32 | tr a-f A-F
-}
-
 # deploy/haproxy.cfg with the servers a and b on their loopback ports, the
 # frontends on free ports, checks every 200 ms, no DNS.
 lb_config() {

@@ -64,20 +64,20 @@ teardown() {
 	wait_for 15 curl -sf "$api/healthz"
 	id=$(curl -s -XPOST -d '{"data":"cut"}' "$api/api/v1/work" | jq -r .callback)
 	[ "$id" = "$(printf cut | md5sum | cut -c1-32 | tr a-f A-F)" ]
-	wait_for 10 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id worker)\" = w1 ]"
+	wait_for 10 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id w)\" = w1 ]"
 	start w2 ip netns exec "$NS2" env WQ_REDIS="redis://10.231.2.1:$port" \
 		"$(command -v wq-worker)" --exec 'echo from-w2' --name w2 "${common[@]}"
 	# cut w1's link while it runs the job
 	ip link set "wqv1-$$" down
-	wait_for 15 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id status)\" = worked ]"
-	[ "$(rn hget "wq:job:$id" worker)" = w2 ]
-	[ "$(rn hget "wq:job:$id" result)" = '"from-w2"' ]
-	[ "$(rn hget "wq:job:$id" attempts)" = 2 ]
+	wait_for 15 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id s)\" = worked ]"
+	[ "$(rn hget "wq:job:$id" w)" = w2 ]
+	[ "$(rn hget "wq:job:$id" r)" = '"from-w2"' ]
+	[ "$(rn hget "wq:job:$id" a)" = 2 ]
 	# the link comes back: w1's late result is dropped, not written
 	ip link set "wqv1-$$" up
 	wait_for 30 grep -q "job $id: result dropped" "$(suite_dir)/w1.log"
-	[ "$(rn hget "wq:job:$id" result)" = '"from-w2"' ]
-	[ "$(rn hget "wq:job:$id" worker)" = w2 ]
+	[ "$(rn hget "wq:job:$id" r)" = '"from-w2"' ]
+	[ "$(rn hget "wq:job:$id" w)" = w2 ]
 	# what the API answers is the newer state too
 	run curl -s "$api/api/v1/work/$id"
 	assert_output --partial '"worker":"w2"'

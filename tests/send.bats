@@ -169,7 +169,7 @@ now_ms() {
 	status_is "$a" worked
 	# it took nothing after the drain
 	status_is "$b" pending
-	[ "$(rcli hget wq:job:$b worker)" = "" ]
+	[ "$(rcli hget wq:job:$b w)" = "" ]
 	run sh -c "wq-peers --all | jq -c '{name,alive,gone}'"
 	assert_output '{"name":"w1","alive":false,"gone":"left"}'
 	grep -q "drain requested by send-" "$(suite_dir)/w1.log"

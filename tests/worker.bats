@@ -118,14 +118,14 @@ teardown() { stop_started; }
 	id=$(wq-submit foo | jq -r .callback)
 	start w1 wq-worker --sleep 30 --name victim --node-timeout 2 --heartbeat 0.5
 	wait_for 5 status_is "$id" working
-	[ "$(rcli hget wq:job:$id worker)" = victim ]
+	[ "$(rcli hget wq:job:$id w)" = victim ]
 	kill -9 "$(pid_of w1)"
 	t0=$(date +%s)
 	start w2 wq-worker --sleep 0.5 --name rescuer --node-timeout 2 --heartbeat 0.5
 	wait_for 10 status_is "$id" worked
 	[ $(( $(date +%s) - t0 )) -le 5 ]
-	[ "$(rcli hget wq:job:$id worker)" = rescuer ]
-	[ "$(rcli hget wq:job:$id attempts)" = 2 ]
+	[ "$(rcli hget wq:job:$id w)" = rescuer ]
+	[ "$(rcli hget wq:job:$id a)" = 2 ]
 	[ "$(rcli llen wq:active:victim)" = 0 ]
 	run wq-peers
 	refute_output --partial victim
@@ -153,7 +153,7 @@ teardown() { stop_started; }
 	wait "$(pid_of w1)" || rc=$?
 	[ "${rc:-0}" = 0 ]
 	[ "$(job_status "$id")" = pending ]
-	[ "$(rcli hget wq:job:$id attempts)" = 0 ]
+	[ "$(rcli hget wq:job:$id a)" = 0 ]
 	[ "$(rcli lrange wq:queue:default 0 -1)" = "$id" ]
 	[ "$(rcli llen wq:active:giver)" = 0 ]
 }
@@ -193,6 +193,45 @@ teardown() { stop_started; }
 	wait_for 5 sh -c "! kill -0 $(pid_of s1)"
 	run log_of s1
 	assert_output --partial '"status":"worked"'
+}
+
+@test "done:<id> is published for waited jobs only" {
+	for i in $(seq 50); do echo "n$i"; done | wq-submit --lines >/dev/null
+	id=$(md5id n7)
+	# a pattern subscriber is not counted by PUBSUB NUMSUB: it sees what
+	# the workers publish without making them publish
+	start spy redis-cli -s "$WQ_TEST_SOCK" psubscribe 'wq:done:*'
+	start s1 wq-status --wait "$id"
+	wait_for 5 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
+	start w1 wq-worker --jq . --batch 16
+	wait_for 10 sh -c "! kill -0 $(pid_of s1)"
+	run log_of s1
+	assert_output --partial '"status":"worked"'
+	wait_for 10 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 50 ]"
+	run grep -c '^wq:done:[0-9A-F]' "$(suite_dir)/spy.log"
+	assert_output 1
+	run grep -A1 '^wq:done:[0-9A-F]' "$(suite_dir)/spy.log"
+	assert_output "wq:done:$id
+worked"
+}
+
+@test "a record keeps its times, and little else, in Redis" {
+	id=$(wq-submit foo | jq -r .callback)
+	start w1 wq-worker --jq '"x" + .'
+	wait_for 5 status_is "$id" worked
+	run wq-status "$id"
+	echo "$output" | jq -e --arg id "$id" '.callback == $id and
+	    .queue == "default" and .attempts == 1 and .result == "xfoo" and
+	    .created_at <= .started_at and .started_at <= .finished_at and
+	    (now * 1000 - .finished_at) < 60000 and (now * 1000 - .created_at) > -5000'
+	# the id is not stored again inside the record, nor a default queue
+	run rcli hexists "wq:job:$id" callback
+	assert_output 0
+	run rcli hlen "wq:job:$id"
+	[ "$output" -le 10 ]
+	# one-letter field names: a short record takes under 256 bytes
+	run rcli memory usage "wq:job:$id"
+	[ "$output" -lt 256 ]
 }
 
 @test "wq-status --wait --timeout exits 1 and prints where the job stands" {
@@ -238,7 +277,7 @@ teardown() { stop_started; }
 	kill -0 "$(pid_of w1)"
 	redis_start late --port "$port" --bind 127.0.0.1
 	WQ_REDIS="redis://127.0.0.1:$port" wq-submit foo >/dev/null
-	wait_for 15 sh -c "[ \"\$(redis-cli -p $port hget wq:job:ACBD18DB4CC2F85CEDEF654FCCC4A4D8 status)\" = worked ]"
+	wait_for 15 sh -c "[ \"\$(redis-cli -p $port hget wq:job:ACBD18DB4CC2F85CEDEF654FCCC4A4D8 s)\" = worked ]"
 	redis_stop late
 }
 
@@ -261,10 +300,10 @@ teardown() { stop_started; }
 	id=$(wq-submit --queue side lost | jq -r .callback)
 	rcli rpop wq:queue:side >/dev/null
 	rcli lpush wq:active:rec "$id" >/dev/null
-	rcli hset "wq:job:$id" status working worker rec attempts 1 >/dev/null
+	rcli hset "wq:job:$id" s working w rec a 1 >/dev/null
 	rcli client kill type normal >/dev/null
 	wait_for 10 status_is "$id" pending
-	[ "$(rcli hget wq:job:$id attempts)" = 0 ]
+	[ "$(rcli hget wq:job:$id a)" = 0 ]
 	[ "$(rcli lrange wq:queue:side 0 -1)" = "$id" ]
 	[ "$(rcli llen wq:active:rec)" = 0 ]
 	run log_of w1

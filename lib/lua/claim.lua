@@ -12,8 +12,7 @@
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- Numbers given to redis.call are formatted with "%.17g", which costs
 -- more than the HSET they go to: the times and tokens are passed as
--- strings, NOW formatted once.
-local now = string.format('%d', NOW)
+-- strings.
 -- The tables are filled by counters: #t is a search of the table each
 -- time, and this runs for every job.
 local out, taken, nout, ntaken = {}, {}, 0, 0
@@ -25,19 +24,18 @@ for i = 2, #KEYS do
     for j = 1, #ids do
       local id = ids[j]
       local jk = P .. 'job:' .. id
-      local f = redis.call('HMGET', jk, 'status', 'retry_at', 'attempts',
-        'data', 'timeout', 'max_attempts')
+      local f = redis.call('HMGET', jk, 's', 'y', 'a', 'd', 'o', 'm', 'c')
       if f[1] == 'pending' and not f[2] then
         local tok = (tonumber(f[3]) or 0) + 1
         local toks = string.format('%d', tok)
         local maxa = f[6]
         if maxa then
-          redis.call('HSET', jk, 'status', 'working', 'worker', node,
-            'started_at', now, 'attempts', toks)
+          redis.call('HSET', jk, 's', 'working', 'w', node,
+            't', wq_after(f[7]), 'a', toks)
         else
           maxa = dmax
-          redis.call('HSET', jk, 'status', 'working', 'worker', node,
-            'started_at', now, 'attempts', toks, 'max_attempts', dmax)
+          redis.call('HSET', jk, 's', 'working', 'w', node,
+            't', wq_after(f[7]), 'a', toks, 'm', dmax)
         end
         ntaken = ntaken + 1
         taken[ntaken] = id
@@ -48,5 +46,8 @@ for i = 2, #KEYS do
     end
   end
 end
-if ntaken > 0 then redis.call('LPUSH', KEYS[1], unpack(taken)) end
+-- (in slices: unpack() is bounded by Lua's C stack)
+for i = 1, ntaken, 1000 do
+  redis.call('LPUSH', KEYS[1], unpack(taken, i, math.min(i + 999, ntaken)))
+end
 return out

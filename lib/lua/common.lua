@@ -6,14 +6,27 @@
 local _t = redis.call('TIME')
 local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 
+-- Records: job:<id> is a hash with one-letter field names (lib/json.c
+-- turns it into the JSON record; a finished record is kept for its TTL,
+-- and long names were most of its size):
+--   s status    d data      q queue (absent: default)   b accepted_by
+--   w worker    a attempts (absent: 0)                  m max_attempts
+--   r result    e error     c created_at (ms)           y retry_at (ms)
+--   t started_at, f finished_at (ms after c)            o timeout (s)
+--   l ttl (s; absent: 3600)
+-- The callback id is the key's suffix and is not stored.
+local function wq_after(c)
+  return string.format('%d', NOW - (tonumber(c) or NOW))
+end
+
 -- A job fails for good: the record says so, it joins the bounded dead
 -- list of its queue, expires after its TTL, and waiters are told.
-local function wq_fail_final(P, jk, id, q, err, ttl)
-  redis.call('HSET', jk, 'status', 'failed', 'error', err, 'finished_at', NOW)
-  redis.call('HDEL', jk, 'retry_at')
+local function wq_fail_final(P, jk, id, q, err, ttl, c)
+  redis.call('HSET', jk, 's', 'failed', 'e', err, 'f', wq_after(c))
+  redis.call('HDEL', jk, 'y')
   redis.call('LPUSH', P .. 'dead:' .. q, id)
   redis.call('LTRIM', P .. 'dead:' .. q, 0, 9999)
-  redis.call('EXPIRE', jk, ttl)
+  redis.call('EXPIRE', jk, ttl or '3600')
   redis.call('INCR', P .. 'stats:failed')
   redis.call('PUBLISH', P .. 'done:' .. id, 'failed')
 end
@@ -23,27 +36,26 @@ end
 -- after max_attempts); a node that leaves cleanly (handback) did not.
 -- Only entries the node still holds under its own name are touched: a job
 -- that was already taken away and claimed elsewhere is left alone.
-local function wq_release(P, node, handback, dttl)
+local function wq_release(P, node, handback)
   local ak = P .. 'active:' .. node
   local n = 0
   while true do
     local id = redis.call('RPOP', ak)
     if not id then break end
     local jk = P .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts',
-      'max_attempts', 'queue', 'ttl')
+    local f = redis.call('HMGET', jk, 's', 'w', 'a', 'm', 'q', 'l', 'c')
     if f[1] == 'working' and f[2] == node then
       local q = f[5] or 'default'
       if handback then
-        redis.call('HINCRBY', jk, 'attempts', -1)
-        redis.call('HSET', jk, 'status', 'pending')
-        redis.call('HDEL', jk, 'worker', 'started_at')
+        redis.call('HINCRBY', jk, 'a', -1)
+        redis.call('HSET', jk, 's', 'pending')
+        redis.call('HDEL', jk, 'w', 't')
         redis.call('RPUSH', P .. 'queue:' .. q, id)
       elseif tonumber(f[3] or '0') >= tonumber(f[4] or '1') then
         wq_fail_final(P, jk, id, q, 'worker ' .. node .. ' was lost',
-          tonumber(f[6]) or dttl)
+          f[6], f[7])
       else
-        redis.call('HSET', jk, 'status', 'pending', 'error',
+        redis.call('HSET', jk, 's', 'pending', 'e',
           'worker ' .. node .. ' was lost')
         redis.call('RPUSH', P .. 'queue:' .. q, id)
       end

@@ -1,6 +1,6 @@
 -- complete.lua: record how claimed jobs ended.
 -- KEYS: active:<node>.
--- ARGV: prefix, node, default ttl, then per job: id, token, kind
+-- ARGV: prefix, node, then per job: id, token, kind
 --       (ok | fail | back), payload (result JSON or error text), retry ms.
 -- Fencing: an outcome is accepted only while the record is still working,
 -- under this node, with this token (attempt number).  A node whose claim
@@ -11,14 +11,17 @@
 --       good when its attempts are spent.
 -- back: handed back unfinished (drain): pending at the head of its queue,
 --       the attempt not counted.
+-- Waiters (wq-status --wait, the API's ?wait) subscribe to done:<id>
+-- before they read the record; the PUBLISH is made only to channels that
+-- have a subscriber (one PUBSUB NUMSUB for the whole call), since a drain
+-- with nobody waiting would otherwise spend a call per job on it.  The
+-- subscriber count and the record's change are one atomic step: a waiter
+-- that subscribes later reads the final record.
 -- Returns per job: worked | pending | failed | stale.
-local P, node, dttl = ARGV[1], ARGV[2], ARGV[3]
--- Numbers given to redis.call are formatted with "%.17g", which costs
--- more than the command they go to: the time and the TTLs are passed as
--- strings (a record's ttl is one already), NOW formatted once.
-local now = string.format('%d', NOW)
+local P, node = ARGV[1], ARGV[2]
 local out, nout, nworked, nretried = {}, 0, 0, 0
 local lat, latsum = {}, 0
+local done, ndone = {}, 0
 local bounds = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
   10000, 30000, 60000}
 -- The buckets' names, made once: tostring() formats with printf.
@@ -26,46 +29,40 @@ local names = {'1', '2', '5', '10', '25', '50', '100', '250', '500', '1000',
   '2500', '5000', '10000', '30000', '60000'}
 -- Jobs mostly end in the order they were claimed: when the outcomes are
 -- exactly the oldest entries of the active list, one LTRIM drops them all.
-local n = (#ARGV - 3) / 5
+local n = (#ARGV - 2) / 5
 local oldest = redis.call('LRANGE', KEYS[1], -n, -1)
 local trim = #oldest == n
 if trim then
   local seen = {}
   for _, id in ipairs(oldest) do seen[id] = true end
-  for a = 4, #ARGV, 5 do
+  for a = 3, #ARGV, 5 do
     if not seen[ARGV[a]] then trim = false break end
     seen[ARGV[a]] = nil
   end
 end
 if trim then redis.call('LTRIM', KEYS[1], 0, -n - 1) end
-for a = 4, #ARGV, 5 do
+for a = 3, #ARGV, 5 do
   local id, tok, kind, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local jk = P .. 'job:' .. id
   local st
   if not trim then redis.call('LREM', KEYS[1], -1, id) end
   -- Only what the common case needs: each field is a scan of the hash.
-  local f = redis.call('HMGET', jk, 'status', 'worker', 'attempts', 'ttl',
-    'created_at', 'error')
-  local ttl = f[4]
-  if not tonumber(ttl) then ttl = dttl end
-  local q, maxa
-  if kind ~= 'ok' then
-    local g = redis.call('HMGET', jk, 'queue', 'max_attempts')
-    q, maxa = g[1] or 'default', g[2]
-  end
+  local f = redis.call('HMGET', jk, 's', 'w', 'a', 'l', 'c', 'e')
+  local ttl = f[4] or '3600'
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
     st = 'worked'
   elseif f[1] ~= 'working' or f[2] ~= node or f[3] ~= tok then
     st = 'stale'
   elseif kind == 'ok' then
-    redis.call('HSET', jk, 'status', 'worked', 'result', payload,
-      'finished_at', now)
-    if f[6] then redis.call('HDEL', jk, 'error') end
-    redis.call('EXPIRE', jk, ttl)
-    redis.call('PUBLISH', P .. 'done:' .. id, 'worked')
-    nworked = nworked + 1
     local ms = NOW - (tonumber(f[5]) or NOW)
+    redis.call('HSET', jk, 's', 'worked', 'r', payload,
+      'f', string.format('%d', ms))
+    if f[6] then redis.call('HDEL', jk, 'e') end
+    redis.call('EXPIRE', jk, ttl)
+    ndone = ndone + 1
+    done[ndone] = P .. 'done:' .. id
+    nworked = nworked + 1
     latsum = latsum + ms
     local b = '+Inf'
     for k = 1, #bounds do
@@ -73,28 +70,42 @@ for a = 4, #ARGV, 5 do
     end
     lat[b] = (lat[b] or 0) + 1
     st = 'worked'
-  elseif kind == 'fail' then
-    if tonumber(f[3]) >= tonumber(maxa or '1') then
-      wq_fail_final(P, jk, id, q, payload, ttl)
-      st = 'failed'
+  else
+    local g = redis.call('HMGET', jk, 'q', 'm')
+    local q, maxa = g[1] or 'default', g[2]
+    if kind == 'fail' then
+      if tonumber(f[3]) >= tonumber(maxa or '1') then
+        wq_fail_final(P, jk, id, q, payload, ttl, f[5])
+        st = 'failed'
+      else
+        local due = NOW + tonumber(ARGV[a + 4])
+        redis.call('HSET', jk, 's', 'pending', 'e', payload, 'y',
+          string.format('%d', due))
+        redis.call('ZADD', P .. 'delayed:' .. q, due, id)
+        nretried = nretried + 1
+        st = 'pending'
+      end
     else
-      local due = NOW + tonumber(ARGV[a + 4])
-      redis.call('HSET', jk, 'status', 'pending', 'error', payload,
-        'retry_at', due)
-      redis.call('ZADD', P .. 'delayed:' .. q, due, id)
-      nretried = nretried + 1
+      redis.call('HINCRBY', jk, 'a', -1)
+      redis.call('HSET', jk, 's', 'pending')
+      redis.call('HDEL', jk, 'w', 't')
+      redis.call('RPUSH', P .. 'queue:' .. q, id)
+      redis.call('PUBLISH', P .. 'wake:' .. q, '1')
       st = 'pending'
     end
-  else
-    redis.call('HINCRBY', jk, 'attempts', -1)
-    redis.call('HSET', jk, 'status', 'pending')
-    redis.call('HDEL', jk, 'worker', 'started_at')
-    redis.call('RPUSH', P .. 'queue:' .. q, id)
-    redis.call('PUBLISH', P .. 'wake:' .. q, '1')
-    st = 'pending'
   end
   nout = nout + 1
   out[nout] = st
+end
+-- (in slices: unpack() is bounded by Lua's C stack)
+for i = 1, ndone, 1000 do
+  local last = math.min(i + 999, ndone)
+  local subs = redis.call('PUBSUB', 'NUMSUB', unpack(done, i, last))
+  for k = i, last do
+    if subs[2 * (k - i + 1)] > 0 then
+      redis.call('PUBLISH', done[k], 'worked')
+    end
+  end
 end
 if nworked > 0 then
   redis.call('INCRBY', P .. 'stats:worked', nworked)

@@ -12,6 +12,6 @@ if not redis.call('ZSCORE', KEYS[1], name) or
     redis.call('HGET', KEYS[2], 'instance') ~= inst then
   return -1
 end
-local n = wq_release(P, name, true, 3600)
+local n = wq_release(P, name, true)
 wq_node_gone(P, name, 'left')
 return n

@@ -12,8 +12,8 @@ for i = 1, #KEYS, 2 do
   for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[i], id)
     local jk = P .. 'job:' .. id
-    if redis.call('HGET', jk, 'status') == 'pending' then
-      redis.call('HDEL', jk, 'retry_at')
+    if redis.call('HGET', jk, 's') == 'pending' then
+      redis.call('HDEL', jk, 'y')
       redis.call('LPUSH', KEYS[i + 1], id)
       moved = moved + 1
     end

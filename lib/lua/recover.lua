@@ -14,12 +14,12 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if not known[id] then
     redis.call('LREM', KEYS[1], 0, id)
     local jk = P .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 'status', 'worker', 'queue')
+    local f = redis.call('HMGET', jk, 's', 'w', 'q')
     if f[1] == 'working' and f[2] == node then
       local q = f[3] or 'default'
-      redis.call('HINCRBY', jk, 'attempts', -1)
-      redis.call('HSET', jk, 'status', 'pending')
-      redis.call('HDEL', jk, 'worker', 'started_at')
+      redis.call('HINCRBY', jk, 'a', -1)
+      redis.call('HSET', jk, 's', 'pending')
+      redis.call('HDEL', jk, 'w', 't')
       redis.call('RPUSH', P .. 'queue:' .. q, id)
       redis.call('PUBLISH', P .. 'wake:' .. q, '1')
       n = n + 1

@@ -16,7 +16,7 @@ if s then
   if tonumber(s) + t >= NOW and h[2] ~= inst then
     return redis.error_reply('NAMETAKEN a live node is named ' .. name)
   end
-  wq_release(P, name, false, 3600)
+  wq_release(P, name, false)
 end
 redis.call('DEL', KEYS[2], P .. 'inbox:' .. name)
 local fields = {}
