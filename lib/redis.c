@@ -391,6 +391,20 @@ wq_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n, redisReply **out)
 	return WQ_OK;
 }
 
+/* Free the commands of a pipeline and the replies it read (not the arrays). */
+void
+wq_pipeline_free(struct wq_argv *cmds, redisReply **replies, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (replies[i] != NULL)
+			freeReplyObject(replies[i]);
+		replies[i] = NULL;
+		wq_argv_free(&cmds[i]);
+	}
+}
+
 /* An error reply becomes the error of wq; returns non-zero for one. */
 int
 wq_reply_error(struct wq *wq, redisReply *r, const char *what)
