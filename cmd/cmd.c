@@ -169,28 +169,27 @@ cmd_inputs_free(char **items)
 	free(items);
 }
 
-int
-cmd_print(jv v)
+/* Print a malloc'd line, and free it. */
+static int
+put_line(char *s)
 {
-	char	*s;
-	int	 rc;
+	int	rc;
 
-	s = wq_dump(v);
 	rc = puts(s);
 	free(s);
 	return rc < 0 ? -1 : 0;
 }
 
 int
+cmd_print(jv v)
+{
+	return put_line(wq_dump(v));
+}
+
+int
 cmd_print_answer(struct wq *wq, struct wq_spec *spec, jv answer)
 {
-	char	*s;
-	int	 rc;
-
-	s = wq_answer_line(wq, spec, answer);
-	rc = puts(s);
-	free(s);
-	return rc < 0 ? -1 : 0;
+	return put_line(wq_answer_line(wq, spec, answer));
 }
 
 int

@@ -271,13 +271,9 @@ wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
 	for (i = 0; i < n; i++)
 		wq_status_argv(wq, ids[i], &cmds[i]);
 	rc = wq_pipeline(wq, cmds, n, replies);
-	for (i = 0; i < n; i++) {
-		if (rc == WQ_OK)
-			rc = wq_status_decode(wq, replies[i], &recs[i]);
-		if (replies[i] != NULL)
-			freeReplyObject(replies[i]);
-		wq_argv_free(&cmds[i]);
-	}
+	for (i = 0; rc == WQ_OK && i < n; i++)
+		rc = wq_status_decode(wq, replies[i], &recs[i]);
+	wq_pipeline_free(cmds, replies, n);
 	free(cmds);
 	free(replies);
 	return rc;

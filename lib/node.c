@@ -72,6 +72,18 @@ add_fields(struct wq_argv *a, jv fields)
 	jv_free(fields);
 }
 
+/* A script on this node's keys, up to its first arguments, NS: and name. */
+static void
+node_argv(struct wq *wq, enum wq_script_id id, struct wq_argv *a)
+{
+	wq_script_argv(a, id);
+	wq_argv_key(a, wq, "nodes");
+	wq_argv_key(a, wq, "node:%s", wq_name(wq));
+	wq_argv_setnkeys(a, 2);
+	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_adds(a, wq_name(wq));
+}
+
 static int
 node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
     jv fields, long long *res)
@@ -80,12 +92,7 @@ node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
 	redisReply	*r;
 	int		 rc;
 
-	wq_script_argv(&a, id);
-	wq_argv_key(&a, wq, "nodes");
-	wq_argv_key(&a, wq, "node:%s", wq_name(wq));
-	wq_argv_setnkeys(&a, 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, wq_name(wq));
+	node_argv(wq, id, &a);
 	wq_argv_addl(&a, o->node_timeout_ms);
 	wq_argv_adds(&a, node_instance(wq));
 	add_fields(&a, fields);
@@ -170,12 +177,7 @@ wq_node_leave(struct wq *wq)
 	redisReply	*r;
 	int		 rc;
 
-	wq_script_argv(&a, WQ_SCRIPT_LEAVE);
-	wq_argv_key(&a, wq, "nodes");
-	wq_argv_key(&a, wq, "node:%s", wq_name(wq));
-	wq_argv_setnkeys(&a, 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, wq_name(wq));
+	node_argv(wq, WQ_SCRIPT_LEAVE, &a);
 	wq_argv_adds(&a, node_instance(wq));
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
@@ -284,16 +286,6 @@ wq_peers_argv(struct wq *wq, int all, struct wq_argv *a)
 	return n;
 }
 
-/* The server's clock in ms from a TIME reply, else ours. */
-static long long
-reply_time_ms(redisReply *r)
-{
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-		return wq_reply_ll(r->element[0]) * 1000 +
-		    wq_reply_ll(r->element[1]) / 1000;
-	return (long long)wq_now_ms();
-}
-
 /* The replies to wq_peers_argv(): TIME, "nodes", and perhaps "gone". */
 int
 wq_members_decode(struct wq *wq, redisReply **r, size_t n,
@@ -311,7 +303,7 @@ wq_members_decode(struct wq *wq, redisReply **r, size_t n,
 			return wq_seterr(wq, WQ_EUNAVAIL, "peers: unexpected "
 			    "reply");
 	}
-	m->now = reply_time_ms(r[0]);
+	m->now = wq_reply_time_ms(r[0]);
 	for (i = 1, len = 0; i < n; i++)
 		len += r[i]->elements / 2;
 	m->names = wq_calloc(len, sizeof(*m->names));
@@ -461,7 +453,7 @@ wq_stats(struct wq *wq, jv *out)
 	if (rc == WQ_OK) {
 		o = jv_object();
 		o = jv_object_set(o, jv_string("time"),
-		    jv_number((double)reply_time_ms(rs[0])));
+		    jv_number((double)wq_reply_time_ms(rs[0])));
 		if ((rc = wq_totals_decode(wq, rs[1], &o)) == WQ_OK)
 			*out = o;
 		else

@@ -425,6 +425,16 @@ wq_reply_error(struct wq *wq, redisReply *r, const char *what)
 	return wq_seterr(wq, WQ_EUNAVAIL, "%s: Redis: %s", what, r->str);
 }
 
+/* The server's clock in ms from a TIME reply, else ours. */
+long long
+wq_reply_time_ms(redisReply *r)
+{
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		return wq_reply_ll(r->element[0]) * 1000 +
+		    wq_reply_ll(r->element[1]) / 1000;
+	return (long long)wq_now_ms();
+}
+
 long long
 wq_reply_ll(redisReply *r)
 {

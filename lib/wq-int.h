@@ -90,6 +90,7 @@ redisContext	*wq_redis_open(struct wq *, char *, size_t);
 
 jv		 wq_record_from_reply(redisReply *);
 long long	 wq_reply_ll(redisReply *);
+long long	 wq_reply_time_ms(redisReply *);	/* of TIME, else ours */
 void		 wq_strs_free(char **, size_t);
 
 /*
