@@ -13,12 +13,41 @@
 
 const char *cmd_name = "wq";
 
-void
-cmd_init(const char *name)
+/* own options followed by WQ_COMMON_LONGOPTS, malloc'd. */
+static struct option *
+longopts(const struct option *own)
 {
+	static const struct option common[] = { WQ_COMMON_LONGOPTS,
+	    { NULL, 0, NULL, 0 } };
+	struct option	*all;
+	size_t		 n, m;
+
+	for (n = 0; own[n].name != NULL; n++)
+		;
+	m = sizeof(common) / sizeof(common[0]);
+	all = wq_calloc(n + m, sizeof(*all));
+	memcpy(all, own, n * sizeof(*all));
+	memcpy(all + n, common, m * sizeof(*all));
+	return all;
+}
+
+/* getopt keeps quiet: cmd_common() reports, as one line wq-CMD: ... */
+struct wq *
+cmd_start(const char *role, const struct option *own, struct option **opts)
+{
+	static char	 name[64];
+	struct wq	*wq;
+
+	snprintf(name, sizeof(name), "wq-%s", role);
 	cmd_name = name;
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)(getpid() ^ wq_now_ms()));
+	wq = wq_new(role);
+	if (wq_env_error(wq) != WQ_OK)
+		cmd_die(WQ_EUSAGE, "%s", wq_error(wq));
+	*opts = longopts(own);
+	opterr = 0;
+	return wq;
 }
 
 static void
@@ -51,23 +80,6 @@ cmd_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
-struct option *
-cmd_longopts(const struct option *own)
-{
-	static const struct option common[] = { WQ_COMMON_LONGOPTS,
-	    { NULL, 0, NULL, 0 } };
-	struct option	*all;
-	size_t		 n, m;
-
-	for (n = 0; own[n].name != NULL; n++)
-		;
-	m = sizeof(common) / sizeof(common[0]);
-	all = wq_calloc(n + m, sizeof(*all));
-	memcpy(all, own, n * sizeof(*all));
-	memcpy(all + n, common, m * sizeof(*all));
-	return all;
-}
-
 void
 cmd_common(struct wq *wq, int c, const char *arg, char **argv,
     void (*usage)(FILE *))
@@ -96,13 +108,6 @@ cmd_common(struct wq *wq, int c, const char *arg, char **argv,
 		return;
 	}
 	cmd_die(WQ_EUSAGE, "unhandled option (try --help)");
-}
-
-void
-cmd_check_env(struct wq *wq)
-{
-	if (wq_env_error(wq) != WQ_OK)
-		cmd_die(WQ_EUSAGE, "%s", wq_error(wq));
 }
 
 char **
@@ -164,28 +169,27 @@ cmd_inputs_free(char **items)
 	free(items);
 }
 
-int
-cmd_print(jv v)
+/* Print a malloc'd line, and free it. */
+static int
+put_line(char *s)
 {
-	char	*s;
-	int	 rc;
+	int	rc;
 
-	s = wq_dump(v);
 	rc = puts(s);
 	free(s);
 	return rc < 0 ? -1 : 0;
 }
 
 int
+cmd_print(jv v)
+{
+	return put_line(wq_dump(v));
+}
+
+int
 cmd_print_answer(struct wq *wq, struct wq_spec *spec, jv answer)
 {
-	char	*s;
-	int	 rc;
-
-	s = wq_answer_line(wq, spec, answer);
-	rc = puts(s);
-	free(s);
-	return rc < 0 ? -1 : 0;
+	return put_line(wq_answer_line(wq, spec, answer));
 }
 
 int

@@ -12,22 +12,25 @@
 
 extern const char *cmd_name;
 
-void		 cmd_init(const char *);
+/*
+ * The opening of every command's main(): sets cmd_name to wq-ROLE, makes
+ * the context (exit 2 on a bad setting in the environment), sets *opts
+ * to own followed by WQ_COMMON_LONGOPTS (malloc'd) and opterr to 0.
+ */
+struct option;
+struct wq	*cmd_start(const char *, const struct option *,
+		    struct option **);
 __attribute__((noreturn, format(printf, 2, 3)))
 void		 cmd_die(int, const char *, ...);
 __attribute__((format(printf, 1, 2)))
 void		 cmd_warn(const char *, ...);
 
-/* own options followed by WQ_COMMON_LONGOPTS, malloc'd. */
-struct option	*cmd_longopts(const struct option *);
 /*
  * Handle a getopt_long result that is not the command's own: a shared
  * setting, --help, --version, or an unknown option (exit 2).
  */
 void		 cmd_common(struct wq *, int, const char *, char **,
 		    void (*)(FILE *));
-/* Exit 2 if the environment held a bad setting. */
-void		 cmd_check_env(struct wq *);
 
 /*
  * The input items: argv[optind..] when there are any, else the lines of

@@ -183,12 +183,8 @@ main(int argc, char **argv)
 	long			 kore_max;
 	int			 c, fd, pfd;
 
-	cmd_init("wq-api");
-	wq = wq_new("api");
-	cmd_check_env(wq);
-	opts = cmd_longopts(own);
+	wq = cmd_start("api", own, &opts);
 	host = wq_strdup("127.0.0.1");
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:

@@ -520,13 +520,9 @@ main(int argc, char **argv)
 	int		 c, watching = 0, table = 0, rc, i, n;
 	jv		 peers;
 
-	cmd_init("wq-peers");
 	memset(&v, 0, sizeof(v));
-	v.wq = wq_new("peers");
+	v.wq = cmd_start("peers", own, &opts);
 	v.interval = 1;
-	cmd_check_env(v.wq);
-	opts = cmd_longopts(own);
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ALL:

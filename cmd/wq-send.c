@@ -193,11 +193,7 @@ main(int argc, char **argv)
 	int64_t		 deadline;
 	jv		 body, reply, v;
 
-	cmd_init("wq-send");
-	wq = wq_new("send");
-	cmd_check_env(wq);
-	opts = cmd_longopts(own);
-	opterr = 0;
+	wq = cmd_start("send", own, &opts);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ALL:

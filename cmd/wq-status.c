@@ -375,11 +375,7 @@ main(int argc, char **argv)
 	int		 c, wait = 0;
 	int64_t		 deadline = -1;
 
-	cmd_init("wq-status");
-	wq = wq_new("status");
-	cmd_check_env(wq);
-	opts = cmd_longopts(own);
-	opterr = 0;
+	wq = cmd_start("status", own, &opts);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_WAIT:

@@ -54,11 +54,7 @@ main(int argc, char **argv)
 	int		 c, mode = WQ_TEXT_STRING, rc = 0;
 	jv		*answers;
 
-	cmd_init("wq-submit");
-	wq = wq_new("submit");
-	cmd_check_env(wq);
-	opts = cmd_longopts(own);
-	opterr = 0;
+	wq = cmd_start("submit", own, &opts);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LINES:

@@ -1011,16 +1011,14 @@ add_handler(const char *spec)
 	w.nhandlers++;
 }
 
+/* The options, by the table cmd_start() made; frees it. */
 static void
-parse_options(int argc, char **argv)
+parse_options(int argc, char **argv, struct option *opts)
 {
-	struct option	*opts;
 	char		 err[512];
 	int		 c, nwork = 0;
 	const char	*log = "text";
 
-	opts = cmd_longopts(own);
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_EXEC:
@@ -1271,13 +1269,12 @@ loop(void)
 int
 main(int argc, char **argv)
 {
-	struct sigaction	sa;
-	size_t			i;
-	int			rc;
+	struct sigaction	 sa;
+	struct option		*opts;
+	size_t			 i;
+	int			 rc;
 
-	cmd_init("wq-worker");
-	w.wq = wq_new("worker");
-	cmd_check_env(w.wq);
+	w.wq = cmd_start("worker", own, &opts);
 	w.o.concurrency = 1;
 	w.o.timeout = 300;
 	w.o.max_attempts = 3;
@@ -1287,7 +1284,7 @@ main(int argc, char **argv)
 	w.grace_s = 30;
 	w.handler_timeout_s = 5;
 	w.backoff_ms = 1000;
-	parse_options(argc, argv);
+	parse_options(argc, argv, opts);
 
 	w.nslots = (size_t)w.o.concurrency + 4;	/* + handler slots */
 	w.slots = wq_calloc(w.nslots, sizeof(*w.slots));

@@ -36,12 +36,6 @@ static const long latency_bounds[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500,
     1000, 2500, 5000, 10000, 30000, 60000 };
 #define NBOUNDS	(sizeof(latency_bounds) / sizeof(latency_bounds[0]))
 
-static const char *stat_names[] = { "submitted", "worked", "failed",
-    "retried", "reclaimed" };
-#define NSTATS	(sizeof(stat_names) / sizeof(stat_names[0]))
-
-#define NODE_TIMEOUT_MS	5000	/* when a node's hash names none */
-
 static int
 resolve(char **host, char *err, size_t errlen)
 {
@@ -258,24 +252,24 @@ wq_done_id(struct wq *wq, const char *chan, size_t len,
  * Reads in two rounds.  Round one asks for names; round two, built from
  * them, for what each one holds.  The names are kept here between the
  * rounds, so that the caller owns no reply for longer than a callback.
+ * The queues and the members are read with the commands and decoders of
+ * the blocking wq_queues() and wq_peers().
  */
 struct wq_read {
-	struct wq	*wq;
-	int		 kind;
-	long		 arg;
-	int		 round;		/* the round whose commands are out */
-	struct wq_argv	*cmds;
-	size_t		 ncmds;
-	char		**queues;	/* sorted */
-	size_t		 nqueues;
-	char		**names;	/* nodes, or job ids */
-	double		*scores;	/* of nodes: the last beat */
-	int		*member;	/* of nodes: in "nodes", not "gone" */
-	size_t		 nnames;
-	long long	 now;		/* the server's clock, ms */
-	jv		 partial;	/* what round one gave */
-	jv		 out;
-	int		 done;
+	struct wq		*wq;
+	int			 kind;
+	long			 arg;
+	int			 round;		/* whose commands are out */
+	struct wq_argv		*cmds;
+	size_t			 ncmds;
+	char			**queues;	/* sorted */
+	size_t			 nqueues;
+	struct wq_members	 m;		/* the nodes */
+	char			**ids;		/* recent jobs */
+	size_t			 nids;
+	jv			 partial;	/* what round one gave */
+	jv			 out;
+	int			 done;
 };
 
 struct wq_read *
@@ -304,39 +298,32 @@ read_cmds_free(struct wq_read *rd)
 	rd->ncmds = 0;
 }
 
-static void
-strs_free(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void
 wq_read_free(struct wq_read *rd)
 {
 	if (rd == NULL)
 		return;
 	read_cmds_free(rd);
-	strs_free(rd->queues, rd->nqueues);
-	strs_free(rd->names, rd->nnames);
-	free(rd->scores);
-	free(rd->member);
+	wq_strs_free(rd->queues, rd->nqueues);
+	wq_members_clear(&rd->m);
+	wq_strs_free(rd->ids, rd->nids);
 	jv_free(rd->partial);
 	jv_free(rd->out);
 	free(rd);
 }
 
+/* Room for n more commands of this round, initialised. */
 static struct wq_argv *
-read_slot(struct wq_read *rd)
+read_slots(struct wq_read *rd, size_t n)
 {
 	struct wq_argv	*a;
+	size_t		 i;
 
-	rd->cmds = wq_realloc(rd->cmds, (rd->ncmds + 1) * sizeof(*rd->cmds));
-	a = &rd->cmds[rd->ncmds++];
-	wq_argv_init(a);
+	rd->cmds = wq_realloc(rd->cmds, (rd->ncmds + n) * sizeof(*rd->cmds));
+	a = &rd->cmds[rd->ncmds];
+	for (i = 0; i < n; i++)
+		wq_argv_init(&a[i]);
+	rd->ncmds += n;
 	return a;
 }
 
@@ -345,103 +332,9 @@ read_cmd(struct wq_read *rd, const char *name)
 {
 	struct wq_argv	*a;
 
-	a = read_slot(rd);
+	a = read_slots(rd, 1);
 	wq_argv_adds(a, name);
 	return a;
-}
-
-static int
-strcmp_p(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Keep the strings of an array reply, sorted. */
-static void
-keep_sorted(redisReply *r, char ***out, size_t *n)
-{
-	size_t	i;
-
-	*n = 0;
-	*out = wq_calloc(r->elements, sizeof(**out));
-	for (i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			(*out)[(*n)++] = wq_strdup(r->element[i]->str);
-	qsort(*out, *n, sizeof(**out), strcmp_p);
-}
-
-/* Keep the members and scores of a WITHSCORES reply of nodes or gone. */
-static void
-keep_scored(struct wq_read *rd, redisReply *r, int member)
-{
-	size_t	i, n;
-
-	if (r->type != REDIS_REPLY_ARRAY)
-		return;
-	n = rd->nnames + r->elements / 2 + 1;
-	rd->names = wq_realloc(rd->names, n * sizeof(*rd->names));
-	rd->scores = wq_realloc(rd->scores, n * sizeof(*rd->scores));
-	rd->member = wq_realloc(rd->member, n * sizeof(*rd->member));
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		rd->names[rd->nnames] = wq_strdup(r->element[i]->str);
-		rd->scores[rd->nnames] = strtod(r->element[i + 1]->str, NULL);
-		rd->member[rd->nnames++] = member;
-	}
-}
-
-static void
-zrange_scored(struct wq_read *rd, const char *key)
-{
-	struct wq_argv	*a;
-
-	a = read_cmd(rd, "ZRANGE");
-	wq_argv_key(a, rd->wq, "%s", key);
-	wq_argv_adds(a, "0");
-	wq_argv_adds(a, "-1");
-	wq_argv_adds(a, "WITHSCORES");
-}
-
-static long long
-time_ms(redisReply *r)
-{
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-		return wq_reply_ll(r->element[0]) * 1000 +
-		    wq_reply_ll(r->element[1]) / 1000;
-	return (long long)wq_now_ms();
-}
-
-static void
-queue_cmds(struct wq_read *rd)
-{
-	size_t	i;
-
-	for (i = 0; i < rd->nqueues; i++) {
-		wq_argv_key(read_cmd(rd, "LLEN"), rd->wq, "queue:%s",
-		    rd->queues[i]);
-		wq_argv_key(read_cmd(rd, "ZCARD"), rd->wq, "delayed:%s",
-		    rd->queues[i]);
-		wq_argv_key(read_cmd(rd, "LLEN"), rd->wq, "dead:%s",
-		    rd->queues[i]);
-	}
-}
-
-/* {"q":{"pending":n,"delayed":n,"dead":n}}, as wq_queues() answers. */
-static jv
-queue_depths(struct wq_read *rd, redisReply **r)
-{
-	static const char *states[] = { "pending", "delayed", "dead" };
-	size_t	 i, s;
-	jv	 o, q;
-
-	o = jv_object();
-	for (i = 0; i < rd->nqueues; i++) {
-		q = jv_object();
-		for (s = 0; s < 3; s++)
-			q = jv_object_set(q, jv_string(states[s]), jv_number(
-			    (double)wq_reply_ll(r[i * 3 + s])));
-		o = jv_object_set(o, jv_string(rd->queues[i]), q);
-	}
-	return o;
 }
 
 /* Round one of each kind. */
@@ -449,26 +342,23 @@ static void
 read_round1(struct wq_read *rd)
 {
 	struct wq_argv	*a;
-	size_t		 i;
 
 	switch (rd->kind) {
 	case WQ_READ_QUEUES:
-		wq_argv_key(read_cmd(rd, "SMEMBERS"), rd->wq, "queues");
+		wq_queues_argv(rd->wq, read_slots(rd, 1));
 		break;
 	case WQ_READ_METRICS:
-		wq_argv_key(read_cmd(rd, "SMEMBERS"), rd->wq, "queues");
-		read_cmd(rd, "TIME");
-		a = read_cmd(rd, "MGET");
-		for (i = 0; i < NSTATS; i++)
-			wq_argv_key(a, rd->wq, "stats:%s", stat_names[i]);
+		/* The queues, the clock and the nodes (two commands without
+		 * "gone"), the totals, the latency. */
+		wq_queues_argv(rd->wq, read_slots(rd, 1));
+		wq_peers_argv(rd->wq, 0, read_slots(rd, 2));
+		wq_totals_argv(rd->wq, read_slots(rd, 1));
 		wq_argv_key(read_cmd(rd, "HGETALL"), rd->wq, "stats:latency");
-		zrange_scored(rd, "nodes");
 		break;
 	case WQ_READ_PEERS:
-		read_cmd(rd, "TIME");
-		zrange_scored(rd, "nodes");
-		if (rd->arg)
-			zrange_scored(rd, "gone");
+		/* Room for the most it builds; keep what it built. */
+		a = read_slots(rd, WQ_PEERS_CMDS);
+		rd->ncmds -= WQ_PEERS_CMDS - wq_peers_argv(rd->wq, rd->arg, a);
 		break;
 	case WQ_READ_RECENT:
 		a = read_cmd(rd, "LRANGE");
@@ -529,137 +419,142 @@ latency(redisReply *r)
 	return o;
 }
 
+/* Round two of the queue depths. */
+static void
+depths_round(struct wq_read *rd, redisReply *names)
+{
+	rd->nqueues = wq_queues_names(names, &rd->queues);
+	wq_depths_argv(rd->wq, rd->queues, rd->nqueues,
+	    read_slots(rd, rd->nqueues * WQ_DEPTH_CMDS));
+}
+
 static int
 read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 {
 	struct wq_argv	*a;
 	jv		 totals;
 	size_t		 i, k;
+	int		 rc;
 
 	switch (rd->kind) {
 	case WQ_READ_QUEUES:
-		keep_sorted(r[0], &rd->queues, &rd->nqueues);
-		queue_cmds(rd);
+		depths_round(rd, r[0]);
 		break;
 	case WQ_READ_METRICS:
-		if (n != 5 || r[2]->type != REDIS_REPLY_ARRAY ||
-		    r[2]->elements != NSTATS || r[4]->type !=
-		    REDIS_REPLY_ARRAY)
+		if (n != 5)
 			return wq_seterr(rd->wq, WQ_EUNAVAIL, "metrics: "
 			    "unexpected reply");
-		keep_sorted(r[0], &rd->queues, &rd->nqueues);
-		rd->now = time_ms(r[1]);
+		if ((rc = wq_members_decode(rd->wq, r + 1, 2, &rd->m)) != WQ_OK)
+			return rc;
 		totals = jv_object();
-		for (i = 0; i < NSTATS; i++)
-			totals = jv_object_set(totals, jv_string(stat_names[i]),
-			    jv_number((double)wq_reply_ll(r[2]->element[i])));
+		if ((rc = wq_totals_decode(rd->wq, r[3], &totals)) != WQ_OK) {
+			jv_free(totals);
+			return rc;
+		}
 		rd->partial = jv_object_set(rd->partial, jv_string("time"),
-		    jv_number((double)rd->now));
+		    jv_number((double)rd->m.now));
 		rd->partial = jv_object_set(rd->partial, jv_string("totals"),
 		    totals);
 		rd->partial = jv_object_set(rd->partial, jv_string("latency"),
-		    latency(r[3]));
-		keep_scored(rd, r[4], 1);
-		queue_cmds(rd);
-		for (i = 0; i < rd->nnames; i++) {
+		    latency(r[4]));
+		depths_round(rd, r[0]);
+		for (i = 0; i < rd->m.n; i++) {
 			a = read_cmd(rd, "HMGET");
-			wq_argv_key(a, rd->wq, "node:%s", rd->names[i]);
+			wq_argv_key(a, rd->wq, "node:%s", rd->m.names[i]);
 			wq_argv_adds(a, "role");
 			wq_argv_adds(a, "timeout_ms");
 			wq_argv_key(read_cmd(rd, "LLEN"), rd->wq, "active:%s",
-			    rd->names[i]);
+			    rd->m.names[i]);
 		}
 		break;
 	case WQ_READ_PEERS:
-		rd->now = time_ms(r[0]);
-		for (i = 1; i < n; i++)
-			keep_scored(rd, r[i], i == 1);
-		for (i = 0; i < rd->nnames; i++)
-			wq_argv_key(read_cmd(rd, "HGETALL"), rd->wq, "node:%s",
-			    rd->names[i]);
+		if ((rc = wq_members_decode(rd->wq, r, n, &rd->m)) != WQ_OK)
+			return rc;
+		wq_members_argv(rd->wq, &rd->m, read_slots(rd, rd->m.n));
 		break;
 	case WQ_READ_RECENT:
 		/* Newest first, each id once. */
-		rd->names = wq_calloc(r[0]->elements + 1, sizeof(*rd->names));
+		rd->ids = wq_calloc(r[0]->elements + 1, sizeof(*rd->ids));
 		for (i = 0; i < r[0]->elements; i++) {
-			for (k = 0; k < rd->nnames; k++)
-				if (strcmp(rd->names[k], r[0]->element[i]->str)
+			for (k = 0; k < rd->nids; k++)
+				if (strcmp(rd->ids[k], r[0]->element[i]->str)
 				    == 0)
 					break;
-			if (k == rd->nnames)
-				rd->names[rd->nnames++] =
+			if (k == rd->nids)
+				rd->ids[rd->nids++] =
 				    wq_strdup(r[0]->element[i]->str);
 		}
-		for (i = 0; i < rd->nnames; i++)
-			wq_status_argv(rd->wq, rd->names[i], read_slot(rd));
+		for (i = 0; i < rd->nids; i++)
+			wq_status_argv(rd->wq, rd->ids[i], read_slots(rd, 1));
 		break;
 	}
 	return WQ_OK;
 }
 
-static int
-read_feed2(struct wq_read *rd, redisReply **r, size_t n)
+/*
+ * Live nodes by role, and the jobs they hold: two replies a node in the
+ * metrics' round two, from r[k].
+ */
+static void
+node_counts(struct wq_read *rd, redisReply **r, size_t k, size_t n, jv *o)
 {
-	jv		 o, roles, rec, names;
+	jv		 roles, rec;
 	redisReply	*h;
-	size_t		 i, k;
+	size_t		 i;
 	long long	 working = 0;
-	int		 alive;
 	double		 timeout;
 	const char	*role;
 
+	roles = jv_object();
+	for (i = 0; i < rd->m.n && k + 1 < n; i++, k += 2) {
+		h = r[k];
+		if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
+			continue;
+		timeout = h->element[1]->type == REDIS_REPLY_STRING ?
+		    strtod(h->element[1]->str, NULL) : WQ_NODE_TIMEOUT_MS;
+		if (rd->m.beats[i] + timeout < (double)rd->m.now)
+			continue;	/* its beat lapsed: dead */
+		role = h->element[0]->type == REDIS_REPLY_STRING ?
+		    h->element[0]->str : "unknown";
+		rec = jv_object_get(jv_copy(roles), jv_string(role));
+		roles = jv_object_set(roles, jv_string(role),
+		    jv_number((jv_get_kind(rec) == JV_KIND_NUMBER ?
+		    jv_number_value(rec) : 0) + 1));
+		jv_free(rec);
+		working += wq_reply_ll(r[k + 1]);
+	}
+	*o = jv_object_set(*o, jv_string("nodes"), roles);
+	*o = jv_object_set(*o, jv_string("working"),
+	    jv_number((double)working));
+}
+
+static int
+read_feed2(struct wq_read *rd, redisReply **r, size_t n)
+{
+	jv		 o, q, rec;
+	size_t		 i;
+	int		 rc;
+
 	switch (rd->kind) {
 	case WQ_READ_QUEUES:
-		rd->out = queue_depths(rd, r);
-		break;
+		return wq_depths_decode(rd->wq, rd->queues, rd->nqueues, r,
+		    &rd->out);
 	case WQ_READ_METRICS:
+		if ((rc = wq_depths_decode(rd->wq, rd->queues, rd->nqueues, r,
+		    &q)) != WQ_OK)
+			return rc;
 		o = rd->partial;
 		rd->partial = jv_null();
-		o = jv_object_set(o, jv_string("queues"), queue_depths(rd, r));
-		roles = jv_object();
-		for (i = 0, k = rd->nqueues * 3; i < rd->nnames && k + 1 < n;
-		    i++, k += 2) {
-			h = r[k];
-			if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
-				continue;
-			timeout = h->element[1]->type == REDIS_REPLY_STRING ?
-			    strtod(h->element[1]->str, NULL) : NODE_TIMEOUT_MS;
-			if (rd->scores[i] + timeout < (double)rd->now)
-				continue;	/* its beat lapsed: dead */
-			role = h->element[0]->type == REDIS_REPLY_STRING ?
-			    h->element[0]->str : "unknown";
-			rec = jv_object_get(jv_copy(roles), jv_string(role));
-			roles = jv_object_set(roles, jv_string(role),
-			    jv_number((jv_get_kind(rec) == JV_KIND_NUMBER ?
-			    jv_number_value(rec) : 0) + 1));
-			jv_free(rec);
-			working += wq_reply_ll(r[k + 1]);
-		}
-		o = jv_object_set(o, jv_string("nodes"), roles);
-		o = jv_object_set(o, jv_string("working"),
-		    jv_number((double)working));
+		o = jv_object_set(o, jv_string("queues"), q);
+		node_counts(rd, r, rd->nqueues * WQ_DEPTH_CMDS, n, &o);
 		rd->out = o;
 		break;
 	case WQ_READ_PEERS:
-		o = jv_array();
-		names = jv_array();
-		for (i = 0; i < rd->nnames && i < n; i++) {
-			rec = wq_node_from_reply(rd->names[i], r[i],
-			    rd->member[i], rd->scores[i], rd->now, &alive);
-			if (!rd->arg && !alive) {
-				jv_free(rec);
-				continue;
-			}
-			o = jv_array_append(o, rec);
-			names = jv_array_append(names,
-			    jv_string(rd->names[i]));
-		}
-		rd->out = jv_sort(o, names);
-		break;
+		return wq_peers_decode(rd->wq, &rd->m, rd->arg, r, &rd->out);
 	case WQ_READ_RECENT:
 		o = jv_array();
 		for (i = 0; i < n; i++) {
-			if (wq_status_decode(rd->wq, rd->names[i], r[i],
+			if (wq_status_decode(rd->wq, rd->ids[i], r[i],
 			    &rec) != WQ_OK)
 				continue;
 			if (jv_get_kind(rec) == JV_KIND_NULL)

@@ -70,6 +70,16 @@ wq_strdup(const char *s)
 	return p;
 }
 
+void
+wq_strs_free(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 int64_t
 wq_now_ms(void)
 {

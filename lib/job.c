@@ -309,14 +309,9 @@ wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
 	for (i = 0; i < n; i++)
 		wq_status_argv(wq, ids[i], &cmds[i]);
 	rc = wq_pipeline(wq, cmds, n, replies);
-	for (i = 0; i < n; i++) {
-		if (rc == WQ_OK)
-			rc = wq_status_decode(wq, ids[i], replies[i],
-			    &recs[i]);
-		if (replies[i] != NULL)
-			freeReplyObject(replies[i]);
-		wq_argv_free(&cmds[i]);
-	}
+	for (i = 0; rc == WQ_OK && i < n; i++)
+		rc = wq_status_decode(wq, ids[i], replies[i], &recs[i]);
+	wq_pipeline_free(cmds, replies, n);
 	free(cmds);
 	free(replies);
 	return rc;
@@ -400,19 +395,100 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 	return WQ_OK;
 }
 
-/* Depth of each known queue, by state. */
+/*
+ * Queue depths, read in two rounds: the names of the known queues
+ * (wq_queues_argv, then wq_queues_names), then WQ_DEPTH_CMDS counts of
+ * each (wq_depths_argv), which wq_depths_decode() turns into
+ * {"q":{"pending":n,"delayed":n,"dead":n}}.  wq_queues() puts them around
+ * two round trips; the API's reads (async.c) around its own.
+ */
+static const struct {
+	const char	*state;
+	const char	*cmd;
+	const char	*key;
+} depths[WQ_DEPTH_CMDS] = {
+	{ "pending",	"LLEN",		"queue" },
+	{ "delayed",	"ZCARD",	"delayed" },
+	{ "dead",	"LLEN",		"dead" },
+};
+
+void
+wq_queues_argv(struct wq *wq, struct wq_argv *a)
+{
+	wq_argv_init(a);
+	wq_argv_adds(a, "SMEMBERS");
+	wq_argv_key(a, wq, "queues");
+}
+
+static int
+strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the queues, sorted (a set has no order of its own). */
+size_t
+wq_queues_names(redisReply *r, char ***names)
+{
+	size_t	i, n = 0;
+
+	*names = wq_calloc(r->type == REDIS_REPLY_ARRAY ? r->elements : 0,
+	    sizeof(**names));
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			(*names)[n++] = wq_strdup(r->element[i]->str);
+	qsort(*names, n, sizeof(**names), strcmp_p);
+	return n;
+}
+
+/* The commands of round two, into a[0 .. n * WQ_DEPTH_CMDS). */
+void
+wq_depths_argv(struct wq *wq, char *const *queues, size_t n,
+    struct wq_argv *a)
+{
+	size_t	i, s;
+
+	for (i = 0; i < n; i++)
+		for (s = 0; s < WQ_DEPTH_CMDS; s++, a++) {
+			wq_argv_init(a);
+			wq_argv_adds(a, depths[s].cmd);
+			wq_argv_key(a, wq, "%s:%s", depths[s].key, queues[i]);
+		}
+}
+
+int
+wq_depths_decode(struct wq *wq, char *const *queues, size_t n,
+    redisReply **r, jv *out)
+{
+	size_t	i, s;
+	jv	o, q;
+	int	rc;
+
+	for (i = 0; i < n * WQ_DEPTH_CMDS; i++)
+		if ((rc = wq_reply_error(wq, r[i], "queues")) != WQ_OK)
+			return rc;
+	o = jv_object();
+	for (i = 0; i < n; i++) {
+		q = jv_object();
+		for (s = 0; s < WQ_DEPTH_CMDS; s++)
+			q = jv_object_set(q, jv_string(depths[s].state),
+			    jv_number((double)wq_reply_ll(*r++)));
+		o = jv_object_set(o, jv_string(queues[i]), q);
+	}
+	*out = o;
+	return WQ_OK;
+}
+
 int
 wq_queues(struct wq *wq, jv *out)
 {
 	struct wq_argv	 a, *cmds;
 	redisReply	*r, **rs;
-	size_t		 i, n;
-	jv		 o, q;
+	char		**names;
+	size_t		 n, nc;
 	int		 rc;
 
-	wq_argv_init(&a);
-	wq_argv_adds(&a, "SMEMBERS");
-	wq_argv_key(&a, wq, "queues");
+	wq_queues_argv(wq, &a);
 	r = wq_command(wq, &a);
 	wq_argv_free(&a);
 	if ((rc = wq_reply_error(wq, r, "queues")) != WQ_OK) {
@@ -420,47 +496,20 @@ wq_queues(struct wq *wq, jv *out)
 			freeReplyObject(r);
 		return rc;
 	}
-	n = r->elements;
-	cmds = wq_calloc(n * 3 + 1, sizeof(*cmds));
-	rs = wq_calloc(n * 3 + 1, sizeof(*rs));
-	for (i = 0; i < n; i++) {
-		wq_argv_init(&cmds[i * 3]);
-		wq_argv_adds(&cmds[i * 3], "LLEN");
-		wq_argv_key(&cmds[i * 3], wq, "queue:%s", r->element[i]->str);
-		wq_argv_init(&cmds[i * 3 + 1]);
-		wq_argv_adds(&cmds[i * 3 + 1], "ZCARD");
-		wq_argv_key(&cmds[i * 3 + 1], wq, "delayed:%s",
-		    r->element[i]->str);
-		wq_argv_init(&cmds[i * 3 + 2]);
-		wq_argv_adds(&cmds[i * 3 + 2], "LLEN");
-		wq_argv_key(&cmds[i * 3 + 2], wq, "dead:%s", r->element[i]->str);
-	}
-	rc = n ? wq_pipeline(wq, cmds, n * 3, rs) : WQ_OK;
-	o = jv_object();
-	for (i = 0; rc == WQ_OK && i < n; i++) {
-		q = jv_object();
-		q = jv_object_set(q, jv_string("pending"),
-		    jv_number((double)wq_reply_ll(rs[i * 3])));
-		q = jv_object_set(q, jv_string("delayed"),
-		    jv_number((double)wq_reply_ll(rs[i * 3 + 1])));
-		q = jv_object_set(q, jv_string("dead"),
-		    jv_number((double)wq_reply_ll(rs[i * 3 + 2])));
-		o = jv_object_set(o, jv_string(r->element[i]->str), q);
-	}
-	for (i = 0; i < n * 3; i++) {
-		if (rs[i])
-			freeReplyObject(rs[i]);
-		wq_argv_free(&cmds[i]);
-	}
+	n = wq_queues_names(r, &names);
+	freeReplyObject(r);
+	nc = n * WQ_DEPTH_CMDS;
+	cmds = wq_calloc(nc, sizeof(*cmds));
+	rs = wq_calloc(nc, sizeof(*rs));
+	wq_depths_argv(wq, names, n, cmds);
+	rc = nc ? wq_pipeline(wq, cmds, nc, rs) : WQ_OK;
+	if (rc == WQ_OK)
+		rc = wq_depths_decode(wq, names, n, rs, out);
+	wq_pipeline_free(cmds, rs, nc);
 	free(cmds);
 	free(rs);
-	freeReplyObject(r);
-	if (rc != WQ_OK) {
-		jv_free(o);
-		return rc;
-	}
-	*out = o;
-	return WQ_OK;
+	wq_strs_free(names, n);
+	return rc;
 }
 
 void

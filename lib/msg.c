@@ -194,9 +194,7 @@ server_ms(struct wq *wq)
 	wq_argv_adds(&a, "TIME");
 	r = wq_command(wq, &a);
 	wq_argv_free(&a);
-	now = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ?
-	    wq_reply_ll(r->element[0]) * 1000 +
-	    wq_reply_ll(r->element[1]) / 1000 : wq_now_ms();
+	now = wq_reply_time_ms(r);
 	if (r != NULL)
 		freeReplyObject(r);
 	return now;
@@ -269,13 +267,9 @@ wq_msg_reply(struct wq *wq, struct wq_msg *m, const char *type, jv body)
 	wq_argv_adds(&a[1], "60");
 	free(s);
 	rc = wq_pipeline(wq, a, 2, r);
-	for (i = 0; i < 2; i++) {
-		if (rc == WQ_OK)
-			rc = wq_reply_error(wq, r[i], "reply");
-		if (r[i])
-			freeReplyObject(r[i]);
-		wq_argv_free(&a[i]);
-	}
+	for (i = 0; rc == WQ_OK && i < 2; i++)
+		rc = wq_reply_error(wq, r[i], "reply");
+	wq_pipeline_free(a, r, 2);
 	return rc;
 }
 

@@ -29,8 +29,6 @@
 
 #include "wq-int.h"
 
-#define NODE_DEFAULT_TIMEOUT_MS	5000
-
 static const char *
 node_instance(struct wq *wq)
 {
@@ -74,6 +72,18 @@ add_fields(struct wq_argv *a, jv fields)
 	jv_free(fields);
 }
 
+/* A script on this node's keys, up to its first arguments, NS: and name. */
+static void
+node_argv(struct wq *wq, enum wq_script_id id, struct wq_argv *a)
+{
+	wq_script_argv(a, id);
+	wq_argv_key(a, wq, "nodes");
+	wq_argv_key(a, wq, "node:%s", wq_name(wq));
+	wq_argv_setnkeys(a, 2);
+	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_adds(a, wq_name(wq));
+}
+
 static int
 node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
     jv fields, long long *res)
@@ -82,12 +92,7 @@ node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
 	redisReply	*r;
 	int		 rc;
 
-	wq_script_argv(&a, id);
-	wq_argv_key(&a, wq, "nodes");
-	wq_argv_key(&a, wq, "node:%s", wq_name(wq));
-	wq_argv_setnkeys(&a, 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, wq_name(wq));
+	node_argv(wq, id, &a);
 	wq_argv_addl(&a, o->node_timeout_ms);
 	wq_argv_adds(&a, node_instance(wq));
 	add_fields(&a, fields);
@@ -171,12 +176,7 @@ wq_node_leave(struct wq *wq)
 	redisReply	*r;
 	int		 rc;
 
-	wq_script_argv(&a, WQ_SCRIPT_LEAVE);
-	wq_argv_key(&a, wq, "nodes");
-	wq_argv_key(&a, wq, "node:%s", wq_name(wq));
-	wq_argv_setnkeys(&a, 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, wq_name(wq));
+	node_argv(wq, WQ_SCRIPT_LEAVE, &a);
 	wq_argv_adds(&a, node_instance(wq));
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
@@ -189,23 +189,13 @@ wq_node_leave(struct wq *wq)
 	return rc;
 }
 
-/* The server's clock in ms from a TIME reply, else ours. */
-static long long
-reply_time_ms(redisReply *r)
-{
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-		return wq_reply_ll(r->element[0]) * 1000 +
-		    wq_reply_ll(r->element[1]) / 1000;
-	return (long long)wq_now_ms();
-}
-
 /*
  * A node's hash as typed JSON.  score is its last beat in the zset it was
  * found in; member says which zset: "nodes" (alive while the beat is
  * within its timeout) or "gone".
  */
-jv
-wq_node_from_reply(const char *name, redisReply *r, int member, double score,
+static jv
+node_from_reply(const char *name, redisReply *r, int member, double score,
     long long now, int *alivep)
 {
 	static const char *nums[] = { "pid", "concurrency", "processed",
@@ -220,7 +210,7 @@ wq_node_from_reply(const char *name, redisReply *r, int member, double score,
 
 	o = jv_object();
 	o = jv_object_set(o, jv_string("name"), jv_string(name));
-	timeout = NODE_DEFAULT_TIMEOUT_MS;
+	timeout = WQ_NODE_TIMEOUT_MS;
 	for (i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	    i += 2) {
 		f = r->element[i]->str;
@@ -269,92 +259,175 @@ wq_node_from_reply(const char *name, redisReply *r, int member, double score,
 }
 
 /*
+ * The members, read in two rounds: the server's clock and the zsets of
+ * members (wq_peers_argv, then wq_members_decode), then each one's hash
+ * (wq_members_argv), which wq_peers_decode() turns into the array
+ * wq_peers() answers.  wq_peers() puts them around two round trips; the
+ * API's reads (async.c) around its own.
+ */
+size_t
+wq_peers_argv(struct wq *wq, int all, struct wq_argv *a)
+{
+	static const char *sets[] = { "nodes", "gone" };
+	size_t	i, n;
+
+	wq_argv_init(&a[0]);
+	wq_argv_adds(&a[0], "TIME");
+	n = all ? 3 : 2;
+	for (i = 1; i < n; i++) {
+		wq_argv_init(&a[i]);
+		wq_argv_adds(&a[i], "ZRANGE");
+		wq_argv_key(&a[i], wq, "%s", sets[i - 1]);
+		wq_argv_adds(&a[i], "0");
+		wq_argv_adds(&a[i], "-1");
+		wq_argv_adds(&a[i], "WITHSCORES");
+	}
+	return n;
+}
+
+/* The replies to wq_peers_argv(): TIME, "nodes", and perhaps "gone". */
+int
+wq_members_decode(struct wq *wq, redisReply **r, size_t n,
+    struct wq_members *m)
+{
+	redisReply	*set;
+	size_t		 i, k, len;
+	int		 rc;
+
+	memset(m, 0, sizeof(*m));
+	for (i = 0; i < n; i++) {
+		if ((rc = wq_reply_error(wq, r[i], "peers")) != WQ_OK)
+			return rc;
+		if (r[i]->type != REDIS_REPLY_ARRAY)
+			return wq_seterr(wq, WQ_EUNAVAIL, "peers: unexpected "
+			    "reply");
+	}
+	m->now = wq_reply_time_ms(r[0]);
+	for (i = 1, len = 0; i < n; i++)
+		len += r[i]->elements / 2;
+	m->names = wq_calloc(len, sizeof(*m->names));
+	m->beats = wq_calloc(len, sizeof(*m->beats));
+	m->member = wq_calloc(len, sizeof(*m->member));
+	for (i = 1; i < n; i++)
+		for (k = 0, set = r[i]; k + 1 < set->elements; k += 2) {
+			m->names[m->n] = wq_strdup(set->element[k]->str);
+			m->beats[m->n] = strtod(set->element[k + 1]->str, NULL);
+			m->member[m->n++] = i == 1;
+		}
+	return WQ_OK;
+}
+
+void
+wq_members_clear(struct wq_members *m)
+{
+	wq_strs_free(m->names, m->n);
+	free(m->beats);
+	free(m->member);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The commands of round two, into a[0 .. m->n). */
+void
+wq_members_argv(struct wq *wq, struct wq_members *m, struct wq_argv *a)
+{
+	size_t	i;
+
+	for (i = 0; i < m->n; i++) {
+		wq_argv_init(&a[i]);
+		wq_argv_adds(&a[i], "HGETALL");
+		wq_argv_key(&a[i], wq, "node:%s", m->names[i]);
+	}
+}
+
+int
+wq_peers_decode(struct wq *wq, struct wq_members *m, int all, redisReply **r,
+    jv *out)
+{
+	size_t	i;
+	jv	arr, names, node;
+	int	rc, alive;
+
+	for (i = 0; i < m->n; i++)
+		if ((rc = wq_reply_error(wq, r[i], "peers")) != WQ_OK)
+			return rc;
+	arr = jv_array();
+	names = jv_array();
+	for (i = 0; i < m->n; i++) {
+		node = node_from_reply(m->names[i], r[i], m->member[i],
+		    m->beats[i], m->now, &alive);
+		if (!all && !alive) {
+			jv_free(node);
+			continue;
+		}
+		arr = jv_array_append(arr, node);
+		names = jv_array_append(names, jv_string(m->names[i]));
+	}
+	*out = jv_sort(arr, names);
+	return WQ_OK;
+}
+
+/*
  * The live members (and with all, the dead: members whose beat lapsed and
  * the recently gone) as an array sorted by name.  Two round trips.
  */
 int
 wq_peers(struct wq *wq, int all, jv *out)
 {
-	struct wq_argv	 a[3], *cmds;
-	redisReply	*rs[3] = { NULL, NULL, NULL }, **nr, *set;
-	size_t		 i, n, k, s, na;
-	long long	 now;
-	jv		 arr, names, node;
-	int		 rc, alive;
+	struct wq_argv		 a[WQ_PEERS_CMDS], *cmds;
+	struct wq_members	 m;
+	redisReply		*rs[WQ_PEERS_CMDS], **nr;
+	size_t			 na;
+	int			 rc;
 
-	na = 0;
-	wq_argv_init(&a[na]);
-	wq_argv_adds(&a[na++], "TIME");
-	wq_argv_init(&a[na]);
-	wq_argv_adds(&a[na], "ZRANGE");
-	wq_argv_key(&a[na++], wq, "nodes");
-	if (all) {
-		wq_argv_init(&a[na]);
-		wq_argv_adds(&a[na], "ZRANGE");
-		wq_argv_key(&a[na++], wq, "gone");
-	}
-	for (i = 1; i < na; i++) {
-		wq_argv_adds(&a[i], "0");
-		wq_argv_adds(&a[i], "-1");
-		wq_argv_adds(&a[i], "WITHSCORES");
-	}
-	rc = wq_pipeline(wq, a, na, rs);
-	for (i = 0; i < na; i++)
-		wq_argv_free(&a[i]);
-	for (i = 0; rc == WQ_OK && i < na; i++)
-		if ((rc = wq_reply_error(wq, rs[i], "peers")) == WQ_OK &&
-		    rs[i]->type != REDIS_REPLY_ARRAY)
-			rc = wq_seterr(wq, WQ_EUNAVAIL, "peers: unexpected "
-			    "reply");
-	if (rc != WQ_OK) {
-		for (i = 0; i < na; i++)
-			if (rs[i])
-				freeReplyObject(rs[i]);
+	na = wq_peers_argv(wq, all, a);
+	if ((rc = wq_pipeline(wq, a, na, rs)) == WQ_OK)
+		rc = wq_members_decode(wq, rs, na, &m);
+	wq_pipeline_free(a, rs, na);
+	if (rc != WQ_OK)
 		return rc;
-	}
-	now = reply_time_ms(rs[0]);
-	for (s = 1, n = 0; s < na; s++)
-		n += rs[s]->elements / 2;
-	cmds = wq_calloc(n, sizeof(*cmds));
-	nr = wq_calloc(n, sizeof(*nr));
-	for (s = 1, k = 0; s < na; s++)
-		for (i = 0, set = rs[s]; i + 1 < set->elements; i += 2, k++) {
-			wq_argv_init(&cmds[k]);
-			wq_argv_adds(&cmds[k], "HGETALL");
-			wq_argv_key(&cmds[k], wq, "node:%s",
-			    set->element[i]->str);
-		}
-	rc = n ? wq_pipeline(wq, cmds, n, nr) : WQ_OK;
-	arr = jv_array();
-	names = jv_array();
-	for (s = 1, k = 0; rc == WQ_OK && s < na; s++)
-		for (i = 0, set = rs[s]; i + 1 < set->elements; i += 2, k++) {
-			node = wq_node_from_reply(set->element[i]->str, nr[k],
-			    s == 1, strtod(set->element[i + 1]->str, NULL),
-			    now, &alive);
-			if (!all && !alive) {
-				jv_free(node);
-				continue;
-			}
-			arr = jv_array_append(arr, node);
-			names = jv_array_append(names,
-			    jv_string(set->element[i]->str));
-		}
-	for (k = 0; k < n; k++) {
-		if (nr[k])
-			freeReplyObject(nr[k]);
-		wq_argv_free(&cmds[k]);
-	}
+	cmds = wq_calloc(m.n, sizeof(*cmds));
+	nr = wq_calloc(m.n, sizeof(*nr));
+	wq_members_argv(wq, &m, cmds);
+	rc = m.n ? wq_pipeline(wq, cmds, m.n, nr) : WQ_OK;
+	if (rc == WQ_OK)
+		rc = wq_peers_decode(wq, &m, all, nr, out);
+	wq_pipeline_free(cmds, nr, m.n);
 	free(cmds);
 	free(nr);
-	for (i = 0; i < na; i++)
-		freeReplyObject(rs[i]);
-	if (rc != WQ_OK) {
-		jv_free(arr);
-		jv_free(names);
+	wq_members_clear(&m);
+	return rc;
+}
+
+static const char *stat_names[] = { "submitted", "worked", "failed",
+    "retried", "reclaimed" };
+#define NSTATS	(sizeof(stat_names) / sizeof(stat_names[0]))
+
+/* The totals of stats:*, for wq_stats() and the API's metrics. */
+void
+wq_totals_argv(struct wq *wq, struct wq_argv *a)
+{
+	size_t	i;
+
+	wq_argv_init(a);
+	wq_argv_adds(a, "MGET");
+	for (i = 0; i < NSTATS; i++)
+		wq_argv_key(a, wq, "stats:%s", stat_names[i]);
+}
+
+/* Set the totals of the reply to wq_totals_argv() on the object *o. */
+int
+wq_totals_decode(struct wq *wq, redisReply *r, jv *o)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = wq_reply_error(wq, r, "stats")) != WQ_OK)
 		return rc;
-	}
-	*out = jv_sort(arr, names);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != NSTATS)
+		return wq_seterr(wq, WQ_EUNAVAIL, "stats: unexpected reply");
+	for (i = 0; i < NSTATS; i++)
+		*o = jv_object_set(*o, jv_string(stat_names[i]),
+		    jv_number((double)wq_reply_ll(r->element[i])));
 	return WQ_OK;
 }
 
@@ -366,40 +439,25 @@ wq_peers(struct wq *wq, int all, jv *out)
 int
 wq_stats(struct wq *wq, jv *out)
 {
-	static const char *names[] = { "submitted", "worked", "failed",
-	    "retried", "reclaimed" };
 	struct wq_argv	 a[2];
 	redisReply	*rs[2];
-	size_t		 i;
 	jv		 o;
 	int		 rc;
 
 	wq_argv_init(&a[0]);
 	wq_argv_adds(&a[0], "TIME");
-	wq_argv_init(&a[1]);
-	wq_argv_adds(&a[1], "MGET");
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		wq_argv_key(&a[1], wq, "stats:%s", names[i]);
-	rc = wq_pipeline(wq, a, 2, rs);
-	for (i = 0; i < 2; i++) {
-		if (rc == WQ_OK)
-			rc = wq_reply_error(wq, rs[i], "stats");
-		wq_argv_free(&a[i]);
-	}
-	if (rc == WQ_OK && (rs[1]->type != REDIS_REPLY_ARRAY ||
-	    rs[1]->elements != sizeof(names) / sizeof(names[0])))
-		rc = wq_seterr(wq, WQ_EUNAVAIL, "stats: unexpected reply");
+	wq_totals_argv(wq, &a[1]);
+	if ((rc = wq_pipeline(wq, a, 2, rs)) == WQ_OK)
+		rc = wq_reply_error(wq, rs[0], "stats");
 	if (rc == WQ_OK) {
 		o = jv_object();
 		o = jv_object_set(o, jv_string("time"),
-		    jv_number((double)reply_time_ms(rs[0])));
-		for (i = 0; i < rs[1]->elements; i++)
-			o = jv_object_set(o, jv_string(names[i]),
-			    jv_number((double)wq_reply_ll(rs[1]->element[i])));
-		*out = o;
+		    jv_number((double)wq_reply_time_ms(rs[0])));
+		if ((rc = wq_totals_decode(wq, rs[1], &o)) == WQ_OK)
+			*out = o;
+		else
+			jv_free(o);
 	}
-	for (i = 0; i < 2; i++)
-		if (rs[i])
-			freeReplyObject(rs[i]);
+	wq_pipeline_free(a, rs, 2);
 	return rc;
 }

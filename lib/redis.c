@@ -443,6 +443,20 @@ wq_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n, redisReply **out)
 	return WQ_OK;
 }
 
+/* Free the commands of a pipeline and the replies it read (not the arrays). */
+void
+wq_pipeline_free(struct wq_argv *cmds, redisReply **replies, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (replies[i] != NULL)
+			freeReplyObject(replies[i]);
+		replies[i] = NULL;
+		wq_argv_free(&cmds[i]);
+	}
+}
+
 /* An error reply becomes the error of wq; returns non-zero for one. */
 int
 wq_reply_error(struct wq *wq, redisReply *r, const char *what)
@@ -461,6 +475,16 @@ wq_reply_error(struct wq *wq, redisReply *r, const char *what)
 		return WQ_EUNAVAIL;
 	}
 	return wq_seterr(wq, WQ_EUNAVAIL, "%s: Redis: %s", what, r->str);
+}
+
+/* The server's clock in ms from a TIME reply, else ours. */
+long long
+wq_reply_time_ms(redisReply *r)
+{
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		return wq_reply_ll(r->element[0]) * 1000 +
+		    wq_reply_ll(r->element[1]) / 1000;
+	return (long long)wq_now_ms();
 }
 
 long long

@@ -85,14 +85,55 @@ redisReply	*wq_command(struct wq *, struct wq_argv *);
 int		 wq_pipeline(struct wq *, struct wq_argv *, size_t,
 		    redisReply **);
 int		 wq_reply_error(struct wq *, redisReply *, const char *);
+/* Free the n commands and replies of a pipeline (not the arrays). */
+void		 wq_pipeline_free(struct wq_argv *, redisReply **, size_t);
 
 redisContext	*wq_redis_open(struct wq *, char *, size_t);
 
 jv		 wq_record_from_reply(const char *, redisReply *);
-/* A node's hash as JSON; *alive from its last beat (node.c). */
-jv		 wq_node_from_reply(const char *, redisReply *, int, double,
-		    long long, int *);
 long long	 wq_reply_ll(redisReply *);
+long long	 wq_reply_time_ms(redisReply *);	/* of TIME, else ours */
+void		 wq_strs_free(char **, size_t);
+
+/*
+ * The reads that take two rounds, each built and decoded once, for the
+ * blocking wq_queues() and wq_peers() and for the API's reads (async.c).
+ * Queue depths (job.c): SMEMBERS of the queues, then WQ_DEPTH_CMDS
+ * counts of each queue.
+ */
+#define WQ_DEPTH_CMDS	3
+void		 wq_queues_argv(struct wq *, struct wq_argv *);
+/* The queue names of its reply, sorted, malloc'd; returns how many. */
+size_t		 wq_queues_names(redisReply *, char ***);
+void		 wq_depths_argv(struct wq *, char *const *, size_t,
+		    struct wq_argv *);
+int		 wq_depths_decode(struct wq *, char *const *, size_t,
+		    redisReply **, jv *);
+
+/*
+ * The members (node.c): TIME and the zsets "nodes" (and with all,
+ * "gone"), up to WQ_PEERS_CMDS commands, then one HGETALL a member.
+ */
+#define WQ_PEERS_CMDS		3
+#define WQ_NODE_TIMEOUT_MS	5000	/* when a node's hash names none */
+struct wq_members {
+	char		**names;
+	double		 *beats;	/* the last beat, ms */
+	int		 *member;	/* found in "nodes", not "gone" */
+	size_t		  n;
+	long long	  now;		/* the server's clock, ms */
+};
+size_t		 wq_peers_argv(struct wq *, int, struct wq_argv *);
+int		 wq_members_decode(struct wq *, redisReply **, size_t,
+		    struct wq_members *);
+void		 wq_members_clear(struct wq_members *);
+void		 wq_members_argv(struct wq *, struct wq_members *,
+		    struct wq_argv *);
+int		 wq_peers_decode(struct wq *, struct wq_members *, int,
+		    redisReply **, jv *);
+/* MGET of the stats:* totals; the decoder sets them on an object. */
+void		 wq_totals_argv(struct wq *, struct wq_argv *);
+int		 wq_totals_decode(struct wq *, redisReply *, jv *);
 /* One inbox message (msg.c); exposed for the fuzzer in fuzz/. */
 int		 wq_msg_decode(const char *, size_t, long long, struct wq_msg *);
 

@@ -194,7 +194,7 @@ int		 wq_waiter_read(struct wq_waiter *, char **, size_t, size_t *);
 /* Lists of ids by state. */
 int		 wq_list(struct wq *, const char *, const char *, long, jv *);
 
-/* Queue depths: {"queue":{"pending":n,"delayed":n,"working":n,"dead":n}} */
+/* Queue depths, by name: {"queue":{"pending":n,"delayed":n,"dead":n}} */
 int		 wq_queues(struct wq *, jv *);
 
 /*
