@@ -143,9 +143,10 @@ wq_answer_line(struct wq *wq, struct wq_spec *s, jv answer)
 	return line;
 }
 
-int
-wq_submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
-    redisReply *r, jv *answers)
+/* The answers to a submit call; jv_null() for accepted ones if lazy. */
+static int
+submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
+    redisReply *r, jv *answers, int lazy)
 {
 	size_t	i;
 	int	rc;
@@ -159,10 +160,19 @@ wq_submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
 			answers[i] = jv_object_set(
 			    wq_record_from_reply(specs[i].id, r->element[i]),
 			    jv_string("duplicate"), jv_true());
-		} else
+		} else if (lazy)
+			answers[i] = jv_null();
+		else
 			answers[i] = wq_answer_accepted(wq, &specs[i]);
 	}
 	return WQ_OK;
+}
+
+int
+wq_submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
+    redisReply *r, jv *answers)
+{
+	return submit_decode(wq, specs, n, r, answers, 0);
 }
 
 /* The link broke in the middle of a submission. */
@@ -223,7 +233,7 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	if ((replies[0] = wq_script_run(wq, &cmds[0])) == NULL)
 		rc = WQ_EUNAVAIL;
 	else
-		rc = wq_submit_decode(wq, specs, cnt[0], replies[0], answers);
+		rc = submit_decode(wq, specs, cnt[0], replies[0], answers, 1);
 	for (b = 1; rc == WQ_OK && b <= nb; b++) {
 		if (b < nb) {
 			wq_submit_argv(wq, specs + off[b], cnt[b], &cmds[b]);
@@ -241,8 +251,8 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 		replies[k] = p;
 		if (wq_reply_noscript(replies[k]))
 			redo = 1;
-		else if ((rc = wq_submit_decode(wq, specs + off[k], cnt[k],
-		    replies[k], answers + off[k])) != WQ_OK && b < nb)
+		else if ((rc = submit_decode(wq, specs + off[k], cnt[k],
+		    replies[k], answers + off[k], 1)) != WQ_OK && b < nb)
 			wq_disconnect(wq);	/* a reply is still in flight */
 	}
 	for (b = 1; rc == WQ_OK && redo && b < nb; b++) {
@@ -253,8 +263,8 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 			rc = WQ_EUNAVAIL;
 			break;
 		}
-		rc = wq_submit_decode(wq, specs + off[b], cnt[b], replies[b],
-		    answers + off[b]);
+		rc = submit_decode(wq, specs + off[b], cnt[b], replies[b],
+		    answers + off[b], 1);
 	}
 	for (b = 0; b < nb; b++) {
 		if (replies[b] != NULL)

@@ -39,11 +39,20 @@ static const unsigned char md5_r[64] = {
 	6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21
 };
 
+/* One step: a = b + ((a + f + k + w) <<< r), then the words turn. */
+#define STEP(f, i, g) do {						\
+	x = a + (f) + md5_k[i] + w[g];					\
+	a = d;								\
+	d = c;								\
+	c = b;								\
+	b = b + (x << md5_r[i] | x >> (32 - md5_r[i]));			\
+} while (0)
+
 static void
 md5_block(struct md5 *m, const unsigned char *p)
 {
-	uint32_t	w[16], a, b, c, d, f, t;
-	int		i, g;
+	uint32_t	w[16], a, b, c, d, x;
+	int		i;
 
 	for (i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[i * 4] | (uint32_t)p[i * 4 + 1] << 8 |
@@ -52,32 +61,28 @@ md5_block(struct md5 *m, const unsigned char *p)
 	b = m->h[1];
 	c = m->h[2];
 	d = m->h[3];
-	for (i = 0; i < 64; i++) {
-		if (i < 16) {
-			f = (b & c) | (~b & d);
-			g = i;
-		} else if (i < 32) {
-			f = (d & b) | (~d & c);
-			g = (5 * i + 1) % 16;
-		} else if (i < 48) {
-			f = b ^ c ^ d;
-			g = (3 * i + 5) % 16;
-		} else {
-			f = c ^ (b | ~d);
-			g = (7 * i) % 16;
-		}
-		t = d;
-		d = c;
-		c = b;
-		f = a + f + md5_k[i] + w[g];
-		b = b + (f << md5_r[i] | f >> (32 - md5_r[i]));
-		a = t;
-	}
+	/*
+	 * The four rounds, each its own loop: no branch or division a step,
+	 * and unrolled, the constants and rotations are immediates.
+	 */
+#pragma GCC unroll 16
+	for (i = 0; i < 16; i++)
+		STEP((b & c) | (~b & d), i, i);
+#pragma GCC unroll 16
+	for (i = 16; i < 32; i++)
+		STEP((d & b) | (~d & c), i, (5 * i + 1) & 15);
+#pragma GCC unroll 16
+	for (i = 32; i < 48; i++)
+		STEP(b ^ c ^ d, i, (3 * i + 5) & 15);
+#pragma GCC unroll 16
+	for (i = 48; i < 64; i++)
+		STEP(c ^ (b | ~d), i, (7 * i) & 15);
 	m->h[0] += a;
 	m->h[1] += b;
 	m->h[2] += c;
 	m->h[3] += d;
 }
+#undef STEP
 
 static void
 md5_update(struct md5 *m, const unsigned char *p, size_t n)
@@ -104,7 +109,7 @@ void
 wq_md5_hex(const void *data, size_t n, char out[WQ_ID_LEN + 1])
 {
 	static const char	 hex[] = "0123456789ABCDEF";
-	static const unsigned char pad = 0x80, zero = 0;
+	static const unsigned char pad[64] = { 0x80 };
 	struct md5		 m;
 	unsigned char		 len[8];
 	uint64_t		 bits;
@@ -118,9 +123,8 @@ wq_md5_hex(const void *data, size_t n, char out[WQ_ID_LEN + 1])
 	m.used = 0;
 	md5_update(&m, data, n);
 	bits = m.len * 8;
-	md5_update(&m, &pad, 1);
-	while (m.used != 56)
-		md5_update(&m, &zero, 1);
+	/* 0x80, then zeros up to 56 bytes into a block */
+	md5_update(&m, pad, m.used < 56 ? 56 - m.used : 120 - m.used);
 	for (i = 0; i < 8; i++)
 		len[i] = (unsigned char)(bits >> (8 * i));
 	md5_update(&m, len, 8);

@@ -161,11 +161,17 @@ int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
 #define WQ_TEXT_JSON	1	/* the text is a JSON job object */
 
 /*
- * Submit n jobs in one round trip.  answers[i] receives the submission
- * answer of spec i (owned by the caller).
+ * Submit n jobs in pipelined batches.  answers[i] receives the existing
+ * record, with "duplicate": true, when spec i's id has one, and jv_null()
+ * when the job was queued: its answer is wq_answer_accepted() (made only
+ * when it is wanted: building it was a third of a bulk submission's CPU).
+ * The answers are owned by the caller.
  */
 int		 wq_submit(struct wq *, struct wq_spec *, size_t, jv *);
-/* The NDJSON line (malloc'd, no newline) of the answer (consumed) to spec. */
+/*
+ * The NDJSON line (malloc'd, no newline) of the answer (consumed) to spec:
+ * a record, or jv_null() for "accepted".
+ */
 char		*wq_answer_line(struct wq *, struct wq_spec *, jv);
 
 /*

@@ -17,6 +17,26 @@ teardown() { stop_started; }
 	[ "$(rcli lrange wq:queue:default 0 -1)" = ACBD18DB4CC2F85CEDEF654FCCC4A4D8 ]
 }
 
+@test "ids are the MD5 of the data at every length round a block" {
+	for n in 0 1 55 56 57 63 64 65 119 120 128 1000; do
+		d=$(head -c "$n" /dev/zero | tr '\0' x)
+		want=$(printf '%s' "$d" | md5sum | cut -c1-32 | tr a-f A-F)
+		got=$(wq-submit -- "$d" | jq -r .callback)
+		[ "$got" = "$want" ] || { echo "length $n: $got, not $want"; false; }
+	done
+}
+
+@test "answer lines are what jq -c makes of the answer, for any string" {
+	printf '%s\n' plain 'a"quote' 'back\slash' "$(printf 'tab\tand\001ctl\177del')" 'utf8 é ✓' '' |
+	    wq-submit --lines >"$BATS_TEST_TMPDIR/out"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" = 6 ]
+	jq -c . "$BATS_TEST_TMPDIR/out" >"$BATS_TEST_TMPDIR/want"
+	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/out"
+	run jq -r .data "$BATS_TEST_TMPDIR/out"
+	assert_line --index 1 'a"quote'
+	assert_line --index 2 'back\slash'
+}
+
 @test "a JSON job object with string data hashes the same" {
 	run sh -c 'echo "{\"data\":\"foo\"}" | wq-submit --json'
 	assert_success
