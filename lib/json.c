@@ -314,10 +314,24 @@ jv
 wq_parse(const char *s, size_t n, char *err, size_t errlen)
 {
 	jv	v, msg;
+	size_t	i;
 
 	if (n > (size_t)0x7fffffff) {
 		snprintf(err, errlen, "JSON text too long");
 		return jv_invalid();
+	}
+	/*
+	 * A string without escapes is its bytes between the quotes (jv makes
+	 * bad UTF-8 U+FFFD, as its parser does): a worker parses every job's
+	 * data, and jq's parser goes through a state machine per character.
+	 */
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		for (i = 1; i < n - 1; i++)
+			if ((unsigned char)s[i] < 0x20 || s[i] == '"' ||
+			    s[i] == '\\')
+				break;
+		if (i == n - 1)
+			return jv_string_sized(s + 1, (int)(n - 2));
 	}
 	if (json_check((const unsigned char *)s, n, err, errlen) == -1)
 		return jv_invalid();

@@ -76,10 +76,21 @@ wq_argv_addf(struct wq_argv *a, const char *fmt, ...)
 	free(s);
 }
 
+/* (Not printf: a worker adds two numbers a job, and vasprintf() was a
+ * tenth of its time.) */
 void
 wq_argv_addl(struct wq_argv *a, long long v)
 {
-	wq_argv_addf(a, "%lld", v);
+	char			 buf[24], *p = buf + sizeof(buf);
+	unsigned long long	 u;
+
+	u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	wq_argv_add(a, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 static char *
