@@ -15,8 +15,10 @@
  *                           connection subscribed before the submit
  *   wqdrive beat NODES S    NODES simulated idle workers, each doing once
  *                           per second what an idle wq-worker does on its
- *                           heartbeat: beat, reap, promote, read its
- *                           inbox, try a claim; spread over the second
+ *                           heartbeat: wq_node_heartbeat() with a
+ *                           worker's fields, its inbox and its queue
+ *                           (beat, sweep when its turn comes, messages,
+ *                           is there work); spread over the second
  */
 #include <errno.h>
 #include <poll.h>
@@ -194,19 +196,42 @@ mode_latency(long rate, long secs)
 	free(lats);
 }
 
+/* A worker's fields (cmd/wq-worker.c): all to register, some to beat. */
+static jv
+worker_fields(int full)
+{
+	jv	o;
+
+	o = jv_object();
+	if (full) {
+		o = jv_object_set(o, jv_string("role"), jv_string("worker"));
+		o = jv_object_set(o, jv_string("host"), jv_string("bench"));
+		o = jv_object_set(o, jv_string("pid"),
+		    jv_number((double)getpid()));
+		o = jv_object_set(o, jv_string("queues"),
+		    jv_array_append(jv_array(), jv_string("default")));
+		o = jv_object_set(o, jv_string("concurrency"), jv_number(1));
+		o = jv_object_set(o, jv_string("work"), jv_string("sleep"));
+	}
+	o = jv_object_set(o, jv_string("processed"), jv_number(0));
+	o = jv_object_set(o, jv_string("failed"), jv_number(0));
+	o = jv_object_set(o, jv_string("current"), jv_array());
+	o = jv_object_set(o, jv_string("state"), jv_string("running"));
+	return o;
+}
+
 static void
 mode_beat(long nodes, long secs)
 {
 	struct wq		**wqs;
 	struct wq_worker_opts	  o;
-	struct wq_claim		  c;
-	struct wq_msg		  m[8];
+	struct wq_beat		  b;
+	struct wq_msg		  m[32];
 	char			 *queues[] = { "default" };
 	char			  name[64];
 	double			  t0, due;
-	long			  i, tick, x, y, nodes_reaped, jobs;
-	size_t			  n, k;
-	int			  member;
+	long			  i, tick;
+	size_t			  k;
 
 	memset(&o, 0, sizeof(o));
 	o.queues = queues;
@@ -222,7 +247,7 @@ mode_beat(long nodes, long secs)
 		snprintf(name, sizeof(name), "sim-%ld", i);
 		if (wq_setopt(wqs[i], WQ_OPT_NAME, name) != WQ_OK ||
 		    wq_connect(wqs[i]) != WQ_OK ||
-		    wq_node_register(wqs[i], &o, jv_object()) != WQ_OK)
+		    wq_node_register(wqs[i], &o, worker_fields(1)) != WQ_OK)
 			die(wqs[i], "register");
 	}
 	/* Up: the caller measures Redis from here. */
@@ -234,18 +259,15 @@ mode_beat(long nodes, long secs)
 			due = t0 + tick + (double)i / (double)nodes;
 			if (due > now_s())
 				usleep((useconds_t)((due - now_s()) * 1e6));
-			if (wq_node_beat(wqs[i], &o, jv_object(), &member) !=
-			    WQ_OK || !member ||
-			    wq_node_reap(wqs[i], 5000, &nodes_reaped, &jobs) !=
-			    WQ_OK ||
-			    wq_promote(wqs[i], &o, &x) != WQ_OK ||
-			    wq_msg_take(wqs[i], m, 8, &n) != WQ_OK ||
-			    wq_claim(wqs[i], &o, 1, &c, &k) != WQ_OK)
+			memset(&b, 0, sizeof(b));
+			b.msgs = m;
+			b.max_msgs = sizeof(m) / sizeof(m[0]);
+			b.want_work = 1;
+			if (wq_node_heartbeat(wqs[i], &o, worker_fields(0),
+			    &b) != WQ_OK || !b.member)
 				die(wqs[i], "beat");
-			for (y = 0; y < (long)n; y++)
-				wq_msg_clear(&m[y]);
-			if (k > 0)
-				wq_claim_clear(&c);
+			for (k = 0; k < b.nmsgs; k++)
+				wq_msg_clear(&m[k]);
 		}
 	}
 	printf("{\"nodes\":%ld,\"seconds\":%ld}\n", nodes, secs);

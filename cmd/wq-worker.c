@@ -7,8 +7,11 @@
  * the pipes of the processes it runs (--exec jobs and --on handlers), and
  * wakes for timers (heartbeats, --sleep jobs, job timeouts).  Each turn it
  * records the outcomes that are ready in one script call, heartbeats when
- * due (reaping dead nodes and promoting due retries on the way), answers
- * messages, and claims as many jobs as it has free slots in one call.
+ * due (one round trip, which also reads the inbox, says whether the
+ * queues hold work, and now and then reaps dead nodes and promotes due
+ * retries for the cluster), answers messages, and claims as many jobs as
+ * it has free slots in one call.  An idle worker claims only on a wake
+ * hint or when its heartbeat finds work.
  * --jq and --sleep 0 work runs in the loop itself, so such jobs are taken
  * --batch at a time and cost two round trips per batch.
  *
@@ -529,6 +532,13 @@ start_job(struct slot *s, struct wq_claim *c)
 	}
 }
 
+/* --jq and --sleep 0 work runs in the loop, a batch at a time. */
+static int
+works_inline(void)
+{
+	return w.work == WORK_JQ || (w.work == WORK_SLEEP && w.sleep_s == 0);
+}
+
 static void
 claim(void)
 {
@@ -537,8 +547,7 @@ claim(void)
 	int		 rc, inline_work;
 	int64_t		 t0 = wq_now_ms();
 
-	inline_work = w.work == WORK_JQ ||
-	    (w.work == WORK_SLEEP && w.sleep_s == 0);
+	inline_work = works_inline();
 	for (;;) {
 		if (inline_work)
 			max = (size_t)w.batch;
@@ -883,7 +892,8 @@ recover(void)
 static void
 come_up(void)
 {
-	int	rc, member;
+	struct wq_beat	b;
+	int		rc, member;
 
 	if ((rc = wq_connect(w.wq)) != WQ_OK) {
 		w.reconnect_at = wq_now_ms() + wq_backoff_ms(w.wq);
@@ -894,11 +904,12 @@ come_up(void)
 	 * holds).  Coming back, beat: the name is ours unless we were
 	 * reaped meanwhile, and then we register anew.
 	 */
-	member = 0;
+	memset(&b, 0, sizeof(b));
 	if (w.started_at != 0)
-		rc = wq_node_beat(w.wq, &w.o, node_fields(1), &member);
+		rc = wq_node_heartbeat(w.wq, &w.o, node_fields(1), &b);
 	else
 		rc = WQ_OK;
+	member = b.member;
 	if (rc == WQ_OK && !member)
 		rc = wq_node_register(w.wq, &w.o, node_fields(1));
 	if (rc == WQ_EUSAGE)
@@ -929,18 +940,29 @@ come_up(void)
 	w.next_beat = 0;
 }
 
+/*
+ * One round trip: the beat, the cluster's sweep when it is this node's
+ * turn, the inbox, and whether the queues hold work (a worker with a free
+ * slot claims then: wake hints can be lost).
+ */
 static void
 heartbeat(void)
 {
-	long	nodes, jobs, moved;
-	int	member;
+	struct wq_msg	msgs[32];
+	struct wq_beat	b;
+	size_t		i;
 
 	w.next_beat = wq_now_ms() + w.o.heartbeat_ms;
-	if (wq_node_beat(w.wq, &w.o, node_fields(0), &member) != WQ_OK) {
+	memset(&b, 0, sizeof(b));
+	b.msgs = msgs;
+	b.max_msgs = sizeof(msgs) / sizeof(msgs[0]);
+	b.want_work = !w.draining && (works_inline() ||
+	    nrunning(PROC_JOB) < w.o.concurrency);
+	if (wq_node_heartbeat(w.wq, &w.o, node_fields(0), &b) != WQ_OK) {
 		went_down();
 		return;
 	}
-	if (!member) {
+	if (!b.member) {
 		/* Frozen or cut off for longer than the node timeout. */
 		logf_("fenced", jv_null(), "this node was declared dead; "
 		    "registering again (results of its old claims will be "
@@ -949,23 +971,22 @@ heartbeat(void)
 			went_down();
 			return;
 		}
-	}
-	if (wq_node_reap(w.wq, w.o.node_timeout_ms, &nodes, &jobs) != WQ_OK) {
-		went_down();
+		w.claim_now = 1;
+		w.msg_now = 1;
 		return;
 	}
-	if (nodes > 0)
+	if (b.reaped > 0)
 		logf_("reap", jv_object_set(jv_object_set(jv_object(),
-		    jv_string("nodes"), jv_number((double)nodes)),
-		    jv_string("jobs"), jv_number((double)jobs)),
-		    "%ld dead node(s) removed, %ld job(s) put back", nodes,
-		    jobs);
-	if (wq_promote(w.wq, &w.o, &moved) != WQ_OK) {
-		went_down();
-		return;
+		    jv_string("nodes"), jv_number((double)b.reaped)),
+		    jv_string("jobs"), jv_number((double)b.reclaimed)),
+		    "%ld dead node(s) removed, %ld job(s) put back", b.reaped,
+		    b.reclaimed);
+	for (i = 0; i < b.nmsgs; i++) {
+		handle_message(&msgs[i]);
+		wq_msg_clear(&msgs[i]);
 	}
-	w.claim_now = 1;
-	w.msg_now = 1;
+	w.msg_now |= b.more;
+	w.claim_now |= b.work;
 }
 
 /* Start the drain: stop claiming; past the grace, hand jobs back. */

@@ -214,26 +214,25 @@ kore_parent_teardown(void)
 }
 
 /*
- * The heartbeat, in the first worker only (one node per instance):
- * blocking calls of libwq with short timeouts, once a second.  A node
- * that was reaped (it froze, or Redis was away) registers again; it also
- * reaps, like every node.
+ * The heartbeat, in the first worker only (one node per instance): a
+ * blocking call of libwq with short timeouts, once a second, one round
+ * trip.  A node that was reaped (it froze, or Redis was away) registers
+ * again; it also takes its turn at sweeping the cluster, like every node.
+ * Its inbox is read by api_inbox(), more often.
  */
 static void
 api_beat(void *arg, u_int64_t now)
 {
-	long	nodes, jobs;
-	int	member = 0, rc;
+	struct wq_beat	b;
+	int		rc;
 
 	(void)arg;
 	if (now < beat_resume)
 		return;
-	rc = wq_node_beat(api_wq, &node_opts, jv_object(), &member);
-	if (rc == WQ_OK && !member)
+	memset(&b, 0, sizeof(b));
+	rc = wq_node_heartbeat(api_wq, &node_opts, jv_object(), &b);
+	if (rc == WQ_OK && !b.member)
 		rc = wq_node_register(api_wq, &node_opts, node_fields());
-	if (rc == WQ_OK)
-		rc = wq_node_reap(api_wq, node_opts.node_timeout_ms, &nodes,
-		    &jobs);
 	if (rc == WQ_OK) {
 		if (beat_failing)
 			kore_log(LOG_NOTICE, "wq-api: heartbeat is back");

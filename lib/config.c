@@ -622,5 +622,6 @@ wq_free(struct wq *wq)
 	free(wq->role);
 	free(wq->name);
 	free(wq->name_json);
+	free(wq->beat_fields);
 	free(wq);
 }

@@ -715,36 +715,6 @@ wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
 	return rc;
 }
 
-int
-wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved)
-{
-	struct wq_argv	 a;
-	redisReply	*r;
-	size_t		 i;
-	int		 rc;
-
-	wq_script_argv(&a, WQ_SCRIPT_PROMOTE);
-	for (i = 0; i < o->nqueues; i++) {
-		wq_argv_key(&a, wq, "delayed:%s", o->queues[i]);
-		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
-	}
-	wq_argv_setnkeys(&a, (int)o->nqueues * 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_adds(&a, "1000");
-	for (i = 0; i < o->nqueues; i++)
-		wq_argv_adds(&a, o->queues[i]);
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "promote")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
-		return rc;
-	}
-	*moved = (long)wq_reply_ll(r);
-	freeReplyObject(r);
-	return WQ_OK;
-}
-
 /* After a reconnect: hand back what the node holds but does not know of. */
 int
 wq_recover(struct wq *wq, const char **known, size_t n, long *handed)

@@ -4,14 +4,22 @@
  * A node (a worker, an API instance) registers in the zset "nodes" (name
  * -> last heartbeat, server time) and describes itself in the hash
  * node:<name>, which keeps its own timeout and a random instance token of
- * the process.  It heartbeats every second or so; any node, when it
- * heartbeats, also reaps: a member whose last beat is older than its
- * timeout is dead, its claimed jobs are put back and it leaves the list.
- * Nobody scans keys: discovery is a read of one zset and one hash per
- * member, bounded by the number of nodes, whatever else the database
- * holds.  Readers do not wait for a reaper either: a member whose beat
- * has lapsed is shown dead at once.  Nodes that died or left stay in the
- * zset "gone" for five minutes, for wq-peers --all.
+ * the process.  It heartbeats every second or so, in one round trip
+ * (heartbeat.lua): the beat; the sweep, which one node does for the
+ * cluster a few times a second: a member whose last beat is older than
+ * its timeout is dead, its claimed jobs are put back and it leaves the
+ * list, and due retries go back to their queues; for a worker, its inbox
+ * and whether its queues hold work.  An idle node costs Redis one script
+ * call a second.  Nobody scans keys: discovery is a read of one zset and
+ * one hash per member, bounded by the number of nodes, whatever else the
+ * database holds.  Readers do not wait for a reaper either: a member
+ * whose beat has lapsed is shown dead at once.  Nodes that died or left
+ * stay in the zset "gone" for five minutes, for wq-peers --all.
+ *
+ * A beat writes its fields in the node's hash only when they differ from
+ * those it sent last on this connection (a server that restarted from an
+ * older snapshot is told again), and renews the hash's TTL only every
+ * BEAT_FULL_MS: the last beat itself is the zset's score.
  *
  * Register and beat answer the server's time; the node keeps the offset
  * of its own clock, so that it can judge the age of a message without
@@ -28,6 +36,16 @@
 #include <string.h>
 
 #include "wq-int.h"
+
+/*
+ * A node's hash lives NODE_KEEP_MS past its node timeout (register.lua
+ * sets that TTL); beats renew it, with all the fields, every BEAT_FULL_MS,
+ * well within.  The sweep's gate is a quarter of the heartbeat, at most
+ * SWEEP_GATE_MS (heartbeat.lua says why).
+ */
+#define NODE_KEEP_MS	60000
+#define BEAT_FULL_MS	20000
+#define SWEEP_GATE_MS	250
 
 static const char *
 node_instance(struct wq *wq)
@@ -84,6 +102,16 @@ node_argv(struct wq *wq, enum wq_script_id id, struct wq_argv *a)
 	wq_argv_adds(a, wq_name(wq));
 }
 
+/* Scripts answer the server's time: keep our clock's offset. */
+static void
+node_skew(struct wq *wq, long long server_ms)
+{
+	if (server_ms > 1) {
+		wq->skew_ms = (int64_t)server_ms - wq_now_ms();
+		wq->skew_known = 1;
+	}
+}
+
 static int
 node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
     jv fields, long long *res)
@@ -112,11 +140,7 @@ node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
 	}
 	*res = wq_reply_ll(r);
 	freeReplyObject(r);
-	/* Both scripts answer the server's time: keep our clock's offset. */
-	if (*res > 1) {
-		wq->skew_ms = (int64_t)*res - wq_now_ms();
-		wq->skew_known = 1;
-	}
+	node_skew(wq, *res);
 	return WQ_OK;
 }
 
@@ -125,47 +149,119 @@ wq_node_register(struct wq *wq, struct wq_worker_opts *o, jv fields)
 {
 	long long	res;
 
+	/* A new hash: the next beat tells it everything. */
+	free(wq->beat_fields);
+	wq->beat_fields = NULL;
 	return node_script(wq, WQ_SCRIPT_REGISTER, o, fields, &res);
 }
 
-/* *member is 0 when the node had been reaped and must register again. */
-int
-wq_node_beat(struct wq *wq, struct wq_worker_opts *o, jv fields, int *member)
+/* The call of heartbeat.lua; full: the fields and the TTL, changed or not. */
+static void
+beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
+    const char *sent, int full, struct wq_beat *b, struct wq_argv *a)
 {
-	long long	res = 0;
+	size_t	i;
+	long	gate;
+
+	wq_script_argv(a, WQ_SCRIPT_HEARTBEAT);
+	wq_argv_key(a, wq, "nodes");
+	wq_argv_key(a, wq, "node:%s", wq_name(wq));
+	wq_argv_key(a, wq, "inbox:%s", wq_name(wq));
+	wq_argv_key(a, wq, "sweep");
+	for (i = 0; b->want_work && i < o->nqueues; i++)
+		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
+	wq_argv_setnkeys(a, 4 + (b->want_work ? (int)o->nqueues : 0));
+	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_adds(a, wq_name(wq));
+	wq_argv_adds(a, node_instance(wq));
+	if (full)
+		wq_argv_addl(a, o->node_timeout_ms + NODE_KEEP_MS);
+	else
+		wq_argv_adds(a, "");
+	wq_argv_addl(a, (long long)b->max_msgs);
+	gate = (o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000) / 4;
+	wq_argv_addl(a, gate < 1 ? 1 : gate > SWEEP_GATE_MS ? SWEEP_GATE_MS :
+	    gate);
+	wq_argv_addl(a, o->node_timeout_ms);
+	if (full || wq->beat_fields == NULL || strcmp(sent, wq->beat_fields))
+		add_fields(a, fields);
+	else
+		jv_free(fields);
+}
+
+/* The reply of heartbeat.lua into *b; *member 0 leaves the rest. */
+static int
+beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
+{
+	size_t		i;
+	long long	now;
 	int		rc;
 
-	rc = node_script(wq, WQ_SCRIPT_BEAT, o, fields, &res);
-	*member = res != 0;
-	return rc;
+	if ((rc = wq_reply_error(wq, r, "heartbeat")) != WQ_OK)
+		return rc;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+		return wq_seterr(wq, WQ_EUNAVAIL, "heartbeat: unexpected "
+		    "reply");
+	if ((now = wq_reply_ll(r->element[0])) == 0)
+		return WQ_OK;
+	if (r->elements < 5)
+		return wq_seterr(wq, WQ_EUNAVAIL, "heartbeat: unexpected "
+		    "reply");
+	b->member = 1;
+	node_skew(wq, now);
+	b->work = wq_reply_ll(r->element[1]) != 0;
+	b->reaped = (long)wq_reply_ll(r->element[2]);
+	b->reclaimed = (long)wq_reply_ll(r->element[3]);
+	b->promoted = (long)wq_reply_ll(r->element[4]);
+	for (i = 5; i < r->elements && b->nmsgs < b->max_msgs; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    wq_msg_decode(r->element[i]->str, r->element[i]->len, now,
+		    &b->msgs[b->nmsgs]) == 0)
+			b->nmsgs++;
+	b->more = b->max_msgs > 0 && r->elements - 5 >= b->max_msgs;
+	return WQ_OK;
 }
 
 int
-wq_node_reap(struct wq *wq, long default_timeout_ms, long *nodes, long *jobs)
+wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
+    struct wq_beat *b)
 {
 	struct wq_argv	 a;
 	redisReply	*r;
-	int		 rc;
+	char		*sent;
+	int64_t		 now;
+	int		 rc, full;
 
-	wq_script_argv(&a, WQ_SCRIPT_REAP);
-	wq_argv_key(&a, wq, "nodes");
-	wq_argv_setnkeys(&a, 1);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
-	wq_argv_addl(&a, default_timeout_ms);
-	wq_argv_adds(&a, "100");
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "reap")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
+	b->member = 0;
+	b->nmsgs = 0;
+	b->more = b->work = 0;
+	b->reaped = b->reclaimed = b->promoted = 0;
+	if ((rc = wq_connect(wq)) != WQ_OK) {
+		jv_free(fields);
 		return rc;
 	}
-	*nodes = *jobs = 0;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-		*nodes = (long)wq_reply_ll(r->element[0]);
-		*jobs = (long)wq_reply_ll(r->element[1]);
+	now = wq_now_ms();
+	full = wq->beat_fields == NULL || wq->beat_gen != wq->conn_gen ||
+	    now - wq->beat_full_at >= BEAT_FULL_MS;
+	sent = wq_dump(jv_copy(fields));
+	beat_argv(wq, o, fields, sent, full, b, &a);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	rc = beat_decode(wq, r, b);
+	if (r)
+		freeReplyObject(r);
+	/* Unsure what the hash holds (or not ours): tell it all next time. */
+	free(wq->beat_fields);
+	wq->beat_fields = NULL;
+	if (rc != WQ_OK || !b->member) {
+		free(sent);
+		return rc;
 	}
-	freeReplyObject(r);
+	wq->beat_fields = sent;
+	if (full) {
+		wq->beat_gen = wq->conn_gen;
+		wq->beat_full_at = now;
+	}
 	return WQ_OK;
 }
 
@@ -245,12 +341,21 @@ node_from_reply(const char *name, redisReply *r, int member, double score,
 		    jv_number((double)((now - (long long)jv_number_value(v)) /
 		    1000)));
 	jv_free(v);
-	/* Seconds since the last beat, on the server's clock. */
-	last = member ? score : 0;
-	v = jv_object_get(jv_copy(o), jv_string("last_seen"));
-	if (jv_get_kind(v) == JV_KIND_NUMBER)
-		last = jv_number_value(v);
-	jv_free(v);
+	/*
+	 * Seconds since the last beat, on the server's clock.  A member's is
+	 * its score (beats do not write it in the hash); a gone node's hash
+	 * kept it.
+	 */
+	last = 0;
+	if (member) {
+		last = score;
+		o = jv_object_set(o, jv_string("last_seen"), jv_number(score));
+	} else {
+		v = jv_object_get(jv_copy(o), jv_string("last_seen"));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			last = jv_number_value(v);
+		jv_free(v);
+	}
 	if (last > 0)
 		o = jv_object_set(o, jv_string("beat_ago"),
 		    jv_number((double)((long long)now - (long long)last) /

@@ -316,6 +316,7 @@ wq_connect(struct wq *wq)
 		return WQ_OK;
 	if ((wq->rc = wq_redis_open(wq, err, sizeof(err))) == NULL)
 		return wq_seterr(wq, WQ_EUNAVAIL, "%s", err);
+	wq->conn_gen++;
 	return WQ_OK;
 }
 

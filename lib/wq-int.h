@@ -29,6 +29,11 @@ struct wq {
 	const char		*name_json_of;	/* the name it was made from */
 	int64_t			 skew_ms;	/* server clock - ours, from beats */
 	int			 skew_known;
+	unsigned		 conn_gen;	/* connections made (redis.c) */
+	/* What the node's hash holds, as far as its beats know (node.c). */
+	char			*beat_fields;	/* the fields last sent, as JSON */
+	unsigned		 beat_gen;	/* the connection of the last full beat */
+	int64_t			 beat_full_at;	/* its time, our clock */
 	char			 err[512];
 };
 
@@ -50,10 +55,8 @@ enum wq_script_id {
 	WQ_SCRIPT_SUBMIT,
 	WQ_SCRIPT_CLAIM,
 	WQ_SCRIPT_COMPLETE,
-	WQ_SCRIPT_PROMOTE,
 	WQ_SCRIPT_REGISTER,
-	WQ_SCRIPT_BEAT,
-	WQ_SCRIPT_REAP,
+	WQ_SCRIPT_HEARTBEAT,
 	WQ_SCRIPT_LEAVE,
 	WQ_SCRIPT_SEND,
 	WQ_SCRIPT_RECOVER,

@@ -14,7 +14,8 @@
  *   redis.c    one Redis connection: timeouts, reconnect with backoff,
  *              Lua scripts by EVALSHA with the NOSCRIPT fallback
  *   job.c      submit, status, claim, complete, retry, lists
- *   node.c     membership: register, heartbeat, reap dead nodes, leave
+ *   node.c     membership: register, heartbeat (reaping dead nodes and
+ *              promoting retries on the way), leave
  *   msg.c      messages between nodes (inbox and replies)
  *   json.c     the jv helpers: records, job lines, jq programs
  *   api.c      the HTTP client (libcurl) behind --api
@@ -248,13 +249,35 @@ int		 wq_complete_claim(struct wq *, struct wq_outcome *, size_t,
 		    struct wq_worker_opts *, size_t, struct wq_claim *, size_t *);
 void		 wq_outcome_clear(struct wq_outcome *);
 long		 wq_backoff_retry_ms(long, long);	/* attempt, base ms -> delay */
-int		 wq_promote(struct wq *, struct wq_worker_opts *, long *);
 int		 wq_recover(struct wq *, const char **, size_t, long *);
 
 /* Membership. */
 int		 wq_node_register(struct wq *, struct wq_worker_opts *, jv);
-int		 wq_node_beat(struct wq *, struct wq_worker_opts *, jv, int *);
-int		 wq_node_reap(struct wq *, long, long *, long *);
+/*
+ * A heartbeat, in one round trip: the node beats; sweeps the cluster
+ * (removes dead nodes, putting their jobs back, and moves due retries to
+ * their queues) unless another node did a moment ago; takes up to
+ * max_msgs messages from its inbox; and with want_work says whether one
+ * of o->queues holds jobs, so that an idle worker claims only when there
+ * is something to claim.  The fields (an object) are written to the
+ * node's hash only when they differ from those it has.  member 0: the
+ * node was reaped meanwhile and must register again; nothing else was
+ * done.
+ */
+struct wq_beat {
+	struct wq_msg	*msgs;		/* in: room for max_msgs messages */
+	size_t		 max_msgs;	/* in: 0 leaves the inbox alone */
+	int		 want_work;	/* in: look at o->queues */
+	int		 member;	/* out */
+	size_t		 nmsgs;		/* out: taken (expired ones dropped) */
+	int		 more;		/* out: the inbox may hold more */
+	int		 work;		/* out: one of o->queues holds jobs */
+	long		 reaped;	/* out: dead nodes this beat removed */
+	long		 reclaimed;	/* out: the jobs they held, put back */
+	long		 promoted;	/* out: retries moved to their queues */
+};
+int		 wq_node_heartbeat(struct wq *, struct wq_worker_opts *, jv,
+		    struct wq_beat *);
 int		 wq_node_leave(struct wq *);
 /*
  * The live nodes as an array of objects sorted by name; with all, also

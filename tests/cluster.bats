@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The cluster's membership: registration, heartbeats, a taken name, death
 # by kill -9 and the reclaim of its jobs, a clean leave, discovery among
-# many keys.  Nodes run with short heartbeats so that deaths are quick.
+# many keys, what an idle node costs Redis and the sweep one node does
+# for all.  Nodes run with short heartbeats so that deaths are quick.
 
 load helpers
 
@@ -110,6 +111,9 @@ now_ms() {
 	[ "$(rcli exists wq:active:victim)" = 0 ]
 	run eval "peer victim --all | jq -c '{alive,gone}'"
 	assert_output '{"alive":false,"gone":"dead"}'
+	# its last beat, kept when it was reaped: before its death
+	peer victim --all | jq -e --argjson t0 "$t0" \
+		'.last_seen <= $t0 and .gone_at - .last_seen >= 2000 and .beat_ago >= 2'
 }
 
 @test "a dead node leaves the list even with nobody left to reap it" {
@@ -193,4 +197,87 @@ now_ms() {
 	refute_output --partial cmdstat_keys
 	refute_output --partial cmdstat_scan
 	assert_output --partial cmdstat_zrange
+}
+
+# calls NAME: the calls of command NAME in $stats (INFO commandstats).
+calls() {
+	echo "$stats" | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p"
+}
+
+@test "an idle node's heartbeat is one script call of a few commands" {
+	node w1 --sleep 1
+	wait_for 5 peers_are w1
+	# past the claim and the inbox read that follow registering
+	wait_for 5 eval '[ "$(rcli zscore wq:nodes w1)" -gt "$(rcli hget wq:node:w1 started_at)" ]'
+	rcli config resetstat >/dev/null
+	sleep 1
+	stats=$(rcli info commandstats | tr -d '\r')
+	beats=$(calls evalsha)
+	# five beats or so at 0.2 s, each one script call
+	[ "$beats" -ge 3 ]
+	[ "$beats" -le 7 ]
+	total=$(echo "$stats" | grep -v -e '^cmdstat_info:' -e '^cmdstat_config' |
+		sed -n 's/^cmdstat_[^:]*:calls=\([0-9]*\),.*/\1/p' |
+		awk '{ s += $1 } END { print s }')
+	# alone, it sweeps at every beat: at most 9 commands a beat
+	[ "$total" -le $(( beats * 10 )) ]
+	# no claim without work, no fields rewritten that did not change
+	[ -z "$(calls rpop)" ]
+	[ -z "$(calls hset)" ]
+	# its hash still expires some time after its beats stop
+	ttl=$(rcli pttl wq:node:w1)
+	[ "$ttl" -gt 30000 ]
+	[ "$ttl" -le 62000 ]
+}
+
+@test "one node sweeps for the cluster, a quarter of a heartbeat apart" {
+	for i in 1 2 3 4 5 6 7 8; do
+		start "w$i" wq-worker --name "w$i" --sleep 1 --node-timeout 2
+	done
+	wait_for 10 peers_are w1 w2 w3 w4 w5 w6 w7 w8
+	sleep 1
+	rcli config resetstat >/dev/null
+	sleep 2
+	stats=$(rcli info commandstats | tr -d '\r')
+	# 16 beats in 2 s, at most 9 sweeps (SMEMBERS of the queues) behind
+	# their 250 ms gate (nodes started together beat together: fewer)
+	echo "# 2 s, 8 nodes: $(calls evalsha) beats, $(calls smembers) sweeps" >&3
+	[ "$(calls evalsha)" -ge 12 ]
+	[ "$(calls smembers)" -ge 1 ]
+	[ "$(calls smembers)" -le 9 ]
+	# yet a dead node is reaped within the node timeout and a heartbeat
+	# of its last beat, as when every node swept at every beat
+	kill -9 "$(pid_of w8)"
+	t0=$(now_ms)
+	wait_for 10 eval '[ -z "$(rcli zscore wq:nodes w8)" ]'
+	t=$(( $(now_ms) - t0 ))
+	echo "# kill -9 -> reaped ${t} ms (node timeout 2000 ms, heartbeat 1 s)" >&3
+	[ "$t" -le 3500 ]
+}
+
+@test "the sweep promotes due retries of every queue, served or not" {
+	id=$(wq-submit --queue q1 bad | jq -r .callback)
+	start w1 wq-worker --name w1 --queue q1 --exec 'exit 1' --max-attempts 2 \
+		--backoff 2 --heartbeat 0.2 --node-timeout 2
+	wait_for 10 eval '[ "$(rcli zcard wq:delayed:q1)" = 1 ]'
+	kill -TERM "$(pid_of w1)"
+	wait "$(pid_of w1)"
+	# a worker of another queue: its sweep moves the retry when due
+	node w2 --sleep 1 --queue q2
+	wait_for 10 eval '[ "$(rcli lrange wq:queue:q1 0 -1)" = "$id" ]'
+	[ "$(rcli zcard wq:delayed:q1)" = 0 ]
+	wq-status "$id" | jq -e '.status == "pending" and .retry_at == null'
+}
+
+@test "without their hints, work and messages are found by the next heartbeat" {
+	node w1 --jq .
+	wait_for 5 peers_are w1
+	# a job queued and a message sent as the scripts do, without PUBLISH
+	id=0123456789ABCDEF0123456789ABCDEF
+	rcli hset "wq:job:$id" s pending d '"quiet"' c "$(now_ms)" >/dev/null
+	rcli lpush wq:queue:default "$id" >/dev/null
+	wait_for 5 status_is "$id" worked
+	rcli rpush wq:inbox:w1 '{"id":"m1","from":"t","type":"ping","body":null,"reply":true}' >/dev/null
+	wait_for 5 eval '[ "$(rcli llen wq:reply:m1)" = 1 ]'
+	rcli lpop wq:reply:m1 | jq -e '.type == "pong" and .from == "w1"'
 }

@@ -69,11 +69,14 @@ local function wq_release(P, node, handback)
   return n
 end
 
--- A node is gone (dead or left): keep its hash a while for wq-peers --all.
+-- A node is gone (dead or left): keep its hash a while for wq-peers --all,
+-- with its last beat (the score it leaves in nodes: heartbeat.lua).
 local function wq_node_gone(P, name, why)
   local nk = P .. 'node:' .. name
+  local last = redis.call('ZSCORE', P .. 'nodes', name)
   redis.call('ZREM', P .. 'nodes', name)
-  redis.call('HSET', nk, 'alive', '0', 'gone_at', NOW, 'gone', why)
+  redis.call('HSET', nk, 'alive', '0', 'gone_at', NOW, 'gone', why,
+    'last_seen', last or NOW)
   redis.call('PEXPIRE', nk, 300000)
   redis.call('ZADD', P .. 'gone', NOW, name)
   redis.call('ZREMRANGEBYSCORE', P .. 'gone', '-inf', NOW - 300000)

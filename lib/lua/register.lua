@@ -4,8 +4,9 @@
 -- Refuses a name that a live node holds.  If the name belongs to a node
 -- that died and was not reaped yet, its jobs are put back and its inbox
 -- dropped first (messages to the old process are not for the new one).
--- The instance is a random token of this process: beat.lua checks it, so
--- that a process that was cut off and whose name was taken meanwhile
+-- The instance is a random token of this process: heartbeat.lua checks
+-- it (with alive, set here with the ZADD that makes the node a member),
+-- so that a process that was cut off and whose name was taken meanwhile
 -- does not go on beating as if it were the new holder.  Atomic so that
 -- two nodes starting with one name cannot both win.
 local P, name, timeout, inst = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]

@@ -1,0 +1,108 @@
+-- heartbeat.lua: a node's heartbeat and everything an idle node does each
+-- second, in one call: beat, sweep the cluster (when no node did lately),
+-- take its messages, and say whether its queues hold work.
+-- KEYS: nodes, node:<name>, inbox:<name>, sweep, then queue:<q> for each
+--       queue the node would claim from now (none when it is busy).
+-- ARGV: prefix, name, instance, ttl ms of node:<name> ('' to leave it),
+--       messages to take (0: none), sweep gate ms, default node timeout
+--       ms, then fields of node:<name> to set as field/value pairs.
+-- Returns {0} when this process is no longer the member of that name (it
+-- was reaped while frozen or cut off: whatever it ran was given to others
+-- and its results will be fenced off; or another process registered the
+-- name since): it must register again, which the second case refuses.
+-- Else {server time ms, work (1: a queue in KEYS holds ids), nodes
+-- reaped, jobs they held put back, retries promoted, messages...}.
+--
+-- Membership: a node is a member while its hash says alive = 1 under its
+-- instance.  register.lua sets both with the ZADD that makes it a member,
+-- and wq_node_gone (common.lua) clears alive with the ZREM, each in one
+-- script, so this one HMGET answers what ZSCORE and HGET did; a hash that
+-- expired answers no.  The beat itself is the ZADD: the last beat is the
+-- score, which readers show as last_seen.  The hash is written only with
+-- what changed (the node leaves out fields it sent already) and its TTL
+-- refreshed now and then (node.c says when), not every second.
+--
+-- The sweep: reaping dead nodes and promoting due retries is work for
+-- the cluster, not for each node.  The node that beats first after the
+-- gate (the string "sweep", SET NX with a PX of a quarter of its
+-- heartbeat, at most 250 ms) expired does it for every node and every
+-- queue ever submitted to (the set "queues"); the others skip it.  So the
+-- cluster sweeps about every gate ms whatever its size, where every node
+-- used to sweep at every beat.  Guarantees: the gate is shorter than any
+-- node's heartbeat, so the node that swept last finds it open again at
+-- its next beat, unless another swept meanwhile.  A sweep thus follows
+-- any moment within a heartbeat, the bound when every node swept at
+-- every beat (within a heartbeat and a gate when the last sweeper has
+-- just died): a dead node is reaped, and a due retry promoted, within a
+-- heartbeat of being due, as before; with many nodes, within about the
+-- gate.  A sweep that hit a limit (more dead nodes or due retries than
+-- one call takes) opens the gate again at once, so that a backlog is
+-- cleared by consecutive beats as before.
+--
+-- Atomic so that a reaped node cannot half-rejoin, that a job is put back
+-- exactly once and never while its node is alive, and that an id leaves
+-- delayed:<q> and enters queue:<q> together.
+local P, name, inst = ARGV[1], ARGV[2], ARGV[3]
+local h = redis.call('HMGET', KEYS[2], 'instance', 'alive')
+if h[1] ~= inst or h[2] ~= '1' then return {0} end
+redis.call('ZADD', KEYS[1], NOW, name)
+if #ARGV > 7 then redis.call('HSET', KEYS[2], unpack(ARGV, 8)) end
+if ARGV[4] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+
+local nodes, jobs, moved = 0, 0, 0
+if redis.call('SET', KEYS[4], name, 'NX', 'PX', ARGV[6]) then
+  local full = false
+  -- Dead nodes: a node is dead when its last beat is older than its own
+  -- timeout (stored in its hash; the default for one that has none).
+  -- No timeout is under a second, so younger beats are not looked at.
+  local dtimeout, limit = tonumber(ARGV[7]), 100
+  local c = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW - 1000,
+    'WITHSCORES', 'LIMIT', 0, limit)
+  for i = 1, #c, 2 do
+    local dead, last = c[i], tonumber(c[i + 1])
+    local t = tonumber(redis.call('HGET', P .. 'node:' .. dead,
+      'timeout_ms') or dtimeout)
+    if last + t < NOW then
+      jobs = jobs + wq_release(P, dead, false)
+      wq_node_gone(P, dead, 'dead')
+      nodes = nodes + 1
+    end
+  end
+  if #c == 2 * limit then full = true end
+  -- Due retries, of every queue.
+  limit = 1000
+  for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+    local dk = P .. 'delayed:' .. q
+    local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0,
+      limit)
+    for _, id in ipairs(ids) do
+      redis.call('ZREM', dk, id)
+      local jk = P .. 'job:' .. id
+      if redis.call('HGET', jk, 's') == 'pending' then
+        redis.call('HDEL', jk, 'y')
+        redis.call('LPUSH', P .. 'queue:' .. q, id)
+        moved = moved + 1
+      end
+    end
+    if #ids > 0 then redis.call('PUBLISH', P .. 'wake:' .. q, '1') end
+    if #ids == limit then full = true end
+  end
+  if full then redis.call('DEL', KEYS[4]) end
+end
+
+-- After the sweep, so that what it put back counts as work.
+local work = 0
+for i = 5, #KEYS do
+  if redis.call('LLEN', KEYS[i]) > 0 then
+    work = 1
+    break
+  end
+end
+local out = {NOW, work, nodes, jobs, moved}
+if ARGV[5] ~= '0' then
+  local m = redis.call('LPOP', KEYS[3], ARGV[5])
+  if m then
+    for i = 1, #m do out[5 + i] = m[i] end
+  end
+end
+return out
