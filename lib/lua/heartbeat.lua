@@ -18,26 +18,30 @@
 -- and wq_node_gone (common.lua) clears alive with the ZREM, each in one
 -- script, so this one HMGET answers what ZSCORE and HGET did; a hash that
 -- expired answers no.  The beat itself is the ZADD: the last beat is the
--- score, which readers show as last_seen.  The hash is written only with
--- what changed (the node leaves out fields it sent already) and its TTL
--- refreshed now and then (node.c says when), not every second.
+-- score, which readers show as last_seen.  The node sends its fields only
+-- when they changed, and the hash's TTL now and then (node.c says when),
+-- not every second.
 --
 -- The sweep: reaping dead nodes and promoting due retries is work for
--- the cluster, not for each node.  The node that beats first after the
--- gate (the string "sweep", SET NX with a PX of a quarter of its
--- heartbeat, at most 250 ms) expired does it for every node and every
--- queue ever submitted to (the set "queues"); the others skip it.  So the
--- cluster sweeps about every gate ms whatever its size, where every node
--- used to sweep at every beat.  Guarantees: the gate is shorter than any
--- node's heartbeat, so the node that swept last finds it open again at
--- its next beat, unless another swept meanwhile.  A sweep thus follows
--- any moment within a heartbeat, the bound when every node swept at
--- every beat (within a heartbeat and a gate when the last sweeper has
--- just died): a dead node is reaped, and a due retry promoted, within a
--- heartbeat of being due, as before; with many nodes, within about the
--- gate.  A sweep that hit a limit (more dead nodes or due retries than
--- one call takes) opens the gate again at once, so that a backlog is
--- cleared by consecutive beats as before.
+-- the cluster, not for each node.  The node that beats first once the
+-- gate (the string "sweep", SET NX) has expired does it for every node
+-- and every queue ever submitted to (the set "queues"); the others skip
+-- it.  The gate lasts a quarter of the sweeper's heartbeat, at most
+-- 250 ms, or less: until the next thing due that the sweep saw, the
+-- deadline of the oldest member (the next to die if it stopped beating)
+-- or the next retry of a queue.  So the cluster sweeps a few times a
+-- second whatever its size, where every node used to sweep at every beat,
+-- and yet what is due is done by the first beat of any node after it is
+-- due, as before: a dead node is reaped (its jobs put back) within its
+-- timeout and the time to the next beat, a retry promoted at the first
+-- beat after its time.  Only what the sweep could not see waits up to the
+-- gate longer: a retry scheduled since, due before the gate expires; a
+-- node dead before the oldest member's deadline (its timeout is shorter).
+-- The gate is shorter than any heartbeat, so the node that swept last
+-- finds it open again at its next beat: a sweep follows any moment within
+-- a heartbeat (and a gate, if that node died).  A sweep that hit a limit
+-- (more dead nodes or due retries than one call takes) opens the gate at
+-- once, so that a backlog is cleared by consecutive beats as before.
 --
 -- Atomic so that a reaped node cannot half-rejoin, that a job is put back
 -- exactly once and never while its node is alive, and that an id leaves
@@ -50,44 +54,68 @@ if #ARGV > 7 then redis.call('HSET', KEYS[2], unpack(ARGV, 8)) end
 if ARGV[4] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 
 local nodes, jobs, moved = 0, 0, 0
-if redis.call('SET', KEYS[4], name, 'NX', 'PX', ARGV[6]) then
-  local full = false
+local gate = tonumber(ARGV[6])
+if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
+  -- due: when the next sweep has something to do, at the latest
+  local due, full = NOW + gate, false
   -- Dead nodes: a node is dead when its last beat is older than its own
   -- timeout (stored in its hash; the default for one that has none).
   -- No timeout is under a second, so younger beats are not looked at.
-  local dtimeout, limit = tonumber(ARGV[7]), 100
+  -- The oldest member left is the next to die if it stops beating.
+  local dtimeout, limit, oldest = tonumber(ARGV[7]), 100, nil
   local c = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW - 1000,
     'WITHSCORES', 'LIMIT', 0, limit)
   for i = 1, #c, 2 do
-    local dead, last = c[i], tonumber(c[i + 1])
-    local t = tonumber(redis.call('HGET', P .. 'node:' .. dead,
+    local node, last = c[i], tonumber(c[i + 1])
+    local t = tonumber(redis.call('HGET', P .. 'node:' .. node,
       'timeout_ms') or dtimeout)
     if last + t < NOW then
-      jobs = jobs + wq_release(P, dead, false)
-      wq_node_gone(P, dead, 'dead')
+      jobs = jobs + wq_release(P, node, false)
+      wq_node_gone(P, node, 'dead')
       nodes = nodes + 1
+    elseif not oldest then
+      oldest = last + t + 1
     end
   end
   if #c == 2 * limit then full = true end
-  -- Due retries, of every queue.
+  if not oldest then
+    c = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    -- (its timeout matters only if it may end before the gate)
+    if c[1] and tonumber(c[2]) + 1000 < due then
+      oldest = tonumber(c[2]) + 1 + tonumber(redis.call('HGET',
+        P .. 'node:' .. c[1], 'timeout_ms') or dtimeout)
+    end
+  end
+  if oldest then due = math.min(due, oldest) end
+  -- Due retries, of every queue, and the next one.
   limit = 1000
   for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
     local dk = P .. 'delayed:' .. q
-    local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0,
-      limit)
-    for _, id in ipairs(ids) do
-      redis.call('ZREM', dk, id)
-      local jk = P .. 'job:' .. id
-      if redis.call('HGET', jk, 's') == 'pending' then
-        redis.call('HDEL', jk, 'y')
-        redis.call('LPUSH', P .. 'queue:' .. q, id)
-        moved = moved + 1
+    c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+    if c[1] and tonumber(c[2]) <= NOW then
+      local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0,
+        limit)
+      for _, id in ipairs(ids) do
+        redis.call('ZREM', dk, id)
+        local jk = P .. 'job:' .. id
+        if redis.call('HGET', jk, 's') == 'pending' then
+          redis.call('HDEL', jk, 'y')
+          redis.call('LPUSH', P .. 'queue:' .. q, id)
+          moved = moved + 1
+        end
       end
+      redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+      if #ids == limit then full = true end
+      c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
     end
-    if #ids > 0 then redis.call('PUBLISH', P .. 'wake:' .. q, '1') end
-    if #ids == limit then full = true end
+    if c[1] then due = math.min(due, tonumber(c[2])) end
   end
-  if full then redis.call('DEL', KEYS[4]) end
+  if full then
+    redis.call('DEL', KEYS[4])
+  elseif due < NOW + gate then
+    redis.call('PEXPIRE', KEYS[4], string.format('%d',
+      math.max(1, due - NOW)))
+  end
 end
 
 -- After the sweep, so that what it put back counts as work.
