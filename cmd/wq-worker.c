@@ -888,6 +888,18 @@ recover(void)
 	return rc;
 }
 
+/* What this node's sweep did for the cluster, when it did something. */
+static void
+log_sweep(struct wq_beat *b)
+{
+	if (b->reaped > 0)
+		logf_("reap", jv_object_set(jv_object_set(jv_object(),
+		    jv_string("nodes"), jv_number((double)b->reaped)),
+		    jv_string("jobs"), jv_number((double)b->reclaimed)),
+		    "%ld dead node(s) removed, %ld job(s) put back", b->reaped,
+		    b->reclaimed);
+}
+
 /* Connect, (re)register, subscribe. */
 static void
 come_up(void)
@@ -910,6 +922,7 @@ come_up(void)
 	else
 		rc = WQ_OK;
 	member = b.member;
+	log_sweep(&b);
 	if (rc == WQ_OK && !member)
 		rc = wq_node_register(w.wq, &w.o, node_fields(1));
 	if (rc == WQ_EUSAGE)
@@ -975,12 +988,7 @@ heartbeat(void)
 		w.msg_now = 1;
 		return;
 	}
-	if (b.reaped > 0)
-		logf_("reap", jv_object_set(jv_object_set(jv_object(),
-		    jv_string("nodes"), jv_number((double)b.reaped)),
-		    jv_string("jobs"), jv_number((double)b.reclaimed)),
-		    "%ld dead node(s) removed, %ld job(s) put back", b.reaped,
-		    b.reclaimed);
+	log_sweep(&b);
 	for (i = 0; i < b.nmsgs; i++) {
 		handle_message(&msgs[i]);
 		wq_msg_clear(&msgs[i]);
