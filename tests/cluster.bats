@@ -69,7 +69,8 @@ now_ms() {
 	sleep 0.5
 	b=$(rcli zscore wq:nodes w1)
 	# two or three beats in 0.5 s at 0.2 s
-	[ $(( b - a )) -ge 200 ] && [ $(( b - a )) -le 600 ]
+	[ $(( b - a )) -ge 200 ]
+	[ $(( b - a )) -le 600 ]
 	# the default is a beat a second and a 5 s timeout
 	start w2 wq-worker --name w2 --sleep 1
 	wait_for 5 eval '[ "$(rcli hget wq:node:w2 timeout_ms)" = 5000 ]'
