@@ -235,8 +235,12 @@ sys.stdout.buffer.write(bytes(r.randrange(256) for _ in range(3000)))'
 }
 
 # What must not change: keys, the queue, the count of submissions.
+# (Records and queues, not the key count: the nodes' sweep gate, a key
+# with a TTL of a fraction of a second, comes and goes.)
 redis_state() {
-	echo "keys=$(rcli dbsize) queued=$(rcli llen wq:queue:default)" \
+	echo "records=$(rcli eval "return #redis.call('KEYS', 'wq:job:*')" 0)" \
+	    "queued=$(rcli llen wq:queue:default)" \
+	    "recent=$(rcli llen wq:recent)" \
 	    "submitted=$(rcli get wq:stats:submitted)"
 }
 
