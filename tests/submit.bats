@@ -37,6 +37,15 @@ teardown() { stop_started; }
 	assert_line --index 2 'back\slash'
 }
 
+@test "the recent list stays bounded, newest first" {
+	for i in $(seq 160); do wq-submit "r$i" >/dev/null; done
+	n=$(rcli llen wq:recent)
+	[ "$n" -ge 100 ]
+	[ "$n" -le 150 ]
+	[ "$(rcli lindex wq:recent 0)" = "$(md5id r160)" ]
+	[ "$(rcli lindex wq:recent 99)" = "$(md5id r61)" ]
+}
+
 @test "a JSON job object with string data hashes the same" {
 	run sh -c 'echo "{\"data\":\"foo\"}" | wq-submit --json'
 	assert_success
