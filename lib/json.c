@@ -493,6 +493,17 @@ spec_number(struct wq *wq, jv v, const char *name, long min, long max,
 }
 
 /* Take a job object {"data",...}; consumes obj. */
+/*
+ * A string with a NUL in it: as a C string (a key's MD5, a queue's Redis
+ * key) it would be cut there, and name something else than was given.
+ */
+static int
+has_nul(jv s)
+{
+	return strlen(jv_string_value(s)) !=
+	    (size_t)jv_string_length_bytes(jv_copy(s));
+}
+
 int
 wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 {
@@ -522,6 +533,10 @@ wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 				rc = wq_seterr(wq, WQ_EUSAGE,
 				    "\"key\" must be a non-empty string");
 				jv_free(v);
+			} else if (has_nul(v)) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"key\" must not contain \\u0000");
+				jv_free(v);
 			} else {
 				jv_free(key);
 				key = v;
@@ -530,6 +545,10 @@ wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 			if (jv_get_kind(v) != JV_KIND_STRING) {
 				rc = wq_seterr(wq, WQ_EUSAGE,
 				    "\"queue\" must be a string");
+				jv_free(v);
+			} else if (has_nul(v)) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"queue\" must not contain \\u0000");
 				jv_free(v);
 			} else {
 				char *q = wq_strdup(jv_string_value(v));

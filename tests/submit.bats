@@ -46,6 +46,16 @@ teardown() { stop_started; }
 	[ "$(rcli lindex wq:recent 99)" = "$(md5id r61)" ]
 }
 
+@test "a key or queue with a NUL in it is refused, nothing queued" {
+	for j in '{"data":1,"key":"\u0000"}' '{"data":1,"key":"k\u0000x"}' \
+	    '{"data":1,"queue":"a\u0000b"}'; do
+		run wq-submit --json "$j"
+		assert_failure 2
+		assert_output --partial 'must not contain \u0000'
+	done
+	[ "$(rcli dbsize)" = 0 ]
+}
+
 @test "a JSON job object with string data hashes the same" {
 	run sh -c 'echo "{\"data\":\"foo\"}" | wq-submit --json'
 	assert_success
