@@ -7,6 +7,8 @@
 #   api_url NAME                         http://127.0.0.1:PORT
 #   api_pid NAME                         the PID, which names the node
 #   api_logs_clean                       no worker died (sandbox) in any log
+#   api_teardown                         a suite's teardown: stop what the
+#                                        test started; fail it if a worker died
 #
 # wq-api execs Kore, so the PID start() records is Kore's parent's.
 
@@ -45,6 +47,15 @@ api_logs_clean() {
 		echo "$bad" >&2
 		return 1
 	fi
+}
+
+# The teardown of a suite that starts wq-api: what the test started is
+# stopped, and the test fails if a Kore worker died meanwhile.
+api_teardown() {
+	local clean=0
+	api_logs_clean || clean=1
+	stop_started
+	return $clean
 }
 
 # http METHOD URL [curl args...]: sets $code and $body (and $headers).

@@ -12,8 +12,7 @@ teardown_file() { redis_stop; }
 setup() { redis_flush; }
 teardown() {
 	local clean=0
-	api_logs_clean || clean=1
-	stop_started
+	api_teardown || clean=1
 	redis_stop locked
 	return $clean
 }

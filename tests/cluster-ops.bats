@@ -308,7 +308,9 @@ both_answer() {
 	[ "$(echo "$output" | jq -r .name | tr '\n' ' ')" = "redis worker-1 api-1 api-2 lb " ]
 	a1=$(field api-1 node)
 	a2=$(field api-2 node)
-	[[ $a1 == api-* ]] && [[ $a2 == api-* ]] && [ "$a1" != "$a2" ]
+	[[ $a1 == api-* ]]
+	[[ $a2 == api-* ]]
+	[ "$a1" != "$a2" ]
 	# each instance answers on its own address, and is a member
 	[ "$(api_node "http://$(field api-1 address)")" = "$a1" ]
 	[ "$(api_node "http://$(field api-2 address)")" = "$a2" ]

@@ -23,12 +23,7 @@ setup_file() {
 }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() {
-	local clean=0
-	api_logs_clean || clean=1
-	stop_started
-	return $clean
-}
+teardown() { api_teardown; }
 
 # The corpus: NAME, the answer straight from wq-api, through HAProxy, and
 # how long to wait for it when none comes (a request left unfinished).

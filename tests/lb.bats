@@ -10,12 +10,7 @@ load api-helpers
 setup_file() { redis_start; }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() {
-	local clean=0
-	api_logs_clean || clean=1
-	stop_started
-	return $clean
-}
+teardown() { api_teardown; }
 
 ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 

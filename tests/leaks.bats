@@ -51,12 +51,7 @@ EOF
 }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() {
-	local clean=0
-	api_logs_clean || clean=1
-	stop_started
-	return $clean
-}
+teardown() { api_teardown; }
 
 # vg NAME CMD...: CMD under valgrind, its report in vg-NAME.PID.log.
 # For start, which must see valgrind's own PID: start X "${VG[@]}" CMD...
@@ -85,6 +80,15 @@ vg_clean() {
 	done
 	[ "$n" -gt 0 ] || { echo "no valgrind report for $1"; return 1; }
 	return $bad
+}
+
+# SIGTERM to a process start() started: it must exit 0 (else its log).
+term_exits_0() {
+	local pid status=0
+	pid=$(pid_of "$1")
+	kill -TERM "$pid"
+	wait "$pid" || status=$?
+	[ "$status" = 0 ] || { log_of "$1"; false; }
 }
 
 worked_plus_failed() {
@@ -160,11 +164,7 @@ worked_plus_failed() {
 	wait_for 90 worked_plus_failed 1000
 	[ "$(rcli get wq:stats:worked)" = 990 ]
 	[ "$(rcli get wq:stats:failed)" = 10 ]
-	pid=$(pid_of worker)
-	kill -TERM "$pid"
-	status=0
-	wait "$pid" || status=$?
-	[ "$status" = 0 ] || { log_of worker; false; }
+	term_exits_0 worker
 	vg_clean worker
 	grep -q 'definitely lost: 0 bytes\|no leaks are possible' "$(suite_dir)"/vg-worker.*.log
 }
@@ -181,11 +181,7 @@ worked_plus_failed() {
 	wait_for 90 worked_plus_failed 100
 	[ "$(rcli get wq:stats:worked)" = 90 ]
 	[ "$(rcli get wq:stats:failed)" = 10 ]
-	pid=$(pid_of worker)
-	kill -TERM "$pid"
-	status=0
-	wait "$pid" || status=$?
-	[ "$status" = 0 ] || { log_of worker; false; }
+	term_exits_0 worker
 	vg_clean worker-exec
 }
 
@@ -283,11 +279,7 @@ PY
 	echo "# wq-api under valgrind (2 workers): ${lines[0]}" >&3
 	run curl -s "http://127.0.0.1:$port/healthz"
 	assert_output --partial '"status":"ok"'
-	pid=$(pid_of api)
-	kill -TERM "$pid"
-	status=0
-	wait "$pid" || status=$?
-	[ "$status" = 0 ] || { log_of api; false; }
+	term_exits_0 api
 	# the parent and both workers, none restarted on the way
 	[ "$(ls "$d"/vg-api.*.log | wc -l)" = 3 ]
 	vg_clean api
@@ -319,9 +311,7 @@ for i in range(100000):
 	first=$(head -1 "$samples" | cut -d' ' -f2)
 	n=$(wc -l <"$samples")
 	echo "# 100,000 jobs, $n RSS samples: start ${first} kB, after 10,000 jobs ${warm} kB, end ${last} kB" >&3
-	[ -n "$warm" ] && [ "$last" -le $((warm + 2048)) ]
-	kill -TERM "$pid"
-	status=0
-	wait "$pid" || status=$?
-	[ "$status" = 0 ]
+	[ -n "$warm" ]
+	[ "$last" -le $((warm + 2048)) ]
+	term_exits_0 worker
 }

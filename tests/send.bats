@@ -221,7 +221,8 @@ now_ms() {
 	run wq-send --all --timeout 1 ping
 	assert_failure 1
 	t=$(( $(now_ms) - t0 ))
-	[ "$t" -ge 1000 ] && [ "$t" -lt 2500 ]
+	[ "$t" -ge 1000 ]
+	[ "$t" -lt 2500 ]
 	[ "$(echo "$output" | grep -c '"type":"pong"')" = 1 ]
 	assert_output --partial '"from":"w2"'
 	assert_output --partial 'wq-send: w1 did not answer within 1 s'
@@ -245,7 +246,8 @@ now_ms() {
 	for i in 1 2 3; do wq-send --no-wait w1 ping >/dev/null; done
 	[ "$(rcli llen wq:inbox:w1)" = 3 ]
 	ttl=$(rcli pttl wq:inbox:w1)
-	[ "$ttl" -gt 0 ] && [ "$ttl" -le 300000 ]
+	[ "$ttl" -gt 0 ]
+	[ "$ttl" -le 300000 ]
 	rcli eval "for i = 1, 1200 do redis.call('RPUSH', KEYS[1], '{}') end return 1" 1 wq:inbox:w1 >/dev/null
 	wq-send --no-wait w1 ping >/dev/null
 	[ "$(rcli llen wq:inbox:w1)" = 1000 ]

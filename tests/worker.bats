@@ -64,7 +64,8 @@ teardown() { stop_started; }
 	start w1 wq-worker --exec 'cat'
 	run wq-status --wait --timeout 10 --jq .result "$id"
 	assert_success
-	[ ! -e /tmp/wq-pwned-$$ ] && [ ! -e /tmp/wq-pwned2-$$ ]
+	[ ! -e /tmp/wq-pwned-$$ ]
+	[ ! -e /tmp/wq-pwned2-$$ ]
 	assert_output --partial '$(touch'
 }
 
