@@ -56,6 +56,23 @@ static const struct {
 #define NFIELDS	(sizeof(record_fields) / sizeof(record_fields[0]))
 
 /*
+ * Whether the n bytes at p are a JSON string's contents as they are: no
+ * quote, backslash or control character (nor DEL, which jv's dumper
+ * escapes, when del).
+ */
+static int
+plain_text(const unsigned char *p, size_t n, int del)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\' ||
+		    (del && p[i] == 0x7f))
+			return 0;
+	return 1;
+}
+
+/*
  * Compact JSON text of v (consumes v).  A string of printable characters
  * without quotes or backslashes is copied between quotes: that is what
  * jv's dumper makes of it (a jv string is valid UTF-8, which it leaves
@@ -69,16 +86,12 @@ wq_dump(jv v)
 	const unsigned char	*p;
 	jv			 s;
 	char			*out;
-	size_t			 n, i;
+	size_t			 n;
 
 	if (jv_get_kind(v) == JV_KIND_STRING) {
 		p = (const unsigned char *)jv_string_value(v);
 		n = (size_t)jv_string_length_bytes(jv_copy(v));
-		for (i = 0; i < n; i++)
-			if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' ||
-			    p[i] == '\\')
-				break;
-		if (i == n) {
+		if (plain_text(p, n, 1)) {
 			out = wq_calloc(1, n + 3);
 			out[0] = '"';
 			memcpy(out + 1, p, n);
@@ -314,7 +327,6 @@ jv
 wq_parse(const char *s, size_t n, char *err, size_t errlen)
 {
 	jv	v, msg;
-	size_t	i;
 
 	if (n > (size_t)0x7fffffff) {
 		snprintf(err, errlen, "JSON text too long");
@@ -325,14 +337,9 @@ wq_parse(const char *s, size_t n, char *err, size_t errlen)
 	 * bad UTF-8 U+FFFD, as its parser does): a worker parses every job's
 	 * data, and jq's parser goes through a state machine per character.
 	 */
-	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-		for (i = 1; i < n - 1; i++)
-			if ((unsigned char)s[i] < 0x20 || s[i] == '"' ||
-			    s[i] == '\\')
-				break;
-		if (i == n - 1)
-			return jv_string_sized(s + 1, (int)(n - 2));
-	}
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"' &&
+	    plain_text((const unsigned char *)s + 1, n - 2, 0))
+		return jv_string_sized(s + 1, (int)(n - 2));
 	if (json_check((const unsigned char *)s, n, err, errlen) == -1)
 		return jv_invalid();
 	v = jv_parse_sized(s, (int)n);

@@ -76,22 +76,6 @@ wq_argv_addf(struct wq_argv *a, const char *fmt, ...)
 	free(s);
 }
 
-/* (Not printf: a worker adds two numbers a job, and vasprintf() was a
- * tenth of its time.) */
-void
-wq_argv_addl(struct wq_argv *a, long long v)
-{
-	char			 buf[24], *p = buf + sizeof(buf);
-	unsigned long long	 u;
-
-	u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (v < 0)
-		*--p = '-';
-	wq_argv_add(a, p, (size_t)(buf + sizeof(buf) - p));
-}
 
 static char *
 key_vfmt(struct wq *wq, const char *fmt, va_list ap)
@@ -368,7 +352,7 @@ broken(struct wq *wq)
 
 /* Decimal digits of v at p; returns the end. */
 static char *
-put_size(char *p, size_t v)
+put_size(char *p, unsigned long long v)
 {
 	char	d[24];
 	int	n = 0;
@@ -379,6 +363,20 @@ put_size(char *p, size_t v)
 	while (n > 0)
 		*p++ = d[--n];
 	return p;
+}
+
+/* (Not printf: a worker adds two numbers a job, and vasprintf() was a
+ * tenth of its time.) */
+void
+wq_argv_addl(struct wq_argv *a, long long v)
+{
+	char	buf[24], *p = buf;
+
+	if (v < 0)
+		*p++ = '-';
+	p = put_size(p, v < 0 ? 0 - (unsigned long long)v :
+	    (unsigned long long)v);
+	wq_argv_add(a, buf, (size_t)(p - buf));
 }
 
 /*

@@ -46,8 +46,5 @@ for i = 2, #KEYS do
     end
   end
 end
--- (in slices: unpack() is bounded by Lua's C stack)
-for i = 1, ntaken, 1000 do
-  redis.call('LPUSH', KEYS[1], unpack(taken, i, math.min(i + 999, ntaken)))
-end
+wq_lpush(KEYS[1], taken, ntaken)
 return out

@@ -19,6 +19,13 @@ local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))
 end
 
+-- LPUSH t[1..n] on key, in slices: unpack() is bounded by Lua's C stack.
+local function wq_lpush(key, t, n)
+  for i = 1, n, 1000 do
+    redis.call('LPUSH', key, unpack(t, i, math.min(i + 999, n)))
+  end
+end
+
 -- A job fails for good: the record says so, it joins the bounded dead
 -- list of its queue, expires after its TTL, and waiters are told.
 local function wq_fail_final(P, jk, id, q, err, ttl, c)

@@ -40,9 +40,7 @@ for a = 7, #ARGV, 2 do
 end
 if n > 0 then
   -- The new ids with one LPUSH (a call less per job than one LPUSH each).
-  for i = 1, n, 1000 do
-    redis.call('LPUSH', KEYS[1], unpack(fresh, i, math.min(i + 999, n)))
-  end
+  wq_lpush(KEYS[1], fresh, n)
   redis.call('SADD', P .. 'queues', q)
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
   redis.call('INCRBY', P .. 'stats:submitted', n)
