@@ -38,6 +38,17 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c)
   redis.call('PUBLISH', P .. 'done:' .. id, 'failed')
 end
 
+-- A claimed job goes back unfinished, its attempt not counted, to the
+-- head of its queue (the end claims take from), and its queue's sleepers
+-- are woken.
+local function wq_handback(P, jk, id, q)
+  redis.call('HINCRBY', jk, 'a', -1)
+  redis.call('HSET', jk, 's', 'pending')
+  redis.call('HDEL', jk, 'w', 't')
+  redis.call('RPUSH', P .. 'queue:' .. q, id)
+  redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+end
+
 -- Put back the jobs a node holds in active:<node>.  A node that died
 -- spent an attempt on each (so a job that kills its workers ends failed
 -- after max_attempts); a node that leaves cleanly (handback) did not.
@@ -54,19 +65,18 @@ local function wq_release(P, node, handback)
     if f[1] == 'working' and f[2] == node then
       local q = f[5] or 'default'
       if handback then
-        redis.call('HINCRBY', jk, 'a', -1)
-        redis.call('HSET', jk, 's', 'pending')
-        redis.call('HDEL', jk, 'w', 't')
-        redis.call('RPUSH', P .. 'queue:' .. q, id)
-      elseif tonumber(f[3] or '0') >= tonumber(f[4] or '1') then
-        wq_fail_final(P, jk, id, q, 'worker ' .. node .. ' was lost',
-          f[6], f[7])
+        wq_handback(P, jk, id, q)
       else
-        redis.call('HSET', jk, 's', 'pending', 'e',
-          'worker ' .. node .. ' was lost')
-        redis.call('RPUSH', P .. 'queue:' .. q, id)
+        if tonumber(f[3] or '0') >= tonumber(f[4] or '1') then
+          wq_fail_final(P, jk, id, q, 'worker ' .. node .. ' was lost',
+            f[6], f[7])
+        else
+          redis.call('HSET', jk, 's', 'pending', 'e',
+            'worker ' .. node .. ' was lost')
+          redis.call('RPUSH', P .. 'queue:' .. q, id)
+        end
+        redis.call('PUBLISH', P .. 'wake:' .. q, '1')
       end
-      redis.call('PUBLISH', P .. 'wake:' .. q, '1')
       n = n + 1
     end
   end

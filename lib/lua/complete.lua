@@ -86,11 +86,7 @@ for a = 3, #ARGV, 5 do
         st = 'pending'
       end
     else
-      redis.call('HINCRBY', jk, 'a', -1)
-      redis.call('HSET', jk, 's', 'pending')
-      redis.call('HDEL', jk, 'w', 't')
-      redis.call('RPUSH', P .. 'queue:' .. q, id)
-      redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+      wq_handback(P, jk, id, q)
       st = 'pending'
     end
   end

@@ -16,12 +16,7 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
     local jk = P .. 'job:' .. id
     local f = redis.call('HMGET', jk, 's', 'w', 'q')
     if f[1] == 'working' and f[2] == node then
-      local q = f[3] or 'default'
-      redis.call('HINCRBY', jk, 'a', -1)
-      redis.call('HSET', jk, 's', 'pending')
-      redis.call('HDEL', jk, 'w', 't')
-      redis.call('RPUSH', P .. 'queue:' .. q, id)
-      redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+      wq_handback(P, jk, id, f[3] or 'default')
       n = n + 1
     end
   end
