@@ -227,7 +227,7 @@ mode_beat(long nodes, long secs)
 	struct wq_worker_opts	  o;
 	struct wq_beat		  b;
 	struct wq_msg		  m[32];
-	char			 *queues[] = { "default" };
+	const char		 *queues[] = { "default" };
 	char			  name[64];
 	double			  t0, due;
 	long			  i, tick;

@@ -173,7 +173,6 @@ temp_file(const char *suffix, int *fd)
 int
 main(int argc, char **argv)
 {
-	struct wq_config	*cfg;
 	struct option		*opts;
 	struct wq		*wq;
 	FILE			*f;
@@ -218,14 +217,13 @@ main(int argc, char **argv)
 		kore = WQ_KORE;
 
 	/* The settings, for the module's parent process. */
-	cfg = wq_config(wq);
-	env_set("WQ_REDIS", cfg->redis_url);
-	env_set("WQ_TOKEN", cfg->token);
-	env_set("WQ_NAMESPACE", cfg->ns);
-	env_set("WQ_QUEUE", cfg->queue);
-	env_setl("WQ_TTL", cfg->ttl);
-	env_set("WQ_NODE", cfg->name);
-	env_setl("WQ_MAX_DATA", (long)cfg->max_data);
+	env_set("WQ_REDIS", wq_setting(wq, WQ_OPT_REDIS));
+	env_set("WQ_TOKEN", wq_setting(wq, WQ_OPT_TOKEN));
+	env_set("WQ_NAMESPACE", wq_setting(wq, WQ_OPT_NAMESPACE));
+	env_set("WQ_QUEUE", wq_setting(wq, WQ_OPT_QUEUE));
+	env_setl("WQ_TTL", wq_setting_num(wq, WQ_OPT_TTL));
+	env_set("WQ_NODE", wq_setting(wq, WQ_OPT_NAME));
+	env_setl("WQ_MAX_DATA", wq_setting_num(wq, WQ_OPT_MAX_DATA));
 	env_set("WQ_API", NULL);
 	env_setl("WQ_API_MAX_BODY", max_body);
 	env_setl("WQ_API_WORKERS", workers > 0 ? workers :

@@ -287,7 +287,7 @@ draw(struct view *v)
 	printf("\033[H");
 	t = time(NULL);
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
-	url = wq_redis_url_safe(wq_config(v->wq)->redis_url);
+	url = wq_url_safe(wq_setting(v->wq, WQ_OPT_REDIS));
 	line(v, "wq system monitor  %s  %s  every %gs  (q quits)", when, url,
 	    v->interval);
 	free(url);
@@ -481,7 +481,7 @@ static void
 watch(struct view *v)
 {
 	struct sigaction	sa;
-	struct wq_config	*cfg = wq_config(v->wq);
+	long			connect_ms, command_ms;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -491,10 +491,10 @@ watch(struct view *v)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGWINCH, &sa, NULL);
 	/* A dead or frozen server must not hold the view for long. */
-	if (cfg->connect_timeout_ms > 1000)
-		cfg->connect_timeout_ms = 1000;
-	if (cfg->command_timeout_ms > 2000)
-		cfg->command_timeout_ms = 2000;
+	connect_ms = wq_setting_num(v->wq, WQ_SET_CONNECT_MS);
+	command_ms = wq_setting_num(v->wq, WQ_SET_COMMAND_MS);
+	wq_set_timeouts(v->wq, connect_ms > 1000 ? 1000 : (int)connect_ms,
+	    command_ms > 2000 ? 2000 : (int)command_ms);
 	if (v->tty)
 		term_setup();
 	while (!stop) {
@@ -547,7 +547,7 @@ main(int argc, char **argv)
 	if (optind < argc)
 		cmd_die(WQ_EUSAGE, "unexpected argument '%s' (try --help)",
 		    argv[optind]);
-	if (wq_config(v.wq)->api_url != NULL)
+	if (wq_setting(v.wq, WQ_OPT_API) != NULL)
 		cmd_die(WQ_EUSAGE, "wq-peers reads Redis, not --api");
 	if (watching) {
 		v.tty = isatty(STDOUT_FILENO);

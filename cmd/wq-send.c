@@ -237,7 +237,7 @@ main(int argc, char **argv)
 			cmd_die(WQ_EUSAGE, "BODY: %s", err);
 	} else
 		body = jv_string(argv[1]);
-	if (wq_config(wq)->api_url != NULL)
+	if (wq_setting(wq, WQ_OPT_API) != NULL)
 		cmd_die(WQ_EUSAGE, "messages go through Redis, not --api");
 
 	rc = WQ_OK;

@@ -98,7 +98,7 @@ status_once(struct wq *wq, char **ids, size_t n)
 	for (off = 0; off < n; off += cnt) {
 		cnt = n - off < CHUNK ? n - off : CHUNK;
 		rc = WQ_OK;
-		if (wq_config(wq)->api_url != NULL) {
+		if (wq_setting(wq, WQ_OPT_API) != NULL) {
 			for (i = 0; i < cnt && rc == WQ_OK; i++)
 				rc = wq_api_status(wq, ids[off + i], 0, &recs[i]);
 		} else
@@ -318,7 +318,7 @@ listed(jv rec, const char *state, const char *queue)
 static void
 list(struct wq *wq, const char *state, long limit)
 {
-	const char	*queue = wq_config(wq)->queue;
+	const char	*queue = wq_setting(wq, WQ_OPT_QUEUE);
 	const char	**v;
 	jv		  ids, *recs, rec;
 	size_t		  n, i;
@@ -410,7 +410,7 @@ main(int argc, char **argv)
 	if (state != NULL) {
 		if (optind < argc || wait)
 			cmd_die(WQ_EUSAGE, "--list takes no ids and no --wait");
-		if (wq_config(wq)->api_url != NULL)
+		if (wq_setting(wq, WQ_OPT_API) != NULL)
 			cmd_die(WQ_EUSAGE, "--list needs Redis, not --api");
 		list(wq, state, limit);
 		wq_jq_free(jq);
@@ -429,7 +429,7 @@ main(int argc, char **argv)
 		deadline = wq_now_ms() + (int64_t)(timeout * 1000);
 	if (!wait)
 		status_once(wq, items, n);
-	else if (wq_config(wq)->api_url != NULL)
+	else if (wq_setting(wq, WQ_OPT_API) != NULL)
 		wait_api(wq, items, n, deadline);
 	else
 		wait_redis(wq, items, n, deadline);

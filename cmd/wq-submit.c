@@ -96,7 +96,7 @@ main(int argc, char **argv)
 			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1, wq_error(wq));
 		if (key != NULL) {
 			specs[i].key = wq_strdup(key);
-			wq_job_id(jv_null(), key, specs[i].id);
+			wq_id_of(jv_null(), key, specs[i].id);
 		}
 		if (specs[i].timeout == 0)
 			specs[i].timeout = timeout;
@@ -111,7 +111,7 @@ main(int argc, char **argv)
 		cnt = n - off < CHUNK ? n - off : CHUNK;
 		rc = WQ_OK;
 		i = 0;
-		if (wq_config(wq)->api_url != NULL) {
+		if (wq_setting(wq, WQ_OPT_API) != NULL) {
 			for (i = 0; i < cnt && rc == WQ_OK; i++)
 				rc = wq_api_submit(wq, &specs[off + i],
 				    &answers[i]);
@@ -127,7 +127,7 @@ main(int argc, char **argv)
 			cmd_die(rc, "%s", wq_error(wq));
 		}
 		for (i = 0; i < cnt; i++) {
-			if (wq_config(wq)->api_url != NULL)
+			if (wq_setting(wq, WQ_OPT_API) != NULL)
 				cmd_print(answers[i]);
 			else
 				cmd_print_answer(wq, &specs[off + i], answers[i]);

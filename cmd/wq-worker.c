@@ -1147,7 +1147,7 @@ parse_options(int argc, char **argv, struct option *opts)
 	w.log_json = strcmp(log, "json") == 0;
 	if (w.o.nqueues == 0) {
 		w.o.queues = wq_calloc(1, sizeof(*w.o.queues));
-		w.o.queues[0] = wq_config(w.wq)->queue;
+		w.o.queues[0] = wq_setting(w.wq, WQ_OPT_QUEUE);
 		w.o.nqueues = 1;
 	}
 }

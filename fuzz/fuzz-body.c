@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(wq_dump(ans));
 		break;
 	case 413:
-		FUZZ_CHECK(size > max_body || wq_too_big(wq));
+		FUZZ_CHECK(size > max_body || wq_spec_too_big(wq));
 		FUZZ_CHECK(err[0] != '\0');
 		break;
 	case 400:

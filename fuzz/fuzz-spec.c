@@ -26,15 +26,15 @@ check_spec(struct wq_spec *s)
 	FUZZ_CHECK(s->key == NULL || s->key[0] != '\0');
 	FUZZ_CHECK(s->timeout >= 0 && s->max_attempts >= 0 && s->ttl >= 0);
 	/* The id is the MD5 of the key, else of the data. */
-	wq_job_id(jv_copy(s->data), s->key, id);
+	wq_id_of(jv_copy(s->data), s->key, id);
 	FUZZ_CHECK(strcmp(id, s->id) == 0);
 	/* What goes to Redis can be read back. */
 	text = wq_dump(jv_copy(s->data));
 	if (jv_get_kind(s->data) == JV_KIND_STRING)
 		FUZZ_CHECK((size_t)jv_string_length_bytes(jv_copy(s->data)) <=
-		    wq_config(wq)->max_data);
+		    wq->cfg.max_data);
 	else
-		FUZZ_CHECK(strlen(text) <= wq_config(wq)->max_data);
+		FUZZ_CHECK(strlen(text) <= wq->cfg.max_data);
 	free(text);
 }
 
@@ -78,11 +78,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (wq_spec_from_text(wq, text, size, WQ_TEXT_STRING, &s) == WQ_OK) {
 		check_spec(&s);
 		FUZZ_CHECK(jv_get_kind(s.data) == JV_KIND_STRING);
-		FUZZ_CHECK(size <= wq_config(wq)->max_data);
+		FUZZ_CHECK(size <= wq->cfg.max_data);
 	} else {
 		check_refused(&s);
 		/* Too big, maybe once each byte that is not UTF-8 is U+FFFD. */
-		FUZZ_CHECK(wq_too_big(wq) && size * 3 > wq_config(wq)->max_data);
+		FUZZ_CHECK(wq_spec_too_big(wq) && size * 3 > wq->cfg.max_data);
 	}
 	wq_spec_clear(&s);
 

@@ -1,6 +1,6 @@
 /*
- * fuzz-url.c -- the settings: Redis URLs (wq_redis_url_parse), their
- * masked form for messages (wq_redis_url_safe) and wq_setopt() with each
+ * fuzz-url.c -- the settings: Redis URLs (wq_url_parse), their
+ * masked form for messages (wq_url_safe) and wq_setopt() with each
  * option code.  The first byte picks the option, the rest (up to a NUL)
  * is its value.
  *
@@ -28,13 +28,13 @@ same(const char *a, const char *b)
 static void
 check_url(const char *url)
 {
-	struct wq_redis_addr	 a, b;
+	struct wq_url		 a, b;
 	char			 err[256], err2[256];
 	char			*safe;
 
-	safe = wq_redis_url_safe(url);
+	safe = wq_url_safe(url);
 	FUZZ_CHECK(safe != NULL);
-	if (wq_redis_url_parse(url, &a, err, sizeof(err)) == -1) {
+	if (wq_url_parse(url, &a, err, sizeof(err)) == -1) {
 		FUZZ_CHECK(err[0] != '\0');
 		FUZZ_CHECK(a.host == NULL && a.path == NULL &&
 		    a.password == NULL && a.user == NULL &&
@@ -46,7 +46,7 @@ check_url(const char *url)
 	    a.host != NULL || (a.sentinels != NULL && a.master != NULL));
 	FUZZ_CHECK(a.port >= 0 && a.port <= 65535);
 	FUZZ_CHECK(a.db >= 0 && a.db <= 100000);
-	if (wq_redis_url_parse(safe, &b, err2, sizeof(err2)) == -1) {
+	if (wq_url_parse(safe, &b, err2, sizeof(err2)) == -1) {
 		fprintf(stderr, "masked URL does not parse: %s\n", err2);
 		FUZZ_CHECK(!"the masked URL parses");
 	}
@@ -55,8 +55,8 @@ check_url(const char *url)
 	FUZZ_CHECK(a.unix_socket == b.unix_socket && a.port == b.port &&
 	    a.db == b.db && same(a.host, b.host) && same(a.path, b.path) &&
 	    same(a.sentinels, b.sentinels) && same(a.master, b.master));
-	wq_redis_addr_clear(&b);
-	wq_redis_addr_clear(&a);
+	wq_url_clear(&b);
+	wq_url_clear(&a);
 	free(safe);
 }
 
@@ -81,9 +81,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == WQ_EUSAGE)
 		FUZZ_CHECK(wq_error(wq)[0] != '\0');
 	else if (opt == WQ_OPT_REDIS)
-		FUZZ_CHECK(strcmp(wq_config(wq)->redis_url, arg) == 0);
-	FUZZ_CHECK(wq_check_queue(wq, wq_config(wq)->queue) == WQ_OK);
-	FUZZ_CHECK(wq_config(wq)->max_data >= 1 && wq_config(wq)->ttl >= 1);
+		FUZZ_CHECK(strcmp(wq->cfg.redis_url, arg) == 0);
+	FUZZ_CHECK(wq_check_queue(wq, wq->cfg.queue) == WQ_OK);
+	FUZZ_CHECK(wq->cfg.max_data >= 1 && wq->cfg.ttl >= 1);
 	free(arg);
 	return 0;
 }

@@ -115,7 +115,7 @@ node_fields(void)
 	o = jv_object_set(o, jv_string("concurrency"),
 	    jv_number((double)api.workers));
 	o = jv_object_set(o, jv_string("queues"), jv_array_append(jv_array(),
-	    jv_string(wq_config(api_wq)->queue)));
+	    jv_string(wq_setting(api_wq, WQ_OPT_QUEUE))));
 	o = jv_object_set(o, jv_string("version"), jv_string(WQ_VERSION));
 	return o;
 }
@@ -138,7 +138,6 @@ env_long(const char *name, long def, long min, long max)
 void
 kore_parent_configure(int argc, char **argv)
 {
-	struct wq_config	*cfg;
 	const char		*s;
 	char			*url;
 	int			 rc;
@@ -148,9 +147,9 @@ kore_parent_configure(int argc, char **argv)
 	api_wq = wq_new("api");
 	if (wq_env_error(api_wq) != WQ_OK)
 		fatal("wq-api: %s", wq_error(api_wq));
-	cfg = wq_config(api_wq);
-	if (cfg->token != NULL && cfg->token[0] != '\0') {
-		api.token = cfg->token;
+	s = wq_setting(api_wq, WQ_OPT_TOKEN);
+	if (s != NULL && s[0] != '\0') {
+		api.token = s;
 		api.token_len = strlen(api.token);
 	}
 	api.max_body = (size_t)env_long("WQ_API_MAX_BODY", MAX_BODY_DEFAULT,
@@ -159,7 +158,7 @@ kore_parent_configure(int argc, char **argv)
 	s = getenv("WQ_API_LISTEN");
 	api.listen = wq_strdup(s != NULL ? s : "");
 	api.stall_ms = STALL_MS;
-	api.connect_ms = cfg->connect_timeout_ms;
+	api.connect_ms = wq_setting_num(api_wq, WQ_SET_CONNECT_MS);
 	api.host = wq_hostname();		/* the sandbox forbids uname */
 	api.pid = (long)getpid();
 	(void)wq_name(api_wq);			/* likewise: computed now */
@@ -179,10 +178,11 @@ kore_parent_configure(int argc, char **argv)
 		    "answers)", wq_error(api_wq));
 	/* The workers must not share the parent's connection. */
 	wq_disconnect(api_wq);
-	url = wq_redis_url_safe(cfg->redis_url != NULL ? cfg->redis_url :
-	    "redis://127.0.0.1:6379/0");
+	url = wq_url_safe(wq_setting(api_wq, WQ_OPT_REDIS));
 	kore_log(LOG_NOTICE, "wq-api: node %s, Redis %s, namespace %s, "
-	    "queue %s, token %s", wq_name(api_wq), url, cfg->ns, cfg->queue,
+	    "queue %s, token %s", wq_name(api_wq), url,
+	    wq_setting(api_wq, WQ_OPT_NAMESPACE),
+	    wq_setting(api_wq, WQ_OPT_QUEUE),
 	    api.token != NULL ? "required" : "not required");
 	free(url);
 }
@@ -193,8 +193,7 @@ kore_parent_teardown(void)
 	if (api_wq == NULL)
 		return;
 	/* Stopping must not wait on a Redis that is gone. */
-	wq_config(api_wq)->connect_timeout_ms = 500;
-	wq_config(api_wq)->command_timeout_ms = 1000;
+	wq_set_timeouts(api_wq, 500, 1000);
 	if (wq_node_leave(api_wq) != WQ_OK)
 		kore_log(LOG_NOTICE, "wq-api: leaving the cluster: %s",
 		    wq_error(api_wq));
@@ -310,15 +309,12 @@ api_tick(void *arg, u_int64_t now)
 void
 kore_worker_configure(void)
 {
-	struct wq_config	*cfg = wq_config(api_wq);
-
 	/*
 	 * The heartbeat is blocking: on a sound link it costs one round
 	 * trip a second, and when Redis hangs it must not hold this
 	 * worker's other requests for long.
 	 */
-	cfg->connect_timeout_ms = 250;
-	cfg->command_timeout_ms = 250;
+	wq_set_timeouts(api_wq, 250, 250);
 	wait_init();
 	api_redis_init(wait_sub_up, wait_sub_down);
 	kore_timer_add(api_tick, 100, NULL, 0);
@@ -718,7 +714,7 @@ route_health(struct http_request *req)
 	struct rq	*rq;
 
 	rq = rq_new(req);
-	wq_ping_argv(&a);
+	wq_async_ping_argv(&a);
 	if (rq_send(rq, &a, 1, health_reply) == -1)
 		rq_answer_unavailable(rq);
 	wq_argv_free(&a);

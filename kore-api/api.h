@@ -30,10 +30,10 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
-#include "wq.h"
+#include "wq-async.h"
 
 struct api_settings {
-	char		*token;		/* NULL: no token required */
+	const char	*token;		/* NULL: no token required */
 	size_t		 token_len;
 	size_t		 max_body;
 	char		*listen;

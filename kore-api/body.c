@@ -34,7 +34,7 @@ api_submit_body(struct wq *wq, const void *body, size_t len, size_t max,
 	}
 	if (wq_spec_from_json(wq, v, spec) != WQ_OK) {
 		snprintf(err, errlen, "%s", wq_error(wq));
-		return wq_too_big(wq) ? 413 : 400;
+		return wq_spec_too_big(wq) ? 413 : 400;
 	}
 	return 0;
 }

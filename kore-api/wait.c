@@ -77,7 +77,7 @@ chan_command(struct wchan *ch, int subscribe)
 	struct wq_argv	a;
 	int		rc;
 
-	wq_done_argv(api_wq, ch->id, subscribe, &a);
+	wq_async_done_argv(api_wq, ch->id, subscribe, &a);
 	rc = api_redis_send(API_SUB, &a, 1, wait_sub_reply, NULL);
 	wq_argv_free(&a);
 	if (rc == -1)
@@ -244,7 +244,7 @@ wait_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 	kind = r->element[0];
 	chan = r->element[1];
 	if (kind->type != REDIS_REPLY_STRING || chan->type !=
-	    REDIS_REPLY_STRING || wq_done_id(api_wq, chan->str, chan->len,
+	    REDIS_REPLY_STRING || wq_async_done_id(api_wq, chan->str, chan->len,
 	    id) == -1 || (ch = chan_find(id)) == NULL)
 		return;
 	if (strcmp(kind->str, "message") == 0) {

@@ -9,10 +9,10 @@
  * atomic.
  *
  * Batching: wq_submit() sends up to SUBMIT_BATCH jobs to a script call
- * (those that share a queue and settings) and pipelines the calls; wq_claim() takes up to its max jobs in one call;
- * wq_complete() records any number of outcomes in one call.
+ * (those that share a queue and settings) and pipelines the calls;
+ * wq_claim() takes up to its max jobs in one call; wq_complete() records
+ * any number of outcomes in one call.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +191,7 @@ submit_send(struct wq *wq, struct wq_argv *a)
 {
 	int	done = 0;
 
-	if (wq_append(wq, a) != WQ_OK)
+	if (wq_redis_append(wq, a) != WQ_OK)
 		return submit_broken(wq);
 	while (!done)
 		if (redisBufferWrite(wq->rc, &done) != REDIS_OK)
@@ -318,10 +318,10 @@ wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
 	replies = wq_calloc(n, sizeof(*replies));
 	for (i = 0; i < n; i++)
 		wq_status_argv(wq, ids[i], &cmds[i]);
-	rc = wq_pipeline(wq, cmds, n, replies);
+	rc = wq_redis_pipeline(wq, cmds, n, replies);
 	for (i = 0; rc == WQ_OK && i < n; i++)
 		rc = wq_status_decode(wq, ids[i], replies[i], &recs[i]);
-	wq_pipeline_free(cmds, replies, n);
+	wq_redis_pipeline_free(cmds, replies, n);
 	free(cmds);
 	free(replies);
 	return rc;
@@ -363,7 +363,7 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 		return wq_seterr(wq, WQ_EUSAGE, "bad state \"%s\": expected "
 		    "pending, delayed, working, failed or dead", state);
 	}
-	r = wq_command(wq, &a);
+	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
 	if ((rc = wq_reply_error(wq, r, "list")) != WQ_OK) {
 		if (r)
@@ -378,7 +378,10 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 		*out = ids;
 		return WQ_OK;
 	}
-	/* working: the active lists of the live nodes, jobs of this queue */
+	/*
+	 * working: the active lists of the live nodes, whatever the queue
+	 * of their jobs (wq-status keeps those of its queue, after limit).
+	 */
 	nodes = r;
 	for (i = 0; i < nodes->elements && jv_array_length(jv_copy(ids)) <
 	    limit; i++) {
@@ -387,7 +390,7 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 		wq_argv_key(&a, wq, "active:%s", nodes->element[i]->str);
 		wq_argv_adds(&a, "0");
 		wq_argv_addl(&a, limit - 1);
-		r = wq_command(wq, &a);
+		r = wq_redis_command(wq, &a);
 		wq_argv_free(&a);
 		if ((rc = wq_reply_error(wq, r, "list")) != WQ_OK) {
 			if (r)
@@ -403,123 +406,6 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 	freeReplyObject(nodes);
 	*out = ids;
 	return WQ_OK;
-}
-
-/*
- * Queue depths, read in two rounds: the names of the known queues
- * (wq_queues_argv, then wq_queues_names), then WQ_DEPTH_CMDS counts of
- * each (wq_depths_argv), which wq_depths_decode() turns into
- * {"q":{"pending":n,"delayed":n,"dead":n}}.  wq_queues() puts them around
- * two round trips; the API's reads (async.c) around its own.
- */
-static const struct {
-	const char	*state;
-	const char	*cmd;
-	const char	*key;
-} depths[WQ_DEPTH_CMDS] = {
-	{ "pending",	"LLEN",		"queue" },
-	{ "delayed",	"ZCARD",	"delayed" },
-	{ "dead",	"LLEN",		"dead" },
-};
-
-void
-wq_queues_argv(struct wq *wq, struct wq_argv *a)
-{
-	wq_argv_init(a);
-	wq_argv_adds(a, "SMEMBERS");
-	wq_argv_key(a, wq, "queues");
-}
-
-static int
-strcmp_p(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names of the queues, sorted (a set has no order of its own). */
-size_t
-wq_queues_names(redisReply *r, char ***names)
-{
-	size_t	i, n = 0;
-
-	*names = wq_calloc(r->type == REDIS_REPLY_ARRAY ? r->elements : 0,
-	    sizeof(**names));
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			(*names)[n++] = wq_strdup(r->element[i]->str);
-	qsort(*names, n, sizeof(**names), strcmp_p);
-	return n;
-}
-
-/* The commands of round two, into a[0 .. n * WQ_DEPTH_CMDS). */
-void
-wq_depths_argv(struct wq *wq, char *const *queues, size_t n,
-    struct wq_argv *a)
-{
-	size_t	i, s;
-
-	for (i = 0; i < n; i++)
-		for (s = 0; s < WQ_DEPTH_CMDS; s++, a++) {
-			wq_argv_init(a);
-			wq_argv_adds(a, depths[s].cmd);
-			wq_argv_key(a, wq, "%s:%s", depths[s].key, queues[i]);
-		}
-}
-
-int
-wq_depths_decode(struct wq *wq, char *const *queues, size_t n,
-    redisReply **r, jv *out)
-{
-	size_t	i, s;
-	jv	o, q;
-	int	rc;
-
-	for (i = 0; i < n * WQ_DEPTH_CMDS; i++)
-		if ((rc = wq_reply_error(wq, r[i], "queues")) != WQ_OK)
-			return rc;
-	o = jv_object();
-	for (i = 0; i < n; i++) {
-		q = jv_object();
-		for (s = 0; s < WQ_DEPTH_CMDS; s++)
-			q = jv_object_set(q, jv_string(depths[s].state),
-			    jv_number((double)wq_reply_ll(*r++)));
-		o = jv_object_set(o, jv_string(queues[i]), q);
-	}
-	*out = o;
-	return WQ_OK;
-}
-
-int
-wq_queues(struct wq *wq, jv *out)
-{
-	struct wq_argv	 a, *cmds;
-	redisReply	*r, **rs;
-	char		**names;
-	size_t		 n, nc;
-	int		 rc;
-
-	wq_queues_argv(wq, &a);
-	r = wq_command(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "queues")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
-		return rc;
-	}
-	n = wq_queues_names(r, &names);
-	freeReplyObject(r);
-	nc = n * WQ_DEPTH_CMDS;
-	cmds = wq_calloc(nc, sizeof(*cmds));
-	rs = wq_calloc(nc, sizeof(*rs));
-	wq_depths_argv(wq, names, n, cmds);
-	rc = nc ? wq_pipeline(wq, cmds, nc, rs) : WQ_OK;
-	if (rc == WQ_OK)
-		rc = wq_depths_decode(wq, names, n, rs, out);
-	wq_pipeline_free(cmds, rs, nc);
-	free(cmds);
-	free(rs);
-	wq_strs_free(names, n);
-	return rc;
 }
 
 void
@@ -602,21 +488,6 @@ wq_outcome_clear(struct wq_outcome *o)
 	o->state = NULL;
 }
 
-/* Exponential backoff with jitter: base, 2 base, 4 base ... capped at
- * 1 h, each scaled by a random factor in [0.5, 1.5). */
-long
-wq_backoff_retry_ms(long attempt, long base_ms)
-{
-	double	base;
-
-	if (attempt < 1)
-		attempt = 1;
-	base = (double)base_ms * pow(2.0, (double)(attempt - 1 > 20 ? 20 : attempt - 1));
-	if (base > 3600000.0)
-		base = 3600000.0;
-	return (long)(base * (0.5 + (double)random() / ((double)RAND_MAX + 1)));
-}
-
 static void
 complete_argv(struct wq *wq, struct wq_outcome *outs, size_t n,
     struct wq_argv *a)
@@ -695,7 +566,7 @@ wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
 		return wq_claim(wq, o, max, out, n);
 	complete_argv(wq, outs, nouts, &a[0]);
 	claim_argv(wq, o, max, &a[1]);
-	rc = wq_pipeline(wq, a, 2, r);
+	rc = wq_redis_pipeline(wq, a, 2, r);
 	for (i = 0; rc == WQ_OK && i < 2; i++)
 		if (wq_reply_noscript(r[i])) {
 			freeReplyObject(r[i]);

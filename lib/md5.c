@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "wq.h"
+#include "wq-int.h"
 
 struct md5 {
 	uint32_t	h[4];

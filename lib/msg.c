@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/time.h>
 
 #include "wq-int.h"
@@ -32,22 +31,6 @@ wq_msg_clear(struct wq_msg *m)
 	jv_free(m->body);
 	memset(m, 0, sizeof(*m));
 	m->body = jv_null();
-}
-
-char *
-wq_random_id(void)
-{
-	unsigned char	 b[12];
-	char		*s;
-	size_t		 i;
-
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		for (i = 0; i < sizeof(b); i++)
-			b[i] = (unsigned char)random();
-	s = wq_calloc(1, sizeof(b) * 2 + 1);
-	for (i = 0; i < sizeof(b); i++)
-		snprintf(s + i * 2, 3, "%02x", b[i]);
-	return s;
 }
 
 static int
@@ -192,7 +175,7 @@ server_ms(struct wq *wq)
 		return (long long)(wq_now_ms() + wq->skew_ms);
 	wq_argv_init(&a);
 	wq_argv_adds(&a, "TIME");
-	r = wq_command(wq, &a);
+	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
 	now = wq_reply_time_ms(r);
 	if (r != NULL)
@@ -221,7 +204,7 @@ wq_msg_take(struct wq *wq, struct wq_msg *msgs, size_t max, size_t *n)
 		wq_argv_adds(&a, "LPOP");
 		wq_argv_key(&a, wq, "inbox:%s", wq_name(wq));
 		wq_argv_addl(&a, (long long)want);
-		r = wq_command(wq, &a);
+		r = wq_redis_command(wq, &a);
 		wq_argv_free(&a);
 		if ((rc = wq_reply_error(wq, r, "inbox")) != WQ_OK) {
 			if (r)
@@ -266,10 +249,10 @@ wq_msg_reply(struct wq *wq, struct wq_msg *m, const char *type, jv body)
 	wq_argv_key(&a[1], wq, "reply:%s", m->id);
 	wq_argv_adds(&a[1], "60");
 	free(s);
-	rc = wq_pipeline(wq, a, 2, r);
+	rc = wq_redis_pipeline(wq, a, 2, r);
 	for (i = 0; rc == WQ_OK && i < 2; i++)
 		rc = wq_reply_error(wq, r[i], "reply");
-	wq_pipeline_free(a, r, 2);
+	wq_redis_pipeline_free(a, r, 2);
 	return rc;
 }
 
@@ -293,7 +276,7 @@ wq_msg_wait_reply(struct wq *wq, const char *id, double timeout, jv *out)
 	wq_argv_adds(&a, "BLPOP");
 	wq_argv_key(&a, wq, "reply:%s", id);
 	wq_argv_addf(&a, "%.3f", timeout > 0.001 ? timeout : 0.001);
-	r = wq_command(wq, &a);
+	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
 	if (wq->rc != NULL) {
 		tv.tv_sec = wq->cfg.command_timeout_ms / 1000;

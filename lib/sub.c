@@ -16,14 +16,8 @@
 
 #include "wq-int.h"
 
-struct wq_sub {
-	struct wq	*wq;
-	redisContext	*c;
-	size_t		 prefix_len;	/* of "NS:" */
-};
-
-static int
-sub_open(struct wq *wq, struct wq_sub *s)
+int
+wq_sub_open(struct wq *wq, struct wq_sub *s)
 {
 	char	err[256];
 
@@ -34,16 +28,16 @@ sub_open(struct wq *wq, struct wq_sub *s)
 	return WQ_OK;
 }
 
-static void
-sub_close(struct wq_sub *s)
+void
+wq_sub_close(struct wq_sub *s)
 {
 	if (s->c != NULL)
 		redisFree(s->c);
 	s->c = NULL;
 }
 
-static int
-sub_flush(struct wq_sub *s)
+int
+wq_sub_flush(struct wq_sub *s)
 {
 	int	done = 0;
 
@@ -54,8 +48,8 @@ sub_flush(struct wq_sub *s)
 	return WQ_OK;
 }
 
-static void
-sub_cmd(struct wq_sub *s, const char *cmd, const char *fmt, const char *arg)
+void
+wq_sub_cmd(struct wq_sub *s, const char *cmd, const char *fmt, const char *arg)
 {
 	char	*ch;
 
@@ -69,8 +63,8 @@ sub_cmd(struct wq_sub *s, const char *cmd, const char *fmt, const char *arg)
  * Read what has arrived; call fn for each published message with the
  * channel name less "NS:".  Returns WQ_EUNAVAIL when the link broke.
  */
-static int
-sub_read(struct wq_sub *s, void (*fn)(void *, const char *), void *arg)
+int
+wq_sub_read(struct wq_sub *s, void (*fn)(void *, const char *), void *arg)
 {
 	redisReply	*r;
 	void		*p;
@@ -92,162 +86,4 @@ sub_read(struct wq_sub *s, void (*fn)(void *, const char *), void *arg)
 		freeReplyObject(r);
 	}
 	return WQ_OK;
-}
-
-/* Waiters. */
-struct wq_waiter {
-	struct wq_sub	 s;
-	char		**ids;
-	size_t		 n, cap;
-	size_t		 max;
-};
-
-int
-wq_waiter_open(struct wq *wq, struct wq_waiter **out)
-{
-	struct wq_waiter	*w;
-	int			 rc;
-
-	w = wq_calloc(1, sizeof(*w));
-	if ((rc = sub_open(wq, &w->s)) != WQ_OK) {
-		free(w);
-		return rc;
-	}
-	*out = w;
-	return WQ_OK;
-}
-
-void
-wq_waiter_close(struct wq_waiter *w)
-{
-	size_t	i;
-
-	if (w == NULL)
-		return;
-	sub_close(&w->s);
-	for (i = 0; i < w->n; i++)
-		free(w->ids[i]);
-	free(w->ids);
-	free(w);
-}
-
-int
-wq_waiter_fd(struct wq_waiter *w)
-{
-	return w->s.c->fd;
-}
-
-int
-wq_waiter_add(struct wq_waiter *w, const char **ids, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		sub_cmd(&w->s, "SUBSCRIBE", "%s:done:%s", ids[i]);
-	return sub_flush(&w->s);
-}
-
-int
-wq_waiter_remove(struct wq_waiter *w, const char *id)
-{
-	sub_cmd(&w->s, "UNSUBSCRIBE", "%s:done:%s", id);
-	return sub_flush(&w->s);
-}
-
-static void
-waiter_hint(void *arg, const char *chan)
-{
-	struct wq_waiter	*w = arg;
-
-	if (strncmp(chan, "done:", 5) != 0 || w->n >= w->max)
-		return;
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->ids = wq_realloc(w->ids, w->cap * sizeof(*w->ids));
-	}
-	w->ids[w->n++] = wq_strdup(chan + 5);
-}
-
-int
-wq_waiter_read(struct wq_waiter *w, char **ids, size_t max, size_t *n)
-{
-	size_t	i;
-	int	rc;
-
-	for (i = 0; i < w->n; i++)
-		free(w->ids[i]);
-	w->n = 0;
-	w->max = max;
-	rc = sub_read(&w->s, waiter_hint, w);
-	for (i = 0; i < w->n; i++)
-		ids[i] = w->ids[i];
-	*n = w->n;
-	return rc;
-}
-
-/* Workers' hints. */
-struct wq_hints {
-	struct wq_sub	 s;
-	int		 work, msg;
-};
-
-int
-wq_hints_open(struct wq *wq, struct wq_worker_opts *o, struct wq_hints **out)
-{
-	struct wq_hints	*h;
-	size_t		 i;
-	int		 rc;
-
-	h = wq_calloc(1, sizeof(*h));
-	if ((rc = sub_open(wq, &h->s)) != WQ_OK) {
-		free(h);
-		return rc;
-	}
-	for (i = 0; i < o->nqueues; i++)
-		sub_cmd(&h->s, "SUBSCRIBE", "%s:wake:%s", o->queues[i]);
-	sub_cmd(&h->s, "SUBSCRIBE", "%s:msg:%s", wq_name(wq));
-	if ((rc = sub_flush(&h->s)) != WQ_OK) {
-		wq_hints_close(h);
-		return rc;
-	}
-	*out = h;
-	return WQ_OK;
-}
-
-void
-wq_hints_close(struct wq_hints *h)
-{
-	if (h == NULL)
-		return;
-	sub_close(&h->s);
-	free(h);
-}
-
-int
-wq_hints_fd(struct wq_hints *h)
-{
-	return h->s.c->fd;
-}
-
-static void
-hints_hint(void *arg, const char *chan)
-{
-	struct wq_hints	*h = arg;
-
-	if (strncmp(chan, "wake:", 5) == 0)
-		h->work = 1;
-	else if (strncmp(chan, "msg:", 4) == 0)
-		h->msg = 1;
-}
-
-int
-wq_hints_read(struct wq_hints *h, int *work, int *msg)
-{
-	int	rc;
-
-	h->work = h->msg = 0;
-	rc = sub_read(&h->s, hints_hint, h);
-	*work = h->work;
-	*msg = h->msg;
-	return rc;
 }

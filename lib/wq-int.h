@@ -1,7 +1,9 @@
 /*
  * wq-int.h -- what the files of libwq share and nobody else sees: the
- * context structure, the argument builder for Redis commands, the table of
- * embedded Lua scripts and the key builder.  Only libwq builds key names.
+ * context structure and its settings, the argument builder for Redis
+ * commands and the key builder (only libwq builds key names), the table
+ * of embedded Lua scripts, the connection, and the halves of the reads
+ * that both the blocking functions and the API's rounds use.
  */
 #ifndef WQ_INT_H
 #define WQ_INT_H
@@ -9,9 +11,38 @@
 #include <hiredis/hiredis.h>
 
 #include "wq.h"
+#include "wq-async.h"
+
+/* A parsed Redis address (url.c). */
+struct wq_url {
+	int		 unix_socket;	/* 1: path is a unix socket */
+	char		*host;
+	int		 port;
+	char		*path;
+	int		 db;
+	char		*user;		/* ACL user, or NULL */
+	char		*password;	/* never printed */
+	char		*sentinels;	/* "host:port,host:port" or NULL */
+	char		*master;	/* sentinel master name */
+};
+
+/* The settings (settings.c); callers outside read them by function. */
+struct wq_settings {
+	char		*redis_url;
+	char		*api_url;
+	char		*token;
+	char		*ns;		/* key prefix without the colon */
+	char		*queue;
+	char		*name;		/* node name, or NULL for the default */
+	long		 ttl;		/* seconds */
+	size_t		 max_data;	/* bytes */
+	int		 connect_timeout_ms;
+	int		 command_timeout_ms;
+	struct wq_url	 addr;
+};
 
 struct wq {
-	struct wq_config	 cfg;
+	struct wq_settings	 cfg;
 	char			*role;
 	char			*name;
 	redisContext		*rc;
@@ -24,20 +55,37 @@ struct wq {
 	 * into the commands that never use the API (the worker). */
 	void			(*api_close)(struct wq *);
 	int			 api_wait_ms;
-	char			 instance[25];	/* this process as a node (node.c) */
+	char			 instance[25];	/* this process as a node
+						   (node.c) */
 	char			*name_json;	/* wq_name() as JSON (job.c) */
 	const char		*name_json_of;	/* the name it was made from */
-	int64_t			 skew_ms;	/* server clock - ours, from beats */
+	int64_t			 skew_ms;	/* server clock - ours, from
+						   beats */
 	int			 skew_known;
 	unsigned		 conn_gen;	/* connections made (redis.c) */
 	/* What the node's hash holds, as far as its beats know (node.c). */
-	char			*beat_fields;	/* the fields last sent, as JSON */
-	unsigned		 beat_gen;	/* the connection of the last full beat */
+	char			*beat_fields;	/* the fields last sent, as
+						   JSON */
+	unsigned		 beat_gen;	/* the connection of the last
+						   full beat */
 	int64_t			 beat_full_at;	/* its time, our clock */
 	char			 err[512];
 };
 
-/* struct wq_argv (in wq.h): a growable argv owning copies of its strings. */
+/* util.c */
+int		 wq_seterr(struct wq *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+char		*wq_random_id(void);
+void		 wq_strs_free(char **, size_t);
+
+/* url.c */
+int		 wq_url_parse(const char *, struct wq_url *, char *, size_t);
+void		 wq_url_clear(struct wq_url *);
+
+/* md5.c */
+void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
+
+/* argv.c: struct wq_argv (in wq-async.h) owns copies of its strings. */
 void		 wq_argv_init(struct wq_argv *);
 void		 wq_argv_add(struct wq_argv *, const char *, size_t);
 void		 wq_argv_adds(struct wq_argv *, const char *);
@@ -47,8 +95,8 @@ void		 wq_argv_addl(struct wq_argv *, long long);
 /* Append a key: NS:fmt... */
 void		 wq_argv_key(struct wq_argv *, struct wq *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-char		*wq_key(struct wq *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
+void		 wq_argv_setnkeys(struct wq_argv *, int);
+char		*wq_argv_resp(struct wq_argv *, size_t *);
 
 /* Embedded scripts (the .lua files of lib/lua, generated into scripts.c). */
 enum wq_script_id {
@@ -72,49 +120,71 @@ struct wq_script {
 extern struct wq_script wq_scripts[WQ_SCRIPT_COUNT];
 
 /*
- * Build the EVALSHA of a script: "EVALSHA sha nkeys"; the caller appends
- * the keys then the arguments and fixes nkeys with wq_argv_setnkeys().
+ * script.c: build the EVALSHA of a script: "EVALSHA sha nkeys"; the
+ * caller appends the keys then the arguments and fixes nkeys with
+ * wq_argv_setnkeys().  Run it: EVALSHA, falling back to EVAL on NOSCRIPT.
  */
 void		 wq_script_argv(struct wq_argv *, enum wq_script_id);
-void		 wq_argv_setnkeys(struct wq_argv *, int);
-/* Run it: EVALSHA, falling back to EVAL on NOSCRIPT. */
 redisReply	*wq_script_run(struct wq *, struct wq_argv *);
 
-/* Append a command to the output buffer, without sending it. */
-int		 wq_append(struct wq *, struct wq_argv *);
-/* Send one command; NULL means the connection broke (see wq_error()). */
-redisReply	*wq_command(struct wq *, struct wq_argv *);
-/* Pipeline: append all, then read n replies into replies[]. */
-int		 wq_pipeline(struct wq *, struct wq_argv *, size_t,
-		    redisReply **);
-int		 wq_reply_error(struct wq *, redisReply *, const char *);
-/* Free the n commands and replies of a pipeline (not the arrays). */
-void		 wq_pipeline_free(struct wq_argv *, redisReply **, size_t);
-
+/* redis.c */
 redisContext	*wq_redis_open(struct wq *, char *, size_t);
+/* Append a command to the output buffer, without sending it. */
+int		 wq_redis_append(struct wq *, struct wq_argv *);
+/* Send one command; NULL means the connection broke (see wq_error()). */
+redisReply	*wq_redis_command(struct wq *, struct wq_argv *);
+/* Pipeline: append all, then read n replies into replies[]. */
+int		 wq_redis_pipeline(struct wq *, struct wq_argv *, size_t,
+		    redisReply **);
+/* Free the n commands and replies of a pipeline (not the arrays). */
+void		 wq_redis_pipeline_free(struct wq_argv *, redisReply **,
+		    size_t);
 
-jv		 wq_record_from_reply(const char *, redisReply *);
+/* reply.c */
+int		 wq_reply_error(struct wq *, redisReply *, const char *);
 long long	 wq_reply_ll(redisReply *);
 long long	 wq_reply_time_ms(redisReply *);	/* of TIME, else ours */
-void		 wq_strs_free(char **, size_t);
+
+/* sub.c: a subscriber connection, for waiter.c and hints.c. */
+struct wq_sub {
+	struct wq	*wq;
+	redisContext	*c;
+	size_t		 prefix_len;	/* of "NS:" */
+};
+int		 wq_sub_open(struct wq *, struct wq_sub *);
+void		 wq_sub_close(struct wq_sub *);
+int		 wq_sub_flush(struct wq_sub *);
+void		 wq_sub_cmd(struct wq_sub *, const char *, const char *,
+		    const char *);
+int		 wq_sub_read(struct wq_sub *, void (*)(void *, const char *),
+		    void *);
+
+/* record.c */
+jv		 wq_record_from_reply(const char *, redisReply *);
+
+/* job.c */
+jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
+
+/* api.c */
+void		 wq_api_close(struct wq *);
 
 /*
  * The reads that take two rounds, each built and decoded once, for the
- * blocking wq_queues() and wq_peers() and for the API's reads (async.c).
- * Queue depths (job.c): SMEMBERS of the queues, then WQ_DEPTH_CMDS
+ * blocking wq_queues() and wq_peers() and for the API's reads (read.c).
+ * Queue depths (queues.c): SMEMBERS of the queues, then WQ_DEPTH_CMDS
  * counts of each queue.
  */
 #define WQ_DEPTH_CMDS	3
 void		 wq_queues_argv(struct wq *, struct wq_argv *);
 /* The queue names of its reply, sorted, malloc'd; returns how many. */
 size_t		 wq_queues_names(redisReply *, char ***);
-void		 wq_depths_argv(struct wq *, char *const *, size_t,
+void		 wq_queues_depths_argv(struct wq *, char *const *, size_t,
 		    struct wq_argv *);
-int		 wq_depths_decode(struct wq *, char *const *, size_t,
+int		 wq_queues_depths_decode(struct wq *, char *const *, size_t,
 		    redisReply **, jv *);
 
 /*
- * The members (node.c): TIME and the zsets "nodes" (and with all,
+ * The members (peers.c): TIME and the zsets "nodes" (and with all,
  * "gone"), up to WQ_PEERS_CMDS commands, then one HGETALL a member.
  */
 #define WQ_PEERS_CMDS		3
@@ -127,18 +197,22 @@ struct wq_members {
 	long long	  now;		/* the server's clock, ms */
 };
 size_t		 wq_peers_argv(struct wq *, int, struct wq_argv *);
-int		 wq_members_decode(struct wq *, redisReply **, size_t,
+int		 wq_peers_members(struct wq *, redisReply **, size_t,
 		    struct wq_members *);
-void		 wq_members_clear(struct wq_members *);
-void		 wq_members_argv(struct wq *, struct wq_members *,
+void		 wq_peers_members_clear(struct wq_members *);
+void		 wq_peers_hashes_argv(struct wq *, struct wq_members *,
 		    struct wq_argv *);
 int		 wq_peers_decode(struct wq *, struct wq_members *, int,
 		    redisReply **, jv *);
-/* MGET of the stats:* totals; the decoder sets them on an object. */
-void		 wq_totals_argv(struct wq *, struct wq_argv *);
-int		 wq_totals_decode(struct wq *, redisReply *, jv *);
-/* One inbox message (msg.c); exposed for the fuzzer in fuzz/. */
-int		 wq_msg_decode(const char *, size_t, long long, struct wq_msg *);
 
+/* stats.c: MGET of the stats:* totals; the decoder sets them on an
+ * object.  The latency hash as a histogram. */
+void		 wq_stats_totals_argv(struct wq *, struct wq_argv *);
+int		 wq_stats_totals_decode(struct wq *, redisReply *, jv *);
+jv		 wq_stats_latency(redisReply *);
+
+/* msg.c: one inbox message; exposed for the fuzzer in fuzz/. */
+int		 wq_msg_decode(const char *, size_t, long long,
+		    struct wq_msg *);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * wq.h -- the public interface of libwq.
+ * wq.h -- the interface of libwq for the commands.
  *
  * libwq is the one place of wq that knows the Redis keyspace, the Lua
  * scripts that change it, the JSON of a job record and the settings every
@@ -7,19 +7,46 @@
  * kore-api/ are thin: they parse their options, call the functions below
  * and print what they get back.  Nothing here prints to stdout or exits:
  * every function returns one of the WQ_* codes below and leaves a one-line
- * message in wq_error(), which the caller reports.
+ * message in wq_error(), which the caller reports.  No type of hiredis
+ * appears here; the asynchronous halves that the API's event loop needs
+ * are in wq-async.h, and what the files of libwq share among themselves
+ * in wq-int.h.  docs/DESIGN.md tells how the pieces fit.
  *
- * The pieces, one file each:
- *   config.c   settings (flag over environment over default), Redis URLs
- *   redis.c    one Redis connection: timeouts, reconnect with backoff,
- *              Lua scripts by EVALSHA with the NOSCRIPT fallback
- *   job.c      submit, status, claim, complete, retry, lists
- *   node.c     membership: register, heartbeat (reaping dead nodes and
- *              promoting retries on the way), leave
- *   msg.c      messages between nodes (inbox and replies)
- *   json.c     the jv helpers: records, job lines, jq programs
- *   api.c      the HTTP client (libcurl) behind --api
- *   md5.c      the callback id
+ * A function's prefix names its file: wq_spec_* is in spec.c, wq_node_*
+ * in node.c, and so on.  The exceptions are the short names most callers
+ * use: the helpers of util.c (wq_calloc, wq_now_ms, wq_error...), the
+ * context and settings of settings.c (wq_new, wq_free, wq_setopt,
+ * wq_setting, wq_name), wq_dump and wq_parse (json.c), wq_connect and
+ * wq_disconnect (redis.c), and the verbs on jobs of job.c (wq_submit,
+ * wq_status, wq_list, wq_claim, wq_complete, wq_recover).
+ *
+ * The files, one concern each:
+ *   util.c      allocation, the clock, errors, random ids, numbers
+ *   settings.c  the context; settings (flag over environment over default)
+ *   url.c       Redis URLs: parsed, and masked for messages
+ *   redis.c     one Redis connection: timeouts, commands, pipelines
+ *   argv.c      a command as it is built, keys, its RESP text
+ *   reply.c     reading replies
+ *   script.c    the Lua scripts by EVALSHA, the NOSCRIPT fallback
+ *   backoff.c   waiting longer after each failure
+ *   json.c      JSON text in (checked) and out
+ *   jq.c        jq programs
+ *   id.c        callback ids
+ *   md5.c       MD5, for the callback ids
+ *   spec.c      a submission, checked, before it is sent
+ *   record.c    a job's record: its hash as JSON
+ *   job.c       submit, status, lists, claim, complete, recover
+ *   queues.c    queue depths
+ *   node.c      this process as a member: register, heartbeat, leave
+ *   peers.c     the members as the cluster sees them
+ *   stats.c     the counters and the latency histogram
+ *   msg.c       messages between nodes (inbox and replies)
+ *   sub.c       subscriber connections, for hints
+ *   waiter.c    waiting for jobs to end (done:<id> hints)
+ *   hints.c     a worker's hints (work queued, a message)
+ *   api.c       the HTTP client (libcurl) behind --api
+ *   async.c     hiredis async connections, for the Kore API
+ *   read.c      the API's reads in rounds
  */
 #ifndef WQ_H
 #define WQ_H
@@ -34,14 +61,15 @@
 
 /* Return codes, which are also the exit codes of every command. */
 #define WQ_OK			0	/* success */
-#define WQ_NO			1	/* a negative answer: unknown, failed, timed out */
+#define WQ_NO			1	/* a negative answer: unknown, failed,
+					   timed out */
 #define WQ_EUSAGE		2	/* usage or bad input */
 #define WQ_EUNAVAIL		3	/* Redis or the API unreachable */
 
 #define WQ_ID_LEN		32
 #define WQ_MAX_DATA		(1024 * 1024)
 
-/* Option codes of the shared settings (DESIGN §2), for getopt_long. */
+/* Option codes of the shared settings (docs/DESIGN.md), for getopt_long. */
 enum {
 	WQ_OPT_REDIS = 0x1000,
 	WQ_OPT_API,
@@ -54,6 +82,12 @@ enum {
 	WQ_OPT_VERSION,
 	WQ_OPT_HELP = 'h',
 	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands number their own from here */
+};
+
+/* Settings that are not options, for wq_setting_num(). */
+enum {
+	WQ_SET_CONNECT_MS = 0x1800,	/* connect timeout */
+	WQ_SET_COMMAND_MS		/* command timeout */
 };
 
 #define WQ_COMMON_LONGOPTS						\
@@ -71,43 +105,12 @@ enum {
 /* The usage lines of the shared settings, for every command's --help. */
 extern const char wq_common_usage[];
 
-/* A parsed Redis address. */
-struct wq_redis_addr {
-	int		 unix_socket;	/* 1: path is a unix socket */
-	char		*host;
-	int		 port;
-	char		*path;
-	int		 db;
-	char		*user;		/* ACL user, or NULL */
-	char		*password;	/* never printed */
-	char		*sentinels;	/* "host:port,host:port" or NULL */
-	char		*master;	/* sentinel master name */
-};
-
-struct wq_config {
-	char		*redis_url;
-	char		*api_url;
-	char		*token;
-	char		*ns;		/* key prefix without the colon */
-	char		*queue;
-	char		*name;		/* node name, or NULL for the default */
-	long		 ttl;		/* seconds */
-	size_t		 max_data;	/* bytes */
-	int		 connect_timeout_ms;
-	int		 command_timeout_ms;
-	struct wq_redis_addr addr;
-};
-
 struct wq;
 
 /* Context: settings, a lazily opened Redis connection, the last error. */
 struct wq	*wq_new(const char *role);
 void		 wq_free(struct wq *);
-struct wq_config *wq_config(struct wq *);
 const char	*wq_error(struct wq *);
-int		 wq_seterr(struct wq *, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-const char	*wq_role(struct wq *);
 const char	*wq_name(struct wq *);	/* ROLE-PID@HOSTNAME unless --name */
 
 /*
@@ -116,31 +119,30 @@ const char	*wq_name(struct wq *);	/* ROLE-PID@HOSTNAME unless --name */
  * so a bad --redis URL is a usage error before anything connects.
  */
 int		 wq_setopt(struct wq *, int, const char *);
+/* A text setting by its WQ_OPT_* code; NULL when unset. */
+const char	*wq_setting(struct wq *, int);
+/* WQ_OPT_TTL, WQ_OPT_MAX_DATA, WQ_SET_CONNECT_MS, WQ_SET_COMMAND_MS. */
+long		 wq_setting_num(struct wq *, int);
+/* The timeouts (ms) of the connections made from now on. */
+void		 wq_set_timeouts(struct wq *, int, int);
 /* WQ_EUSAGE when an environment variable held a bad value. */
 int		 wq_env_error(struct wq *);
 int		 wq_check_queue(struct wq *, const char *);
-/* After a WQ_EUSAGE from a spec parser: was the data over --max-data? */
-int		 wq_too_big(struct wq *);
-int		 wq_redis_url_parse(const char *, struct wq_redis_addr *,
-		    char *, size_t);
-void		 wq_redis_addr_clear(struct wq_redis_addr *);
 /* The URL with any password replaced by "***", for messages. */
-char		*wq_redis_url_safe(const char *);
-int		 wq_parse_seconds(const char *, double *);
-int		 wq_parse_long(const char *, long, long, long *);
+char		*wq_url_safe(const char *);
 
 /* Connection.  wq_connect() is a no-op while connected. */
 int		 wq_connect(struct wq *);
 void		 wq_disconnect(struct wq *);
-int		 wq_connected(struct wq *);
 /* Wait for the next reconnect attempt (capped exponential backoff). */
 int		 wq_backoff_ms(struct wq *);
 void		 wq_backoff_reset(struct wq *);
 
 /* The callback id: MD5 of the data (or of the key), upper-case hex. */
-void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
-int		 wq_job_id(jv data, const char *key, char out[WQ_ID_LEN + 1]);
+int		 wq_id_of(jv data, const char *key, char out[WQ_ID_LEN + 1]);
 int		 wq_id_valid(const char *);
+/* An id from a line: plain, or NDJSON with "callback"; -1 with err. */
+int		 wq_id_from_line(const char *, size_t, char *, size_t);
 
 /* A submission. */
 struct wq_spec {
@@ -160,13 +162,15 @@ int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
 		    struct wq_spec *);
 #define WQ_TEXT_STRING	0	/* the text is the data string */
 #define WQ_TEXT_JSON	1	/* the text is a JSON job object */
+/* After a WQ_EUSAGE from a spec parser: was the data over --max-data? */
+int		 wq_spec_too_big(struct wq *);
 
 /*
  * Submit n jobs in pipelined batches.  answers[i] receives the existing
  * record, with "duplicate": true, when spec i's id has one, and jv_null()
- * when the job was queued: its answer is wq_answer_accepted() (made only
- * when it is wanted: building it was a third of a bulk submission's CPU).
- * The answers are owned by the caller.
+ * when the job was queued: its answer is the "accepted" object (made
+ * only when it is wanted: building it was a third of a bulk submission's
+ * CPU).  The answers are owned by the caller.
  */
 int		 wq_submit(struct wq *, struct wq_spec *, size_t, jv *);
 /*
@@ -232,7 +236,7 @@ struct wq_outcome {
 #define WQ_DONE_BACK	2	/* hand back unfinished (drain) */
 
 struct wq_worker_opts {
-	char		**queues;
+	const char	**queues;
 	size_t		 nqueues;
 	long		 max_attempts;
 	long		 timeout;
@@ -246,12 +250,15 @@ int		 wq_claim(struct wq *, struct wq_worker_opts *, size_t,
 void		 wq_claim_clear(struct wq_claim *);
 int		 wq_complete(struct wq *, struct wq_outcome *, size_t);
 int		 wq_complete_claim(struct wq *, struct wq_outcome *, size_t,
-		    struct wq_worker_opts *, size_t, struct wq_claim *, size_t *);
+		    struct wq_worker_opts *, size_t, struct wq_claim *,
+		    size_t *);
 void		 wq_outcome_clear(struct wq_outcome *);
-long		 wq_backoff_retry_ms(long, long);	/* attempt, base ms -> delay */
+/* The delay of a retry: attempt, base ms -> ms. */
+long		 wq_backoff_retry_ms(long, long);
 int		 wq_recover(struct wq *, const char **, size_t, long *);
 
 /* Membership. */
+struct wq_msg;
 int		 wq_node_register(struct wq *, struct wq_worker_opts *, jv);
 /*
  * A heartbeat, in one round trip: the node beats; sweeps the cluster
@@ -319,10 +326,9 @@ int		 wq_hints_fd(struct wq_hints *);
 /* Returns WQ_OK and sets *work / *msg, or WQ_EUNAVAIL. */
 int		 wq_hints_read(struct wq_hints *, int *, int *);
 
-/* JSON helpers. */
+/* JSON text. */
 char		*wq_dump(jv);		/* consumes; compact text, malloc'd */
 jv		 wq_parse(const char *, size_t, char *, size_t);
-int		 wq_id_from_line(const char *, size_t, char *, size_t);
 
 struct wq_jq;
 int		 wq_jq_compile(const char *, struct wq_jq **, char *, size_t);
@@ -334,76 +340,15 @@ int		 wq_jq_run(struct wq_jq *, jv, jv *, char *, size_t);
 int		 wq_api_submit(struct wq *, struct wq_spec *, jv *);
 /* The record, or jv_null() when unknown; wait > 0 holds until it ends. */
 int		 wq_api_status(struct wq *, const char *, double, jv *);
-void		 wq_api_close(struct wq *);
-
-/*
- * The two halves of each operation, for callers that do their own I/O
- * (the Kore API, on hiredis's async interface): build the command, then
- * decode its reply.  A struct wq_argv is a command's argv, owned.
- */
-struct redisReply;
-struct wq_argv {
-	int		 argc;
-	int		 cap;
-	char		**argv;
-	size_t		*len;
-};
-void		 wq_argv_free(struct wq_argv *);
-/* EVALSHA -> EVAL, after a NOSCRIPT reply. */
-void		 wq_script_to_eval(struct wq_argv *);
-int		 wq_reply_noscript(struct redisReply *);
-void		 wq_submit_argv(struct wq *, struct wq_spec *, size_t,
-		    struct wq_argv *);
-int		 wq_submit_decode(struct wq *, struct wq_spec *, size_t,
-		    struct redisReply *, jv *);
-void		 wq_status_argv(struct wq *, const char *, struct wq_argv *);
-int		 wq_status_decode(struct wq *, const char *,
-		    struct redisReply *, jv *);
-jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
 
 /* Small utilities shared by the commands. */
+int		 wq_parse_seconds(const char *, double *);
+int		 wq_parse_long(const char *, long, long, long *);
 int64_t		 wq_now_ms(void);
 char		*wq_hostname(void);
-char		*wq_random_id(void);
 void		*wq_calloc(size_t, size_t);
 void		*wq_realloc(void *, size_t);
+void		*wq_reallocarray(void *, size_t, size_t);
 char		*wq_strdup(const char *);
-
-/*
- * The asynchronous side (async.c), for the Kore API: hiredis async
- * connections, and the commands of what the API reads, built here so that
- * the API names no key.  wq_async_prepare() resolves host names: call it
- * before a sandbox that forbids DNS.
- */
-struct redisAsyncContext;
-int		 wq_async_prepare(struct wq *);
-struct redisAsyncContext *wq_async_connect(struct wq *,
-		    void (*)(void *, const char *), void *);
-void		 wq_ping_argv(struct wq_argv *);
-void		 wq_done_argv(struct wq *, const char *, int,
-		    struct wq_argv *);
-int		 wq_done_id(struct wq *, const char *, size_t,
-		    char [WQ_ID_LEN + 1]);
-
-/*
- * A read in rounds: wq_read_next() gives the commands of the next round
- * (0 when done), wq_read_feed() takes their replies, in order.
- *   WQ_READ_QUEUES   as wq_queues()
- *   WQ_READ_METRICS  {"time","totals":{submitted,...},"queues":{...},
- *                    "latency":{"buckets":[{"le","count"}...],"sum_ms",
- *                    "count"},"nodes":{ROLE:n},"working":n}
- *   WQ_READ_RECENT   the records of the last (arg) jobs submitted
- *   WQ_READ_PEERS    as wq_peers(), arg as its all
- */
-#define WQ_READ_QUEUES	1
-#define WQ_READ_METRICS	2
-#define WQ_READ_RECENT	3
-#define WQ_READ_PEERS	4
-struct wq_read;
-struct wq_read	*wq_read_new(struct wq *, int, long);
-size_t		 wq_read_next(struct wq_read *, struct wq_argv **);
-int		 wq_read_feed(struct wq_read *, struct redisReply **, size_t);
-jv		 wq_read_result(struct wq_read *);
-void		 wq_read_free(struct wq_read *);
 
 #endif

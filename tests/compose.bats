@@ -173,8 +173,8 @@ packages() {
 		grep -o 'WQ_[A-Z_]*') | grep '^WQ_' | sort -u)
 	[ -n "$vars" ]
 	for v in $vars; do
-		grep -q "{ \"$v\", WQ_OPT_" "$WQ_SRCDIR/lib/config.c" || {
-			echo "$v is not a setting in lib/config.c" >&2
+		grep -q "{ \"$v\", WQ_OPT_" "$WQ_SRCDIR/lib/settings.c" || {
+			echo "$v is not a setting in lib/settings.c" >&2
 			return 1
 		}
 	done

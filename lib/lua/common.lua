@@ -6,7 +6,7 @@
 local _t = redis.call('TIME')
 local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 
--- Records: job:<id> is a hash with one-letter field names (lib/json.c
+-- Records: job:<id> is a hash with one-letter field names (lib/record.c
 -- turns it into the JSON record; a finished record is kept for its TTL,
 -- and long names were most of its size):
 --   s status    d data      q queue (absent: default)   b accepted_by

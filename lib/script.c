@@ -1,0 +1,52 @@
+/*
+ * script.c -- calling the Lua scripts of lib/lua, which scripts.c holds
+ * (generated at build time by lib/lua/embed.sh).  A script is called by
+ * EVALSHA; when the server does not know it (after a restart, a SCRIPT
+ * FLUSH or a failover) the reply is NOSCRIPT and the same call is sent
+ * again as EVAL, which also loads it for next time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wq-int.h"
+
+void
+wq_script_argv(struct wq_argv *a, enum wq_script_id id)
+{
+	wq_argv_init(a);
+	wq_argv_adds(a, "EVALSHA");
+	wq_argv_adds(a, wq_scripts[id].sha);
+	wq_argv_adds(a, "0");
+}
+
+void
+wq_script_to_eval(struct wq_argv *a)
+{
+	int	 i;
+
+	for (i = 0; i < WQ_SCRIPT_COUNT; i++)
+		if (strcmp(a->argv[1], wq_scripts[i].sha) == 0)
+			break;
+	if (i == WQ_SCRIPT_COUNT)
+		return;
+	free(a->argv[0]);
+	free(a->argv[1]);
+	a->argv[0] = wq_strdup("EVAL");
+	a->len[0] = 4;
+	a->argv[1] = wq_strdup(wq_scripts[i].body);
+	a->len[1] = strlen(wq_scripts[i].body);
+}
+
+redisReply *
+wq_script_run(struct wq *wq, struct wq_argv *a)
+{
+	redisReply	*r;
+
+	r = wq_redis_command(wq, a);
+	if (wq_reply_noscript(r)) {
+		freeReplyObject(r);
+		wq_script_to_eval(a);
+		r = wq_redis_command(wq, a);
+	}
+	return r;
+}

@@ -1,0 +1,214 @@
+/*
+ * spec.c -- a submission before it is sent: a JSON job object
+ * {"data","key","queue","timeout","max_attempts","ttl"} or a line of
+ * text turned into a struct wq_spec, every field checked, the data held
+ * to --max-data and the callback id computed.  Nothing is sent from
+ * here: a spec that is refused leaves no trace.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wq-int.h"
+
+void
+wq_spec_clear(struct wq_spec *s)
+{
+	if (jv_is_valid(s->data) || jv_get_kind(s->data) != JV_KIND_INVALID)
+		jv_free(s->data);
+	s->data = jv_invalid();
+	free(s->queue);
+	s->queue = NULL;
+	free(s->key);
+	s->key = NULL;
+}
+
+static int
+data_size(jv data, size_t *n)
+{
+	char	*s;
+
+	if (jv_get_kind(data) == JV_KIND_STRING) {
+		*n = (size_t)jv_string_length_bytes(jv_copy(data));
+		return 0;
+	}
+	s = wq_dump(jv_copy(data));
+	*n = strlen(s);
+	free(s);
+	return 0;
+}
+
+static int
+check_size(struct wq *wq, jv data)
+{
+	size_t	n;
+
+	data_size(data, &n);
+	if (n > wq->cfg.max_data) {
+		wq->too_big = 1;
+		return wq_seterr(wq, WQ_EUSAGE, "data is %zu bytes, over the "
+		    "limit of %zu (--max-data)", n, wq->cfg.max_data);
+	}
+	return WQ_OK;
+}
+
+static int
+spec_number(struct wq *wq, jv v, const char *name, long min, long max,
+    long *out)
+{
+	double	d;
+
+	if (jv_get_kind(v) != JV_KIND_NUMBER) {
+		jv_free(v);
+		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a number", name);
+	}
+	d = jv_number_value(v);
+	jv_free(v);
+	/* The range first: a double beyond a long's is undefined as one. */
+	if (!(d >= (double)min && d <= (double)max) || d != (double)(long)d)
+		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a whole number "
+		    "from %ld to %ld", name, min, max);
+	*out = (long)d;
+	return WQ_OK;
+}
+
+/*
+ * A string with a NUL in it: as a C string (a key's MD5, a queue's Redis
+ * key) it would be cut there, and name something else than was given.
+ */
+static int
+has_nul(jv s)
+{
+	return strlen(jv_string_value(s)) !=
+	    (size_t)jv_string_length_bytes(jv_copy(s));
+}
+
+/* Take a job object {"data",...}; consumes obj. */
+int
+wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
+{
+	jv		 k, v, key = jv_null();
+	int		 it, rc = WQ_OK;
+	const char	*name;
+
+	memset(s, 0, sizeof(*s));
+	s->data = jv_invalid();
+	wq->too_big = 0;
+	if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+		jv_free(obj);
+		return wq_seterr(wq, WQ_EUSAGE, "a job must be a JSON object "
+		    "with \"data\"");
+	}
+	for (it = jv_object_iter(obj); jv_object_iter_valid(obj, it) &&
+	    rc == WQ_OK; it = jv_object_iter_next(obj, it)) {
+		k = jv_object_iter_key(obj, it);
+		v = jv_object_iter_value(obj, it);
+		name = jv_string_value(k);
+		if (strcmp(name, "data") == 0) {
+			jv_free(s->data);
+			s->data = v;
+		} else if (strcmp(name, "key") == 0) {
+			if (jv_get_kind(v) != JV_KIND_STRING ||
+			    jv_string_length_bytes(jv_copy(v)) == 0) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"key\" must be a non-empty string");
+				jv_free(v);
+			} else if (has_nul(v)) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"key\" must not contain \\u0000");
+				jv_free(v);
+			} else {
+				jv_free(key);
+				key = v;
+			}
+		} else if (strcmp(name, "queue") == 0) {
+			if (jv_get_kind(v) != JV_KIND_STRING) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"queue\" must be a string");
+				jv_free(v);
+			} else if (has_nul(v)) {
+				rc = wq_seterr(wq, WQ_EUSAGE,
+				    "\"queue\" must not contain \\u0000");
+				jv_free(v);
+			} else {
+				char *q = wq_strdup(jv_string_value(v));
+
+				jv_free(v);
+				free(s->queue);
+				s->queue = NULL;
+				if ((rc = wq_check_queue(wq, q)) == WQ_OK)
+					s->queue = q;
+				else
+					free(q);
+			}
+		} else if (strcmp(name, "timeout") == 0)
+			rc = spec_number(wq, v, "timeout", 1, 86400 * 30,
+			    &s->timeout);
+		else if (strcmp(name, "max_attempts") == 0)
+			rc = spec_number(wq, v, "max_attempts", 1, 1000,
+			    &s->max_attempts);
+		else if (strcmp(name, "ttl") == 0)
+			rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400,
+			    &s->ttl);
+		else {
+			rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
+			    "(expected data, key, queue, timeout, max_attempts, "
+			    "ttl)", name);
+			jv_free(v);
+		}
+		jv_free(k);
+	}
+	jv_free(obj);
+	if (rc == WQ_OK && !jv_is_valid(s->data))
+		rc = wq_seterr(wq, WQ_EUSAGE, "missing \"data\"");
+	if (rc == WQ_OK)
+		rc = check_size(wq, s->data);
+	if (rc == WQ_OK && jv_get_kind(key) == JV_KIND_STRING)
+		s->key = wq_strdup(jv_string_value(key));
+	if (rc == WQ_OK)
+		wq_id_of(jv_copy(s->data), s->key, s->id);
+	jv_free(key);
+	if (rc != WQ_OK)
+		wq_spec_clear(s);
+	return rc;
+}
+
+int
+wq_spec_from_text(struct wq *wq, const char *text, size_t n, int mode,
+    struct wq_spec *s)
+{
+	char	err[256];
+	jv	v;
+
+	if (mode == WQ_TEXT_JSON) {
+		v = wq_parse(text, n, err, sizeof(err));
+		if (!jv_is_valid(v)) {
+			memset(s, 0, sizeof(*s));
+			s->data = jv_invalid();
+			return wq_seterr(wq, WQ_EUSAGE, "%s", err);
+		}
+		return wq_spec_from_json(wq, v, s);
+	}
+	memset(s, 0, sizeof(*s));
+	wq->too_big = 0;
+	if (n > wq->cfg.max_data) {
+		wq->too_big = 1;
+		s->data = jv_invalid();
+		return wq_seterr(wq, WQ_EUSAGE, "data is %zu bytes, over the "
+		    "limit of %zu (--max-data)", n, wq->cfg.max_data);
+	}
+	/* Bytes that are not UTF-8 become U+FFFD, 3 bytes each: check again. */
+	s->data = jv_string_sized(text, (int)n);
+	if (check_size(wq, s->data) != WQ_OK) {
+		wq_spec_clear(s);
+		return WQ_EUSAGE;
+	}
+	wq_id_of(jv_copy(s->data), NULL, s->id);
+	return WQ_OK;
+}
+
+int
+wq_spec_too_big(struct wq *wq)
+{
+	return wq->too_big;
+}

@@ -1,0 +1,99 @@
+/*
+ * waiter.c -- waiting for jobs to end without polling (wq-status
+ * --wait): a subscriber connection (sub.c) on the done:<id> channel of
+ * each job waited for.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wq-int.h"
+
+struct wq_waiter {
+	struct wq_sub	 s;
+	char		**ids;
+	size_t		 n, cap;
+	size_t		 max;
+};
+
+int
+wq_waiter_open(struct wq *wq, struct wq_waiter **out)
+{
+	struct wq_waiter	*w;
+	int			 rc;
+
+	w = wq_calloc(1, sizeof(*w));
+	if ((rc = wq_sub_open(wq, &w->s)) != WQ_OK) {
+		free(w);
+		return rc;
+	}
+	*out = w;
+	return WQ_OK;
+}
+
+void
+wq_waiter_close(struct wq_waiter *w)
+{
+	size_t	i;
+
+	if (w == NULL)
+		return;
+	wq_sub_close(&w->s);
+	for (i = 0; i < w->n; i++)
+		free(w->ids[i]);
+	free(w->ids);
+	free(w);
+}
+
+int
+wq_waiter_fd(struct wq_waiter *w)
+{
+	return w->s.c->fd;
+}
+
+int
+wq_waiter_add(struct wq_waiter *w, const char **ids, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		wq_sub_cmd(&w->s, "SUBSCRIBE", "%s:done:%s", ids[i]);
+	return wq_sub_flush(&w->s);
+}
+
+int
+wq_waiter_remove(struct wq_waiter *w, const char *id)
+{
+	wq_sub_cmd(&w->s, "UNSUBSCRIBE", "%s:done:%s", id);
+	return wq_sub_flush(&w->s);
+}
+
+static void
+waiter_hint(void *arg, const char *chan)
+{
+	struct wq_waiter	*w = arg;
+
+	if (strncmp(chan, "done:", 5) != 0 || w->n >= w->max)
+		return;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->ids = wq_realloc(w->ids, w->cap * sizeof(*w->ids));
+	}
+	w->ids[w->n++] = wq_strdup(chan + 5);
+}
+
+int
+wq_waiter_read(struct wq_waiter *w, char **ids, size_t max, size_t *n)
+{
+	size_t	i;
+	int	rc;
+
+	for (i = 0; i < w->n; i++)
+		free(w->ids[i]);
+	w->n = 0;
+	w->max = max;
+	rc = wq_sub_read(&w->s, waiter_hint, w);
+	for (i = 0; i < w->n; i++)
+		ids[i] = w->ids[i];
+	*n = w->n;
+	return rc;
+}

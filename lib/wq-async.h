@@ -1,0 +1,77 @@
+/*
+ * wq-async.h -- the halves of libwq's operations, for a caller that does
+ * its own I/O on hiredis's async interface: the Kore API, whose event
+ * loop must never wait for Redis.  Only kore-api/ includes this.
+ *
+ * Each operation is built (its command, as a struct wq_argv) and decoded
+ * (its reply) by the same code as the blocking functions of wq.h, so
+ * that the API names no key and parses no reply itself.  The commands
+ * use wq.h alone.
+ */
+#ifndef WQ_ASYNC_H
+#define WQ_ASYNC_H
+
+#include "wq.h"
+
+struct redisReply;
+struct redisAsyncContext;
+
+/* A command's argv, owned. */
+struct wq_argv {
+	int		 argc;
+	int		 cap;
+	char		**argv;
+	size_t		*len;
+};
+void		 wq_argv_free(struct wq_argv *);
+/* EVALSHA -> EVAL, after a NOSCRIPT reply. */
+void		 wq_script_to_eval(struct wq_argv *);
+int		 wq_reply_noscript(struct redisReply *);
+
+/* A submission of n specs that share their settings (one script call). */
+void		 wq_submit_argv(struct wq *, struct wq_spec *, size_t,
+		    struct wq_argv *);
+int		 wq_submit_decode(struct wq *, struct wq_spec *, size_t,
+		    struct redisReply *, jv *);
+void		 wq_status_argv(struct wq *, const char *, struct wq_argv *);
+int		 wq_status_decode(struct wq *, const char *,
+		    struct redisReply *, jv *);
+
+/*
+ * Connections (async.c).  wq_async_prepare() resolves host names: call
+ * it before a sandbox that forbids DNS.  wq_async_connect() starts a
+ * connection with AUTH and SELECT queued first; when one is refused,
+ * the callback gets why and the connection closes.
+ */
+int		 wq_async_prepare(struct wq *);
+struct redisAsyncContext *wq_async_connect(struct wq *,
+		    void (*)(void *, const char *), void *);
+void		 wq_async_ping_argv(struct wq_argv *);
+/* (UN)SUBSCRIBE the done:<id> channel of a job; its id from a name. */
+void		 wq_async_done_argv(struct wq *, const char *, int,
+		    struct wq_argv *);
+int		 wq_async_done_id(struct wq *, const char *, size_t,
+		    char [WQ_ID_LEN + 1]);
+
+/*
+ * A read in rounds (read.c): wq_read_next() gives the commands of the
+ * next round (0 when done), wq_read_feed() takes their replies, in order.
+ *   WQ_READ_QUEUES   as wq_queues()
+ *   WQ_READ_METRICS  {"time","totals":{submitted,...},"queues":{...},
+ *                    "latency":{"buckets":[{"le","count"}...],"sum_ms",
+ *                    "count"},"nodes":{ROLE:n},"working":n}
+ *   WQ_READ_RECENT   the records of the last (arg) jobs submitted
+ *   WQ_READ_PEERS    as wq_peers(), arg as its all
+ */
+#define WQ_READ_QUEUES	1
+#define WQ_READ_METRICS	2
+#define WQ_READ_RECENT	3
+#define WQ_READ_PEERS	4
+struct wq_read;
+struct wq_read	*wq_read_new(struct wq *, int, long);
+size_t		 wq_read_next(struct wq_read *, struct wq_argv **);
+int		 wq_read_feed(struct wq_read *, struct redisReply **, size_t);
+jv		 wq_read_result(struct wq_read *);
+void		 wq_read_free(struct wq_read *);
+
+#endif
