@@ -107,7 +107,8 @@ the_deb() {
 	    usr/share/bash-completion/completions/wq-submit \
 	    usr/share/zsh/vendor-completions/_wq \
 	    lib/systemd/system/wq-worker@.service lib/systemd/system/wq-api.service \
-	    usr/share/doc/wq/examples/worker.env usr/share/doc/wq/copyright; do
+	    usr/share/doc/wq/examples/worker.env usr/share/doc/wq/copyright \
+	    usr/share/doc/wq/openapi.json; do
 		assert_output --partial " ./$f"
 	done
 }

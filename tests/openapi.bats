@@ -1,0 +1,283 @@
+#!/usr/bin/env bats
+# openapi: kore-api/openapi.json, the OpenAPI 3.1 description of the HTTP
+# API.  Its lint (tests/openapi.py with Debian's python3-jsonschema: no
+# npm in CI); every route of the API's table has a description and every
+# description is a route; and the real answers of a running wq-api, for
+# every route (200, 4xx, 503), checked against the document: status,
+# content type, required headers, and the body against its schema.  The
+# last test checks that every answer the document names was seen.
+
+load helpers
+load api-helpers
+
+DOC=$WQ_SRCDIR/kore-api/openapi.json
+PY=/usr/bin/python3
+ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+
+setup_file() {
+	redis_start
+	rm -f "$WQ_SUITE_DIR/coverage"
+}
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() { api_teardown; }
+
+# answer METHOD URL [curl args...]: make the request and keep the answer
+# for checked (below); sets $code and $body.
+answer() {
+	local method=$1 url=$2 dir n
+	shift 2
+	dir=$(suite_dir)/answers
+	mkdir -p "$dir"
+	n=$(( $(ls "$dir" | wc -l) / 3 + 1 ))
+	if [ "$method" = HEAD ]; then set -- -I "$@"; else set -- -X "$method" "$@"; fi
+	code=$(curl -s -o "$dir/$n.b" -D "$dir/$n.h" -w '%{http_code}' "$@" "$url")
+	body=$(cat "$dir/$n.b")
+	echo "$method /${url#http://*/} $code" >"$dir/$n.meta"
+}
+
+# expect STATUS METHOD URL [curl args...]: answer, with that status.
+expect() {
+	local want=$1
+	shift
+	answer "$@"
+	[ "$code" = "$want" ] || { echo "$1 $2: $code, expected $want: $body"; return 1; }
+}
+
+# checked: the answers kept since the last call are what the document
+# says (recorded for the last test).
+checked() {
+	local dir=$(suite_dir)/answers rc=0
+	"$PY" "$WQ_SRCDIR/tests/openapi.py" check-dir "$DOC" "$dir" \
+	    "$(suite_dir)/coverage" || rc=1
+	rm -rf "$dir"
+	return $rc
+}
+
+# The routes of the API's table (kore-api/*.c), one a line: a path that
+# ends with / takes a suffix (/api/v1/work/ is /api/v1/work/<id>).
+source_routes() {
+	sed -n 's/^[[:space:]]*{ *"\(\/[^"]*\)",.*route_[a-z_]*.*/\1/p' \
+	    "$WQ_SRCDIR"/kore-api/*.c | sort -u
+}
+
+# undocumented_routes DOC: the routes of the table that DOC lacks, and the
+# paths of DOC that are no route of the table.
+undocumented_routes() {
+	local routes paths r p found
+	routes=$(source_routes)
+	paths=$(jq -r '.paths | keys[]' "$1")
+	for r in $routes; do
+		found=
+		for p in $paths; do
+			if [ "$r" != / ] && [ "${r%/}" != "$r" ]; then
+				[[ $p == "$r"\{*\} ]] && found=1
+			else
+				[ "$p" = "$r" ] && found=1
+			fi
+		done
+		[ -n "$found" ] || echo "route $r has no description"
+	done
+	for p in $paths; do
+		found=
+		for r in $routes; do
+			if [ "$r" != / ] && [ "${r%/}" != "$r" ]; then
+				[[ $p == "$r"\{*\} ]] && found=1
+			else
+				[ "$p" = "$r" ] && found=1
+			fi
+		done
+		[ -n "$found" ] || echo "path $p is no route"
+	done
+}
+
+@test "lint: OpenAPI 3.1, well formed, every schema and example valid" {
+	version=$(sed -n 's/^AC_INIT(\[wq\], \[\([^]]*\)\].*/\1/p' \
+	    "$WQ_SRCDIR/configure.ac")
+	[ -n "$version" ]
+	run "$PY" "$WQ_SRCDIR/tests/openapi.py" lint "$DOC" "$version"
+	assert_success
+	assert_output ''
+	# The checks can fail: a broken copy is refused for each fault.
+	jq '.components.schemas.Pong.properties.status.type = "strng"
+	    | .components.schemas.Accepted.examples[0].status = "no"
+	    | .paths["/api/v1/work/{id}"].parameters = []
+	    | .paths["/api/v1/ping"].get.respones = {}' "$DOC" >"$(suite_dir)/bad.json"
+	run "$PY" "$WQ_SRCDIR/tests/openapi.py" lint "$(suite_dir)/bad.json" "$version"
+	assert_failure
+	assert_line --partial 'Pong: not a JSON Schema 2020-12 schema'
+	assert_line --partial 'Accepted/examples/0: example does not match'
+	assert_line --partial "path parameters [] but the template has ['id']"
+	assert_line --partial "unknown field 'respones'"
+	jq '.paths["/healthz"].get.responses["200"] = {"$ref": "#/components/responses/Gone"}' \
+	    "$DOC" >"$(suite_dir)/bad.json"
+	run "$PY" "$WQ_SRCDIR/tests/openapi.py" lint "$(suite_dir)/bad.json"
+	assert_failure
+	assert_output --partial 'resolves to nothing'
+}
+
+@test "every route of the API is described, and every description is a route" {
+	run source_routes
+	assert_success
+	# The table was found (its shape changed if this fails).
+	assert_line /api/v1/work
+	assert_line /api/v1/work/
+	assert_line /healthz
+	run undocumented_routes "$DOC"
+	assert_success
+	assert_output ''
+	# A route added without a description is caught.
+	jq 'del(.paths["/api/v1/ping"])' "$DOC" >"$(suite_dir)/less.json"
+	run undocumented_routes "$(suite_dir)/less.json"
+	assert_output 'route /api/v1/ping has no description'
+}
+
+@test "200: every route's answers match the document" {
+	api_start api
+	url=$(api_url api)
+	expect 200 GET "$url/"
+	expect 200 HEAD "$url/"
+	expect 200 GET "$url/healthz"
+	expect 200 GET "$url/api/v1/ping"
+	expect 404 GET "$url/api/v1/work/$ID_FOO"
+	expect 200 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	echo "$body" | jq -e '.status == "accepted"'
+	expect 200 POST "$url/api/v1/work" -d '{"data":{"n":[1,2]},"key":"k",
+	    "queue":"q1","timeout":5,"max_attempts":2,"ttl":60}'
+	# the record while pending, with the optional fields it was given
+	expect 200 GET "$url/api/v1/work/$(md5id k)"
+	echo "$body" | jq -e '.status == "pending" and .ttl == 60 and .timeout == 5'
+	expect 200 GET "$url/api/v1/queues"
+	echo "$body" | jq -e '.q1.pending == 1'
+	# a worker: worked records, one failed for good, one waiting to retry
+	start worker wq-worker --queue default --queue q1 --queue bad \
+	    --exec 'case "$(cat)" in fail*) echo oops >&2; exit 3;; *) echo done;; esac' \
+	    --max-attempts 1 --backoff 60 --quiet
+	expect 200 GET "$url/api/v1/work/$ID_FOO?wait=10"
+	echo "$body" | jq -e '.status == "worked" and .result == "done"'
+	expect 200 POST "$url/api/v1/work" -d '{"data":"fail now","queue":"bad"}'
+	expect 200 GET "$url/api/v1/work/$(md5id 'fail now')?wait=10"
+	echo "$body" | jq -e '.status == "failed" and (.error | length > 0)'
+	expect 200 POST "$url/api/v1/work" -d '{"data":"fail later","max_attempts":3}'
+	wait_for 10 sh -c "redis-cli -s '$WQ_TEST_SOCK' hexists wq:job:$(md5id 'fail later') y | grep -qx 1"
+	expect 200 GET "$url/api/v1/work/$(md5id 'fail later')"
+	echo "$body" | jq -e '.retry_at > 0'
+	# a duplicate answers the record
+	expect 200 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	echo "$body" | jq -e '.duplicate == true and .status == "worked"'
+	expect 200 HEAD "$url/api/v1/work/$ID_FOO"
+	expect 200 GET "$url/api/v1/peers"
+	echo "$body" | jq -e 'map(.role) | sort == ["api", "worker"]'
+	kill "$(pid_of worker)"
+	wait_for 10 sh -c "! wq-peers | grep -q worker-"
+	expect 200 GET "$url/api/v1/peers?all=1"
+	echo "$body" | jq -e 'map(select(.alive == false)) | length >= 1'
+	expect 200 GET "$url/api/v1/stats"
+	echo "$body" | jq -e '.totals.worked >= 1'
+	expect 200 GET "$url/api/v1/recent?limit=3"
+	echo "$body" | jq -e 'length == 3'
+	expect 200 GET "$url/api/v1/recent"
+	expect 200 GET "$url/metrics"
+	expect 200 HEAD "$url/metrics"
+	checked
+}
+
+@test "4xx: bad input, unknown ids and paths, other methods, too large" {
+	api_start api --max-body 4000 --max-data 100
+	url=$(api_url api)
+	for b in '{"data":' 'not json' '[1]' '{"nodata":1}' '{"data":1,"queue":"a b"}' \
+	    '{"data":1,"timeout":0}' '{"data":1,"colour":"red"}'; do
+		expect 400 POST "$url/api/v1/work" -d "$b"
+	done
+	expect 400 POST "$url/api/v1/work" -H 'Content-Length: 0'
+	expect 400 GET "$url/api/v1/work/$ID_FOO?wait=soon"
+	expect 400 GET "$url/api/v1/recent?limit=0"
+	# an ambiguous body length, on any route
+	for p in / /healthz /metrics /api/v1/work/$ID_FOO /api/v1/peers \
+	    /api/v1/queues /api/v1/stats /api/v1/recent /api/v1/ping; do
+		expect 400 GET "$url$p" -H 'Content-Length: 2' \
+		    -H 'Transfer-Encoding: chunked' -d 'ab'
+	done
+	expect 400 POST "$url/api/v1/work" -H 'Content-Length: 12' \
+	    -H 'Content-Length: 13' -d '{"data":"x"}'
+	expect 404 GET "$url/api/v1/work/$ID_FOO"
+	expect 404 GET "$url/api/v1/work/not-an-id"
+	expect 404 GET "$url/nope"
+	expect 404 GET "$url/api/v2/work"
+	expect 405 GET "$url/api/v1/work"
+	expect 405 DELETE "$url/api/v1/work/$ID_FOO"
+	expect 405 POST "$url/api/v1/peers" -d '{}'
+	expect 405 PUT "$url/healthz" -d '{}'
+	expect 405 POST "$url/" -d '{}'
+	expect 413 POST "$url/api/v1/work" -d "{\"data\":\"$(printf 'x%.0s' $(seq 4100))\"}"
+	expect 413 POST "$url/api/v1/work" -d "{\"data\":\"$(printf 'y%.0s' $(seq 150))\"}"
+	checked
+}
+
+@test "401: every route but /healthz needs the token, as described" {
+	api_start api --token s3cr3t
+	url=$(api_url api)
+	for p in / /metrics /api/v1/work/$ID_FOO /api/v1/peers /api/v1/queues \
+	    /api/v1/stats /api/v1/recent /api/v1/ping /nope; do
+		expect 401 GET "$url$p"
+		expect 401 GET "$url$p" -H 'Authorization: Bearer wrong'
+	done
+	expect 401 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	expect 401 GET "$url/" -H 'Accept: text/html'
+	echo "$body" | grep -q 'bearer token'
+	expect 200 GET "$url/healthz"
+	expect 200 POST "$url/api/v1/work" -H 'Authorization: Bearer s3cr3t' \
+	    -d '{"data":"foo"}'
+	expect 200 GET "$url/api/v1/work/$ID_FOO" -H 'Authorization: Bearer s3cr3t'
+	checked
+}
+
+@test "503: every route that needs Redis, while Redis is down" {
+	redis_start down
+	api_start api --redis "unix://$(suite_dir)/down.sock"
+	url=$(api_url api)
+	expect 200 GET "$url/healthz"
+	redis_stop down
+	wait_for 10 sh -c "curl -s -o /dev/null -w '%{http_code}' $url/healthz | grep -qx 503"
+	for p in /healthz /metrics /api/v1/work/$ID_FOO /api/v1/peers \
+	    /api/v1/queues /api/v1/stats /api/v1/recent; do
+		expect 503 GET "$url$p"
+	done
+	expect 503 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	# what needs no Redis still answers
+	expect 200 GET "$url/api/v1/ping"
+	expect 200 GET "$url/"
+	checked
+}
+
+@test "an answer that the document does not describe fails the check" {
+	api_start api
+	url=$(api_url api)
+	answer GET "$url/api/v1/ping"
+	answer PUT "$url/api/v1/ping" -d '{}'
+	cp -r "$(suite_dir)/answers" "$(suite_dir)/kept"
+	checked
+	# the document says otherwise: each difference is caught
+	jq '.components.schemas.Pong.properties.status.const = "pong"
+	    | .paths["/api/v1/ping"].post = .paths["/api/v1/ping"].get
+	    | .paths["/api/v1/ping"].post.operationId = "p"' "$DOC" \
+	    >"$(suite_dir)/other.json"
+	cp -r "$(suite_dir)/kept" "$(suite_dir)/answers"
+	DOC=$(suite_dir)/other.json run checked
+	assert_failure
+	assert_output --partial "GET /api/v1/ping 200: the body does not match at /status"
+	assert_output --partial "PUT /api/v1/ping 405: Allow says"
+	jq 'del(.paths["/api/v1/ping"].get.responses["200"])' "$DOC" \
+	    >"$(suite_dir)/other.json"
+	cp -r "$(suite_dir)/kept" "$(suite_dir)/answers"
+	DOC=$(suite_dir)/other.json run checked
+	assert_failure
+	assert_output --partial "status 200 is not documented"
+}
+
+@test "every answer the document names was seen by the tests above" {
+	[ -s "$(suite_dir)/coverage" ]
+	run "$PY" "$WQ_SRCDIR/tests/openapi.py" coverage "$DOC" "$(suite_dir)/coverage"
+	assert_success
+	assert_output ''
+}
