@@ -18,7 +18,7 @@ api_start() {
 	port=${API_PORT:-$(free_port)}
 	echo "$port" >"$(suite_dir)/$name.port"
 	start "$name" wq-api --listen "127.0.0.1:$port" --workers 2 "$@"
-	if ! wait_for 15 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; then
+	if ! wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; then
 		echo "wq-api $name did not start:" >&2
 		log_of "$name" >&2
 		return 1

@@ -40,9 +40,11 @@ leftovers() {
 	return 0
 }
 
-# gone PID: the process has exited (a zombie waiting to be reaped counts).
+# gone PID: the process has exited (a zombie waiting to be reaped counts,
+# and so does one reaped between the two looks).
 gone() {
-	[ ! -e "/proc/$1" ] || grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null
+	[ ! -e "/proc/$1" ] || grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null ||
+	    [ ! -e "/proc/$1" ]
 }
 
 running() { ! gone "$1"; }
@@ -100,7 +102,7 @@ listening() {
 	w1=$(field worker-1 pid)
 	w2=$(field worker-2 pid)
 	kill -9 "$w2"
-	wait_for 10 gone "$w2"
+	wait_for 20 gone "$w2"
 	run wq-cluster status --dir "$C"
 	assert_failure 1
 	assert_output --partial '"name":"worker-2","role":"worker","pid":'"$w2"',"alive":false'
@@ -210,7 +212,7 @@ listening() {
 	p=$(free_port)
 	start busy python3 -c "import socket,time
 s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
-	wait_for 10 listening "$p"
+	wait_for 20 listening "$p"
 	run wq-cluster up --dir "$C" --port "$p"
 	assert_failure 3
 	assert_output "wq-cluster: port $p is taken (choose another with --port)"
@@ -317,7 +319,7 @@ both_answer() {
 	members | grep -qx "$a1"
 	haproxy -c -q -f "$C/haproxy.cfg"
 	# HAProxy's health checks pass, and it sends requests to both
-	wait_for 10 both_answer "http://$lb" "$a1" "$a2"
+	wait_for 20 both_answer "http://$lb" "$a1" "$a2"
 	sleep 1.5
 	both_answer "http://$lb" "$a1" "$a2"
 	eval "$(wq-cluster env --dir "$C")"
@@ -338,7 +340,7 @@ both_answer() {
 	gone "$a2pid"
 	[ "$(grep -c '^	server ' "$C/haproxy.cfg")" = 1 ]
 	[ "$(field lb pid)" != "$lbpid" ]
-	wait_for 10 gone "$lbpid"
+	wait_for 20 gone "$lbpid"
 	for _ in 1 2 3 4; do
 		[ "$(api_node "http://$lb")" = "$a1" ]
 	done
@@ -372,7 +374,7 @@ both_answer() {
 	p=$(free_port)
 	start busy python3 -c "import socket,time
 s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
-	wait_for 10 listening "$p"
+	wait_for 20 listening "$p"
 	run wq-cluster up --dir "$C" --api 1 --lb --lb-port "$p"
 	assert_failure 3
 	assert_output "wq-cluster: port $p is taken (choose another with --lb-port)"
@@ -397,7 +399,7 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	wq-cluster up --dir "$C" --workers 1 --sleep 3 2>/dev/null
 	eval "$(wq-cluster env --dir "$C")"
 	id=$(wq-submit slow | jq -r .callback)
-	wait_for 10 sh -c "wq-status $id | grep -q '\"status\":\"working\"'"
+	wait_for 20 sh -c "wq-status $id | grep -q '\"status\":\"working\"'"
 	run wq-cluster down --dir "$C"
 	assert_success
 	refute_output --partial killed

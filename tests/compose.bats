@@ -387,7 +387,7 @@ owner() {
 	cfg="$WQ_SRCDIR/deploy/redis-tls-client.cfg"
 	haproxy -c -q -f "$cfg"
 	start tlsproxy haproxy -f "$cfg"
-	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lp"
+	wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lp"
 	run env WQ_REDIS="redis://127.0.0.1:$lp/0" wq-submit over-tls
 	assert_success
 	id=$(echo "$output" | jq -r .callback)
@@ -399,9 +399,9 @@ owner() {
 	assert_failure 3
 	# a server whose certificate does not carry the name is refused
 	kill "$(pid_of tlsproxy)"
-	wait_for 10 bash -c "! exec 3<>/dev/tcp/127.0.0.1/$lp"
+	wait_for 20 bash -c "! exec 3<>/dev/tcp/127.0.0.1/$lp"
 	REDIS_TLS_NAME=other.internal start tlsproxy2 haproxy -f "$cfg"
-	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lp"
+	wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lp"
 	run env WQ_REDIS="redis://127.0.0.1:$lp/0" wq-submit wrong-name
 	assert_failure 3
 	[ "$(redis-cli -s "$(suite_dir)/tls.sock" --scan --pattern 'wq:job:*')" = "wq:job:$id" ]
@@ -429,7 +429,7 @@ sentinel down-after-milliseconds wq 1000
 sentinel failover-timeout wq 10000
 EOC
 	redis-sentinel "$d/sentinel.conf" 3>&-
-	wait_for 10 redis-cli -p "$s" sentinel get-master-addr-by-name wq
+	wait_for 20 redis-cli -p "$s" sentinel get-master-addr-by-name wq
 	export WQ_REDIS="redis-sentinel://127.0.0.1:$s/wq?password=pw-s"
 	id=$(wq-submit before | jq -r .callback)
 	[ "$(redis-cli -p "$a" -a pw-s --no-auth-warning hget "wq:job:$id" s)" = pending ]

@@ -14,7 +14,7 @@ setup() {
 	redis_flush
 	wd_port=$(free_port)
 	start chromedriver chromedriver --port="$wd_port" --allowed-ips=127.0.0.1
-	wait_for 15 curl -sf "http://127.0.0.1:$wd_port/status"
+	wait_for 20 curl -sf "http://127.0.0.1:$wd_port/status"
 	WD="http://127.0.0.1:$wd_port"
 }
 teardown() {
@@ -83,8 +83,8 @@ text_has() {
 	type_in '#t' s3cret
 	click 'form#f button'
 	# the console shows this instance and its members
-	wait_for 15 text_has '#node' api-console
-	wait_for 15 text_has '#members' worker-
+	wait_for 20 text_has '#node' api-console
+	wait_for 20 text_has '#members' worker-
 	type_in '#data' hello-console
 	click 'form#submit button'
 	wait_for 20 text_has '#follow' worked
@@ -93,7 +93,7 @@ text_has() {
 	# the job really is worked, in Redis
 	id=$(printf '%s' hello-console | md5sum | cut -c1-32 | tr a-f A-F)
 	[ "$(job_status "$id")" = worked ]
-	wait_for 15 text_has '#recent' "$id"
+	wait_for 20 text_has '#recent' "$id"
 	# keep what a person would see
 	out=${WQ_TEST_OUT:-$WQ_SRCDIR/tests/out}
 	mkdir -p "$out"
@@ -108,7 +108,7 @@ text_has() {
 	wd POST "/session/$SID/url" "{\"url\":\"$url/\"}" >/dev/null
 	type_in '#t' wrong
 	click 'form#f button'
-	wait_for 10 text_has '#err' refused
+	wait_for 20 text_has '#err' refused
 	# still the token page: no console, no members
 	run wd POST "/session/$SID/element" '{"using":"css selector","value":"#members"}'
 	assert_failure

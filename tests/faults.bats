@@ -30,10 +30,18 @@ chaos() {
 	wargs=(--exec "echo \$WQ_JOB_ID >>$execs; cat" --concurrency 4
 	    --heartbeat 0.25 --node-timeout 1 --max-attempts 20 --backoff 0.05 --quiet)
 	for i in 1 2 3 4; do start "cw$i" wq-worker "${wargs[@]}"; done
-	n=5
-	end=$(( $(date +%s) + 240 ))
-	while [ "$(rcli get wq:stats:worked)" != "$jobs" ]; do
-		[ "$(date +%s)" -lt "$end" ] || { echo "chaos: not done in time" >&2; return 1; }
+	# as long as it takes, but not a minute without a job done (a busy
+	# machine is slow; a stall is a hang)
+	last=-1
+	since=$(now_ms)
+	while [ "$(stat_of worked)" != "$jobs" ]; do
+		if [ "$(stat_of worked)" != "$last" ]; then
+			last=$(stat_of worked)
+			since=$(now_ms)
+		elif [ $(( $(now_ms) - since )) -ge 60000 ]; then
+			echo "chaos: stuck at $last of $jobs jobs for 60 s" >&2
+			return 1
+		fi
 		sleep 0.5
 		victim=$(( RANDOM % 4 + 1 ))
 		if [ "$sig" = KILL ]; then
@@ -68,14 +76,16 @@ chaos() {
 
 @test "a frozen worker's late result is dropped, not written over the newer one" {
 	id=$(wq-submit foo | jq -r .callback)
-	start frozen wq-worker --sleep 2 --name frozen --heartbeat 0.25 --node-timeout 1
-	wait_for 5 status_is "$id" working
+	# (a job of 5 s: it runs still when the worker is frozen, however
+	# busy the machine)
+	start frozen wq-worker --sleep 5 --name frozen --heartbeat 0.25 --node-timeout 1
+	wait_for 20 status_is "$id" working
 	kill -STOP "$(pid_of frozen)"
 	start rescuer wq-worker --exec 'echo rescued' --name rescuer --heartbeat 0.25 --node-timeout 1
-	wait_for 10 status_is "$id" worked
+	wait_for 20 status_is "$id" worked
 	[ "$(rcli hget wq:job:$id w)" = rescuer ]
 	kill -CONT "$(pid_of frozen)"
-	wait_for 10 grep -q "job $id: result dropped" "$(suite_dir)/frozen.log"
+	wait_for 20 grep -q "job $id: result dropped" "$(suite_dir)/frozen.log"
 	run wq-status "$id"
 	assert_output --partial '"worker":"rescuer"'
 	assert_output --partial '"result":"rescued"'
@@ -83,7 +93,7 @@ chaos() {
 	run log_of frozen
 	assert_output --partial "job $id: result dropped"
 	# and it joined again, as a new member
-	wait_for 5 sh -c "wq-peers | grep -q '\"name\":\"frozen\"'"
+	wait_for 20 sh -c "wq-peers | grep -q '\"name\":\"frozen\"'"
 }
 
 # A second redis-server with AOF, on its own socket, restartable.
@@ -94,9 +104,20 @@ aof_start() {
 	redis-server --port 0 --unixsocket "$dir/aof.sock" --unixsocketperm 700 \
 		--dir "$dir/aof" --appendonly yes --appendfsync "$1" --save '' \
 		--daemonize yes --pidfile "$dir/aof.pid" --logfile "$dir/aof.log" >/dev/null
-	wait_for 10 redis-cli -s "$dir/aof.sock" ping
+	wait_for 20 redis-cli -s "$dir/aof.sock" ping
 	# AOF loaded, not still loading
-	wait_for 10 sh -c "redis-cli -s $dir/aof.sock info persistence | grep -q 'loading:0'"
+	wait_for 20 sh -c "redis-cli -s $dir/aof.sock info persistence | grep -q 'loading:0'"
+}
+
+# worked_of_acked SOCK FILE: how many of the ids in FILE are worked.
+worked_of_acked() {
+	redis-cli -s "$1" eval "local n = 0
+		for _, id in ipairs(ARGV) do
+			if redis.call('hget', 'wq:job:' .. id, 's') == 'worked' then
+				n = n + 1
+			end
+		end
+		return n" 0 $(sort -u "$2")
 }
 
 restart_test() {
@@ -114,20 +135,18 @@ restart_test() {
 		wq-submit "job-$i" 2>/dev/null | jq -r .callback >>"$dir/acked"
 	  done ) 3>&- &
 	subpid=$!
-	sleep 1.5
+	# Redis goes away once 50 submissions were acknowledged, and stays
+	# away for 2 s: long enough for the monitor and the workers to see it
+	# (the monitor looks every 0.2 s), however busy the machine
+	wait_for 60 eval '[ "$(sort -u "$dir/acked" | grep -c .)" -gt 50 ]'
 	kill "-$how" "$(cat "$dir/aof.pid")"
-	sleep 1
+	sleep 2
 	aof_start always
 	wait "$subpid" || true
 	n=$(sort -u "$dir/acked" | grep -c .)
 	[ "$n" -gt 50 ]
 	# every acknowledged job is there and ends worked
-	for _ in $(seq 600); do
-		left=$(redis-cli -s "$sock" eval "local n=0 for _,id in ipairs(ARGV) do if redis.call('hget','wq:job:'..id,'s')~='worked' then n=n+1 end end return n" 0 $(sort -u "$dir/acked"))
-		[ "$left" = 0 ] && break
-		sleep 0.1
-	done
-	[ "$left" = 0 ]
+	wait_count "$n" 60 worked_of_acked "$sock" "$dir/acked"
 	# the workers and the monitor stayed up and came back
 	kill -0 "$(pid_of w1)" && kill -0 "$(pid_of w2)" && kill -0 "$(pid_of mon)"
 	grep -q 'connected again' "$dir/w1.log"

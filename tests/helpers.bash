@@ -122,6 +122,8 @@ log_of() {
 }
 
 # wait_for SECONDS CMD...: retry CMD until it succeeds or time runs out.
+# SECONDS is a budget against a hang, never a speed: give it room for a
+# machine that is busy with other work (scripts/test-under-load).
 wait_for() {
 	local secs=$1 end
 	shift
@@ -133,6 +135,87 @@ wait_for() {
 		fi
 		sleep 0.05
 	done
+}
+
+# wait_count TARGET STALL CMD...: wait until CMD prints a number of at
+# least TARGET (a count of jobs done, say); fail if the number stays the
+# same for STALL seconds.  For a batch of work, whose time depends on
+# the machine: a stall is a hang, a slow machine is not.
+wait_count() {
+	local target=$1 stall=$2 n last=-1 since
+	shift 2
+	since=$(now_ms)
+	while :; do
+		n=$("$@" 2>/dev/null)
+		n=${n:-0}
+		[ "$n" -ge "$target" ] && return 0
+		if [ "$n" != "$last" ]; then
+			last=$n
+			since=$(now_ms)
+		elif [ $(( $(now_ms) - since )) -ge $(( stall * 1000 )) ]; then
+			echo "stuck at $n of $target for ${stall}s: $*" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# stat_of NAME: the counter wq:stats:NAME (0 when unset).
+stat_of() {
+	local n
+	n=$(rcli get "wq:stats:$1")
+	echo "${n:-0}"
+}
+
+# Time, for tests that check when something happened.  No test asserts
+# that something took less than N ms: the machine may be busy.  A test
+# compares the times of events instead (a reap and the beats around it),
+# or bounds what it waited by what it measured.  Redis's clock (TIME) is
+# the one of heartbeats, gone_at and the records' times; on one machine
+# it is the wall clock of now_ms.
+now_ms() {
+	echo $(( $(date +%s%N) / 1000000 ))
+}
+
+redis_ms() {
+	rcli eval "local t = redis.call('TIME')
+		return t[1] * 1000 + math.floor(t[2] / 1000)" 0
+}
+
+# beats_watch NAME: record the heartbeats of every node, as Redis keeps
+# them (the scores of wq:nodes), by reading them every 20 ms into
+# $(suite_dir)/NAME.log until the test ends.  beats_of NAME [NODE]: the
+# beats recorded, "node ms" a line, in order of time, each once.
+beats_watch() {
+	start "$1" redis-cli -s "$WQ_TEST_SOCK" -r -1 -i 0.02 eval "
+		local z = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+		local o = {}
+		for i = 1, #z, 2 do o[#o + 1] = z[i] .. ' ' .. z[i + 1] end
+		return o" 1 wq:nodes
+}
+
+beats_of() {
+	awk -v n="${2:-}" 'NF == 2 && (n == "" || $1 == n)' \
+	    "$(suite_dir)/$1.log" | sort -u | sort -s -n -k2
+}
+
+# reaped_in_time LAST TIMEOUT GONE_AT WATCH: the node whose last beat was
+# LAST was reaped (at GONE_AT) by the first sweep after its deadline: no
+# node of the beats WATCH recorded beat after LAST + TIMEOUT without
+# reaping it.  (The sweep gate never outlasts the next deadline, so every
+# beat past it sweeps; 5 ms for the expiry's rounding.  The first score
+# recorded of a node may be its registration, which does not sweep: not
+# counted.)  The order of the events, whatever the time they took on a
+# busy machine.
+reaped_in_time() {
+	local late
+	late=$(beats_of "$4" | awk -v d=$(( $1 + $2 + 5 )) -v g="$3" \
+	    'seen[$1]++ && $2 >= d && $2 < g')
+	[ -z "$late" ] || {
+		echo "beats after the deadline $(( $1 + $2 )) that did not reap (reaped at $3):" >&2
+		echo "$late" >&2
+		return 1
+	}
 }
 
 # job_status ID: the status field of a record ("" when unknown).

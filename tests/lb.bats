@@ -52,8 +52,8 @@ cluster_start() {
 	haproxy -c -q -f "$(suite_dir)/haproxy.cfg"
 	start lb haproxy -db -f "$(suite_dir)/haproxy.cfg"
 	LB="http://127.0.0.1:$LB_PORT"
-	wait_for 10 server_is a UP
-	wait_for 10 server_is b UP
+	wait_for 20 server_is a UP
+	wait_for 20 server_is b UP
 }
 
 name_of() {
@@ -76,9 +76,9 @@ name_of() {
 	run curl -s "$LB/api/v1/work/$ID_FOO"
 	assert_output --partial '"status":"pending"'
 	start worker wq-worker --sleep 2
-	wait_for 10 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '\"status\":\"working\"'"
-	wait_for 10 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '\"status\":\"worked\"'"
-	wait_for 10 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '404. not found'"
+	wait_for 20 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '\"status\":\"working\"'"
+	wait_for 20 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '\"status\":\"worked\"'"
+	wait_for 20 sh -c "curl -s '$LB/api/v1/work/$ID_FOO' | grep -q '404. not found'"
 	run curl -s "$LB/api/v1/work/$ID_FOO"
 	assert_output '{"status":"404. not found!","error":"not found"}'
 }
@@ -115,7 +115,7 @@ name_of() {
 	sleep 0.5
 	# the whole instance dies at once: Kore's parent and its workers
 	kill -9 $(ps -o pid= --ppid "$(api_pid a)") "$(api_pid a)"
-	wait_for 10 server_is a DOWN
+	wait_for 20 server_is a DOWN
 	wait "$loop"
 	[ "$(sort -u "$out")" = 200 ]
 	[ "$(wc -l <"$out")" = 40 ]
@@ -128,7 +128,7 @@ name_of() {
 	done
 	# a comes back into the rotation when it is started again
 	API_PORT=$(api_port a) api_start a
-	wait_for 10 server_is a UP
+	wait_for 20 server_is a UP
 	names=$(for i in 1 2 3 4; do curl -s "$LB/healthz" | jq -r .node; done | sort -u | wc -l)
 	[ "$names" = 2 ]
 	http GET "$LB/api/v1/queues"

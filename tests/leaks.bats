@@ -91,11 +91,9 @@ term_exits_0() {
 	[ "$status" = 0 ] || { log_of "$1"; false; }
 }
 
-worked_plus_failed() {
-	local w f
-	w=$(rcli get wq:stats:worked)
-	f=$(rcli get wq:stats:failed)
-	[ $(( ${w:-0} + ${f:-0} )) -ge "$1" ]
+# ended: the jobs worked and failed so far.
+ended() {
+	echo $(( $(stat_of worked) + $(stat_of failed) ))
 }
 
 @test "wq-submit and wq-status under valgrind: 1,000 jobs, every exit" {
@@ -134,7 +132,7 @@ worked_plus_failed() {
 
 	# --wait: subscribed to the jobs' ends while a worker takes them
 	start worker wq-worker --jq . --quiet
-	run vg status-wait wq-status --wait --timeout 60 <"$ids"
+	run vg status-wait wq-status --wait --timeout 600 <"$ids"
 	assert_success
 	[ "${#lines[@]}" = 1000 ]
 	run vg status-wait-timeout wq-status --wait --timeout 0.2 0123456789ABCDEF0123456789ABCDEF
@@ -155,13 +153,13 @@ worked_plus_failed() {
 	{ seq 990; for i in $(seq 10); do echo "word$i"; done; } | wq-submit --lines >/dev/null
 	vg_argv worker
 	start worker "${VG[@]}" wq-worker --jq 'tonumber' --max-attempts 1 --name vgworker
-	wait_for 30 sh -c "wq-peers | grep -q vgworker"
+	wait_for 120 sh -c "wq-peers | grep -q vgworker"
 	# messages while it works: inbox decoding, replies
 	for t in ping info; do
-		run wq-send --timeout 10 vgworker "$t"
+		run wq-send --timeout 60 vgworker "$t"
 		assert_success
 	done
-	wait_for 90 worked_plus_failed 1000
+	wait_count 1000 60 ended
 	[ "$(rcli get wq:stats:worked)" = 990 ]
 	[ "$(rcli get wq:stats:failed)" = 10 ]
 	term_exits_0 worker
@@ -175,12 +173,18 @@ worked_plus_failed() {
 		wq-submit --lines >/dev/null
 	vg_argv worker-exec
 	# (a job's child only sets up its pipes and execs sh: not reported)
-	start worker "${VG[@]}" --child-silent-after-fork=yes wq-worker --concurrency 4 --timeout 1 \
+	# (--timeout 10: time enough for the others on a busy machine; the
+	# sleeps outlive it by far)
+	start worker "${VG[@]}" --child-silent-after-fork=yes wq-worker --concurrency 4 --timeout 10 \
 		--max-attempts 1 --quiet \
-		--exec 'read -r x; case $x in fail*) exit 1;; sleep*) sleep 5;; esac; echo "$x"'
-	wait_for 90 worked_plus_failed 100
+		--exec 'read -r x; case $x in fail*) exit 1;; sleep*) sleep 300;; esac; echo "$x"'
+	wait_count 100 60 ended
 	[ "$(rcli get wq:stats:worked)" = 90 ]
 	[ "$(rcli get wq:stats:failed)" = 10 ]
+	for i in $(seq 5); do
+		[ "$(rcli hget "wq:job:$(md5id "sleep$i")" e)" = "timed out after 10 s" ]
+		[ "$(rcli hget "wq:job:$(md5id "fail$i")" e)" = "exit status 1" ]
+	done
 	term_exits_0 worker
 	vg_clean worker-exec
 }
@@ -220,7 +224,7 @@ EOF
 	port=$(free_port)
 	start api env WQ_KORE="$d/kore-vg" wq-api --listen "127.0.0.1:$port" \
 		--workers 2 --max-body 4096 --max-data 1000
-	wait_for 60 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"
+	wait_for 180 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"
 	# a worker to take the jobs, so that records change state under reads
 	start worker wq-worker --jq . --quiet
 	run curl -s -d '{"data":"foo"}' "http://127.0.0.1:$port/api/v1/work"
@@ -297,13 +301,23 @@ for i in range(100000):
 	pid=$(pid_of worker)
 	samples="$(suite_dir)/rss"
 	: >"$samples"
-	for _ in $(seq 180); do
-		done_jobs=$(rcli get wq:stats:worked)
-		echo "${done_jobs:-0} $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")" >>"$samples"
-		[ "${done_jobs:-0}" -ge 100000 ] && break
+	# a sample a second, as long as the jobs take (but not a minute
+	# without one done)
+	last=-1
+	since=$(now_ms)
+	while :; do
+		done_jobs=$(stat_of worked)
+		echo "$done_jobs $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")" >>"$samples"
+		[ "$done_jobs" -ge 100000 ] && break
+		if [ "$done_jobs" != "$last" ]; then
+			last=$done_jobs
+			since=$(now_ms)
+		fi
+		[ $(( $(now_ms) - since )) -lt 60000 ] ||
+			{ echo "stuck at $done_jobs jobs for 60 s" >&2; false; }
 		sleep 1
 	done
-	[ "$(rcli get wq:stats:worked)" = 100000 ]
+	[ "$(stat_of worked)" = 100000 ]
 	cat "$samples"
 	# after a warm-up of 10,000 jobs
 	warm=$(awk '$1 >= 10000 { print $2; exit }' "$samples")

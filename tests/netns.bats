@@ -54,22 +54,23 @@ teardown() {
 	rn() { redis-cli -s "$sock" "$@"; }
 	common=(--heartbeat 0.25 --node-timeout 2)
 	start w1 ip netns exec "$NS1" env WQ_REDIS="redis://10.231.1.1:$port" \
-		"$(command -v wq-worker)" --exec 'sleep 3; echo from-w1' --name w1 "${common[@]}"
-	wait_for 10 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
+		"$(command -v wq-worker)" --exec 'sleep 8; echo from-w1' --name w1 "${common[@]}"
+	wait_for 20 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
 	# the API on a third host; the work is submitted through it
 	aport=$(free_port)
 	start api ip netns exec "$NS3" env WQ_REDIS="redis://10.231.3.1:$port" \
 		"$(command -v wq-api)" --listen "10.231.3.2:$aport" --workers 1
 	api="http://10.231.3.2:$aport"
-	wait_for 15 curl -sf "$api/healthz"
+	wait_for 20 curl -sf "$api/healthz"
 	id=$(curl -s -XPOST -d '{"data":"cut"}' "$api/api/v1/work" | jq -r .callback)
 	[ "$id" = "$(printf cut | md5sum | cut -c1-32 | tr a-f A-F)" ]
-	wait_for 10 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id w)\" = w1 ]"
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id w)\" = w1 ]"
 	start w2 ip netns exec "$NS2" env WQ_REDIS="redis://10.231.2.1:$port" \
 		"$(command -v wq-worker)" --exec 'echo from-w2' --name w2 "${common[@]}"
-	# cut w1's link while it runs the job
+	# cut w1's link while it runs the job (of 8 s: it still runs, however
+	# busy the machine)
 	ip link set "wqv1-$$" down
-	wait_for 15 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id s)\" = worked ]"
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id s)\" = worked ]"
 	[ "$(rn hget "wq:job:$id" w)" = w2 ]
 	[ "$(rn hget "wq:job:$id" r)" = '"from-w2"' ]
 	[ "$(rn hget "wq:job:$id" a)" = 2 ]
@@ -83,5 +84,5 @@ teardown() {
 	assert_output --partial '"worker":"w2"'
 	assert_output --partial '"result":"from-w2"'
 	# and w1 is a member again
-	wait_for 10 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
+	wait_for 20 sh -c "[ -n \"\$(redis-cli -s $sock zscore wq:nodes w1)\" ]"
 }

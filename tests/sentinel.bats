@@ -29,8 +29,8 @@ teardown() { stop_started; }
 			--daemonize yes --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
 			--dir "$dir" --dbfilename "$name.rdb" "${extra[@]}" >/dev/null
 	done
-	wait_for 10 redis-cli -p "$p1" ping
-	wait_for 10 sh -c "redis-cli -p $p2 info replication | grep -q 'master_link_status:up'"
+	wait_for 20 redis-cli -p "$p1" ping
+	wait_for 20 sh -c "redis-cli -p $p2 info replication | grep -q 'master_link_status:up'"
 	sents=
 	for i in 1 2 3; do
 		sp=$(free_port)
@@ -47,7 +47,7 @@ sentinel failover-timeout wqm 4000
 sentinel parallel-syncs wqm 1
 EOT
 		redis-sentinel "$dir/sent$i.conf" >/dev/null
-		wait_for 10 redis-cli -p "$sp" ping
+		wait_for 20 redis-cli -p "$sp" ping
 		sents="$sents${sents:+,}127.0.0.1:$sp"
 	done
 	export WQ_REDIS="redis-sentinel://$sents/wqm"
@@ -65,7 +65,7 @@ EOT
 	# the replica becomes the master
 	wait_for 30 sh -c "redis-cli -p ${sents##*:} sentinel get-master-addr-by-name wqm | grep -qx $p2"
 	# all work submitted before the failover ends worked, on the new master
-	wait_for 60 sh -c "[ \"\$(seq 400 | wq-submit --lines | jq -r .status | sort -u)\" = worked ]"
+	wait_for 300 sh -c "[ \"\$(seq 400 | wq-submit --lines | jq -r .status | sort -u)\" = worked ]"
 	# and new work after it too
 	id=$(wq-submit after-failover | jq -r .callback)
 	run wq-status --wait --timeout 20 "$id"

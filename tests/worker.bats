@@ -12,12 +12,12 @@ teardown() { stop_started; }
 	id=$(wq-submit foo | jq -r .callback)
 	[ "$(wq-status "$id" | jq -r .status)" = pending ]
 	start w1 wq-worker --sleep 2
-	wait_for 5 status_is "$id" working
+	wait_for 20 status_is "$id" working
 	run wq-status "$id"
 	assert_output --partial '"status":"working"'
 	assert_output --regexp '"worker":"worker-[0-9]+@'
 	assert_output --partial '"attempts":1'
-	wait_for 6 status_is "$id" worked
+	wait_for 20 status_is "$id" worked
 	run wq-status "$id"
 	assert_success
 	assert_output --partial '"status":"worked"'
@@ -30,7 +30,7 @@ teardown() { stop_started; }
 	run wq-status --wait --timeout 5 "$id"
 	assert_success
 	[ "$(rcli ttl wq:job:$id)" -le 1 ]
-	wait_for 5 sh -c "! wq-status $id"
+	wait_for 20 sh -c "! wq-status $id"
 	run wq-status "$id"
 	assert_failure 1
 	assert_output "wq-status: $id: not found"
@@ -72,7 +72,7 @@ teardown() { stop_started; }
 @test "a failing command is retried with backoff, then fails into dead:<q>" {
 	id=$(wq-submit bad | jq -r .callback)
 	start w1 wq-worker --exec 'echo oops >&2; exit 3' --max-attempts 3 --backoff 0.2 --heartbeat 0.2 --node-timeout 1
-	wait_for 10 status_is "$id" failed
+	wait_for 20 status_is "$id" failed
 	run wq-status "$id"
 	assert_failure 1
 	assert_output --partial '"attempts":3'
@@ -90,7 +90,7 @@ teardown() { stop_started; }
 @test "a retry waits in delayed:<q> with retry_at" {
 	id=$(wq-submit bad | jq -r .callback)
 	start w1 wq-worker --exec 'exit 1' --max-attempts 2 --backoff 30
-	wait_for 10 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK zcard wq:delayed:default) = 1 ]"
+	wait_for 20 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK zcard wq:delayed:default) = 1 ]"
 	run wq-status "$id"
 	assert_output --partial '"status":"pending"'
 	assert_output --partial '"retry_at":'
@@ -98,34 +98,54 @@ teardown() { stop_started; }
 	assert_output --partial "$id"
 }
 
+# The stuck job's sleeps: their own lengths (300 s and this suite's pid,
+# in ms), so that pgrep finds them and no other test's.
+STUCK="300.$(( $$ % 1000 ))"
+
+stuck_gone() {
+	! pgrep -f "^sleep $STUCK$" >/dev/null
+}
+
 @test "--timeout kills a stuck command and its children" {
 	id=$(wq-submit stuck | jq -r .callback)
-	start w1 wq-worker --exec 'sleep 300 & sleep 301; echo never' --timeout 1 --max-attempts 1
-	wait_for 10 status_is "$id" failed
+	start w1 wq-worker --exec "sleep $STUCK & sleep $STUCK; echo never" --timeout 1 --max-attempts 1
+	wait_for 20 status_is "$id" failed
 	run wq-status "$id"
 	assert_output --partial '"error":"timed out after 1 s"'
-	sleep 0.5
-	run pgrep -f '^sleep 30[01]$'
-	assert_failure
+	# both sleeps are gone (killed, not left for their 300 s)
+	wait_for 20 stuck_gone
+	# (and stuck_gone sees such a sleep while it runs)
+	setsid sleep "$STUCK" 3>&- &
+	probe=$!
+	wait_for 20 eval '! stuck_gone'
+	kill "$probe"
 }
 
 @test "a job's own timeout beats the worker's" {
 	id=$(wq-submit --timeout 1 --max-attempts 1 slow | jq -r .callback)
 	start w1 wq-worker --exec 'sleep 30'
-	wait_for 10 status_is "$id" failed
+	wait_for 20 status_is "$id" failed
 }
 
 @test "kill -9 of a worker mid-job: another worker finishes the job" {
 	id=$(wq-submit foo | jq -r .callback)
 	start w1 wq-worker --sleep 30 --name victim --node-timeout 2 --heartbeat 0.5
-	wait_for 5 status_is "$id" working
+	wait_for 20 status_is "$id" working
 	[ "$(rcli hget wq:job:$id w)" = victim ]
+	beats_watch beats
 	kill -9 "$(pid_of w1)"
-	t0=$(date +%s)
 	start w2 wq-worker --sleep 0.5 --name rescuer --node-timeout 2 --heartbeat 0.5
-	wait_for 10 status_is "$id" worked
-	[ $(( $(date +%s) - t0 )) -le 5 ]
+	wait_for 20 status_is "$id" worked
 	[ "$(rcli hget wq:job:$id w)" = rescuer ]
+	# not taken before the victim's timeout, and taken at the first beat
+	# of the rescuer past it (the order of events, not a time)
+	v=$(wq-peers --all | jq -c 'select(.name == "victim")')
+	last=$(echo "$v" | jq .last_seen)
+	gone_at=$(echo "$v" | jq .gone_at)
+	[ "$(echo "$v" | jq -r .gone)" = dead ]
+	[ $(( gone_at - last )) -ge 2000 ]
+	reaped_in_time "$last" 2000 "$gone_at" beats
+	[ "$(wq-status "$id" | jq .started_at)" -ge "$gone_at" ]
 	[ "$(rcli hget wq:job:$id a)" = 2 ]
 	[ "$(rcli llen wq:active:victim)" = 0 ]
 	run wq-peers
@@ -136,7 +156,7 @@ teardown() { stop_started; }
 	id=$(wq-submit foo | jq -r .callback)
 	id2=$(wq-submit bar | jq -r .callback)
 	start w1 wq-worker --sleep 1.5 --name drainer
-	wait_for 5 status_is "$id" working
+	wait_for 20 status_is "$id" working
 	kill -TERM "$(pid_of w1)"
 	wait "$(pid_of w1)" || rc=$?
 	[ "${rc:-0}" = 0 ]
@@ -149,7 +169,7 @@ teardown() { stop_started; }
 @test "SIGTERM past --grace hands the job back, attempt not counted" {
 	id=$(wq-submit foo | jq -r .callback)
 	start w1 wq-worker --exec 'sleep 30' --grace 0.5 --name giver
-	wait_for 5 status_is "$id" working
+	wait_for 20 status_is "$id" working
 	kill -TERM "$(pid_of w1)"
 	wait "$(pid_of w1)" || rc=$?
 	[ "${rc:-0}" = 0 ]
@@ -163,7 +183,8 @@ teardown() { stop_started; }
 	seq 5000 | wq-submit --lines >/dev/null
 	start w1 wq-worker --exec cat --concurrency 4 --quiet
 	start w2 wq-worker --exec cat --concurrency 4 --quiet
-	wait_for 120 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked) = 5000 ]"
+	wait_count 5000 60 stat_of worked
+	[ "$(stat_of worked)" = 5000 ]
 	[ "$(rcli llen wq:queue:default)" = 0 ]
 	[ "$(rcli zcard wq:delayed:default)" = 0 ]
 	run sh -c "seq 5000 | wq-submit --lines | jq -r .status | sort | uniq -c"
@@ -181,17 +202,32 @@ teardown() { stop_started; }
 	assert_output --regexp '^ *1000 worked$'
 }
 
+# hgetalls: the HGETALL calls since the last CONFIG RESETSTAT.
+hgetalls() {
+	local n
+	n=$(rcli info commandstats | sed -n 's/^cmdstat_hgetall:calls=\([0-9]*\).*/\1/p')
+	echo "${n:-0}"
+}
+
 @test "wq-status --wait blocks until the end, without polling Redis" {
 	id=$(wq-submit foo | jq -r .callback)
+	rcli config resetstat >/dev/null
+	t0=$(now_ms)
 	start s1 wq-status --wait "$id"
-	sleep 0.5
-	calls=$(rcli info commandstats | sed -n 's/^cmdstat_hgetall:calls=\([0-9]*\).*/\1/p')
-	sleep 1.5
-	calls2=$(rcli info commandstats | sed -n 's/^cmdstat_hgetall:calls=\([0-9]*\).*/\1/p')
-	[ "$calls" = "$calls2" ]
+	# subscribed, and the record read once
+	wait_for 20 eval '[ "$(rcli pubsub numsub wq:done:$id | tail -1)" = 1 ] &&
+		[ "$(hgetalls)" -ge 1 ]'
+	sleep 2
+	calls=$(hgetalls)
+	t=$(( $(now_ms) - t0 ))
+	# then nothing but a check every 3 s in case a hint was lost, over
+	# the time it waited (however long a busy machine made it)
+	echo "# $calls reads of the record in $t ms" >&3
+	[ "$calls" -ge 1 ]
+	[ "$calls" -le $(( 1 + t / 3000 )) ]
 	kill -0 "$(pid_of s1)"
 	start w1 wq-worker --jq .
-	wait_for 5 sh -c "! kill -0 $(pid_of s1)"
+	wait_for 20 sh -c "! kill -0 $(pid_of s1)"
 	run log_of s1
 	assert_output --partial '"status":"worked"'
 }
@@ -203,12 +239,12 @@ teardown() { stop_started; }
 	# the workers publish without making them publish
 	start spy redis-cli -s "$WQ_TEST_SOCK" psubscribe 'wq:done:*'
 	start s1 wq-status --wait "$id"
-	wait_for 5 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
 	start w1 wq-worker --jq . --batch 16
-	wait_for 10 sh -c "! kill -0 $(pid_of s1)"
+	wait_for 20 sh -c "! kill -0 $(pid_of s1)"
 	run log_of s1
 	assert_output --partial '"status":"worked"'
-	wait_for 10 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 50 ]"
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 50 ]"
 	run grep -c '^wq:done:[0-9A-F]' "$(suite_dir)/spy.log"
 	assert_output 1
 	run grep -A1 '^wq:done:[0-9A-F]' "$(suite_dir)/spy.log"
@@ -219,7 +255,7 @@ worked"
 @test "a record keeps its times, and little else, in Redis" {
 	id=$(wq-submit foo | jq -r .callback)
 	start w1 wq-worker --jq '"x" + .'
-	wait_for 5 status_is "$id" worked
+	wait_for 20 status_is "$id" worked
 	run wq-status "$id"
 	echo "$output" | jq -e --arg id "$id" '.callback == $id and
 	    .queue == "default" and .attempts == 1 and .result == "xfoo" and
@@ -278,7 +314,7 @@ worked"
 	kill -0 "$(pid_of w1)"
 	redis_start late --port "$port" --bind 127.0.0.1
 	WQ_REDIS="redis://127.0.0.1:$port" wq-submit foo >/dev/null
-	wait_for 15 sh -c "[ \"\$(redis-cli -p $port hget wq:job:ACBD18DB4CC2F85CEDEF654FCCC4A4D8 s)\" = worked ]"
+	wait_for 20 sh -c "[ \"\$(redis-cli -p $port hget wq:job:ACBD18DB4CC2F85CEDEF654FCCC4A4D8 s)\" = worked ]"
 	redis_stop late
 }
 
@@ -286,7 +322,7 @@ worked"
 	wq-submit --queue low l1 l2 >/dev/null
 	wq-submit --queue high h1 h2 >/dev/null
 	start w1 wq-worker --exec 'cat' --queue high --queue low
-	wait_for 10 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked) = 4 ]"
+	wait_for 20 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked) = 4 ]"
 	# the high jobs started before the low ones
 	hi=$(wq-submit --queue high h2 | jq -r .started_at)
 	lo=$(wq-submit --queue low l1 | jq -r .started_at)
@@ -295,7 +331,7 @@ worked"
 
 @test "after a broken link, jobs claimed unknowingly are handed back" {
 	start w1 wq-worker --exec cat --name rec --queue main
-	wait_for 5 sh -c "[ -n \"\$(redis-cli -s $WQ_TEST_SOCK zscore wq:nodes rec)\" ]"
+	wait_for 20 sh -c "[ -n \"\$(redis-cli -s $WQ_TEST_SOCK zscore wq:nodes rec)\" ]"
 	# a claim whose reply was lost: the job sits in the node's active
 	# list, working under its name, and the node never heard of it
 	id=$(wq-submit --queue side lost | jq -r .callback)
@@ -303,7 +339,7 @@ worked"
 	rcli lpush wq:active:rec "$id" >/dev/null
 	rcli hset "wq:job:$id" s working w rec a 1 >/dev/null
 	rcli client kill type normal >/dev/null
-	wait_for 10 status_is "$id" pending
+	wait_for 20 status_is "$id" pending
 	[ "$(rcli hget wq:job:$id a)" = 0 ]
 	[ "$(rcli lrange wq:queue:side 0 -1)" = "$id" ]
 	[ "$(rcli llen wq:active:rec)" = 0 ]
