@@ -120,11 +120,16 @@ _wq_queues() {
 	} | grep -v '^$' | sort -u
 }
 
-# The names of wq-cluster's logs, in the run directory of the line.
+# The names of wq-cluster's logs, in the run directory of the line (its
+# default as wq-cluster(1) chooses it).
 _wq_cluster_logs() {
 	local -a w
-	local dir=${WQ_RUN_DIR:-/tmp/wq-cluster-${USER:-$(id -un 2>/dev/null)}}
-	local i f
+	local dir=${WQ_RUN_DIR:-} i f
+	if [[ -z $dir && ${XDG_RUNTIME_DIR:-} == /* && -d $XDG_RUNTIME_DIR &&
+	    -O $XDG_RUNTIME_DIR ]]; then
+		dir=$XDG_RUNTIME_DIR/wq-cluster
+	fi
+	: "${dir:=${TMPDIR:-/tmp}/wq-cluster-${USER:-$(id -un 2>/dev/null)}}"
 	read -ra w <<<"${COMP_LINE:-${COMP_WORDS[*]}}"
 	for ((i = 1; i < ${#w[@]}; i++)); do
 		case ${w[i]} in

@@ -409,3 +409,99 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	run wq-status --jq .status "$id"
 	assert_output '"worked"'
 }
+
+# The run directory decides what the workers run (RUNDIR/work) and what
+# down signals: wq-cluster takes only one that is this user's alone.
+
+@test "a run directory of another user, or that others may write, is refused: exit 3, nothing runs" {
+	# another user made it first, and wrote the work the workers would run
+	mkdir -m 755 "$C"
+	printf '%s\n' --exec "touch $(suite_dir)/pwned" >"$C/work"
+	chown -R 12345:12345 "$C"
+	run wq-cluster up --dir "$C" --workers 1
+	assert_failure 3
+	assert_output "wq-cluster: run directory $C belongs to uid 12345, not to you (uid $(id -u)): refusing it"
+	[ ! -e "$C/redis.pid" ]
+	[ ! -e "$C/worker-1.pid" ]
+	[ ! -e "$C/.lock" ]
+	[ ! -e "$(suite_dir)/pwned" ]
+	for verb in status env down logs "scale worker=1"; do
+		# shellcheck disable=SC2086
+		run wq-cluster $verb --dir "$C"
+		assert_failure 3
+		assert_output --partial "run directory $C belongs to uid 12345"
+	done
+	# ours, but others may write in it
+	chown -R "$(id -u):$(id -g)" "$C"
+	for mode in 775 757 1777; do
+		chmod "$mode" "$C"
+		run wq-cluster up --dir "$C" --workers 1
+		assert_failure 3
+		assert_output "wq-cluster: run directory $C may be written by others (mode $mode): refusing it"
+		[ ! -e "$C/redis.pid" ]
+	done
+	# a symbolic link, even to a directory of ours
+	chmod 700 "$C"
+	ln -s "$C" "$C.link"
+	run wq-cluster up --dir "$C.link/" --workers 1
+	assert_failure 3
+	assert_output "wq-cluster: run directory $C.link is a symbolic link: refusing it"
+	# in a directory others may write (and not sticky, as /tmp is): they
+	# could put theirs in its place
+	mkdir -m 777 "$C.open"
+	run wq-cluster up --dir "$C.open/run" --workers 1
+	assert_failure 3
+	assert_output "wq-cluster: run directory $C.open/run is in $C.open, which others may write (mode 777): refusing it"
+	[ ! -e "$C.open/run" ]
+	[ ! -e "$(suite_dir)/pwned" ]
+}
+
+@test "the default run directory: \$XDG_RUNTIME_DIR/wq-cluster, else one of ours under TMPDIR, made private" {
+	x="$(suite_dir)/xdg$BATS_TEST_NUMBER"
+	mkdir -m 700 "$x"
+	C="$x/wq-cluster"
+	run env -u WQ_RUN_DIR XDG_RUNTIME_DIR="$x" wq-cluster up --workers 1
+	assert_success
+	assert_output --partial "export WQ_REDIS=unix://$C/redis.sock"
+	[ "$(stat -c '%u %a' "$C")" = "$(id -u) 700" ]
+	run env -u WQ_RUN_DIR XDG_RUNTIME_DIR="$x" wq-cluster down
+	assert_success
+	assert_output "wq-cluster: down: $C"
+	# an XDG_RUNTIME_DIR that others may write is passed over
+	chmod 777 "$x"
+	t="$(suite_dir)/tmp$BATS_TEST_NUMBER"
+	mkdir -m 1777 "$t"
+	C="$t/wq-cluster-wqtest"
+	run env -u WQ_RUN_DIR XDG_RUNTIME_DIR="$x" TMPDIR="$t" USER=wqtest \
+		wq-cluster up --workers 0
+	assert_success
+	assert_output --partial "export WQ_REDIS=unix://$C/redis.sock"
+	[ "$(stat -c '%u %a' "$C")" = "$(id -u) 700" ]
+	[ ! -e "$x/wq-cluster/redis.pid" ]
+	# and one that another made there first is refused, as any other
+	wq-cluster down --dir "$C" 2>/dev/null
+	chown 12345 "$C"
+	run env -u WQ_RUN_DIR -u XDG_RUNTIME_DIR TMPDIR="$t" USER=wqtest \
+		wq-cluster up --workers 0
+	assert_failure 3
+	assert_output "wq-cluster: run directory $C belongs to uid 12345, not to you (uid $(id -u)): refusing it"
+}
+
+@test "the token and the work are written as new files: a symbolic link in their place is not followed" {
+	mkdir -m 700 "$C"
+	victim="$(suite_dir)/victim$BATS_TEST_NUMBER"
+	echo precious >"$victim"
+	ln -s "$victim" "$C/token"
+	ln -s "$victim" "$C/work"
+	run wq-cluster up --dir "$C" --workers 1 --token s3cret-tok --exec cat
+	assert_success
+	[ "$(cat "$victim")" = precious ]
+	[ ! -L "$C/token" ]
+	[ "$(cat "$C/token")" = s3cret-tok ]
+	[ "$(stat -c %a "$C/token")" = 600 ]
+	[ ! -L "$C/work" ]
+	[ "$(cat "$C/work")" = "$(printf '%s\n' --exec cat)" ]
+	[ -z "$(ls -A "$C" | grep '^\.token\.\|^\.work\.')" ]
+	run wq-cluster env --dir "$C"
+	assert_output --partial "export WQ_TOKEN=s3cret-tok"
+}

@@ -347,6 +347,13 @@ start_node() {
 	touch "$(suite_dir)/run/logs/redis.log" "$(suite_dir)/run/logs/worker-1.log"
 	run bash_complete wq-cluster logs --dir "$(suite_dir)/run" ''
 	assert_output "$(printf 'redis\nworker-1')"
+	# without --dir, the default run directory wq-cluster uses
+	mkdir -p "$(suite_dir)/xdg/wq-cluster/logs"
+	touch "$(suite_dir)/xdg/wq-cluster/logs/api-1.log"
+	WQ_RUN_DIR= XDG_RUNTIME_DIR="$(suite_dir)/xdg" run bash_complete wq-cluster logs ''
+	assert_output api-1
+	WQ_RUN_DIR= XDG_RUNTIME_DIR="$(suite_dir)/xdg" run wq-cluster logs api-1
+	assert_success
 }
 
 # --- zsh completion -----------------------------------------------------------
