@@ -8,7 +8,10 @@ load helpers
 setup_file() { redis_start; }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() { stop_started; }
+teardown() {
+	stop_started
+	redis_stop acl
+}
 
 node() {
 	local name=$1
@@ -326,4 +329,56 @@ no_late_handler() {
 	assert_success
 	run wq-send ping nosuchnode
 	assert_failure 1
+}
+
+# acl_as USER PASSWORD REDIS-ARGS...: a redis-cli on the ACL server as USER.
+acl_as() {
+	local user=$1 pw=$2
+	shift 2
+	redis-cli -s "$(suite_dir)/acl.sock" --user "$user" --pass "$pw" \
+	    --no-auth-warning "$@"
+}
+
+@test "the Redis ACLs of deploy/README.md: a submit-only user submits, follows its jobs, and reaches no inbox" {
+	# the ACL file of the guide, with passwords, loaded by a real server
+	acl="$(suite_dir)/users.acl"
+	sed -n '/^```acl$/,/^```$/p' "$WQ_SRCDIR/deploy/README.md" | grep '^user ' |
+	    sed 's/<submit-password>/pw-sub/; s/<node-password>/pw-node/' >"$acl"
+	[ "$(grep -c '^user wq-submit \|^user wq-node ' "$acl")" = 2 ]
+	redis_start acl --aclfile "$acl"
+	sub="unix://$(suite_dir)/acl.sock?user=wq-submit&password=pw-sub"
+	nodes="unix://$(suite_dir)/acl.sock?user=wq-node&password=pw-node"
+	WQ_REDIS=$nodes start w1 wq-worker --name acl-w1 --heartbeat 0.2 \
+		--node-timeout 2 --jq '"done: " + .' --on 'hello=echo hi'
+	wait_for 20 eval 'WQ_REDIS=$nodes wq-peers | grep -q acl-w1'
+	# the submitter submits, and follows its jobs to their end
+	run env WQ_REDIS="$sub" sh -c 'wq-submit a b | wq-status --wait --timeout 60 --jq .result'
+	assert_success
+	assert_output "$(printf '"done: a"\n"done: b"')"
+	# it reaches no inbox: not through wq-send, not by hand, not by a script
+	for type in drain hello ping; do
+		run env WQ_REDIS="$sub" wq-send --timeout 20 acl-w1 "$type"
+		assert_failure
+		assert_output --partial NOPERM
+	done
+	for cmd in "lpush wq:inbox:acl-w1 {}" "rpush wq:inbox:acl-w1 {}" \
+	    "zrange wq:nodes 0 -1" "hset wq:node:acl-w1 alive 0" "del wq:active:acl-w1" \
+	    "eval return(redis.call('rpush',KEYS[1],'{}')) 1 wq:inbox:acl-w1"; do
+		# shellcheck disable=SC2086
+		run acl_as wq-submit pw-sub $cmd
+		assert_output --partial NOPERM
+	done
+	run acl_as wq-submit pw-sub publish wq:msg:acl-w1 x
+	assert_output --partial NOPERM
+	[ "$(acl_as wq-node pw-node exists wq:inbox:acl-w1)" = 0 ]
+	# the nodes' user reaches it: the worker answers, and was never drained
+	run env WQ_REDIS="$nodes" wq-send --timeout 20 acl-w1 ping
+	assert_success
+	echo "$output" | jq -e '.body.state == "running"'
+	run env WQ_REDIS="$nodes" wq-send --timeout 20 acl-w1 hello
+	assert_success
+	echo "$output" | jq -e '.body == "hi"'
+	kill -0 "$(pid_of w1)"
+	run grep -c 'drain' "$(suite_dir)/w1.log"
+	assert_output 0
 }
