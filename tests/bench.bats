@@ -23,6 +23,7 @@ row() {
 	    BENCH_REPS=1 BENCH_JOBS=2000 BENCH_SUBMIT=5000 BENCH_SUBMIT_ONE=500 \
 	    BENCH_RATE=200 BENCH_SECS=1 \
 	    "$WQ_SRCDIR/bench/run" drain submit latency
+	echo "$output"
 	assert_success
 	nd=$(echo "$out"/run-*.ndjson)
 	[ -s "$nd" ]
