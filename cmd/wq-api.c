@@ -170,53 +170,58 @@ temp_file(const char *suffix, int *fd)
 	return path;
 }
 
-int
-main(int argc, char **argv)
-{
-	struct option		*opts;
-	struct wq		*wq;
-	FILE			*f;
-	char			*host, *module, *conf, *pidfile, *kore;
-	char			*listen, *trace;
-	long			 port = 8080, workers = 0, max_body = 1048576;
-	long			 kore_max;
-	int			 c, fd, pfd;
+/* The launcher's settings, beside the shared ones. */
+struct launch {
+	struct wq	*wq;
+	char		*host;
+	long		 port;
+	long		 workers;	/* 0: one per CPU */
+	long		 max_body;
+};
 
-	wq = cmd_start("api", own, &opts);
-	host = wq_strdup("127.0.0.1");
+static void
+parse_args(struct launch *l, int argc, char **argv)
+{
+	struct option	*opts;
+	int		 c;
+
+	l->wq = cmd_start("api", own, &opts);
+	l->host = wq_strdup("127.0.0.1");
+	l->port = 8080;
+	l->max_body = 1048576;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
-			free(host);
-			parse_listen(optarg, &host, &port);
+			free(l->host);
+			parse_listen(optarg, &l->host, &l->port);
 			break;
 		case OPT_WORKERS:
-			workers = cmd_long("--workers", optarg, 1, 256);
+			l->workers = cmd_long("--workers", optarg, 1, 256);
 			break;
 		case OPT_MAX_BODY:
-			max_body = cmd_long("--max-body", optarg, 1,
+			l->max_body = cmd_long("--max-body", optarg, 1,
 			    1024L * 1024 * 1024);
 			break;
 		case WQ_OPT_API:
 			cmd_die(WQ_EUSAGE, "--api is for clients: wq-api is the "
 			    "API (try --help)");
 		default:
-			cmd_common(wq, c, optarg, argv, usage);
+			cmd_common(l->wq, c, optarg, argv, usage);
 		}
 	}
 	free(opts);
 	if (optind < argc)
 		cmd_die(WQ_EUSAGE, "unexpected argument %s (try --help)",
 		    argv[optind]);
+}
 
-	module = module_path();
-	if (access(module, R_OK) == -1)
-		cmd_die(WQ_EUSAGE, "cannot read the API module %s: %s", module,
-		    strerror(errno));
-	if ((kore = getenv("WQ_KORE")) == NULL || *kore == '\0')
-		kore = WQ_KORE;
+/* The settings, in the environment of the module's parent process. */
+static void
+export_settings(struct launch *l)
+{
+	struct wq	*wq = l->wq;
+	char		*listen;
 
-	/* The settings, for the module's parent process. */
 	env_set("WQ_REDIS", wq_setting(wq, WQ_OPT_REDIS));
 	env_set("WQ_TOKEN", wq_setting(wq, WQ_OPT_TOKEN));
 	env_set("WQ_NAMESPACE", wq_setting(wq, WQ_OPT_NAMESPACE));
@@ -225,23 +230,36 @@ main(int argc, char **argv)
 	env_set("WQ_NODE", wq_setting(wq, WQ_OPT_NAME));
 	env_setl("WQ_MAX_DATA", wq_setting_num(wq, WQ_OPT_MAX_DATA));
 	env_set("WQ_API", NULL);
-	env_setl("WQ_API_MAX_BODY", max_body);
-	env_setl("WQ_API_WORKERS", workers > 0 ? workers :
+	env_setl("WQ_API_MAX_BODY", l->max_body);
+	env_setl("WQ_API_WORKERS", l->workers > 0 ? l->workers :
 	    sysconf(_SC_NPROCESSORS_ONLN));
-	if (asprintf(&listen, strchr(host, ':') != NULL ? "[%s]:%ld" :
-	    "%s:%ld", host, port) < 0)
+	if (asprintf(&listen, strchr(l->host, ':') != NULL ? "[%s]:%ld" :
+	    "%s:%ld", l->host, l->port) < 0)
 		abort();
 	env_set("WQ_API_LISTEN", listen);
 	free(listen);
+}
+
+/*
+ * Kore's configuration for this run, in a new file; returns its path,
+ * and that of the (empty) pidfile it names in *pidfile.
+ */
+static char *
+write_conf(struct launch *l, const char *module, char **pidfile)
+{
+	FILE	*f;
+	char	*conf, *trace;
+	long	 kore_max;
+	int	 fd, pfd;
 
 	/*
 	 * Kore refuses larger bodies itself, with an empty 413 and before
 	 * reading them; up to twice the limit the module reads them and
 	 * answers a JSON 413.
 	 */
-	kore_max = max_body * 2 > max_body + 65536 ? max_body * 2 :
-	    max_body + 65536;
-	pidfile = temp_file(".pid", &pfd);
+	kore_max = l->max_body * 2 > l->max_body + 65536 ? l->max_body * 2 :
+	    l->max_body + 65536;
+	*pidfile = temp_file(".pid", &pfd);
 	close(pfd);
 	conf = temp_file(".conf", &fd);
 	if ((f = fdopen(fd, "w")) == NULL)
@@ -253,9 +271,9 @@ main(int argc, char **argv)
 "\ttls no\n"
 "}\n"
 "load %s\n",
-	    host, port, module);
-	if (workers > 0)
-		fprintf(f, "workers %ld\n", workers);
+	    l->host, l->port, module);
+	if (l->workers > 0)
+		fprintf(f, "workers %ld\n", l->workers);
 	/* Development: log system calls the sandbox refuses, do not kill. */
 	if ((trace = getenv("WQ_API_SECCOMP_TRACE")) != NULL &&
 	    strcmp(trace, "1") == 0)
@@ -275,9 +293,28 @@ main(int argc, char **argv)
 "\tattach wq\n"
 "\troute ^/ wq_api_http\n"
 "}\n",
-	    pidfile, kore_max, WQ_VERSION);
+	    *pidfile, kore_max, WQ_VERSION);
 	if (fclose(f) == EOF)
 		cmd_die(WQ_EUSAGE, "%s: %s", conf, strerror(errno));
+	return conf;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct launch	 l;
+	char		*module, *conf, *pidfile, *kore;
+
+	memset(&l, 0, sizeof(l));
+	parse_args(&l, argc, argv);
+	module = module_path();
+	if (access(module, R_OK) == -1)
+		cmd_die(WQ_EUSAGE, "cannot read the API module %s: %s", module,
+		    strerror(errno));
+	if ((kore = getenv("WQ_KORE")) == NULL || *kore == '\0')
+		kore = WQ_KORE;
+	export_settings(&l);
+	conf = write_conf(&l, module, &pidfile);
 	env_set("WQ_API_CONF", conf);
 #if defined(__SANITIZE_ADDRESS__)
 	preload_asan();

@@ -178,169 +178,235 @@ swap_if_reversed(struct wq *wq, const char **to, const char **type)
 	jv_free(peers);
 }
 
-int
-main(int argc, char **argv)
+/* What to send, to whom, and what came back. */
+struct send {
+	struct wq	*wq;
+	struct dest	*dests;
+	size_t		 ndest;
+	const char	*type;
+	const char	*to;		/* NULL with --all */
+	jv		 body;
+	char		*id;		/* one for all: one list of replies */
+	double		 timeout;
+	int		 all, nowait, json;
+	int		 sent, got;
+	int		 result;
+};
+
+/* The options and arguments: [NODE] TYPE [BODY]. */
+static void
+parse_args(struct send *m, int argc, char **argv)
 {
 	struct option	*opts;
-	struct wq	*wq;
-	struct dest	*dests = NULL, *d;
-	const char	*type, *to = NULL;
-	char		*id = NULL, err[256];
-	double		 timeout = 5;
-	size_t		 ndest = 0, i;
-	int		 c, all = 0, nowait = 0, json = 0, rc, sent = 0,
-			 got = 0, result = WQ_OK;
-	int64_t		 deadline;
-	jv		 body, reply, v;
+	char		 err[256];
+	int		 c;
 
-	wq = cmd_start("send", own, &opts);
+	m->wq = cmd_start("send", own, &opts);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ALL:
-			all = 1;
+			m->all = 1;
 			break;
 		case OPT_NO_WAIT:
-			nowait = 1;
+			m->nowait = 1;
 			break;
 		case OPT_TIMEOUT:
-			timeout = cmd_seconds("--timeout", optarg);
-			if (timeout <= 0)
+			m->timeout = cmd_seconds("--timeout", optarg);
+			if (m->timeout <= 0)
 				cmd_die(WQ_EUSAGE, "bad --timeout: more than 0");
 			break;
 		case OPT_JSON:
-			json = 1;
+			m->json = 1;
 			break;
 		default:
-			cmd_common(wq, c, optarg, argv, usage);
+			cmd_common(m->wq, c, optarg, argv, usage);
 		}
 	}
 	free(opts);
 	argc -= optind;
 	argv += optind;
-	if (argc < (all ? 1 : 2) || argc > (all ? 2 : 3))
+	if (argc < (m->all ? 1 : 2) || argc > (m->all ? 2 : 3))
 		cmd_die(WQ_EUSAGE, "usage: wq-send [options] %sTYPE [BODY] "
-		    "(try --help)", all ? "--all " : "NODE ");
-	if (!all)
-		to = *argv++;
-	type = argv[0];
-	if (!all && argc == 2 && strcmp(to, "-") != 0)
-		swap_if_reversed(wq, &to, &type);
-	if (*type == '\0')
+		    "(try --help)", m->all ? "--all " : "NODE ");
+	if (!m->all)
+		m->to = *argv++;
+	m->type = argv[0];
+	if (!m->all && argc == 2 && strcmp(m->to, "-") != 0)
+		swap_if_reversed(m->wq, &m->to, &m->type);
+	if (*m->type == '\0')
 		cmd_die(WQ_EUSAGE, "empty message type");
-	if (to != NULL && *to == '\0')
+	if (m->to != NULL && *m->to == '\0')
 		cmd_die(WQ_EUSAGE, "empty node name");
 	if (argv[1] == NULL)
-		body = jv_null();
-	else if (json) {
-		body = wq_parse(argv[1], strlen(argv[1]), err, sizeof(err));
-		if (!jv_is_valid(body))
+		m->body = jv_null();
+	else if (m->json) {
+		m->body = wq_parse(argv[1], strlen(argv[1]), err, sizeof(err));
+		if (!jv_is_valid(m->body))
 			cmd_die(WQ_EUSAGE, "BODY: %s", err);
 	} else
-		body = jv_string(argv[1]);
-	if (wq_setting(wq, WQ_OPT_API) != NULL)
+		m->body = jv_string(argv[1]);
+	if (wq_setting(m->wq, WQ_OPT_API) != NULL)
 		cmd_die(WQ_EUSAGE, "messages go through Redis, not --api");
+}
 
-	rc = WQ_OK;
-	if (all)
-		rc = dests_all(wq, &dests, &ndest);
-	else if (strcmp(to, "-") == 0)
-		dests_from_stdin(&dests, &ndest);
+/* The nodes to send to; WQ_OK, or the exit status when there are none. */
+static int
+destinations(struct send *m)
+{
+	int	rc = WQ_OK;
+
+	if (m->all)
+		rc = dests_all(m->wq, &m->dests, &m->ndest);
+	else if (strcmp(m->to, "-") == 0)
+		dests_from_stdin(&m->dests, &m->ndest);
 	else
-		dest_add(&dests, &ndest, to);
-	if (rc != WQ_OK || ndest == 0) {
-		if (rc != WQ_OK)
-			cmd_warn("%s", wq_error(wq));
-		else
-			cmd_warn("%s", all ? "no live nodes" :
-			    "no node names on stdin");
-		jv_free(body);
-		result = rc != WQ_OK ? rc : all ? WQ_NO : WQ_EUSAGE;
-		goto done;
-	}
+		dest_add(&m->dests, &m->ndest, m->to);
+	if (rc == WQ_OK && m->ndest > 0)
+		return WQ_OK;
+	if (rc != WQ_OK)
+		cmd_warn("%s", wq_error(m->wq));
+	else
+		cmd_warn("%s", m->all ? "no live nodes" :
+		    "no node names on stdin");
+	return rc != WQ_OK ? rc : m->all ? WQ_NO : WQ_EUSAGE;
+}
 
-	/* One id for all: every reply comes back on one list. */
-	for (i = 0; i < ndest; i++) {
-		d = &dests[i];
+/* Send to every destination; WQ_OK, or the exit status of a failure. */
+static int
+send_all(struct send *m)
+{
+	struct dest	*d;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < m->ndest; i++) {
+		d = &m->dests[i];
 		d->sent_at = mono_ms();
-		if (nowait)
-			rc = wq_msg_send(wq, d->name, type, jv_copy(body), 0,
-			    &id);
+		if (m->nowait)
+			rc = wq_msg_send(m->wq, d->name, m->type,
+			    jv_copy(m->body), 0, &m->id);
 		else
-			rc = wq_msg_ask(wq, d->name, type, jv_copy(body),
-			    timeout, &id);
+			rc = wq_msg_ask(m->wq, d->name, m->type,
+			    jv_copy(m->body), m->timeout, &m->id);
 		if (rc == WQ_OK)
-			sent++;
-		else if (rc == WQ_NO && all)
+			m->sent++;
+		else if (rc == WQ_NO && m->all)
 			d->answered = 1;	/* died since the listing */
 		else if (rc == WQ_NO) {
-			cmd_warn("%s", wq_error(wq));
+			cmd_warn("%s", wq_error(m->wq));
 			d->answered = 1;
-			result = WQ_NO;
+			m->result = WQ_NO;
 		} else {
-			cmd_warn("%s", wq_error(wq));
-			jv_free(body);
-			result = rc;
-			goto done;
+			cmd_warn("%s", wq_error(m->wq));
+			return rc;
 		}
 	}
-	jv_free(body);
-	if (nowait && sent > 0)
-		cmd_print(jv_object_set(jv_object_set(jv_object(),
-		    jv_string("id"), jv_string(id)), jv_string("sent"),
-		    jv_number(sent)));
-	else if (sent == 0 && all)
-		cmd_warn("no live nodes");	/* all died since the listing */
-	if (nowait || sent == 0) {
-		cmd_flush();
-		if (sent == 0)
-			result = WQ_NO;
-		goto done;
-	}
-	deadline = wq_now_ms() + (int64_t)(timeout * 1000);
-	while (got < sent) {
-		double left = (double)(deadline - wq_now_ms()) / 1000;
+	return WQ_OK;
+}
 
+/* One reply: whose it is, whether it is an error; print it. */
+static void
+got_reply(struct send *m, jv reply)
+{
+	struct dest	*d = NULL;
+	size_t		 i;
+	jv		 v;
+
+	v = jv_object_get(jv_copy(reply), jv_string("from"));
+	for (i = 0; i < m->ndest; i++)
+		if (jv_get_kind(v) == JV_KIND_STRING &&
+		    !m->dests[i].answered &&
+		    strcmp(m->dests[i].name, jv_string_value(v)) == 0) {
+			d = &m->dests[i];
+			break;
+		}
+	jv_free(v);
+	if (d != NULL) {
+		d->answered = 1;
+		m->got++;
+	}
+	v = jv_object_get(jv_copy(reply), jv_string("type"));
+	if (jv_get_kind(v) == JV_KIND_STRING &&
+	    strcmp(jv_string_value(v), "error") == 0)
+		m->result = WQ_NO;
+	jv_free(v);
+	cmd_print(reply_line(reply, d));
+	cmd_flush();
+}
+
+/* The replies, until each node answered or the timeout. */
+static int
+collect(struct send *m)
+{
+	int64_t	deadline;
+	double	left;
+	size_t	i;
+	jv	reply;
+	int	rc;
+
+	deadline = wq_now_ms() + (int64_t)(m->timeout * 1000);
+	while (m->got < m->sent) {
+		left = (double)(deadline - wq_now_ms()) / 1000;
 		if (left <= 0)
 			break;
-		if ((rc = wq_msg_wait_reply(wq, id, left, &reply)) == WQ_NO)
+		rc = wq_msg_wait_reply(m->wq, m->id, left, &reply);
+		if (rc == WQ_NO)
 			break;
 		if (rc != WQ_OK) {
-			cmd_warn("%s", wq_error(wq));
-			result = rc;
-			goto done;
+			cmd_warn("%s", wq_error(m->wq));
+			return rc;
 		}
-		v = jv_object_get(jv_copy(reply), jv_string("from"));
-		for (d = NULL, i = 0; i < ndest; i++)
-			if (jv_get_kind(v) == JV_KIND_STRING &&
-			    !dests[i].answered &&
-			    strcmp(dests[i].name, jv_string_value(v)) == 0) {
-				d = &dests[i];
-				break;
-			}
-		jv_free(v);
-		if (d != NULL) {
-			d->answered = 1;
-			got++;
-		}
-		v = jv_object_get(jv_copy(reply), jv_string("type"));
-		if (jv_get_kind(v) == JV_KIND_STRING &&
-		    strcmp(jv_string_value(v), "error") == 0)
-			result = WQ_NO;
-		jv_free(v);
-		cmd_print(reply_line(reply, d));
-		cmd_flush();
+		got_reply(m, reply);
 	}
-	for (i = 0; i < ndest; i++)
-		if (!dests[i].answered) {
-			cmd_warn("%s did not answer within %g s", dests[i].name,
-			    timeout);
-			result = WQ_NO;
+	for (i = 0; i < m->ndest; i++)
+		if (!m->dests[i].answered) {
+			cmd_warn("%s did not answer within %g s",
+			    m->dests[i].name, m->timeout);
+			m->result = WQ_NO;
 		}
-done:
-	for (i = 0; i < ndest; i++)
-		free(dests[i].name);
-	free(dests);
-	free(id);
-	wq_free(wq);
+	return m->result;
+}
+
+/* Send, then print the replies (or, with --no-wait, what was sent). */
+static int
+run(struct send *m)
+{
+	int	rc;
+
+	if ((rc = destinations(m)) != WQ_OK)
+		return rc;
+	if ((rc = send_all(m)) != WQ_OK)
+		return rc;
+	if (m->nowait && m->sent > 0)
+		cmd_print(jv_object_set(jv_object_set(jv_object(),
+		    jv_string("id"), jv_string(m->id)), jv_string("sent"),
+		    jv_number(m->sent)));
+	else if (m->sent == 0 && m->all)
+		cmd_warn("no live nodes");	/* all died since the listing */
+	if (m->nowait || m->sent == 0) {
+		cmd_flush();
+		return m->sent == 0 ? WQ_NO : m->result;
+	}
+	return collect(m);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct send	m;
+	size_t		i;
+	int		result;
+
+	memset(&m, 0, sizeof(m));
+	m.timeout = 5;
+	m.result = WQ_OK;
+	parse_args(&m, argc, argv);
+	result = run(&m);
+	jv_free(m.body);
+	for (i = 0; i < m.ndest; i++)
+		free(m.dests[i].name);
+	free(m.dests);
+	free(m.id);
+	wq_free(m.wq);
 	return result;
 }

@@ -168,8 +168,8 @@ kore_parent_configure(int argc, char **argv)
 	if ((s = getenv("WQ_API_CONF")) != NULL && *s != '\0')
 		(void)unlink(s);
 
-	node_opts.node_timeout_ms = 5000;
-	node_opts.heartbeat_ms = 1000;
+	node_opts.node_timeout_ms = WQ_NODE_TIMEOUT_MS;
+	node_opts.heartbeat_ms = WQ_HEARTBEAT_MS;
 	rc = wq_node_register(api_wq, &node_opts, node_fields());
 	if (rc == WQ_EUSAGE)
 		fatal("wq-api: %s", wq_error(api_wq));
@@ -246,41 +246,49 @@ api_beat(void *arg, u_int64_t now)
 	beat_resume = now + (u_int64_t)wq_backoff_ms(api_wq);
 }
 
+/* The callbacks of the built-in messages (struct wq_builtin). */
+static jv
+inbox_info(void *arg)
+{
+	(void)arg;
+	return jv_object_set(node_fields(), jv_string("name"),
+	    jv_string(wq_name(api_wq)));
+}
+
+/* drain stops the instance as SIGTERM does (Kore finishes what it
+ * serves, then the node leaves). */
+static void
+inbox_drain(void *arg, struct wq_msg *m)
+{
+	(void)arg;
+	kore_log(LOG_NOTICE, "wq-api: drain requested by %s", m->from);
+	(void)kill((pid_t)api.pid, SIGTERM);
+}
+
+static void
+inbox_reply(void *arg, struct wq_msg *m, const char *type, jv body)
+{
+	(void)arg;
+	(void)wq_msg_reply(api_wq, m, type, body);
+}
+
 /*
  * Messages to this node (wq-send): read every tick by the first worker,
  * so a ping is answered within about 100 ms.  An API instance answers the
- * built-in types; drain stops the instance as SIGTERM does (Kore finishes
- * what it serves, then the node leaves).
+ * built-in types, as every node does, and no other.
  */
 static void
 api_inbox(void)
 {
-	struct wq_msg	msgs[16];
-	size_t		n, i;
-	jv		info;
+	static const struct wq_builtin	b = { NULL, inbox_info, NULL,
+	    inbox_drain, NULL, inbox_reply };
+	struct wq_msg			msgs[16];
+	size_t				n, i;
 
 	if (beat_failing || wq_msg_take(api_wq, msgs, 16, &n) != WQ_OK)
 		return;
 	for (i = 0; i < n; i++) {
-		info = node_fields();
-		info = jv_object_set(info, jv_string("name"),
-		    jv_string(wq_name(api_wq)));
-		if (strcmp(msgs[i].type, "ping") == 0)
-			(void)wq_msg_reply(api_wq, &msgs[i], "pong", info);
-		else if (strcmp(msgs[i].type, "info") == 0)
-			(void)wq_msg_reply(api_wq, &msgs[i], "info", info);
-		else if (strcmp(msgs[i].type, "drain") == 0) {
-			jv_free(info);
-			(void)wq_msg_reply(api_wq, &msgs[i], "draining",
-			    jv_object());
-			kore_log(LOG_NOTICE, "wq-api: drain requested by %s",
-			    msgs[i].from);
-			(void)kill((pid_t)api.pid, SIGTERM);
-		} else {
-			jv_free(info);
-			(void)wq_msg_reply(api_wq, &msgs[i], "error",
-			    jv_string("unknown message type"));
-		}
+		wq_builtin_answer(&b, &msgs[i]);
 		wq_msg_clear(&msgs[i]);
 	}
 }

@@ -234,6 +234,10 @@ wq_msg_reply(struct wq *wq, struct wq_msg *m, const char *type, jv body)
 	char		*s;
 	int		 rc, i;
 
+	if (!m->reply_wanted) {
+		jv_free(body);
+		return WQ_OK;
+	}
 	o = jv_object();
 	o = jv_object_set(o, jv_string("id"), jv_string(m->id));
 	o = jv_object_set(o, jv_string("from"), jv_string(wq_name(wq)));

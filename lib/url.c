@@ -71,14 +71,33 @@ parse_port(const char *s, size_t n, int *port)
 	return 0;
 }
 
-/* Query string of unix: and sentinel URLs: db, password, user. */
+/* A database number, the n bytes at s. */
+static int
+parse_db(const char *s, size_t n, int *db, char *err, size_t errlen)
+{
+	char	num[16];
+	long	v;
+
+	if (n == 0 || n >= sizeof(num)) {
+		snprintf(err, errlen, "bad database number in Redis URL");
+		return -1;
+	}
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (wq_parse_long(num, 0, 100000, &v) == -1) {
+		snprintf(err, errlen, "bad database number in Redis URL");
+		return -1;
+	}
+	*db = (int)v;
+	return 0;
+}
+
+/* The query string of a URL: db, password, user. */
 static int
 parse_query(const char *q, struct wq_url *a, char *err, size_t errlen)
 {
 	const char	*p, *amp, *eq;
 	size_t		 klen, vlen;
-	char		 num[16];
-	long		 v;
 
 	for (p = q; p != NULL && *p != '\0'; p = amp ? amp + 1 : NULL) {
 		amp = strchr(p, '&');
@@ -90,17 +109,8 @@ parse_query(const char *q, struct wq_url *a, char *err, size_t errlen)
 		klen = (size_t)(eq - p);
 		vlen = amp ? (size_t)(amp - eq - 1) : strlen(eq + 1);
 		if (klen == 2 && strncmp(p, "db", 2) == 0) {
-			if (vlen == 0 || vlen >= sizeof(num)) {
-				snprintf(err, errlen, "bad database number in Redis URL");
+			if (parse_db(eq + 1, vlen, &a->db, err, errlen) == -1)
 				return -1;
-			}
-			memcpy(num, eq + 1, vlen);
-			num[vlen] = '\0';
-			if (wq_parse_long(num, 0, 100000, &v) == -1) {
-				snprintf(err, errlen, "bad database number in Redis URL");
-				return -1;
-			}
-			a->db = (int)v;
 		} else if (klen == 8 && strncmp(p, "password", 8) == 0) {
 			free(a->password);
 			a->password = url_decode(eq + 1, vlen);
@@ -136,131 +146,150 @@ parse_userinfo(const char *s, const char *end, struct wq_url *a)
 	return at + 1;
 }
 
-int
-wq_url_parse(const char *url, struct wq_url *a, char *err,
-    size_t errlen)
+/* unix:///path/to.sock[?query] */
+static int
+parse_unix(const char *p, struct wq_url *a, char *err, size_t errlen)
 {
-	const char	*p, *auth_end, *hp, *colon, *q;
-	long		 v;
-	char		 num[16];
+	const char	*q;
 	size_t		 n;
+
+	q = strchr(p, '?');
+	n = q ? (size_t)(q - p) : strlen(p);
+	if (n == 0 || p[0] != '/') {
+		snprintf(err, errlen, "bad Redis URL: a unix socket "
+		    "needs an absolute path (unix:///path/to.sock)");
+		return -1;
+	}
+	a->unix_socket = 1;
+	a->path = url_decode(p, n);
+	if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* redis-sentinel://[userinfo@]host:port[,host:port...]/master[?query] */
+static int
+parse_sentinel(const char *p, struct wq_url *a, char *err, size_t errlen)
+{
+	const char	*auth_end, *hp, *colon, *q;
+	size_t		 n;
+
+	auth_end = strchr(p, '/');
+	if (auth_end == NULL || auth_end == p) {
+		snprintf(err, errlen, "bad Redis URL: sentinel URLs are "
+		    "redis-sentinel://host:port[,host:port]/master");
+		return -1;
+	}
+	hp = parse_userinfo(p, auth_end, a);
+	a->sentinels = url_decode(hp, (size_t)(auth_end - hp));
+	q = strchr(auth_end + 1, '?');
+	n = q ? (size_t)(q - auth_end - 1) : strlen(auth_end + 1);
+	if (n == 0) {
+		snprintf(err, errlen, "bad Redis URL: no sentinel master "
+		    "name");
+		return -1;
+	}
+	a->master = url_decode(auth_end + 1, n);
+	if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
+		return -1;
+	/* Every sentinel must be host:port. */
+	for (p = a->sentinels; *p != '\0'; p = hp + (*hp == ',')) {
+		hp = strchr(p, ',');
+		if (hp == NULL)
+			hp = p + strlen(p);
+		colon = memchr(p, ':', (size_t)(hp - p));
+		if (colon == NULL || colon == p || parse_port(colon + 1,
+		    (size_t)(hp - colon - 1), &a->port) == -1) {
+			snprintf(err, errlen, "bad Redis URL: sentinel "
+			    "addresses are host:port");
+			return -1;
+		}
+	}
+	a->port = 0;
+	return 0;
+}
+
+/* The host and port of redis://, from hp to end: [v6]:port or h:port. */
+static int
+parse_hostport(const char *hp, const char *end, struct wq_url *a,
+    char *err, size_t errlen)
+{
+	const char	*colon;
+	size_t		 n;
+
+	if (*hp == '[') {
+		colon = memchr(hp, ']', (size_t)(end - hp));
+		if (colon == NULL) {
+			snprintf(err, errlen, "bad Redis URL: unclosed [");
+			return -1;
+		}
+		a->host = url_decode(hp + 1, (size_t)(colon - hp - 1));
+		colon++;
+		if (colon < end && *colon != ':') {
+			snprintf(err, errlen, "bad Redis URL: bad host");
+			return -1;
+		}
+	} else {
+		colon = memchr(hp, ':', (size_t)(end - hp));
+		n = colon ? (size_t)(colon - hp) : (size_t)(end - hp);
+		if (n == 0)
+			a->host = wq_strdup("127.0.0.1");
+		else
+			a->host = url_decode(hp, n);
+	}
+	if (colon != NULL && colon < end && parse_port(colon + 1,
+	    (size_t)(end - colon - 1), &a->port) == -1) {
+		snprintf(err, errlen, "bad Redis URL: bad port");
+		return -1;
+	}
+	return 0;
+}
+
+/* redis://[userinfo@]host[:port][/db][?query] */
+static int
+parse_tcp(const char *p, struct wq_url *a, char *err, size_t errlen)
+{
+	const char	*auth_end, *q;
+
+	auth_end = p + strcspn(p, "/?");
+	a->port = 6379;
+	if (parse_hostport(parse_userinfo(p, auth_end, a), auth_end, a, err,
+	    errlen) == -1)
+		return -1;
+	if (*auth_end == '/' && auth_end[1] != '\0' && auth_end[1] != '?' &&
+	    parse_db(auth_end + 1, strcspn(auth_end + 1, "?"), &a->db, err,
+	    errlen) == -1)
+		return -1;
+	q = strchr(auth_end, '?');
+	if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+int
+wq_url_parse(const char *url, struct wq_url *a, char *err, size_t errlen)
+{
+	int	rc;
 
 	memset(a, 0, sizeof(*a));
 	if (url == NULL || *url == '\0') {
 		snprintf(err, errlen, "empty Redis URL");
 		return -1;
 	}
-	if (strncmp(url, "unix://", 7) == 0) {
-		p = url + 7;
-		q = strchr(p, '?');
-		n = q ? (size_t)(q - p) : strlen(p);
-		if (n == 0 || p[0] != '/') {
-			snprintf(err, errlen, "bad Redis URL: a unix socket "
-			    "needs an absolute path (unix:///path/to.sock)");
-			return -1;
-		}
-		a->unix_socket = 1;
-		a->path = url_decode(p, n);
-		if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
-			goto bad;
-		return 0;
-	}
-	if (strncmp(url, "redis-sentinel://", 17) == 0) {
-		p = url + 17;
-		auth_end = strchr(p, '/');
-		if (auth_end == NULL || auth_end == p) {
-			snprintf(err, errlen, "bad Redis URL: sentinel URLs are "
-			    "redis-sentinel://host:port[,host:port]/master");
-			return -1;
-		}
-		hp = parse_userinfo(p, auth_end, a);
-		a->sentinels = url_decode(hp, (size_t)(auth_end - hp));
-		q = strchr(auth_end + 1, '?');
-		n = q ? (size_t)(q - auth_end - 1) : strlen(auth_end + 1);
-		if (n == 0) {
-			snprintf(err, errlen, "bad Redis URL: no sentinel master name");
-			goto bad;
-		}
-		a->master = url_decode(auth_end + 1, n);
-		if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
-			goto bad;
-		/* Every sentinel must be host:port. */
-		for (p = a->sentinels; *p != '\0'; p = hp + (*hp == ',')) {
-			hp = strchr(p, ',');
-			if (hp == NULL)
-				hp = p + strlen(p);
-			colon = memchr(p, ':', (size_t)(hp - p));
-			if (colon == NULL || colon == p || parse_port(colon + 1,
-			    (size_t)(hp - colon - 1), &a->port) == -1) {
-				snprintf(err, errlen, "bad Redis URL: sentinel "
-				    "addresses are host:port");
-				goto bad;
-			}
-		}
-		a->port = 0;
-		return 0;
-	}
-	if (strncmp(url, "redis://", 8) != 0) {
+	if (strncmp(url, "unix://", 7) == 0)
+		rc = parse_unix(url + 7, a, err, errlen);
+	else if (strncmp(url, "redis-sentinel://", 17) == 0)
+		rc = parse_sentinel(url + 17, a, err, errlen);
+	else if (strncmp(url, "redis://", 8) == 0)
+		rc = parse_tcp(url + 8, a, err, errlen);
+	else {
 		snprintf(err, errlen, "bad Redis URL: expected redis://, "
 		    "unix:// or redis-sentinel://");
-		return -1;
+		rc = -1;
 	}
-	p = url + 8;
-	auth_end = p + strcspn(p, "/?");
-	hp = parse_userinfo(p, auth_end, a);
-	a->port = 6379;
-	if (*hp == '[') {
-		colon = memchr(hp, ']', (size_t)(auth_end - hp));
-		if (colon == NULL) {
-			snprintf(err, errlen, "bad Redis URL: unclosed [");
-			goto bad;
-		}
-		a->host = url_decode(hp + 1, (size_t)(colon - hp - 1));
-		colon++;
-		if (colon < auth_end && *colon != ':') {
-			snprintf(err, errlen, "bad Redis URL: bad host");
-			goto bad;
-		}
-		if (colon < auth_end && parse_port(colon + 1,
-		    (size_t)(auth_end - colon - 1), &a->port) == -1) {
-			snprintf(err, errlen, "bad Redis URL: bad port");
-			goto bad;
-		}
-	} else {
-		colon = memchr(hp, ':', (size_t)(auth_end - hp));
-		n = colon ? (size_t)(colon - hp) : (size_t)(auth_end - hp);
-		if (n == 0)
-			a->host = wq_strdup("127.0.0.1");
-		else
-			a->host = url_decode(hp, n);
-		if (colon != NULL && parse_port(colon + 1,
-		    (size_t)(auth_end - colon - 1), &a->port) == -1) {
-			snprintf(err, errlen, "bad Redis URL: bad port");
-			goto bad;
-		}
-	}
-	if (*auth_end == '/' && auth_end[1] != '\0' && auth_end[1] != '?') {
-		q = auth_end + 1;
-		n = strcspn(q, "?");
-		if (n >= sizeof(num)) {
-			snprintf(err, errlen, "bad database number in Redis URL");
-			goto bad;
-		}
-		memcpy(num, q, n);
-		num[n] = '\0';
-		if (wq_parse_long(num, 0, 100000, &v) == -1) {
-			snprintf(err, errlen, "bad database number in Redis URL");
-			goto bad;
-		}
-		a->db = (int)v;
-	}
-	q = strchr(auth_end, '?');
-	if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
-		goto bad;
-	return 0;
-bad:
-	wq_url_clear(a);
-	return -1;
+	if (rc == -1)
+		wq_url_clear(a);
+	return rc;
 }
 
 char *

@@ -188,7 +188,6 @@ int		 wq_queues_depths_decode(struct wq *, char *const *, size_t,
  * "gone"), up to WQ_PEERS_CMDS commands, then one HGETALL a member.
  */
 #define WQ_PEERS_CMDS		3
-#define WQ_NODE_TIMEOUT_MS	5000	/* when a node's hash names none */
 struct wq_members {
 	char		**names;
 	double		 *beats;	/* the last beat, ms */

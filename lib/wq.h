@@ -41,6 +41,7 @@
  *   peers.c     the members as the cluster sees them
  *   stats.c     the counters and the latency histogram
  *   msg.c       messages between nodes (inbox and replies)
+ *   builtin.c   the message types every node answers
  *   sub.c       subscriber connections, for hints
  *   waiter.c    waiting for jobs to end (done:<id> hints)
  *   hints.c     a worker's hints (work queued, a message)
@@ -68,6 +69,10 @@
 
 #define WQ_ID_LEN		32
 #define WQ_MAX_DATA		(1024 * 1024)
+/* A node beats this often, and is dead after this long without a beat,
+ * unless told otherwise (and then its hash says so). */
+#define WQ_HEARTBEAT_MS		1000
+#define WQ_NODE_TIMEOUT_MS	5000
 
 /* Option codes of the shared settings (docs/DESIGN.md), for getopt_long. */
 enum {
@@ -311,8 +316,29 @@ int		 wq_msg_send(struct wq *, const char *, const char *, jv,
 int		 wq_msg_ask(struct wq *, const char *, const char *, jv,
 		    double, char **);
 int		 wq_msg_take(struct wq *, struct wq_msg *, size_t, size_t *);
+/* Reply to m (body consumed); nothing is sent when m wants no reply. */
 int		 wq_msg_reply(struct wq *, struct wq_msg *, const char *, jv);
 int		 wq_msg_wait_reply(struct wq *, const char *, double, jv *);
+
+/*
+ * The built-in message types, ping, info and drain, answered the same way
+ * by every node (builtin.c): ping and info with info(arg), the node's
+ * description; drain with draining(arg) (NULL: {}), what it is still
+ * finishing, after which drain(arg, m) starts the drain.  Any other type
+ * goes to other(arg, m), which says whether it took it; else it is
+ * refused as unknown.  Replies go through reply(arg, m, type, body).
+ */
+struct wq_builtin {
+	void	*arg;
+	jv	(*info)(void *);
+	jv	(*draining)(void *);
+	void	(*drain)(void *, struct wq_msg *);
+	int	(*other)(void *, struct wq_msg *);
+	void	(*reply)(void *, struct wq_msg *, const char *, jv);
+};
+void		 wq_builtin_answer(const struct wq_builtin *, struct wq_msg *);
+/* Whether the n bytes name a built-in type. */
+int		 wq_builtin_type(const char *, size_t);
 
 /*
  * Hints for a worker: a subscriber connection that fires when work is

@@ -1,0 +1,210 @@
+/*
+ * worker-jobs.c -- a worker's jobs: claiming them (as many as it has
+ * free slots, or --batch at a time for work that runs in the loop), the
+ * outcomes of those that ended, recorded in one script call with the
+ * next claim, and the jobs claimed before a broken link, handed back.
+ *
+ * Outcomes wait in w->outs while Redis is away: the jobs that ran go on,
+ * and what they gave is recorded once the worker is back.  If it was
+ * declared dead meanwhile, its claims were given to others and those
+ * outcomes are refused by the fencing of complete.lua.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+/* A job ended (kind WQ_DONE_*): note its outcome, to be recorded. */
+void
+worker_outcome_add(struct worker *w, struct wq_claim *c, int kind,
+    jv result, const char *error)
+{
+	struct wq_outcome	*o;
+
+	if (w->nouts == w->outcap) {
+		w->outcap = w->outcap ? w->outcap * 2 : 256;
+		w->outs = wq_reallocarray(w->outs, w->outcap,
+		    sizeof(*w->outs));
+	}
+	o = &w->outs[w->nouts++];
+	memset(o, 0, sizeof(*o));
+	memcpy(o->id, c->id, sizeof(o->id));
+	o->token = c->token;
+	o->kind = kind;
+	o->result = result;
+	o->error = error ? wq_strdup(error) : NULL;
+	o->retry_ms = kind == WQ_DONE_FAIL ?
+	    wq_backoff_retry_ms(c->token, w->backoff_ms) : 0;
+}
+
+/* How an outcome was recorded, in the log. */
+static void
+log_outcome(struct worker *w, struct wq_outcome *o, const char *st)
+{
+	if (strcmp(st, "stale") == 0)
+		worker_log(w, "fenced", jv_object_set(jv_object(),
+		    jv_string("id"), jv_string(o->id)),
+		    "job %s: result dropped, the claim (attempt %ld) "
+		    "was taken away", o->id, o->token);
+	else if (!w->quiet)
+		worker_log(w, "job", jv_object_set(jv_object_set(jv_object(),
+		    jv_string("id"), jv_string(o->id)),
+		    jv_string("state"), jv_string(st)),
+		    "job %s %s (attempt %ld)%s%s", o->id, st, o->token,
+		    o->error ? ": " : "", o->error ? o->error : "");
+}
+
+/* The outcomes were recorded: log them, count them, forget them. */
+static void
+outcomes_recorded(struct worker *w)
+{
+	struct wq_outcome	*o;
+	const char		*st;
+	size_t			 i;
+
+	for (i = 0; i < w->nouts; i++) {
+		o = &w->outs[i];
+		st = o->state ? o->state : "?";
+		log_outcome(w, o, st);
+		if (strcmp(st, "worked") == 0)
+			w->processed++;
+		else if (strcmp(st, "failed") == 0 ||
+		    strcmp(st, "pending") == 0) {
+			if (o->kind == WQ_DONE_FAIL)
+				w->failed++;
+			if (strcmp(st, "failed") == 0)
+				w->processed++;
+		}
+		wq_outcome_clear(o);
+	}
+	w->nouts = 0;
+}
+
+/* Record the outcomes waiting; keep them if Redis is away. */
+void
+worker_flush_outcomes(struct worker *w)
+{
+	if (w->nouts == 0 || !w->up)
+		return;
+	if (wq_complete(w->wq, w->outs, w->nouts) != WQ_OK) {
+		worker_went_down(w);
+		return;
+	}
+	outcomes_recorded(w);
+}
+
+/* Run a job in the loop (--jq, --sleep 0). */
+static void
+run_inline(struct worker *w, struct wq_claim *c)
+{
+	char	err[512];
+	jv	out, res;
+
+	if (w->work == WORK_SLEEP) {
+		worker_outcome_add(w, c, WQ_DONE_OK, jv_null(), NULL);
+		return;
+	}
+	if (wq_jq_run(w->jq, jv_copy(c->data), &out, err,
+	    sizeof(err)) == -1) {
+		jv_free(out);
+		worker_outcome_add(w, c, WQ_DONE_FAIL, jv_null(), err);
+		return;
+	}
+	switch (jv_array_length(jv_copy(out))) {
+	case 0:
+		res = jv_null();
+		jv_free(out);
+		break;
+	case 1:
+		res = jv_array_get(out, 0);
+		break;
+	default:
+		res = out;
+	}
+	worker_outcome_add(w, c, WQ_DONE_OK, res, NULL);
+}
+
+/* --jq and --sleep 0 work runs in the loop, a batch at a time. */
+int
+worker_inline(struct worker *w)
+{
+	return w->work == WORK_JQ || (w->work == WORK_SLEEP &&
+	    w->sleep_s == 0);
+}
+
+/*
+ * Claim what the free slots can take (--batch for work in the loop),
+ * recording what ended in the same round trip, and start it.  Work in
+ * the loop is claimed again while a batch comes back full, for up to
+ * 20 ms: a backlog must not starve heartbeats and messages.
+ */
+void
+worker_claim(struct worker *w)
+{
+	struct wq_claim	*cs;
+	size_t		 max, n, i;
+	int		 rc, inline_work;
+	int64_t		 t0 = wq_now_ms();
+
+	inline_work = worker_inline(w);
+	for (;;) {
+		if (inline_work)
+			max = (size_t)w->batch;
+		else
+			max = (size_t)(w->o.concurrency -
+			    worker_nrunning(w, PROC_JOB));
+		if (max == 0 || !w->up || w->draining) {
+			w->claim_now = !w->draining && max == 0 ?
+			    w->claim_now : 0;
+			return;
+		}
+		cs = wq_calloc(max, sizeof(*cs));
+		rc = wq_complete_claim(w->wq, w->outs, w->nouts, &w->o, max,
+		    cs, &n);
+		if (rc != WQ_OK) {
+			free(cs);
+			worker_went_down(w);
+			return;
+		}
+		outcomes_recorded(w);
+		for (i = 0; i < n; i++) {
+			if (inline_work) {
+				run_inline(w, &cs[i]);
+				wq_claim_clear(&cs[i]);
+			} else
+				worker_start_job(w, worker_free_slot(w),
+				    &cs[i]);
+		}
+		free(cs);
+		w->claim_now = n == max;
+		if (!inline_work || n < max || wq_now_ms() - t0 >= 20)
+			return;
+	}
+}
+
+/*
+ * Back after a broken link: a claim sent before the break may have taken
+ * jobs whose reply never came.  Hand back what this node holds but is
+ * neither running nor about to record.
+ */
+int
+worker_recover(struct worker *w)
+{
+	const char	**known;
+	size_t		  n = 0, i;
+	long		  handed = 0;
+	int		  rc;
+
+	known = wq_calloc(w->nslots + w->nouts, sizeof(*known));
+	for (i = 0; i < w->nslots; i++)
+		if (w->slots[i].used && w->slots[i].kind == PROC_JOB)
+			known[n++] = w->slots[i].claim.id;
+	for (i = 0; i < w->nouts; i++)
+		known[n++] = w->outs[i].id;
+	rc = wq_recover(w->wq, known, n, &handed);
+	free(known);
+	if (rc == WQ_OK && handed > 0)
+		worker_log(w, "recover", jv_null(), "%ld job(s) claimed "
+		    "before the link broke were handed back", handed);
+	return rc;
+}

@@ -1,0 +1,365 @@
+/*
+ * worker-node.c -- the worker as a node of the cluster: coming up
+ * (connect, register or beat, hand back what a broken link left,
+ * subscribe to its hints), going down when Redis goes away (and coming
+ * back after a backoff), heartbeats, messages, the drain, leaving, and
+ * the log line of each event.
+ *
+ * A heartbeat is one round trip: the beat, the cluster's sweep when it
+ * is this node's turn, the inbox, and whether the queues hold work (a
+ * worker with a free slot claims then: wake hints can be lost).  The
+ * built-in messages are answered by libwq (builtin.c), the same way an
+ * API instance answers them; the types of --on go to their handlers.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+/* One log line on stderr, text or JSON. */
+void
+worker_log(struct worker *w, const char *event, jv extra, const char *fmt,
+    ...)
+{
+	va_list		 ap;
+	char		 msg[1024], tbuf[32], *s;
+	struct timespec	 ts;
+	struct tm	 tm;
+	jv		 o;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (w->log_json) {
+		o = jv_object();
+		o = jv_object_set(o, jv_string("ts"),
+		    jv_number((double)wq_now_ms()));
+		o = jv_object_set(o, jv_string("node"),
+		    jv_string(wq_name(w->wq)));
+		o = jv_object_set(o, jv_string("event"), jv_string(event));
+		o = jv_object_set(o, jv_string("msg"), jv_string(msg));
+		if (jv_get_kind(extra) == JV_KIND_OBJECT)
+			o = jv_object_merge(o, extra);
+		else
+			jv_free(extra);
+		s = wq_dump(o);
+		fprintf(stderr, "%s\n", s);
+		free(s);
+		return;
+	}
+	jv_free(extra);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ %s %s: %s\n", tbuf, ts.tv_nsec / 1000000,
+	    wq_name(w->wq), event, msg);
+}
+
+static jv
+queues_json(struct worker *w)
+{
+	jv	a = jv_array();
+	size_t	i;
+
+	for (i = 0; i < w->o.nqueues; i++)
+		a = jv_array_append(a, jv_string(w->o.queues[i]));
+	return a;
+}
+
+/* The node's description: registered, heartbeated, answered to info. */
+static jv
+node_fields(struct worker *w, int full)
+{
+	static const char *works[] = { "exec", "jq", "sleep" };
+	jv	 o;
+	char	*host;
+
+	o = jv_object();
+	if (full) {
+		host = wq_hostname();
+		o = jv_object_set(o, jv_string("role"), jv_string("worker"));
+		o = jv_object_set(o, jv_string("host"), jv_string(host));
+		o = jv_object_set(o, jv_string("pid"),
+		    jv_number((double)getpid()));
+		o = jv_object_set(o, jv_string("queues"), queues_json(w));
+		o = jv_object_set(o, jv_string("concurrency"),
+		    jv_number((double)w->o.concurrency));
+		o = jv_object_set(o, jv_string("work"),
+		    jv_string(works[w->work]));
+		free(host);
+	}
+	o = jv_object_set(o, jv_string("processed"),
+	    jv_number((double)w->processed));
+	o = jv_object_set(o, jv_string("failed"),
+	    jv_number((double)w->failed));
+	o = jv_object_set(o, jv_string("current"), worker_running_ids(w));
+	o = jv_object_set(o, jv_string("state"),
+	    jv_string(w->draining ? "draining" : "running"));
+	return o;
+}
+
+/* Redis went away: note it, and come back after a backoff. */
+void
+worker_went_down(struct worker *w)
+{
+	if (w->up)
+		worker_log(w, "redis", jv_null(), "unreachable: %s; retrying",
+		    wq_error(w->wq));
+	w->up = 0;
+	wq_disconnect(w->wq);
+	wq_hints_close(w->hints);
+	w->hints = NULL;
+	w->reconnect_at = wq_now_ms() + wq_backoff_ms(w->wq);
+}
+
+/* Answer m (body consumed), unless Redis is away. */
+void
+worker_reply(struct worker *w, struct wq_msg *m, const char *type, jv body)
+{
+	if (!w->up) {
+		jv_free(body);
+		return;
+	}
+	if (wq_msg_reply(w->wq, m, type, body) != WQ_OK)
+		worker_went_down(w);
+}
+
+/* The callbacks of the built-in messages (struct wq_builtin). */
+static void
+on_reply(void *arg, struct wq_msg *m, const char *type, jv body)
+{
+	worker_reply(arg, m, type, body);
+}
+
+static jv
+on_info(void *arg)
+{
+	struct worker	*w = arg;
+	jv		 info;
+
+	info = node_fields(w, 1);
+	info = jv_object_set(info, jv_string("name"),
+	    jv_string(wq_name(w->wq)));
+	return jv_object_set(info, jv_string("started_at"),
+	    jv_number((double)w->started_at));
+}
+
+static jv
+on_draining(void *arg)
+{
+	return jv_object_set(jv_object(), jv_string("running"),
+	    worker_running_ids(arg));
+}
+
+static void
+on_drain(void *arg, struct wq_msg *m)
+{
+	struct worker	*w = arg;
+
+	if (w->draining)
+		return;
+	worker_log(w, "drain", jv_null(), "drain requested by %s", m->from);
+	w->draining = 1;
+	w->drain_deadline = wq_now_ms() + (int64_t)(w->grace_s * 1000);
+}
+
+/* A type of --on: its handler runs. */
+static int
+on_other(void *arg, struct wq_msg *m)
+{
+	struct worker	*w = arg;
+	size_t		 i;
+
+	for (i = 0; i < w->nhandlers; i++)
+		if (strcmp(w->handlers[i].type, m->type) == 0) {
+			(void)worker_start_handler(w, m, w->handlers[i].cmd);
+			return 1;
+		}
+	return 0;
+}
+
+static void
+handle_message(struct worker *w, struct wq_msg *m)
+{
+	const struct wq_builtin	b = { w, on_info, on_draining, on_drain,
+	    on_other, on_reply };
+
+	wq_builtin_answer(&b, m);
+}
+
+/* Until it is empty (a batch comes back full, there may be more). */
+void
+worker_read_inbox(struct worker *w)
+{
+	struct wq_msg	msgs[32];
+	size_t		n, i;
+
+	w->msg_now = 0;
+	do {
+		if (wq_msg_take(w->wq, msgs, 32, &n) != WQ_OK) {
+			worker_went_down(w);
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			handle_message(w, &msgs[i]);
+			wq_msg_clear(&msgs[i]);
+		}
+	} while (n == 32);
+}
+
+/* What this node's sweep did for the cluster, when it did something. */
+static void
+log_sweep(struct worker *w, struct wq_beat *b)
+{
+	if (b->reaped > 0)
+		worker_log(w, "reap", jv_object_set(jv_object_set(jv_object(),
+		    jv_string("nodes"), jv_number((double)b->reaped)),
+		    jv_string("jobs"), jv_number((double)b->reclaimed)),
+		    "%ld dead node(s) removed, %ld job(s) put back",
+		    b->reaped, b->reclaimed);
+}
+
+/*
+ * The first time, register (which refuses a name a live node holds).
+ * Coming back, beat: the name is ours unless we were reaped meanwhile,
+ * and then we register anew.  *member: it was still a member.
+ */
+static int
+join(struct worker *w, int *member)
+{
+	struct wq_beat	b;
+	int		rc = WQ_OK;
+
+	memset(&b, 0, sizeof(b));
+	if (w->started_at != 0)
+		rc = wq_node_heartbeat(w->wq, &w->o, node_fields(w, 1), &b);
+	*member = b.member;
+	log_sweep(w, &b);
+	if (rc == WQ_OK && !*member)
+		rc = wq_node_register(w->wq, &w->o, node_fields(w, 1));
+	if (rc == WQ_EUSAGE)
+		cmd_die(WQ_EUSAGE, "%s", wq_error(w->wq));
+	if (rc == WQ_OK && *member)
+		rc = worker_recover(w);
+	return rc;
+}
+
+/* Connect, (re)register, subscribe. */
+void
+worker_come_up(struct worker *w)
+{
+	char	*q;
+	int	 rc, member;
+
+	if ((rc = wq_connect(w->wq)) != WQ_OK) {
+		w->reconnect_at = wq_now_ms() + wq_backoff_ms(w->wq);
+		return;
+	}
+	rc = join(w, &member);
+	if (rc == WQ_OK)
+		rc = wq_hints_open(w->wq, &w->o, &w->hints);
+	if (rc != WQ_OK) {
+		wq_disconnect(w->wq);
+		w->reconnect_at = wq_now_ms() + wq_backoff_ms(w->wq);
+		return;
+	}
+	wq_backoff_reset(w->wq);
+	if (w->started_at == 0) {
+		q = wq_dump(queues_json(w));
+		w->started_at = wq_now_ms();
+		worker_log(w, "start", jv_null(), "started: queues %s, "
+		    "concurrency %ld", q, w->o.concurrency);
+		free(q);
+	} else
+		worker_log(w, "redis", jv_null(), "connected again%s",
+		    member ? "" : "; was declared dead, registered anew");
+	w->up = 1;
+	w->claim_now = 1;
+	w->msg_now = 1;
+	w->next_beat = 0;
+}
+
+/*
+ * One round trip: the beat, the cluster's sweep when it is this node's
+ * turn, the inbox, and whether the queues hold work (a worker with a free
+ * slot claims then: wake hints can be lost).
+ */
+void
+worker_heartbeat(struct worker *w)
+{
+	struct wq_msg	msgs[32];
+	struct wq_beat	b;
+	size_t		i;
+
+	w->next_beat = wq_now_ms() + w->o.heartbeat_ms;
+	memset(&b, 0, sizeof(b));
+	b.msgs = msgs;
+	b.max_msgs = sizeof(msgs) / sizeof(msgs[0]);
+	b.want_work = !w->draining && (worker_inline(w) ||
+	    worker_nrunning(w, PROC_JOB) < w->o.concurrency);
+	if (wq_node_heartbeat(w->wq, &w->o, node_fields(w, 0), &b) != WQ_OK) {
+		worker_went_down(w);
+		return;
+	}
+	if (!b.member) {
+		/* Frozen or cut off for longer than the node timeout. */
+		worker_log(w, "fenced", jv_null(), "this node was declared "
+		    "dead; registering again (results of its old claims will "
+		    "be dropped)");
+		if (wq_node_register(w->wq, &w->o, node_fields(w, 1)) !=
+		    WQ_OK) {
+			worker_went_down(w);
+			return;
+		}
+		w->claim_now = 1;
+		w->msg_now = 1;
+		return;
+	}
+	log_sweep(w, &b);
+	for (i = 0; i < b.nmsgs; i++) {
+		handle_message(w, &msgs[i]);
+		wq_msg_clear(&msgs[i]);
+	}
+	w->msg_now |= b.more;
+	w->claim_now |= b.work;
+}
+
+/* Start the drain: stop claiming; past the grace, hand jobs back. */
+void
+worker_drain_tick(struct worker *w)
+{
+	size_t	i;
+	int64_t	now = wq_now_ms();
+
+	if (worker_got_term > 0 && !w->draining) {
+		worker_log(w, "drain", jv_null(), "signal: finishing %d "
+		    "running job(s), then leaving",
+		    worker_nrunning(w, PROC_JOB));
+		w->draining = 1;
+		w->drain_deadline = now + (int64_t)(w->grace_s * 1000);
+	}
+	if (!w->draining)
+		return;
+	if (worker_got_term > 1 || now >= w->drain_deadline)
+		for (i = 0; i < w->nslots; i++)
+			if (w->slots[i].used && !w->slots[i].handback) {
+				w->slots[i].handback = 1;
+				worker_kill_slot(&w->slots[i]);
+			}
+}
+
+/* Done: record what is left, leave the cluster, say so. */
+void
+worker_leave(struct worker *w)
+{
+	worker_flush_outcomes(w);
+	if (w->up && wq_node_leave(w->wq) != WQ_OK)
+		worker_log(w, "exit", jv_null(), "could not leave cleanly: %s",
+		    wq_error(w->wq));
+	worker_log(w, "exit", jv_null(), "stopped: %ld processed, %ld failed",
+	    w->processed, w->failed);
+}

@@ -1,0 +1,139 @@
+/*
+ * worker.h -- what the files of wq-worker share: the worker's state,
+ * which every function is handed (there is no global one), and the
+ * functions of each piece.
+ *
+ *   wq-worker.c    main(), signals, and the event loop: a poll(2) set of
+ *                  named event kinds, timers, one turn of work per wakeup
+ *   worker-opts.c  the options, their defaults and checks
+ *   worker-proc.c  the processes it runs (--exec jobs, --on handlers):
+ *                  slots, pipes, timeouts, exits
+ *   worker-jobs.c  claiming jobs, running --jq and --sleep 0 work in the
+ *                  loop, recording outcomes, recovering after a break
+ *   worker-node.c  the node: coming up, heartbeats, going down, messages
+ *                  (the built-in types answered by libwq's builtin.c),
+ *                  the drain, and the log
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <sys/types.h>
+
+#include <signal.h>
+
+#include "cmd.h"
+
+#define MAX_CAPTURE	(1024 * 1024)	/* a job's stdout: its result */
+#define ERR_TAIL	4096		/* the end of its stderr kept */
+#define HANDLER_SLOTS	4		/* --on handlers at once */
+
+enum work { WORK_EXEC, WORK_JQ, WORK_SLEEP };
+enum proc_kind { PROC_JOB, PROC_HANDLER };
+
+struct capture {
+	char	*p;
+	size_t	 n;
+	int	 truncated;
+};
+
+/* A slot: one running job (or an --on handler's process). */
+struct slot {
+	int		 used;
+	enum proc_kind	 kind;
+	struct wq_claim	 claim;
+	struct wq_msg	 msg;		/* PROC_HANDLER */
+	pid_t		 pid;
+	int		 in_fd, out_fd, err_fd;
+	char		*in;
+	size_t		 in_len, in_off;
+	struct capture	 out, err;
+	int64_t		 started, deadline, wake_at;
+	int		 exited, status, timed_out, handback;
+};
+
+struct handler {
+	char	*type;
+	char	*cmd;
+};
+
+struct worker {
+	struct wq		*wq;
+	struct wq_worker_opts	 o;
+
+	/* The options (worker-opts.c). */
+	enum work		 work;
+	const char		*exec_cmd;
+	struct wq_jq		*jq;
+	double			 sleep_s;
+	long			 batch;
+	double			 grace_s;
+	double			 handler_timeout_s;
+	long			 backoff_ms;
+	struct handler		*handlers;
+	size_t			 nhandlers;
+	int			 log_json;
+	int			 quiet;
+
+	/* What runs, and what ended but is not recorded yet. */
+	struct slot		*slots;
+	size_t			 nslots;	/* concurrency + handler slots */
+	struct wq_outcome	*outs;
+	size_t			 nouts, outcap;
+
+	/* The node. */
+	struct wq_hints		*hints;
+	int			 up;		/* connected and registered */
+	int64_t			 reconnect_at;
+	int64_t			 next_beat;
+	int			 claim_now;
+	int			 msg_now;
+	int			 draining;
+	int64_t			 drain_deadline;
+	long			 processed, failed;
+	int64_t			 started_at;
+};
+
+/* wq-worker.c: signals seen (SIGTERM and SIGINT count up). */
+extern volatile sig_atomic_t	 worker_got_term;
+
+/* worker-opts.c */
+void		 worker_options(struct worker *, int, char **);
+void		 worker_options_free(struct worker *);
+
+/* worker-proc.c */
+int		 worker_nrunning(struct worker *, enum proc_kind);
+jv		 worker_running_ids(struct worker *);
+void		 worker_slots_init(struct worker *);
+struct slot	*worker_free_slot(struct worker *);
+void		 worker_start_job(struct worker *, struct slot *,
+		    struct wq_claim *);
+int		 worker_start_handler(struct worker *, struct wq_msg *,
+		    const char *);
+void		 worker_kill_slot(struct slot *);
+void		 worker_read_output(struct slot *, int);
+void		 worker_write_input(struct slot *);
+void		 worker_reap_children(struct worker *);
+void		 worker_service_slots(struct worker *);
+
+/* worker-jobs.c */
+int		 worker_inline(struct worker *);
+void		 worker_outcome_add(struct worker *, struct wq_claim *, int,
+		    jv, const char *);
+void		 worker_flush_outcomes(struct worker *);
+void		 worker_claim(struct worker *);
+int		 worker_recover(struct worker *);
+
+/* worker-node.c */
+__attribute__((format(printf, 4, 5)))
+void		 worker_log(struct worker *, const char *, jv, const char *,
+		    ...);
+void		 worker_come_up(struct worker *);
+void		 worker_went_down(struct worker *);
+void		 worker_heartbeat(struct worker *);
+void		 worker_read_inbox(struct worker *);
+void		 worker_reply(struct worker *, struct wq_msg *, const char *,
+		    jv);
+void		 worker_drain_tick(struct worker *);
+void		 worker_leave(struct worker *);
+
+#endif
