@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/common.sh -- sourced by the benchmarks: the build's commands on
 # PATH, a private redis-server without persistence, timing helpers.
 bench_top=$(cd "$(dirname "$0")/.." && pwd)

@@ -140,8 +140,8 @@ cmd_inputs(int argc, char **argv, size_t *n, size_t **lens)
 			line[--len] = '\0';
 		if (*n + 1 >= cap) {
 			cap = cap ? cap * 2 : 1024;
-			items = wq_realloc(items, cap * sizeof(*items));
-			*lens = wq_realloc(*lens, cap * sizeof(**lens));
+			items = wq_reallocarray(items, cap, sizeof(*items));
+			*lens = wq_reallocarray(*lens, cap, sizeof(**lens));
 		}
 		items[*n] = wq_calloc(1, (size_t)len + 1);
 		memcpy(items[*n], line, (size_t)len);

@@ -20,13 +20,13 @@ static const struct option own[] = {
 	{ "sleep",		required_argument,	NULL, OPT_SLEEP },
 	{ "concurrency",	required_argument,	NULL, OPT_CONCURRENCY },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
-	{ "max-attempts",	required_argument,	NULL, OPT_MAX_ATTEMPTS },
+	{ "max-attempts",	required_argument, NULL, OPT_MAX_ATTEMPTS },
 	{ "heartbeat",		required_argument,	NULL, OPT_HEARTBEAT },
-	{ "node-timeout",	required_argument,	NULL, OPT_NODE_TIMEOUT },
+	{ "node-timeout",	required_argument, NULL, OPT_NODE_TIMEOUT },
 	{ "batch",		required_argument,	NULL, OPT_BATCH },
 	{ "grace",		required_argument,	NULL, OPT_GRACE },
 	{ "on",			required_argument,	NULL, OPT_ON },
-	{ "handler-timeout",	required_argument,	NULL, OPT_HANDLER_TIMEOUT },
+	{ "handler-timeout",	required_argument, NULL, OPT_HANDLER_TIMEOUT },
 	{ "log",		required_argument,	NULL, OPT_LOG },
 	{ "quiet",		no_argument,		NULL, OPT_QUIET },
 	{ "backoff",		required_argument,	NULL, OPT_BACKOFF },
@@ -80,7 +80,8 @@ add_handler(struct worker *w, const char *spec)
 		    (int)(eq - spec), spec);
 	w->handlers = wq_reallocarray(w->handlers, w->nhandlers + 1,
 	    sizeof(*w->handlers));
-	w->handlers[w->nhandlers].type = strndup(spec, (size_t)(eq - spec));
+	w->handlers[w->nhandlers].type = wq_strndup(spec,
+	    (size_t)(eq - spec));
 	w->handlers[w->nhandlers].cmd = wq_strdup(eq + 1);
 	w->nhandlers++;
 }
@@ -133,8 +134,9 @@ option(struct worker *w, int c, const char *arg, const char **log)
 	case OPT_NODE_TIMEOUT:
 		w->o.node_timeout_ms = (long)(cmd_seconds("--node-timeout",
 		    arg) * 1000);
-		if (w->o.node_timeout_ms < 1000)
-			cmd_die(WQ_EUSAGE, "bad --node-timeout: at least 1 s");
+		if (w->o.node_timeout_ms < WQ_NODE_TIMEOUT_MIN_MS)
+			cmd_die(WQ_EUSAGE, "bad --node-timeout: at least "
+			    "%g s", WQ_NODE_TIMEOUT_MIN_MS / 1000.0);
 		break;
 	case OPT_BATCH:
 		w->batch = cmd_long("--batch", arg, 1, 10000);

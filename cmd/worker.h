@@ -76,7 +76,7 @@ struct worker {
 
 	/* What runs, and what ended but is not recorded yet. */
 	struct slot		*slots;
-	size_t			 nslots;	/* concurrency + handler slots */
+	size_t			 nslots;	/* concurrency + handlers */
 	struct wq_outcome	*outs;
 	size_t			 nouts, outcap;
 

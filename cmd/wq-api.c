@@ -203,8 +203,8 @@ parse_args(struct launch *l, int argc, char **argv)
 			    1024L * 1024 * 1024);
 			break;
 		case WQ_OPT_API:
-			cmd_die(WQ_EUSAGE, "--api is for clients: wq-api is the "
-			    "API (try --help)");
+			cmd_die(WQ_EUSAGE, "--api is for clients: wq-api is "
+			    "the API (try --help)");
 		default:
 			cmd_common(l->wq, c, optarg, argv, usage);
 		}

@@ -274,17 +274,13 @@ line(struct view *v, const char *fmt, ...)
 	v->line++;
 }
 
+/* The view's first lines: when, where, whether Redis answers. */
 static void
-draw(struct view *v)
+draw_head(struct view *v)
 {
-	char	 b[10][256], when[32], *url;
+	char	 when[32], *url;
 	time_t	 t;
-	int	 i, n, nq, running, alive, wn, wh, w;
-	jv	 p, k, q, names;
 
-	term_size(v);
-	v->line = 0;
-	printf("\033[H");
 	t = time(NULL);
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
 	url = wq_url_safe(wq_setting(v->wq, WQ_OPT_REDIS));
@@ -300,20 +296,23 @@ draw(struct view *v)
 			line(v, "what follows is as of %s", when);
 	} else
 		line(v, "redis ok");
-	if (jv_get_kind(v->peers) != JV_KIND_ARRAY) {
-		printf("\033[J");
-		fflush(stdout);
-		return;
-	}
-	n = jv_array_length(jv_copy(v->peers));
-	wn = 4;		/* the widths of the NAME and HOST columns */
-	wh = 4;
+}
+
+/* The totals line; *wn, *wh: the widths of the NAME and HOST columns. */
+static void
+draw_totals(struct view *v, int n, int *wn, int *wh)
+{
+	char	b[256];
+	int	i, running, alive, w;
+	jv	p, k;
+
+	*wn = *wh = 4;
 	for (i = running = alive = 0; i < n; i++) {
 		p = jv_array_get(jv_copy(v->peers), i);
-		if ((w = (int)strlen(str(p, "name", b[0], sizeof(b[0])))) > wn)
-			wn = w < 40 ? w : 40;
-		if ((w = (int)strlen(str(p, "host", b[0], sizeof(b[0])))) > wh)
-			wh = w < 24 ? w : 24;
+		if ((w = (int)strlen(str(p, "name", b, sizeof(b)))) > *wn)
+			*wn = w < 40 ? w : 40;
+		if ((w = (int)strlen(str(p, "host", b, sizeof(b)))) > *wh)
+			*wh = w < 24 ? w : 24;
 		if (live(p)) {
 			alive++;
 			k = get(p, "current");
@@ -324,15 +323,25 @@ draw(struct view *v)
 		jv_free(p);
 	}
 	if (v->throughput >= 0)
-		snprintf(b[0], sizeof(b[0]), "%.1f jobs/s", v->throughput);
+		snprintf(b, sizeof(b), "%.1f jobs/s", v->throughput);
 	else
-		snprintf(b[0], sizeof(b[0]), "- jobs/s");
+		snprintf(b, sizeof(b), "- jobs/s");
 	line(v, "nodes %d alive%s  running %d  throughput %s  worked %.0f  "
 	    "failed %.0f  retried %.0f  reclaimed %.0f", alive,
-	    v->all && n > alive ? " (+dead)" : "", running, b[0],
+	    v->all && n > alive ? " (+dead)" : "", running, b,
 	    num(v->stats, "worked"), num(v->stats, "failed"),
 	    num(v->stats, "retried"), num(v->stats, "reclaimed"));
 	line(v, "%s", "");
+}
+
+/* A line a node, as many as fit above the queues. */
+static void
+draw_nodes(struct view *v, int n, int wn, int wh)
+{
+	char	b[10][256];
+	int	i;
+	jv	p;
+
 	line(v, "%-*s %-6s %-*s %7s %7s %5s %8s %9s %6s  %s", wn, "NAME",
 	    "ROLE", wh, "HOST", "PID", "AGE", "BEAT", "STATE", "PROCESSED",
 	    "FAILED", "CURRENT");
@@ -365,21 +374,47 @@ draw(struct view *v)
 	if (n == 0)
 		line(v, "(no live nodes)");
 	line(v, "%s", "");
+}
+
+static void
+draw_queues(struct view *v)
+{
+	char	b[3][256];
+	int	i, nq;
+	jv	k, q, names;
+
 	line(v, "%-24s %9s %9s %9s", "QUEUE", "PENDING", "DELAYED", "DEAD");
-	if (jv_get_kind(v->queues) == JV_KIND_OBJECT) {
-		names = jv_keys(jv_copy(v->queues));	/* sorted */
-		nq = jv_array_length(jv_copy(names));
-		for (i = 0; i < nq; i++) {
-			k = jv_array_get(jv_copy(names), i);
-			q = jv_object_get(jv_copy(v->queues), jv_copy(k));
-			line(v, "%-24s %9s %9s %9s", jv_string_value(k),
-			    str(q, "pending", b[0], sizeof(b[0])),
-			    str(q, "delayed", b[1], sizeof(b[1])),
-			    str(q, "dead", b[2], sizeof(b[2])));
-			jv_free(k);
-			jv_free(q);
-		}
-		jv_free(names);
+	if (jv_get_kind(v->queues) != JV_KIND_OBJECT)
+		return;
+	names = jv_keys(jv_copy(v->queues));	/* sorted */
+	nq = jv_array_length(jv_copy(names));
+	for (i = 0; i < nq; i++) {
+		k = jv_array_get(jv_copy(names), i);
+		q = jv_object_get(jv_copy(v->queues), jv_copy(k));
+		line(v, "%-24s %9s %9s %9s", jv_string_value(k),
+		    str(q, "pending", b[0], sizeof(b[0])),
+		    str(q, "delayed", b[1], sizeof(b[1])),
+		    str(q, "dead", b[2], sizeof(b[2])));
+		jv_free(k);
+		jv_free(q);
+	}
+	jv_free(names);
+}
+
+static void
+draw(struct view *v)
+{
+	int	n, wn, wh;
+
+	term_size(v);
+	v->line = 0;
+	printf("\033[H");
+	draw_head(v);
+	if (jv_get_kind(v->peers) == JV_KIND_ARRAY) {
+		n = jv_array_length(jv_copy(v->peers));
+		draw_totals(v, n, &wn, &wh);
+		draw_nodes(v, n, wn, wh);
+		draw_queues(v);
 	}
 	printf("\033[J");
 	fflush(stdout);
@@ -534,7 +569,8 @@ main(int argc, char **argv)
 		case OPT_INTERVAL:
 			v.interval = cmd_seconds("--interval", optarg);
 			if (v.interval < 0.1)
-				cmd_die(WQ_EUSAGE, "bad --interval: at least 0.1");
+				cmd_die(WQ_EUSAGE, "bad --interval: at least "
+				    "0.1");
 			break;
 		case OPT_TABLE:
 			table = 1;

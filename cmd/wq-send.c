@@ -38,7 +38,8 @@ usage(FILE *f)
 "usage: wq-send [options] NODE TYPE [BODY]\n"
 "       wq-send --all [options] TYPE [BODY]\n"
 "Send a message to a node and print its reply as NDJSON\n"
-"{\"from\",\"type\",\"body\",\"id\",\"ms\"}.  Built-in types: ping (answered by\n"
+"{\"from\",\"type\",\"body\",\"id\",\"ms\"}.  "
+"Built-in types: ping (answered by\n"
 "pong and the node's info), info, drain (the node stops taking jobs,\n"
 "finishes them and leaves); others are answered by a worker's --on handler.\n"
 "NODE - reads node names from stdin, one a line (or wq-peers' output).\n"
@@ -64,7 +65,7 @@ mono_ms(void)
 static void
 dest_add(struct dest **d, size_t *n, const char *name)
 {
-	*d = wq_realloc(*d, (*n + 1) * sizeof(**d));
+	*d = wq_reallocarray(*d, *n + 1, sizeof(**d));
 	memset(&(*d)[*n], 0, sizeof(**d));
 	(*d)[*n].name = wq_strdup(name);
 	(*n)++;
@@ -91,7 +92,8 @@ dests_from_stdin(struct dest **d, size_t *n)
 		    jv_object_get(o, jv_string("name")) : (jv_free(o),
 		    jv_invalid());
 		if (jv_get_kind(name) != JV_KIND_STRING)
-			cmd_die(WQ_EUSAGE, "stdin line %zu: no node name", i + 1);
+			cmd_die(WQ_EUSAGE, "stdin line %zu: no node name",
+			    i + 1);
 		dest_add(d, n, jv_string_value(name));
 		jv_free(name);
 	}
@@ -213,7 +215,8 @@ parse_args(struct send *m, int argc, char **argv)
 		case OPT_TIMEOUT:
 			m->timeout = cmd_seconds("--timeout", optarg);
 			if (m->timeout <= 0)
-				cmd_die(WQ_EUSAGE, "bad --timeout: more than 0");
+				cmd_die(WQ_EUSAGE, "bad --timeout: more "
+				    "than 0");
 			break;
 		case OPT_JSON:
 			m->json = 1;

@@ -100,7 +100,8 @@ status_once(struct wq *wq, char **ids, size_t n)
 		rc = WQ_OK;
 		if (wq_setting(wq, WQ_OPT_API) != NULL) {
 			for (i = 0; i < cnt && rc == WQ_OK; i++)
-				rc = wq_api_status(wq, ids[off + i], 0, &recs[i]);
+				rc = wq_api_status(wq, ids[off + i], 0,
+				    &recs[i]);
 		} else
 			rc = wq_status(wq, (const char **)ids + off, cnt, recs);
 		if (rc != WQ_OK) {
@@ -175,7 +176,8 @@ recheck(struct wq *wq, jv *pending, char **only, size_t nonly)
 	if (only != NULL) {
 		ids = wq_calloc(nonly, sizeof(*ids));
 		for (n = 0, i = 0; i < nonly; i++)
-			if (jv_object_has(jv_copy(*pending), jv_string(only[i])))
+			if (jv_object_has(jv_copy(*pending),
+			    jv_string(only[i])))
 				ids[n++] = only[i];
 		keys = jv_null();
 	} else {
@@ -233,7 +235,8 @@ wait_redis(struct wq *wq, char **ids, size_t n, int64_t deadline)
 			if ((rc = wq_waiter_open(wq, &w)) != WQ_OK)
 				cmd_die(rc, "%s", wq_error(wq));
 			for (i = 0; i < n; i += CHUNK)
-				if ((rc = wq_waiter_add(w, (const char **)ids + i,
+				if ((rc = wq_waiter_add(w,
+				    (const char **)ids + i,
 				    n - i < CHUNK ? n - i : CHUNK)) != WQ_OK)
 					cmd_die(rc, "%s", wq_error(wq));
 			fresh = 1;
@@ -277,7 +280,8 @@ wait_redis(struct wq *wq, char **ids, size_t n, int64_t deadline)
 			jv k = jv_array_get(jv_copy(keys), (int)i);
 
 			left[i] = wq_strdup(jv_string_value(k));
-			cmd_warn("%s: not finished before the timeout", left[i]);
+			cmd_warn("%s: not finished before the timeout",
+			    left[i]);
 			jv_free(k);
 		}
 		jv_free(keys);
@@ -391,11 +395,13 @@ main(int argc, char **argv)
 			break;
 		case OPT_LIST:
 			state = optarg;
-			if (strcmp(state, "pending") && strcmp(state, "delayed") &&
-			    strcmp(state, "working") && strcmp(state, "failed") &&
-			    strcmp(state, "dead"))
-				cmd_die(WQ_EUSAGE, "bad --list: expected pending, "
-				    "delayed, working, failed or dead");
+			if (strcmp(state, "pending") &&
+			    strcmp(state, "delayed") &&
+			    strcmp(state, "working") &&
+			    strcmp(state, "failed") && strcmp(state, "dead"))
+				cmd_die(WQ_EUSAGE, "bad --list: expected "
+				    "pending, delayed, working, failed or "
+				    "dead");
 			break;
 		case OPT_LIMIT:
 			limit = cmd_long("--limit", optarg, 1, 10000000);

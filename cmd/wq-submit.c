@@ -20,7 +20,7 @@ static const struct option own[] = {
 	{ "json",		no_argument,		NULL, OPT_JSON },
 	{ "key",		required_argument,	NULL, OPT_KEY },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
-	{ "max-attempts",	required_argument,	NULL, OPT_MAX_ATTEMPTS },
+	{ "max-attempts",	required_argument, NULL, OPT_MAX_ATTEMPTS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -30,7 +30,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: wq-submit [options] [DATA...]\n"
 "Queue one job per argument, or per line of stdin when there are none;\n"
-"print one answer per job: {\"accepted_by\",\"callback\",\"data\",\"status\"}.\n"
+"print one answer per job: "
+"{\"accepted_by\",\"callback\",\"data\",\"status\"}.\n"
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
 "                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\"}\n"
@@ -82,7 +83,8 @@ main(int argc, char **argv)
 	free(opts);
 	items = cmd_inputs(argc - optind, argv + optind, &n, &lens);
 	if (key != NULL && n != 1)
-		cmd_die(WQ_EUSAGE, "--key names one job, but %zu were given", n);
+		cmd_die(WQ_EUSAGE, "--key names one job, but %zu were given",
+		    n);
 
 	/* Check everything first: bad input queues nothing. */
 	specs = wq_calloc(n, sizeof(*specs));
@@ -93,7 +95,8 @@ main(int argc, char **argv)
 		}
 		if (wq_spec_from_text(wq, items[i], lens[i], mode, &specs[i]) !=
 		    WQ_OK)
-			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1, wq_error(wq));
+			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1,
+			    wq_error(wq));
 		if (key != NULL) {
 			specs[i].key = wq_strdup(key);
 			wq_id_of(jv_null(), key, specs[i].id);
@@ -130,7 +133,8 @@ main(int argc, char **argv)
 			if (wq_setting(wq, WQ_OPT_API) != NULL)
 				cmd_print(answers[i]);
 			else
-				cmd_print_answer(wq, &specs[off + i], answers[i]);
+				cmd_print_answer(wq, &specs[off + i],
+				    answers[i]);
 			wq_spec_clear(&specs[off + i]);
 		}
 		cmd_flush();

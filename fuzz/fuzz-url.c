@@ -72,8 +72,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (wq == NULL)
 		wq = fuzz_wq();
 	opt = opts[data[0] % (sizeof(opts) / sizeof(opts[0]))];
-	arg = strndup((const char *)data + 1, size - 1);
-	FUZZ_CHECK(arg != NULL);
+	arg = wq_strndup((const char *)data + 1, size - 1);
 
 	check_url(arg);
 	rc = wq_setopt(wq, opt, arg);

@@ -7,7 +7,9 @@
  * that wait for a job), a timer that reconnects and watches for a Redis
  * that stopped answering, and, in the first worker, the node's heartbeat.
  *
- *   api.c      hooks, settings, routing, the handlers, answers
+ *   api.c      hooks, settings, the node (heartbeat, messages)
+ *   routes.c   routing and the handlers
+ *   rq.c       answers, and the requests that wait for Redis
  *   redis.c    the async connections on Kore's event loop
  *   wait.c     GET /api/v1/work/<id>?wait=S: waiting for a job to end
  *   metrics.c  GET /metrics in Prometheus's text format
@@ -87,13 +89,22 @@ struct rq {
 
 TAILQ_HEAD(rq_list, rq);
 
-/* api.c */
+/* rq.c: answers now, and requests that wait for Redis. */
+int		 rq_respond(struct http_request *, int, const char *,
+		    const void *, size_t);
+int		 rq_respond_json(struct http_request *, int, jv);
+int		 rq_respond_error(struct http_request *, int, const char *);
+int		 rq_respond_method(struct http_request *, const char *);
+jv		 rq_not_found(void);
+struct rq	*rq_new(struct http_request *);
+int		 rq_yield(struct http_request *, struct rq *);
 void		 rq_answer_json(struct rq *, int, jv);
 void		 rq_answer_text(struct rq *, int, const char *, char *, size_t);
-void		 rq_answer_error(struct rq *, int, const char *);
 void		 rq_answer_unavailable(struct rq *);
 int		 rq_send(struct rq *, struct wq_argv *, size_t, rq_reply_fn);
-jv		 api_not_found(void);
+
+/* routes.c */
+int		 wq_api_http(struct http_request *);
 
 /* redis.c */
 #define API_CMD		0
@@ -105,7 +116,6 @@ int		 api_redis_send(int, struct wq_argv *, size_t,
 		    redisCallbackFn *, void *);
 void		 api_redis_close(void);
 void		 api_redis_replied(void);
-const char	*api_redis_error(void);
 
 /* wait.c */
 void		 wait_init(void);
@@ -114,7 +124,6 @@ void		 wait_leave(struct rq *);
 void		 wait_tick(u_int64_t);
 void		 wait_sub_up(void);
 void		 wait_sub_down(void);
-void		 wait_sub_reply(redisAsyncContext *, void *, void *);
 
 /* metrics.c */
 void		 metrics_text(jv, struct kore_buf *);

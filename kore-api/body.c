@@ -18,8 +18,8 @@ api_submit_body(struct wq *wq, const void *body, size_t len, size_t max,
 	memset(spec, 0, sizeof(*spec));
 	spec->data = jv_invalid();
 	if (len > max) {
-		snprintf(err, errlen, "body is %zu bytes, over the limit of %zu",
-		    len, max);
+		snprintf(err, errlen, "body is %zu bytes, over the limit of "
+		    "%zu", len, max);
 		return 413;
 	}
 	if (body == NULL || len == 0) {

@@ -10,7 +10,7 @@ shift
 	for pair in "$@"; do
 		name=${pair%%=*}
 		file=${pair#*=}
-		echo "const char $name[] ="
+		echo "const char ${name}[] ="
 		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/\\n"/' \
 		    "$file"
 		echo ';'

@@ -43,7 +43,8 @@
 #define EVENT_TYPE_REDIS	100	/* ours: Kore's types stop at 6 */
 
 struct aconn {
-	struct kore_event	 evt;		/* first: the loop hands this back */
+	/* first: the event loop hands this back */
+	struct kore_event	 evt;
 	const char		*name;
 	redisAsyncContext	*ac;
 	int			 state;
@@ -53,7 +54,7 @@ struct aconn {
 	int			 registered;	/* the epoll events asked for */
 	u_int64_t		 since;		/* connect started */
 	u_int64_t		 retry_at;
-	long			 backoff;
+	long			 failures;	/* connects in a row */
 	int			 pending;	/* replies owed (API_CMD) */
 	u_int64_t		 progress;	/* last reply, or first owed */
 	int			 complained;	/* said it was down */
@@ -141,9 +142,8 @@ aconn_lost(struct aconn *c)
 	c->reading = c->writing = 0;
 	c->registered = 0;
 	c->pending = 0;
-	c->retry_at = now + (u_int64_t)c->backoff;
-	c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
-	    c->backoff * 2;
+	c->retry_at = now + (u_int64_t)wq_backoff(++c->failures,
+	    BACKOFF_MIN_MS, BACKOFF_MAX_MS, 100, 100);
 	if (c->down != NULL)
 		c->down();
 }
@@ -172,7 +172,7 @@ aconn_ready(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	c->state = CONN_UP;
-	c->backoff = BACKOFF_MIN_MS;
+	c->failures = 0;
 	if (c->complained)
 		kore_log(LOG_NOTICE, "wq-api: Redis %s connection is back",
 		    c->name);
@@ -220,9 +220,8 @@ aconn_connect(struct aconn *c, u_int64_t now)
 
 	if ((ac = wq_async_connect(api_wq, aconn_refused, c)) == NULL) {
 		aconn_complain(c, wq_error(api_wq));
-		c->retry_at = now + (u_int64_t)c->backoff;
-		c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
-		    c->backoff * 2;
+		c->retry_at = now + (u_int64_t)wq_backoff(++c->failures,
+		    BACKOFF_MIN_MS, BACKOFF_MAX_MS, 100, 100);
 		return;
 	}
 	ac->data = c;
@@ -277,7 +276,6 @@ api_redis_init(void (*sub_up)(void), void (*sub_down)(void))
 		conns[i].evt.type = EVENT_TYPE_REDIS;
 		conns[i].evt.handle = aconn_handle;
 		conns[i].fd = -1;
-		conns[i].backoff = BACKOFF_MIN_MS;
 		aconn_connect(&conns[i], kore_time_ms());
 	}
 }
@@ -320,12 +318,6 @@ int
 api_redis_up(int which)
 {
 	return conns[which].state == CONN_UP;
-}
-
-const char *
-api_redis_error(void)
-{
-	return last_error[0] ? last_error : "not connected";
 }
 
 /*

@@ -22,6 +22,8 @@
 
 #include "api.h"
 
+static void	wait_sub_reply(redisAsyncContext *, void *, void *);
+
 #define NBUCKETS	1024
 
 #define CHAN_NONE		0	/* not subscribed */
@@ -149,7 +151,7 @@ wait_status_reply(struct rq *rq, redisReply *r)
 	}
 	if (jv_get_kind(rec) == JV_KIND_NULL) {
 		jv_free(rec);
-		rq_answer_json(rq, 404, api_not_found());
+		rq_answer_json(rq, 404, rq_not_found());
 		return;
 	}
 	if (wq_record_final(rec) || rq->deadline == 0 || rq->last_read ||
@@ -190,7 +192,7 @@ wait_start(struct rq *rq)
 		wait_reread(rq);
 		break;
 	default:
-		break;		/* read when the (re)subscription is confirmed */
+		break;	/* read once the (re)subscription is confirmed */
 	}
 }
 
@@ -230,7 +232,7 @@ wait_tick(u_int64_t now)
 }
 
 /* Every reply on the subscriber connection: confirmations, messages. */
-void
+static void
 wait_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply	*r = reply, *kind, *chan;

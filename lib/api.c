@@ -16,6 +16,8 @@
 
 #include "wq-int.h"
 
+static void	api_close(struct wq *);
+
 struct buf {
 	char	*p;
 	size_t	 n;
@@ -47,38 +49,33 @@ api_handle(struct wq *wq)
 	}
 	if (wq->curl == NULL) {
 		wq->curl = curl_easy_init();
-		wq->api_close = wq_api_close;
+		wq->api_close = api_close;
 	} else
 		curl_easy_reset(wq->curl);
 	return wq->curl;
 }
 
-/* One request; *resp gets the JSON answer (or jv_null()). */
-static int
-api_request(struct wq *wq, const char *method, const char *path,
-    const char *body, jv *resp)
+/* The full URL of path, on the API's base URL (with or without a /). */
+static char *
+api_url(struct wq *wq, const char *path)
 {
-	CURL			*c;
-	struct curl_slist	*h = NULL;
-	struct buf		 b = { NULL, 0 };
-	char			*url, *auth = NULL, err[CURL_ERROR_SIZE];
-	long			 code = 0;
-	CURLcode		 cc;
-	jv			 e;
-	int			 rc;
-	size_t			 ulen;
+	const char	*base = wq->cfg.api_url;
+	char		*url;
+	size_t		 n;
 
-	*resp = jv_null();
-	if ((c = api_handle(wq)) == NULL)
-		return wq_seterr(wq, WQ_EUNAVAIL, "cannot start libcurl");
-	ulen = strlen(wq->cfg.api_url) + strlen(path) + 2;
-	url = wq_calloc(1, ulen);
-	snprintf(url, ulen, "%s%s", wq->cfg.api_url, path);
-	/* "http://host:port/" + "/api/..." */
-	if (strlen(wq->cfg.api_url) > 0 &&
-	    wq->cfg.api_url[strlen(wq->cfg.api_url) - 1] == '/')
-		memmove(url + strlen(wq->cfg.api_url) - 1,
-		    url + strlen(wq->cfg.api_url), strlen(path) + 1);
+	n = strlen(base);
+	if (n > 0 && base[n - 1] == '/')
+		n--;
+	if (asprintf(&url, "%.*s%s", (int)n, base, path) < 0)
+		abort();
+	return url;
+}
+
+/* The handle set for one request; *h receives the headers to free. */
+static void
+api_setup(struct wq *wq, CURL *c, const char *url, const char *body,
+    struct buf *b, char *err, struct curl_slist **h, char **auth)
+{
 	err[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
@@ -88,24 +85,78 @@ api_request(struct wq *wq, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
 	    (long)wq->cfg.command_timeout_ms + wq->api_wait_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	h = curl_slist_append(h, "Accept: application/json");
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	*h = curl_slist_append(NULL, "Accept: application/json");
+	*auth = NULL;
 	if (wq->cfg.token != NULL) {
-		if (asprintf(&auth, "Authorization: Bearer %s",
+		if (asprintf(auth, "Authorization: Bearer %s",
 		    wq->cfg.token) < 0)
 			abort();
-		h = curl_slist_append(h, auth);
+		*h = curl_slist_append(*h, *auth);
 	}
 	if (body != NULL) {
-		h = curl_slist_append(h, "Content-Type: application/json");
+		*h = curl_slist_append(*h, "Content-Type: application/json");
 		/* No "Expect: 100-continue" (libcurl's above 1 MiB): Kore
 		 * never answers it, so each request would wait a second. */
-		h = curl_slist_append(h, "Expect:");
+		*h = curl_slist_append(*h, "Expect:");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
+}
+
+/*
+ * An answer's status as a WQ_* code: 2xx WQ_OK, 404 WQ_NO, other 4xx
+ * WQ_EUSAGE, the rest WQ_EUNAVAIL.  *resp (the JSON answer) is kept for
+ * WQ_OK and WQ_NO only.
+ */
+static int
+api_status(struct wq *wq, long code, jv *resp)
+{
+	char	msg[CURL_ERROR_SIZE];
+	jv	e;
+	int	rc;
+
+	if (code >= 200 && code < 300)
+		return WQ_OK;
+	e = jv_get_kind(*resp) == JV_KIND_OBJECT ?
+	    jv_object_get(jv_copy(*resp), jv_string("error")) : jv_null();
+	snprintf(msg, sizeof(msg), "%s", jv_get_kind(e) == JV_KIND_STRING ?
+	    jv_string_value(e) : "no message");
+	jv_free(e);
+	if (code == 404)
+		rc = wq_seterr(wq, WQ_NO, "not found");
+	else if (code >= 400 && code < 500)
+		rc = wq_seterr(wq, WQ_EUSAGE, "API answered %ld: %s", code,
+		    msg);
+	else
+		rc = wq_seterr(wq, WQ_EUNAVAIL, "API answered %ld: %s", code,
+		    msg);
+	if (rc != WQ_NO) {
+		jv_free(*resp);
+		*resp = jv_null();
+	}
+	return rc;
+}
+
+/* One request; *resp gets the JSON answer (or jv_null()). */
+static int
+api_request(struct wq *wq, const char *method, const char *path,
+    const char *body, jv *resp)
+{
+	CURL			*c;
+	struct curl_slist	*h;
+	struct buf		 b = { NULL, 0 };
+	char			*url, *auth, err[CURL_ERROR_SIZE];
+	long			 code = 0;
+	CURLcode		 cc;
+
+	*resp = jv_null();
+	if ((c = api_handle(wq)) == NULL)
+		return wq_seterr(wq, WQ_EUNAVAIL, "cannot start libcurl");
+	url = api_url(wq, path);
+	api_setup(wq, c, url, body, &b, err, &h, &auth);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	cc = curl_easy_perform(c);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -114,38 +165,18 @@ api_request(struct wq *wq, const char *method, const char *path,
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
-	if (cc != CURLE_OK) {
-		rc = wq_seterr(wq, WQ_EUNAVAIL, "API unreachable at %s: %s",
-		    wq->cfg.api_url, err[0] ? err : curl_easy_strerror(cc));
-		free(url);
-		free(b.p);
-		return rc;
-	}
 	free(url);
+	if (cc != CURLE_OK) {
+		free(b.p);
+		return wq_seterr(wq, WQ_EUNAVAIL, "API unreachable at %s: %s",
+		    wq->cfg.api_url, err[0] ? err : curl_easy_strerror(cc));
+	}
 	if (b.p != NULL)
 		*resp = wq_parse(b.p, b.n, err, sizeof(err));
 	if (!jv_is_valid(*resp))
 		*resp = jv_null();
 	free(b.p);
-	if (code >= 200 && code < 300)
-		return WQ_OK;
-	e = jv_get_kind(*resp) == JV_KIND_OBJECT ?
-	    jv_object_get(jv_copy(*resp), jv_string("error")) : jv_null();
-	snprintf(err, sizeof(err), "%s", jv_get_kind(e) == JV_KIND_STRING ?
-	    jv_string_value(e) : "no message");
-	jv_free(e);
-	if (code == 404)
-		rc = wq_seterr(wq, WQ_NO, "not found");
-	else if (code >= 400 && code < 500)
-		rc = wq_seterr(wq, WQ_EUSAGE, "API answered %ld: %s", code, err);
-	else
-		rc = wq_seterr(wq, WQ_EUNAVAIL, "API answered %ld: %s", code,
-		    err);
-	if (rc != WQ_NO) {
-		jv_free(*resp);
-		*resp = jv_null();
-	}
-	return rc;
+	return api_status(wq, code, resp);
 }
 
 int
@@ -198,8 +229,8 @@ wq_api_status(struct wq *wq, const char *id, double wait_s, jv *rec)
 	return rc;
 }
 
-void
-wq_api_close(struct wq *wq)
+static void
+api_close(struct wq *wq)
 {
 	if (wq->curl != NULL)
 		curl_easy_cleanup(wq->curl);

@@ -29,13 +29,15 @@ wq_argv_free(struct wq_argv *a)
 	memset(a, 0, sizeof(*a));
 }
 
-void
-wq_argv_add(struct wq_argv *a, const char *s, size_t n)
+static void
+argv_add(struct wq_argv *a, const char *s, size_t n)
 {
 	if (a->argc == a->cap) {
 		a->cap = a->cap ? a->cap * 2 : 16;
-		a->argv = wq_realloc(a->argv, sizeof(*a->argv) * (size_t)a->cap);
-		a->len = wq_realloc(a->len, sizeof(*a->len) * (size_t)a->cap);
+		a->argv = wq_reallocarray(a->argv, (size_t)a->cap,
+		    sizeof(*a->argv));
+		a->len = wq_reallocarray(a->len, (size_t)a->cap,
+		    sizeof(*a->len));
 	}
 	a->argv[a->argc] = wq_calloc(1, n + 1);
 	memcpy(a->argv[a->argc], s, n);
@@ -46,7 +48,7 @@ wq_argv_add(struct wq_argv *a, const char *s, size_t n)
 void
 wq_argv_adds(struct wq_argv *a, const char *s)
 {
-	wq_argv_add(a, s, strlen(s));
+	argv_add(a, s, strlen(s));
 }
 
 void
@@ -61,7 +63,7 @@ wq_argv_addf(struct wq_argv *a, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		abort();
-	wq_argv_add(a, s, (size_t)n);
+	argv_add(a, s, (size_t)n);
 	free(s);
 }
 
@@ -91,7 +93,7 @@ wq_argv_addl(struct wq_argv *a, long long v)
 		*p++ = '-';
 	p = put_size(p, v < 0 ? 0 - (unsigned long long)v :
 	    (unsigned long long)v);
-	wq_argv_add(a, buf, (size_t)(p - buf));
+	argv_add(a, buf, (size_t)(p - buf));
 }
 
 void

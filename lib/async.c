@@ -65,7 +65,8 @@ int
 wq_async_prepare(struct wq *wq)
 {
 	struct wq_url	*a = &wq->cfg.addr;
-	char			*list, *tok, *save, *colon, *host, *out, err[256];
+	char			*list, *tok, *save, *colon, *host, *out;
+	char			 err[256];
 	size_t			 len;
 
 	if (a->unix_socket)
@@ -217,7 +218,8 @@ wq_async_ping_argv(struct wq_argv *a)
 
 /* (UN)SUBSCRIBE to the channel a job's end is published on. */
 void
-wq_async_done_argv(struct wq *wq, const char *id, int subscribe, struct wq_argv *a)
+wq_async_done_argv(struct wq *wq, const char *id, int subscribe,
+    struct wq_argv *a)
 {
 	wq_argv_init(a);
 	wq_argv_adds(a, subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");

@@ -62,7 +62,8 @@ wq_id_from_line(const char *line, size_t n, char *out, size_t errlen)
 	}
 	for (i = 0; i < n; i++) {
 		if (!isxdigit((unsigned char)line[i])) {
-			snprintf(out, errlen, "not a callback id (32 hex digits)");
+			snprintf(out, errlen, "not a callback id (32 hex "
+			    "digits)");
 			return -1;
 		}
 		out[i] = (char)toupper((unsigned char)line[i]);

@@ -10,7 +10,7 @@
  *
  * Batching: wq_submit() sends up to SUBMIT_BATCH jobs to a script call
  * (those that share a queue and settings) and pipelines the calls;
- * wq_claim() takes up to its max jobs in one call; wq_complete() records
+ * claiming takes up to its max jobs in one call; wq_complete() records
  * any number of outcomes in one call.
  */
 #include <stdio.h>
@@ -111,8 +111,10 @@ wq_answer_accepted(struct wq *wq, struct wq_spec *s)
 char *
 wq_answer_line(struct wq *wq, struct wq_spec *s, jv answer)
 {
-	static const char	 a[] = "{\"accepted_by\":", b[] = ",\"callback\":\"",
-				 c[] = "\",\"data\":", e[] = ",\"status\":\"accepted\"}";
+	static const char	 a[] = "{\"accepted_by\":",
+				 b[] = ",\"callback\":\"",
+				 c[] = "\",\"data\":",
+				 e[] = ",\"status\":\"accepted\"}";
 	char			*d, *line, *p;
 	size_t			 nn, nd;
 
@@ -373,7 +375,8 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 	}
 	if (strcmp(state, "working") != 0) {
 		for (i = 0; i < r->elements; i++)
-			ids = jv_array_append(ids, jv_string(r->element[i]->str));
+			ids = jv_array_append(ids,
+			    jv_string(r->element[i]->str));
 		freeReplyObject(r);
 		*out = ids;
 		return WQ_OK;
@@ -400,7 +403,8 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 			return rc;
 		}
 		for (j = 0; j < r->elements; j++)
-			ids = jv_array_append(ids, jv_string(r->element[j]->str));
+			ids = jv_array_append(ids,
+			    jv_string(r->element[j]->str));
 		freeReplyObject(r);
 	}
 	freeReplyObject(nodes);
@@ -450,7 +454,8 @@ claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
 		snprintf(out[k].id, sizeof(out[k].id), "%s", e[0]->str);
 		out[k].data = wq_parse(e[1]->str, e[1]->len, err, sizeof(err));
 		if (!jv_is_valid(out[k].data))
-			out[k].data = jv_string_sized(e[1]->str, (int)e[1]->len);
+			out[k].data = jv_string_sized(e[1]->str,
+			    (int)e[1]->len);
 		out[k].token = (long)wq_reply_ll(e[2]);
 		out[k].timeout = e[3]->len ? (long)wq_reply_ll(e[3]) : 0;
 		out[k].max_attempts = (long)wq_reply_ll(e[4]);
@@ -459,8 +464,8 @@ claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
 	return WQ_OK;
 }
 
-int
-wq_claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
+static int
+claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
     struct wq_claim *out, size_t *n)
 {
 	struct wq_argv	 a;
@@ -563,7 +568,7 @@ wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
 
 	*n = 0;
 	if (nouts == 0)
-		return wq_claim(wq, o, max, out, n);
+		return claim(wq, o, max, out, n);
 	complete_argv(wq, outs, nouts, &a[0]);
 	claim_argv(wq, o, max, &a[1]);
 	rc = wq_redis_pipeline(wq, a, 2, r);

@@ -120,8 +120,8 @@ json_check_string(const unsigned char *s, size_t n, size_t *i)
 		if (s[j] < 0x20)
 			return "control character in a string";
 		if (s[j] == '\\') {
-			if (j + 1 < n && strchr("\"\\/bfnrt", s[j + 1]) != NULL &&
-			    s[j + 1] != '\0') {
+			if (j + 1 < n && s[j + 1] != '\0' &&
+			    strchr("\"\\/bfnrt", s[j + 1]) != NULL) {
 				j += 2;
 				continue;
 			}
@@ -130,7 +130,8 @@ json_check_string(const unsigned char *s, size_t n, size_t *i)
 			for (k = 2, cp = 0; k < 6; k++) {
 				if (!isxdigit(s[j + k]))
 					return "bad \\u escape in a string";
-				cp = cp * 16 + (isdigit(s[j + k]) ? s[j + k] - '0' :
+				cp = cp * 16 + (isdigit(s[j + k]) ?
+				    s[j + k] - '0' :
 				    (tolower(s[j + k]) - 'a' + 10));
 			}
 			j += 6;
@@ -138,7 +139,8 @@ json_check_string(const unsigned char *s, size_t n, size_t *i)
 			if (cp >= 0xd800 && cp <= 0xdbff && (j + 5 >= n ||
 			    s[j] != '\\' || s[j + 1] != 'u' ||
 			    tolower(s[j + 2]) != 'd' ||
-			    strchr("cdefCDEF", s[j + 3]) == NULL || s[j + 3] == '\0'))
+			    s[j + 3] == '\0' ||
+			    strchr("cdefCDEF", s[j + 3]) == NULL))
 				return "unpaired surrogate in a \\u escape";
 		} else if (s[j] < 0x80)
 			j++;

@@ -129,7 +129,9 @@ wq_md5_hex(const void *data, size_t n, char out[WQ_ID_LEN + 1])
 		len[i] = (unsigned char)(bits >> (8 * i));
 	md5_update(&m, len, 8);
 	for (i = 0; i < 16; i++) {
-		unsigned char byte = (unsigned char)(m.h[i / 4] >> (8 * (i % 4)));
+		unsigned char byte;
+
+		byte = (unsigned char)(m.h[i / 4] >> (8 * (i % 4)));
 
 		out[i * 2] = hex[byte >> 4];
 		out[i * 2 + 1] = hex[byte & 15];

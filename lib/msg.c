@@ -85,7 +85,7 @@ msg_send(struct wq *wq, const char *to, const char *type, jv body,
  * Send to one node.  *id is the message id: when NULL on entry a new one
  * is made (and returned); otherwise it is reused (for --all).  WQ_NO when
  * the node is not a live member.  The message waits in the inbox until
- * the node reads it (or five minutes pass).
+ * the node reads it (or WQ_INBOX_KEEP_MS pass).
  */
 int
 wq_msg_send(struct wq *wq, const char *to, const char *type, jv body,

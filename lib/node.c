@@ -14,7 +14,7 @@
  * call a second.  Nobody scans keys: discovery is a read of one zset and
  * one hash per member, bounded by the number of nodes, whatever else the
  * database holds.  Nodes that died or left stay in the zset "gone" for
- * five minutes, for wq-peers --all.
+ * WQ_GONE_KEEP_MS, for wq-peers --all.
  *
  * A beat writes its fields in the node's hash only when they differ from
  * those it sent last on this connection (a server that restarted from an
@@ -38,12 +38,11 @@
 #include "wq-int.h"
 
 /*
- * A node's hash lives NODE_KEEP_MS past its node timeout (register.lua
+ * A node's hash lives WQ_NODE_KEEP_MS past its node timeout (register.lua
  * sets that TTL); beats renew it, with all the fields, every BEAT_FULL_MS,
  * well within.  The sweep's gate is a quarter of the heartbeat, at most
  * SWEEP_GATE_MS (heartbeat.lua says why).
  */
-#define NODE_KEEP_MS	60000
 #define BEAT_FULL_MS	20000
 #define SWEEP_GATE_MS	250
 
@@ -175,7 +174,7 @@ beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, node_instance(wq));
 	if (full)
-		wq_argv_addl(a, o->node_timeout_ms + NODE_KEEP_MS);
+		wq_argv_addl(a, o->node_timeout_ms + WQ_NODE_KEEP_MS);
 	else
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, (long long)b->max_msgs);

@@ -80,7 +80,8 @@ read_slots(struct wq_read *rd, size_t n)
 	struct wq_argv	*a;
 	size_t		 i;
 
-	rd->cmds = wq_realloc(rd->cmds, (rd->ncmds + n) * sizeof(*rd->cmds));
+	rd->cmds = wq_reallocarray(rd->cmds, rd->ncmds + n,
+	    sizeof(*rd->cmds));
 	a = &rd->cmds[rd->ncmds];
 	for (i = 0; i < n; i++)
 		wq_argv_init(&a[i]);
@@ -158,7 +159,8 @@ read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 		if ((rc = wq_peers_members(rd->wq, r + 1, 2, &rd->m)) != WQ_OK)
 			return rc;
 		totals = jv_object();
-		if ((rc = wq_stats_totals_decode(rd->wq, r[3], &totals)) != WQ_OK) {
+		if ((rc = wq_stats_totals_decode(rd->wq, r[3],
+		    &totals)) != WQ_OK) {
 			jv_free(totals);
 			return rc;
 		}
@@ -248,11 +250,11 @@ read_feed2(struct wq_read *rd, redisReply **r, size_t n)
 
 	switch (rd->kind) {
 	case WQ_READ_QUEUES:
-		return wq_queues_depths_decode(rd->wq, rd->queues, rd->nqueues, r,
-		    &rd->out);
+		return wq_queues_depths_decode(rd->wq, rd->queues,
+		    rd->nqueues, r, &rd->out);
 	case WQ_READ_METRICS:
-		if ((rc = wq_queues_depths_decode(rd->wq, rd->queues, rd->nqueues, r,
-		    &q)) != WQ_OK)
+		if ((rc = wq_queues_depths_decode(rd->wq, rd->queues,
+		    rd->nqueues, r, &q)) != WQ_OK)
 			return rc;
 		o = rd->partial;
 		rd->partial = jv_null();

@@ -94,8 +94,8 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 	    tok = strtok_r(NULL, ",", &save)) {
 		colon = strrchr(tok, ':');
 		*colon = '\0';
-		s = connect_tcp(tok, atoi(colon + 1), wq->cfg.connect_timeout_ms,
-		    err, errlen);
+		s = connect_tcp(tok, atoi(colon + 1),
+		    wq->cfg.connect_timeout_ms, err, errlen);
 		if (s == NULL)
 			continue;
 		redisSetTimeout(s, ms_tv(wq->cfg.connect_timeout_ms));
@@ -103,8 +103,8 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 		    a->master);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
 		    r->elements != 2) {
-			snprintf(err, errlen, "sentinel %s does not know master "
-			    "%s", tok, a->master);
+			snprintf(err, errlen, "sentinel %s does not know "
+			    "master %s", tok, a->master);
 			if (r)
 				freeReplyObject(r);
 			redisFree(s);
@@ -165,8 +165,8 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 		c = redisConnectUnixWithTimeout(a->path,
 		    ms_tv(wq->cfg.connect_timeout_ms));
 		if (c == NULL || c->err) {
-			snprintf(err, errlen, "cannot connect to Redis at %s: %s",
-			    a->path, c ? c->errstr : "out of memory");
+			snprintf(err, errlen, "cannot connect to Redis at "
+			    "%s: %s", a->path, c ? c->errstr : "out of memory");
 			if (c)
 				redisFree(c);
 			c = NULL;
@@ -262,7 +262,8 @@ wq_redis_command(struct wq *wq, struct wq_argv *a)
 }
 
 int
-wq_redis_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n, redisReply **out)
+wq_redis_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n,
+    redisReply **out)
 {
 	size_t	 i;
 	void	*r;

@@ -16,18 +16,25 @@
 
 #include "wq-int.h"
 
+/* A number's digits as a string literal. */
+#define WQ_STR(n)	WQ_STR_(n)
+#define WQ_STR_(n)	#n
+
 const char wq_common_usage[] =
 "Settings (flag, environment, default):\n"
-"  --redis URL        WQ_REDIS      redis://127.0.0.1:6379/0 (or unix:///path?db=N)\n"
+"  --redis URL        WQ_REDIS      redis://127.0.0.1:6379/0"
+    " (or unix:///path?db=N)\n"
 "  --api URL          WQ_API        use the HTTP API instead of Redis\n"
 "  --token T          WQ_TOKEN      bearer token for the API\n"
 "  --namespace NS     WQ_NAMESPACE  wq\n"
 "  --queue Q          WQ_QUEUE      default\n"
-"  --ttl S            WQ_TTL        3600 (seconds a finished record is kept)\n"
+"  --ttl S            WQ_TTL        " WQ_STR(WQ_TTL_DEFAULT)
+    " (seconds a finished record is kept)\n"
 "  --name N           WQ_NODE       ROLE-PID@HOSTNAME\n"
 "  --max-data BYTES   WQ_MAX_DATA   1048576\n"
 "  -h, --help, --version\n"
-"Exit: 0 success, 1 negative answer, 2 usage or bad input, 3 Redis or API unreachable.\n";
+"Exit: 0 success, 1 negative answer, 2 usage or bad input, 3 Redis or API"
+    " unreachable.\n";
 
 const char *
 wq_name(struct wq *wq)
@@ -104,8 +111,8 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 		return set_string(&c->token, arg);
 	case WQ_OPT_NAMESPACE:
 		if (!valid_name(arg, 64))
-			return wq_seterr(wq, WQ_EUSAGE, "bad namespace: 1 to 64 "
-			    "characters, no spaces or control characters");
+			return wq_seterr(wq, WQ_EUSAGE, "bad namespace: 1 to "
+			    "64 characters, no spaces or control characters");
 		return set_string(&c->ns, arg);
 	case WQ_OPT_QUEUE:
 		if (wq_check_queue(wq, arg) != WQ_OK)
@@ -119,8 +126,8 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 		return WQ_OK;
 	case WQ_OPT_NAME:
 		if (!valid_name(arg, 200))
-			return wq_seterr(wq, WQ_EUSAGE, "bad node name: 1 to 200 "
-			    "characters, no spaces or control characters");
+			return wq_seterr(wq, WQ_EUSAGE, "bad node name: 1 to "
+			    "200 characters, no spaces or control characters");
 		return set_string(&c->name, arg);
 	case WQ_OPT_MAX_DATA:
 		if (wq_parse_long(arg, 1, 512L * 1024 * 1024, &v) == -1)
@@ -153,11 +160,10 @@ wq_new(const char *role)
 	wq->role = wq_strdup(role);
 	wq->cfg.ns = wq_strdup("wq");
 	wq->cfg.queue = wq_strdup("default");
-	wq->cfg.ttl = 3600;
+	wq->cfg.ttl = WQ_TTL_DEFAULT;
 	wq->cfg.max_data = WQ_MAX_DATA;
 	wq->cfg.connect_timeout_ms = 2000;
 	wq->cfg.command_timeout_ms = 10000;
-	wq->backoff_ms = 0;
 	(void)wq_setopt(wq, WQ_OPT_REDIS, "redis://127.0.0.1:6379/0");
 	for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
 		v = getenv(envs[i].env);
@@ -168,7 +174,8 @@ wq_new(const char *role)
 			char msg[sizeof(wq->err)];
 
 			memcpy(msg, wq->err, sizeof(msg));
-			wq_seterr(wq, WQ_EUSAGE, "%s: %.480s", envs[i].env, msg);
+			wq_seterr(wq, WQ_EUSAGE, "%s: %.480s", envs[i].env,
+			    msg);
 			wq->env_bad = 1;
 		}
 	}

@@ -60,7 +60,8 @@ spec_number(struct wq *wq, jv v, const char *name, long min, long max,
 
 	if (jv_get_kind(v) != JV_KIND_NUMBER) {
 		jv_free(v);
-		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a number", name);
+		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a number",
+		    name);
 	}
 	d = jv_number_value(v);
 	jv_free(v);
@@ -83,13 +84,87 @@ has_nul(jv s)
 	    (size_t)jv_string_length_bytes(jv_copy(s));
 }
 
+/* "key" or "queue": a string, without NUL (and a key not empty). */
+static int
+spec_string(struct wq *wq, jv v, const char *name, int empty_ok)
+{
+	int	rc = WQ_OK;
+
+	if (jv_get_kind(v) != JV_KIND_STRING)
+		rc = wq_seterr(wq, WQ_EUSAGE, empty_ok ? "\"%s\" must be a "
+		    "string" : "\"%s\" must be a non-empty string", name);
+	else if (!empty_ok && jv_string_length_bytes(jv_copy(v)) == 0)
+		rc = wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a non-empty "
+		    "string", name);
+	else if (has_nul(v))
+		rc = wq_seterr(wq, WQ_EUSAGE, "\"%s\" must not contain "
+		    "\\u0000", name);
+	return rc;
+}
+
+/* The queue of a job object: a valid queue name. */
+static int
+spec_queue(struct wq *wq, jv v, struct wq_spec *s)
+{
+	char	*q;
+	int	 rc;
+
+	if ((rc = spec_string(wq, v, "queue", 1)) != WQ_OK) {
+		jv_free(v);
+		return rc;
+	}
+	q = wq_strdup(jv_string_value(v));
+	jv_free(v);
+	free(s->queue);
+	s->queue = NULL;
+	if ((rc = wq_check_queue(wq, q)) == WQ_OK)
+		s->queue = q;
+	else
+		free(q);
+	return rc;
+}
+
+/* One field of a job object, its value v (consumed); the key in *key. */
+static int
+spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
+    jv *key)
+{
+	int	rc = WQ_OK;
+
+	if (strcmp(name, "data") == 0) {
+		jv_free(s->data);
+		s->data = v;
+	} else if (strcmp(name, "key") == 0) {
+		if ((rc = spec_string(wq, v, "key", 0)) != WQ_OK)
+			jv_free(v);
+		else {
+			jv_free(*key);
+			*key = v;
+		}
+	} else if (strcmp(name, "queue") == 0)
+		rc = spec_queue(wq, v, s);
+	else if (strcmp(name, "timeout") == 0)
+		rc = spec_number(wq, v, "timeout", 1, 86400 * 30, &s->timeout);
+	else if (strcmp(name, "max_attempts") == 0)
+		rc = spec_number(wq, v, "max_attempts", 1, 1000,
+		    &s->max_attempts);
+	else if (strcmp(name, "ttl") == 0)
+		rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400, &s->ttl);
+	else {
+		rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
+		    "(expected data, key, queue, timeout, max_attempts, ttl)",
+		    name);
+		jv_free(v);
+	}
+	return rc;
+}
+
 /* Take a job object {"data",...}; consumes obj. */
 int
 wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 {
-	jv		 k, v, key = jv_null();
-	int		 it, rc = WQ_OK;
-	const char	*name;
+	jv	k, key = jv_null();
+	int	it, rc = WQ_OK;
 
 	memset(s, 0, sizeof(*s));
 	s->data = jv_invalid();
@@ -102,60 +177,8 @@ wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 	for (it = jv_object_iter(obj); jv_object_iter_valid(obj, it) &&
 	    rc == WQ_OK; it = jv_object_iter_next(obj, it)) {
 		k = jv_object_iter_key(obj, it);
-		v = jv_object_iter_value(obj, it);
-		name = jv_string_value(k);
-		if (strcmp(name, "data") == 0) {
-			jv_free(s->data);
-			s->data = v;
-		} else if (strcmp(name, "key") == 0) {
-			if (jv_get_kind(v) != JV_KIND_STRING ||
-			    jv_string_length_bytes(jv_copy(v)) == 0) {
-				rc = wq_seterr(wq, WQ_EUSAGE,
-				    "\"key\" must be a non-empty string");
-				jv_free(v);
-			} else if (has_nul(v)) {
-				rc = wq_seterr(wq, WQ_EUSAGE,
-				    "\"key\" must not contain \\u0000");
-				jv_free(v);
-			} else {
-				jv_free(key);
-				key = v;
-			}
-		} else if (strcmp(name, "queue") == 0) {
-			if (jv_get_kind(v) != JV_KIND_STRING) {
-				rc = wq_seterr(wq, WQ_EUSAGE,
-				    "\"queue\" must be a string");
-				jv_free(v);
-			} else if (has_nul(v)) {
-				rc = wq_seterr(wq, WQ_EUSAGE,
-				    "\"queue\" must not contain \\u0000");
-				jv_free(v);
-			} else {
-				char *q = wq_strdup(jv_string_value(v));
-
-				jv_free(v);
-				free(s->queue);
-				s->queue = NULL;
-				if ((rc = wq_check_queue(wq, q)) == WQ_OK)
-					s->queue = q;
-				else
-					free(q);
-			}
-		} else if (strcmp(name, "timeout") == 0)
-			rc = spec_number(wq, v, "timeout", 1, 86400 * 30,
-			    &s->timeout);
-		else if (strcmp(name, "max_attempts") == 0)
-			rc = spec_number(wq, v, "max_attempts", 1, 1000,
-			    &s->max_attempts);
-		else if (strcmp(name, "ttl") == 0)
-			rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400,
-			    &s->ttl);
-		else {
-			rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
-			    "(expected data, key, queue, timeout, max_attempts, "
-			    "ttl)", name);
-			jv_free(v);
-		}
+		rc = spec_field(wq, jv_string_value(k),
+		    jv_object_iter_value(obj, it), s, &key);
 		jv_free(k);
 	}
 	jv_free(obj);

@@ -74,8 +74,7 @@ wq_stats(struct wq *wq, jv *out)
 }
 
 /* The bounds (ms) of the latency histogram complete.lua fills. */
-static const long latency_bounds[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500,
-    1000, 2500, 5000, 10000, 30000, 60000 };
+static const long latency_bounds[] = { WQ_LATENCY_BOUNDS };
 #define NBOUNDS	(sizeof(latency_bounds) / sizeof(latency_bounds[0]))
 
 /* The latency hash (stats:latency) as a cumulative histogram. */

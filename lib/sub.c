@@ -70,8 +70,8 @@ wq_sub_read(struct wq_sub *s, void (*fn)(void *, const char *), void *arg)
 	void		*p;
 
 	if (redisBufferRead(s->c) != REDIS_OK)
-		return wq_seterr(s->wq, WQ_EUNAVAIL, "Redis connection lost: %s",
-		    s->c->errstr[0] ? s->c->errstr : "closed");
+		return wq_seterr(s->wq, WQ_EUNAVAIL, "Redis connection "
+		    "lost: %s", s->c->errstr[0] ? s->c->errstr : "closed");
 	for (;;) {
 		if (redisGetReplyFromReader(s->c, &p) != REDIS_OK)
 			return wq_seterr(s->wq, WQ_EUNAVAIL, "Redis protocol "

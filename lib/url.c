@@ -302,7 +302,7 @@ wq_url_safe(const char *url)
 	if (url == NULL)
 		return wq_strdup("(none)");
 	/* Each "password=" may grow by 3 ("***" for a shorter value). */
-	out = wq_calloc(1, strlen(url) * 2 + 8);
+	out = wq_calloc(strlen(url) + 4, 2);
 	p = strstr(url, "://");
 	p = p ? p + 3 : url;
 	/* The authority ends where wq_url_parse() ends it. */
@@ -315,11 +315,11 @@ wq_url_safe(const char *url)
 	if (at > p) {
 		n = (size_t)(p - url);
 		memcpy(out, url, n);
-		strcat(out, "***@");
-		strcat(out, at);
+		memcpy(out + n, "***@", 4);
+		memcpy(out + n + 4, at, strlen(at) + 1);
 		n += 4 + (size_t)(end - at);
 	} else {
-		strcpy(out, url);
+		memcpy(out, url, strlen(url) + 1);
 		n = (size_t)(end - url);
 	}
 	/* password=... in the query: every one, as the last one counts */

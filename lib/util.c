@@ -57,6 +57,16 @@ wq_strdup(const char *s)
 	return p;
 }
 
+char *
+wq_strndup(const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = strndup(s, n)) == NULL)
+		abort();
+	return p;
+}
+
 void
 wq_strs_free(char **v, size_t n)
 {
@@ -114,7 +124,7 @@ wq_random_id(void)
 	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
 		for (i = 0; i < sizeof(b); i++)
 			b[i] = (unsigned char)random();
-	s = wq_calloc(1, sizeof(b) * 2 + 1);
+	s = wq_calloc(2, sizeof(b) + 1);
 	for (i = 0; i < sizeof(b); i++)
 		snprintf(s + i * 2, 3, "%02x", b[i]);
 	return s;

@@ -76,7 +76,7 @@ waiter_hint(void *arg, const char *chan)
 		return;
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 64;
-		w->ids = wq_realloc(w->ids, w->cap * sizeof(*w->ids));
+		w->ids = wq_reallocarray(w->ids, w->cap, sizeof(*w->ids));
 	}
 	w->ids[w->n++] = wq_strdup(chan + 5);
 }

@@ -46,11 +46,11 @@ struct wq {
 	char			*role;
 	char			*name;
 	redisContext		*rc;
-	int			 backoff_ms;
+	long			 failures;	/* in a row, for backoff.c */
 	int			 env_bad;
 	int			 too_big;
 	void			*curl;
-	/* wq_api_close, set by api.c with curl: so that wq_free() does not
+	/* api_close, set by api.c with curl: so that wq_free() does not
 	 * pull api.c, and libcurl with its TLS and Kerberos libraries,
 	 * into the commands that never use the API (the worker). */
 	void			(*api_close)(struct wq *);
@@ -87,7 +87,6 @@ void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
 
 /* argv.c: struct wq_argv (in wq-async.h) owns copies of its strings. */
 void		 wq_argv_init(struct wq_argv *);
-void		 wq_argv_add(struct wq_argv *, const char *, size_t);
 void		 wq_argv_adds(struct wq_argv *, const char *);
 void		 wq_argv_addf(struct wq_argv *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -164,9 +163,6 @@ jv		 wq_record_from_reply(const char *, redisReply *);
 
 /* job.c */
 jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
-
-/* api.c */
-void		 wq_api_close(struct wq *);
 
 /*
  * The reads that take two rounds, each built and decoded once, for the

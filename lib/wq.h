@@ -58,6 +58,8 @@
 
 #include <jv.h>
 
+#include "wq-const.h"
+
 #define WQ_VERSION		"0.1.0"
 
 /* Return codes, which are also the exit codes of every command. */
@@ -69,10 +71,6 @@
 
 #define WQ_ID_LEN		32
 #define WQ_MAX_DATA		(1024 * 1024)
-/* A node beats this often, and is dead after this long without a beat,
- * unless told otherwise (and then its hash says so). */
-#define WQ_HEARTBEAT_MS		1000
-#define WQ_NODE_TIMEOUT_MS	5000
 
 /* Option codes of the shared settings (docs/DESIGN.md), for getopt_long. */
 enum {
@@ -86,7 +84,7 @@ enum {
 	WQ_OPT_MAX_DATA,
 	WQ_OPT_VERSION,
 	WQ_OPT_HELP = 'h',
-	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands number their own from here */
+	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands' own options from here */
 };
 
 /* Settings that are not options, for wq_setting_num(). */
@@ -142,6 +140,9 @@ void		 wq_disconnect(struct wq *);
 /* Wait for the next reconnect attempt (capped exponential backoff). */
 int		 wq_backoff_ms(struct wq *);
 void		 wq_backoff_reset(struct wq *);
+/* The n-th wait: base ms doubled n - 1 times, at most cap, times a
+ * factor from [lo, hi) percent. */
+long		 wq_backoff(long, long, long, int, int);
 
 /* The callback id: MD5 of the data (or of the key), upper-case hex. */
 int		 wq_id_of(jv data, const char *key, char out[WQ_ID_LEN + 1]);
@@ -250,8 +251,6 @@ struct wq_worker_opts {
 	long		 concurrency;
 };
 
-int		 wq_claim(struct wq *, struct wq_worker_opts *, size_t,
-		    struct wq_claim *, size_t *);
 void		 wq_claim_clear(struct wq_claim *);
 int		 wq_complete(struct wq *, struct wq_outcome *, size_t);
 int		 wq_complete_claim(struct wq *, struct wq_outcome *, size_t,
@@ -376,5 +375,6 @@ void		*wq_calloc(size_t, size_t);
 void		*wq_realloc(void *, size_t);
 void		*wq_reallocarray(void *, size_t, size_t);
 char		*wq_strdup(const char *);
+char		*wq_strndup(const char *, size_t);
 
 #endif

@@ -1,4 +1,5 @@
--- common.lua: prepended to every script at build time (lib/lua/embed.sh).
+-- common.lua: prepended to every script at build time (lib/lua/embed.sh),
+-- after the constants of lib/wq-const.h (WQ_TTL_DEFAULT...).
 -- NOW is the server's clock in milliseconds, so that nodes on hosts whose
 -- clocks disagree still agree on heartbeats, retries and expiry.
 -- Scripts take the key prefix ("wq:") as ARGV[1]; the keys of jobs they
@@ -13,7 +14,7 @@ local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 --   w worker    a attempts (absent: 0)                  m max_attempts
 --   r result    e error     c created_at (ms)           y retry_at (ms)
 --   t started_at, f finished_at (ms after c)            o timeout (s)
---   l ttl (s; absent: 3600)
+--   l ttl (s; absent: WQ_TTL_DEFAULT)
 -- The callback id is the key's suffix and is not stored.
 local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))
@@ -32,8 +33,8 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c)
   redis.call('HSET', jk, 's', 'failed', 'e', err, 'f', wq_after(c))
   redis.call('HDEL', jk, 'y')
   redis.call('LPUSH', P .. 'dead:' .. q, id)
-  redis.call('LTRIM', P .. 'dead:' .. q, 0, 9999)
-  redis.call('EXPIRE', jk, ttl or '3600')
+  redis.call('LTRIM', P .. 'dead:' .. q, 0, WQ_DEAD_MAX - 1)
+  redis.call('EXPIRE', jk, ttl or WQ_TTL_DEFAULT)
   redis.call('INCR', P .. 'stats:failed')
   redis.call('PUBLISH', P .. 'done:' .. id, 'failed')
 end
@@ -94,9 +95,9 @@ local function wq_node_gone(P, name, why)
   redis.call('ZREM', P .. 'nodes', name)
   redis.call('HSET', nk, 'alive', '0', 'gone_at', NOW, 'gone', why,
     'last_seen', last or NOW)
-  redis.call('PEXPIRE', nk, 300000)
+  redis.call('PEXPIRE', nk, WQ_GONE_KEEP_MS)
   redis.call('ZADD', P .. 'gone', NOW, name)
-  redis.call('ZREMRANGEBYSCORE', P .. 'gone', '-inf', NOW - 300000)
+  redis.call('ZREMRANGEBYSCORE', P .. 'gone', '-inf', NOW - WQ_GONE_KEEP_MS)
   redis.call('DEL', P .. 'inbox:' .. name)
   redis.call('PUBLISH', P .. 'events', 'node ' .. why .. ' ' .. name)
 end

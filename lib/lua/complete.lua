@@ -20,13 +20,14 @@
 -- Returns per job: worked | pending | failed | stale.
 local P, node = ARGV[1], ARGV[2]
 local out, nout, nworked, nretried = {}, 0, 0, 0
+-- lat: jobs worked by bucket of WQ_LATENCY_BOUNDS (one past them: +Inf),
+-- named once per call (tostring() formats with printf).
 local lat, latsum = {}, 0
+local nbounds = #WQ_LATENCY_BOUNDS
 local done, ndone = {}, 0
-local bounds = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
-  10000, 30000, 60000}
--- The buckets' names, made once: tostring() formats with printf.
-local names = {'1', '2', '5', '10', '25', '50', '100', '250', '500', '1000',
-  '2500', '5000', '10000', '30000', '60000'}
+-- Numbers given to redis.call are formatted with "%.17g": the default
+-- TTL as a string, made once.
+local ttl_default = string.format('%d', WQ_TTL_DEFAULT)
 -- Jobs mostly end in the order they were claimed: when the outcomes are
 -- exactly the oldest entries of the active list, one LTRIM drops them all.
 local n = (#ARGV - 2) / 5
@@ -48,7 +49,7 @@ for a = 3, #ARGV, 5 do
   if not trim then redis.call('LREM', KEYS[1], -1, id) end
   -- Only what the common case needs: each field is a scan of the hash.
   local f = redis.call('HMGET', jk, 's', 'w', 'a', 'l', 'c', 'e')
-  local ttl = f[4] or '3600'
+  local ttl = f[4] or ttl_default
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
     st = 'worked'
@@ -64,9 +65,9 @@ for a = 3, #ARGV, 5 do
     done[ndone] = P .. 'done:' .. id
     nworked = nworked + 1
     latsum = latsum + ms
-    local b = '+Inf'
-    for k = 1, #bounds do
-      if ms <= bounds[k] then b = names[k] break end
+    local b = nbounds + 1
+    for k = 1, nbounds do
+      if ms <= WQ_LATENCY_BOUNDS[k] then b = k break end
     end
     lat[b] = (lat[b] or 0) + 1
     st = 'worked'
@@ -106,7 +107,8 @@ end
 if nworked > 0 then
   redis.call('INCRBY', P .. 'stats:worked', nworked)
   for b, c in pairs(lat) do
-    redis.call('HINCRBY', P .. 'stats:latency', b, c)
+    redis.call('HINCRBY', P .. 'stats:latency', b > nbounds and '+Inf' or
+      string.format('%d', WQ_LATENCY_BOUNDS[b]), c)
   end
   redis.call('HINCRBY', P .. 'stats:latency', 'sum', latsum)
   redis.call('HINCRBY', P .. 'stats:latency', 'count', nworked)

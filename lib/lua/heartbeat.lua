@@ -60,10 +60,12 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   local due, full = NOW + gate, false
   -- Dead nodes: a node is dead when its last beat is older than its own
   -- timeout (stored in its hash; the default for one that has none).
-  -- No timeout is under a second, so younger beats are not looked at.
+  -- No timeout is under WQ_NODE_TIMEOUT_MIN_MS, so younger beats are not
+  -- looked at.
   -- The oldest member left is the next to die if it stops beating.
   local dtimeout, limit, oldest = tonumber(ARGV[7]), 100, nil
-  local c = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW - 1000,
+  local c = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf',
+    NOW - WQ_NODE_TIMEOUT_MIN_MS,
     'WITHSCORES', 'LIMIT', 0, limit)
   for i = 1, #c, 2 do
     local node, last = c[i], tonumber(c[i + 1])
@@ -81,7 +83,7 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   if not oldest then
     c = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     -- (its timeout matters only if it may end before the gate)
-    if c[1] and tonumber(c[2]) + 1000 < due then
+    if c[1] and tonumber(c[2]) + WQ_NODE_TIMEOUT_MIN_MS < due then
       oldest = tonumber(c[2]) + 1 + tonumber(redis.call('HGET',
         P .. 'node:' .. c[1], 'timeout_ms') or dtimeout)
     end

@@ -24,7 +24,7 @@ local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'name', name, 'started_at', NOW, 'last_seen', NOW,
   'timeout_ms', timeout, 'alive', '1', 'instance', inst, unpack(fields))
-redis.call('PEXPIRE', KEYS[2], timeout + 60000)
+redis.call('PEXPIRE', KEYS[2], timeout + WQ_NODE_KEEP_MS)
 redis.call('ZADD', KEYS[1], NOW, name)
 redis.call('ZREM', P .. 'gone', name)
 redis.call('PUBLISH', P .. 'events', 'node joined ' .. name)

@@ -16,11 +16,12 @@ if not s then
   if redis.call('ZSCORE', P .. 'gone', to) then return -1 end
   return 0
 end
-local t = tonumber(redis.call('HGET', KEYS[3], 'timeout_ms') or 5000)
+local t = tonumber(redis.call('HGET', KEYS[3], 'timeout_ms') or
+  WQ_NODE_TIMEOUT_MS)
 if tonumber(s) + t < NOW then return -1 end
 local m = string.sub(ARGV[3], 1, -2) .. string.format(',"sent_at":%.0f}', NOW)
 redis.call('RPUSH', KEYS[2], m)
-redis.call('LTRIM', KEYS[2], -1000, -1)
-redis.call('PEXPIRE', KEYS[2], 300000)
+redis.call('LTRIM', KEYS[2], -WQ_INBOX_MAX, -1)
+redis.call('PEXPIRE', KEYS[2], WQ_INBOX_KEEP_MS)
 redis.call('PUBLISH', P .. 'msg:' .. to, '1')
 return 1

@@ -21,7 +21,7 @@ if timeout ~= '' then
   extra[#extra + 1] = 'o'; extra[#extra + 1] = timeout
 end
 if maxa ~= '' then extra[#extra + 1] = 'm'; extra[#extra + 1] = maxa end
-if ttl ~= '' and ttl ~= '3600' then
+if ttl ~= '' and tonumber(ttl) ~= WQ_TTL_DEFAULT then
   extra[#extra + 1] = 'l'; extra[#extra + 1] = ttl
 end
 local out, fresh, n = {}, {}, 0
@@ -46,10 +46,11 @@ if n > 0 then
   redis.call('INCRBY', P .. 'stats:submitted', n)
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
-  -- take the first 100.
+  -- take the first WQ_RECENT_MAX.
   if redis.call('LPUSH', P .. 'recent',
-      unpack(fresh, math.max(1, n - 99), n)) > 150 then
-    redis.call('LTRIM', P .. 'recent', 0, 99)
+      unpack(fresh, math.max(1, n - WQ_RECENT_MAX + 1), n)) >
+      WQ_RECENT_MAX + 50 then
+    redis.call('LTRIM', P .. 'recent', 0, WQ_RECENT_MAX - 1)
   end
 end
 return out

@@ -1,0 +1,433 @@
+/*
+ * routes.c -- the routes of the API (docs/DESIGN.md, "The HTTP API").
+ *
+ * One Kore route takes every path, so that every answer, errors included,
+ * is JSON: Kore's own 404 and 405 are not.  The handler checks the
+ * framing and the token, finds the route, checks the method, and either
+ * answers at once or starts Redis commands and sleeps until a reply
+ * callback has the answer ready (rq.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "body.h"
+
+#define WAIT_MAX_S		30
+#define RECENT_DEFAULT		20
+
+struct route {
+	const char	*path;
+	int		 prefix;	/* path/<something> */
+	int		 methods;
+	const char	*allow;
+	int		 open;		/* no token needed */
+	int		(*fn)(struct http_request *);
+};
+
+static int	route_console(struct http_request *);
+static int	route_health(struct http_request *);
+static int	route_metrics(struct http_request *);
+static int	route_submit(struct http_request *);
+static int	route_status(struct http_request *);
+static int	route_peers(struct http_request *);
+static int	route_queues(struct http_request *);
+static int	route_stats(struct http_request *);
+static int	route_recent(struct http_request *);
+static int	route_ping(struct http_request *);
+
+#define GET_HEAD	(HTTP_METHOD_GET | HTTP_METHOD_HEAD)
+
+static const struct route routes[] = {
+	{ "/",			0, GET_HEAD, "GET, HEAD", 0, route_console },
+	{ "/healthz",		0, GET_HEAD, "GET, HEAD", 1, route_health },
+	{ "/metrics",		0, GET_HEAD, "GET, HEAD", 0, route_metrics },
+	{ "/api/v1/work",	0, HTTP_METHOD_POST, "POST", 0, route_submit },
+	{ "/api/v1/work/",	1, GET_HEAD, "GET, HEAD", 0, route_status },
+	{ "/api/v1/peers",	0, GET_HEAD, "GET, HEAD", 0, route_peers },
+	{ "/api/v1/queues",	0, GET_HEAD, "GET, HEAD", 0, route_queues },
+	{ "/api/v1/stats",	0, GET_HEAD, "GET, HEAD", 0, route_stats },
+	{ "/api/v1/recent",	0, GET_HEAD, "GET, HEAD", 0, route_recent },
+	{ "/api/v1/ping",	0, GET_HEAD, "GET, HEAD", 0, route_ping },
+};
+
+/* The token: a constant-time comparison, whatever the lengths. */
+static int
+token_equal(const char *given, size_t len)
+{
+	volatile unsigned char	d = 0;
+	size_t			i;
+
+	d |= (unsigned char)(len != api.token_len);
+	for (i = 0; i < api.token_len; i++)
+		d |= (unsigned char)api.token[i] ^
+		    (unsigned char)(i < len ? given[i] : 0);
+	return d == 0;
+}
+
+static int
+authorized(struct http_request *req)
+{
+	const char	*h;
+
+	if (api.token == NULL)
+		return 1;
+	if (!http_request_header(req, "authorization", &h))
+		return 0;
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	for (h += 7; *h == ' '; h++)
+		;
+	return token_equal(h, strlen(h));
+}
+
+static int
+wants_html(struct http_request *req)
+{
+	const char	*h;
+
+	return http_request_header(req, "accept", &h) &&
+	    strstr(h, "text/html") != NULL;
+}
+
+static int
+respond_unauthorized(struct http_request *req, int page)
+{
+	http_response_header(req, "www-authenticate", "Bearer realm=\"wq\"");
+	/* A browser gets a page that asks for the token. */
+	if (page && wants_html(req))
+		return rq_respond(req, 401, "text/html; charset=utf-8",
+		    login_html, login_html_len);
+	return rq_respond_error(req, 401, "missing or wrong bearer token");
+}
+
+static const struct route *
+route_find(const char *path)
+{
+	size_t	i, n;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		n = strlen(routes[i].path);
+		if (routes[i].prefix ? strncmp(path, routes[i].path, n) == 0 &&
+		    path[n] != '\0' : strcmp(path, routes[i].path) == 0)
+			return &routes[i];
+	}
+	return NULL;
+}
+
+/*
+ * Kore frames a body by its first Content-Length and knows nothing of
+ * Transfer-Encoding (without a length it answers 411 itself).  A request
+ * with both, or with two lengths, may have been framed otherwise by a
+ * proxy in front (request smuggling): refused, and its connection closed.
+ */
+static int
+framing_ambiguous(struct http_request *req)
+{
+	struct http_header	*h;
+	int			 lengths = 0;
+
+	TAILQ_FOREACH(h, &req->req_headers, list) {
+		if (strcasecmp(h->header, "transfer-encoding") == 0)
+			return 1;
+		if (strcasecmp(h->header, "content-length") == 0)
+			lengths++;
+	}
+	return lengths > 1;
+}
+
+/* The handler of every path. */
+int
+wq_api_http(struct http_request *req)
+{
+	const struct route	*r;
+	struct rq		**sp;
+
+	if ((sp = http_state_get(req)) != NULL && *sp != NULL)
+		return rq_yield(req, *sp);
+	if (framing_ambiguous(req)) {
+		req->owner->flags |= CONN_CLOSE_EMPTY;
+		return rq_respond_error(req, 400, "ambiguous body length: send "
+		    "one Content-Length and no Transfer-Encoding");
+	}
+	r = route_find(req->path);
+	if ((r == NULL || !r->open) && !authorized(req))
+		return respond_unauthorized(req, r != NULL &&
+		    r->fn == route_console);
+	if (r == NULL)
+		return rq_respond_error(req, 404, "not found");
+	if (!(req->method & r->methods))
+		return rq_respond_method(req, r->allow);
+	return r->fn(req);
+}
+
+/* A query argument's raw value, or NULL; len receives its length. */
+static const char *
+query_arg(struct http_request *req, const char *name, size_t *len)
+{
+	const char	*p, *end;
+	size_t		 n = strlen(name);
+
+	for (p = req->query_string; p != NULL && *p != '\0'; p = end) {
+		end = p + strcspn(p, "&");
+		if ((size_t)(end - p) > n && strncmp(p, name, n) == 0 &&
+		    p[n] == '=') {
+			*len = (size_t)(end - p) - n - 1;
+			return p + n + 1;
+		}
+		if (*end == '&')
+			end++;
+	}
+	return NULL;
+}
+
+static int
+query_number(struct http_request *req, const char *name, double *out)
+{
+	const char	*v;
+	char		 buf[32];
+	size_t		 len;
+
+	if ((v = query_arg(req, name, &len)) == NULL)
+		return 0;
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return wq_parse_seconds(buf, out) == -1 ? -1 : 1;
+}
+
+/* Routes. */
+
+static int
+route_console(struct http_request *req)
+{
+	return rq_respond(req, 200, "text/html; charset=utf-8", console_html,
+	    console_html_len);
+}
+
+static int
+route_ping(struct http_request *req)
+{
+	static const char	pong[] = "{\"status\":\"ok\"}";
+
+	return rq_respond(req, 200, "application/json", pong, sizeof(pong) - 1);
+}
+
+static void
+health_reply(struct rq *rq, redisReply *r)
+{
+	jv	o;
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		rq_answer_unavailable(rq);
+		return;
+	}
+	o = jv_object();
+	o = jv_object_set(o, jv_string("status"), jv_string("ok"));
+	o = jv_object_set(o, jv_string("node"), jv_string(wq_name(api_wq)));
+	rq_answer_json(rq, 200, o);
+}
+
+static int
+route_health(struct http_request *req)
+{
+	struct wq_argv	 a;
+	struct rq	*rq;
+
+	rq = rq_new(req);
+	wq_async_ping_argv(&a);
+	if (rq_send(rq, &a, 1, health_reply) == -1)
+		rq_answer_unavailable(rq);
+	wq_argv_free(&a);
+	return rq_yield(req, rq);
+}
+
+static void
+submit_reply(struct rq *rq, redisReply *r)
+{
+	jv	ans;
+
+	/* The server does not know the script (yet): send it whole. */
+	if (r != NULL && wq_reply_noscript(r) && !rq->evaled) {
+		rq->evaled = 1;
+		wq_script_to_eval(&rq->argv);
+		if (rq_send(rq, &rq->argv, 1, submit_reply) == 0)
+			return;
+		r = NULL;
+	}
+	if (r == NULL) {
+		rq_answer_unavailable(rq);
+		return;
+	}
+	if (wq_submit_decode(api_wq, &rq->spec, 1, r, &ans) != WQ_OK) {
+		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
+		rq_answer_unavailable(rq);
+		return;
+	}
+	rq_answer_json(rq, 200, ans);
+}
+
+static int
+route_submit(struct http_request *req)
+{
+	struct wq_spec	 spec;
+	struct rq	*rq;
+	char		 err[256];
+	int		 status;
+
+	/* The whole body is in memory (no http_body_disk_offload). */
+	status = api_submit_body(api_wq, req->http_body != NULL ?
+	    req->http_body->data : NULL, req->http_body_length, api.max_body,
+	    &spec, err, sizeof(err));
+	if (status != 0)
+		return rq_respond_error(req, status, err);
+	rq = rq_new(req);
+	rq->spec = spec;
+	rq->has_spec = 1;
+	wq_submit_argv(api_wq, &rq->spec, 1, &rq->argv);
+	if (rq_send(rq, &rq->argv, 1, submit_reply) == -1)
+		rq_answer_unavailable(rq);
+	return rq_yield(req, rq);
+}
+
+static int
+route_status(struct http_request *req)
+{
+	struct wq_argv	 a;
+	struct rq	*rq;
+	const char	*id;
+	double		 wait = 0;
+
+	id = req->path + strlen("/api/v1/work/");
+	if (!wq_id_valid(id))
+		return rq_respond_json(req, 404, rq_not_found());
+	if (query_number(req, "wait", &wait) == -1)
+		return rq_respond_error(req, 400, "bad wait: a number of "
+		    "seconds from 0 to 30");
+	if (wait > WAIT_MAX_S)
+		wait = WAIT_MAX_S;
+	rq = rq_new(req);
+	memcpy(rq->id, id, WQ_ID_LEN + 1);
+	if (wait > 0)
+		rq->deadline = kore_time_ms() + (u_int64_t)(wait * 1000);
+	wq_status_argv(api_wq, rq->id, &a);
+	if (rq_send(rq, &a, 1, wait_status_reply) == -1)
+		rq_answer_unavailable(rq);
+	wq_argv_free(&a);
+	rq->reading = !rq->answered;
+	return rq_yield(req, rq);
+}
+
+/* Reads in rounds (wq_read): send a round, feed its replies back. */
+
+static void	read_step(struct rq *);
+
+static void
+read_reply(struct rq *rq, redisReply *r)
+{
+	redisReply	**rs;
+	size_t		  n;
+
+	if (r == NULL || (rq->nsent > 1 && r->type != REDIS_REPLY_ARRAY)) {
+		rq_answer_unavailable(rq);
+		return;
+	}
+	if (rq->nsent == 1) {
+		rs = &r;
+		n = 1;
+	} else {
+		rs = r->element;
+		n = r->elements;
+	}
+	if (wq_read_feed(rq->read, rs, n) != WQ_OK) {
+		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
+		rq_answer_unavailable(rq);
+		return;
+	}
+	read_step(rq);
+}
+
+static void
+read_step(struct rq *rq)
+{
+	struct wq_argv	*cmds;
+	struct kore_buf	*buf;
+	size_t		 n;
+	char		*text;
+	jv		 out;
+
+	if ((n = wq_read_next(rq->read, &cmds)) > 0) {
+		if (rq_send(rq, cmds, n, read_reply) == -1)
+			rq_answer_unavailable(rq);
+		return;
+	}
+	out = wq_read_result(rq->read);
+	if (rq->read_kind != 0) {		/* /metrics */
+		buf = kore_buf_alloc(4096);
+		metrics_text(out, buf);
+		text = wq_calloc(1, buf->offset + 1);
+		memcpy(text, buf->data, buf->offset);
+		rq_answer_text(rq, 200, "text/plain; version=0.0.4; "
+		    "charset=utf-8", text, buf->offset);
+		kore_buf_free(buf);
+		return;
+	}
+	rq_answer_json(rq, 200, out);
+}
+
+static int
+route_read(struct http_request *req, int kind, long arg, int text)
+{
+	struct rq	*rq;
+
+	rq = rq_new(req);
+	rq->read = wq_read_new(api_wq, kind, arg);
+	rq->read_kind = text;
+	read_step(rq);
+	return rq_yield(req, rq);
+}
+
+static int
+route_metrics(struct http_request *req)
+{
+	return route_read(req, WQ_READ_METRICS, 0, 1);
+}
+
+static int
+route_stats(struct http_request *req)
+{
+	return route_read(req, WQ_READ_METRICS, 0, 0);
+}
+
+static int
+route_queues(struct http_request *req)
+{
+	return route_read(req, WQ_READ_QUEUES, 0, 0);
+}
+
+static int
+route_peers(struct http_request *req)
+{
+	size_t		 len;
+	const char	*all;
+
+	all = query_arg(req, "all", &len);
+	return route_read(req, WQ_READ_PEERS, all != NULL && len == 1 &&
+	    *all == '1', 0);
+}
+
+static int
+route_recent(struct http_request *req)
+{
+	double	n = RECENT_DEFAULT;
+
+	if (query_number(req, "limit", &n) == -1 || n < 1 ||
+	    n > WQ_RECENT_MAX || n != (double)(long)n)
+		return rq_respond_error(req, 400, "bad limit: a whole number "
+		    "from 1 to 100");
+	return route_read(req, WQ_READ_RECENT, (long)n, 0);
+}
+

@@ -1,0 +1,41 @@
+/*
+ * wq-const.h -- the numbers that the C side and the Lua scripts share,
+ * each written once: lib/lua/embed.sh turns every #define of this file
+ * into a Lua local of the same name at the head of each script (a list
+ * of numbers becomes a Lua table), so that a script and the code that
+ * calls it cannot disagree.  Only integers and lists of integers here,
+ * alone after their name (no comment on the line: embed.sh refuses what
+ * it cannot read).
+ */
+#ifndef WQ_CONST_H
+#define WQ_CONST_H
+
+/* Seconds a finished record is kept, unless --ttl says otherwise. */
+#define WQ_TTL_DEFAULT		3600
+
+/*
+ * A node beats this often and is dead after this long without a beat,
+ * unless told otherwise; its hash says what it was told.  The hash
+ * outlives the node timeout by WQ_NODE_KEEP_MS; a node that died or left
+ * stays listed (wq-peers --all) for WQ_GONE_KEEP_MS.
+ */
+#define WQ_HEARTBEAT_MS		1000
+#define WQ_NODE_TIMEOUT_MS	5000
+/* No node timeout is shorter (the sweep relies on it). */
+#define WQ_NODE_TIMEOUT_MIN_MS	1000
+#define WQ_NODE_KEEP_MS		60000
+#define WQ_GONE_KEEP_MS		300000
+
+/* A node's inbox: at most this many messages, dropped when unread. */
+#define WQ_INBOX_MAX		1000
+#define WQ_INBOX_KEEP_MS	300000
+
+/* The length of dead:<q>, and of recent (the console's last jobs). */
+#define WQ_DEAD_MAX		10000
+#define WQ_RECENT_MAX		100
+
+/* The upper bounds (ms) of the submit-to-worked latency histogram. */
+#define WQ_LATENCY_BOUNDS	1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, \
+				2500, 5000, 10000, 30000, 60000
+
+#endif
