@@ -4,9 +4,9 @@
  * option code.  The first byte picks the option, the rest (up to a NUL)
  * is its value.
  *
- * The promise checked beyond memory safety is DESIGN §2's: a password
- * never appears in a message.  The masked URL must parse to the same
- * place with no password but "***".
+ * The promise checked beyond memory safety is that of docs/DESIGN.md,
+ * "Settings": a password never appears in a message.  The masked URL
+ * must parse to the same place with no password but "***".
  */
 #include <string.h>
 

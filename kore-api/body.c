@@ -1,8 +1,9 @@
 /*
  * body.c -- what POST /api/v1/work does with its body before Redis: the
  * size limits, the JSON and the job object, each refusal with its HTTP
- * status (DESIGN §6: 400 for what is malformed, 413 for what is too big).
- * It knows nothing of Kore, so fuzz/fuzz-body.c runs it on its own.
+ * status (docs/DESIGN.md, "Errors and exit codes": 400 for what is
+ * malformed, 413 for what is too big).  It knows nothing of Kore, so
+ * fuzz/fuzz-body.c runs it on its own.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# wq-api: the HTTP API (DESIGN §6) on a real Kore, against a private Redis:
+# wq-api: the HTTP API (docs/DESIGN.md) on a real Kore, against a private Redis:
 # the routes, every error code, waiting for a job, the node it registers,
 # metrics, the console, Redis going away and coming back, and the --api
 # clients.  Every test fails if a Kore worker died in its sandbox.

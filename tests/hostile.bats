@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Hostile HTTP input (DESIGN §6: the API never crashes on input and never
+# Hostile HTTP input (docs/DESIGN.md: the API never crashes on input and never
 # answers 500 for a client's mistake): a corpus of malformed requests sent
 # byte for byte (curl would fix them) to wq-api, directly and through
 # HAProxy.  After each batch the API answers /healthz, none of its Kore
