@@ -65,7 +65,7 @@ chaos() {
 }
 
 @test "chaos: kill -9 a random worker every 0.5 s; every job ends worked" {
-	chaos KILL 20000
+	chaos KILL 6000
 }
 
 @test "chaos: freeze (SIGSTOP) a random worker every 0.5 s; every job ends worked" {
