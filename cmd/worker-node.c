@@ -10,6 +10,12 @@
  * worker with a free slot claims then: wake hints can be lost).  The
  * built-in messages are answered by libwq (builtin.c), the same way an
  * API instance answers them; the types of --on go to their handlers.
+ *
+ * Under systemd (Type=notify), the service manager is told READY=1 once
+ * the node is a member of the cluster, STOPPING=1 when it starts to
+ * drain, and, when the unit sets WatchdogSec=, WATCHDOG=1 at every
+ * heartbeat's time: from the loop, whether Redis answers or not, so that
+ * a worker that hangs is restarted and a Redis outage restarts nobody.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,6 +161,15 @@ on_draining(void *arg)
 	    worker_running_ids(arg));
 }
 
+/* Stop claiming; the running jobs have the grace to end. */
+static void
+drain_begin(struct worker *w)
+{
+	w->draining = 1;
+	w->drain_deadline = wq_now_ms() + (int64_t)(w->grace_s * 1000);
+	(void)wq_notify("STOPPING=1\nSTATUS=draining");
+}
+
 static void
 on_drain(void *arg, struct wq_msg *m)
 {
@@ -163,8 +178,7 @@ on_drain(void *arg, struct wq_msg *m)
 	if (w->draining)
 		return;
 	worker_log(w, "drain", jv_null(), "drain requested by %s", m->from);
-	w->draining = 1;
-	w->drain_deadline = wq_now_ms() + (int64_t)(w->grace_s * 1000);
+	drain_begin(w);
 }
 
 /* A type of --on: its handler runs. */
@@ -281,6 +295,15 @@ worker_come_up(struct worker *w)
 	w->claim_now = 1;
 	w->msg_now = 1;
 	w->next_beat = 0;
+	if (!w->ready) {
+		w->ready = 1;
+		q = NULL;
+		if (asprintf(&q, "READY=1\nSTATUS=a member of the cluster as "
+		    "%s", wq_name(w->wq)) < 0)
+			abort();
+		(void)wq_notify(q);
+		free(q);
+	}
 }
 
 /*
@@ -339,8 +362,7 @@ worker_drain_tick(struct worker *w)
 		worker_log(w, "drain", jv_null(), "signal: finishing %d "
 		    "running job(s), then leaving",
 		    worker_nrunning(w, PROC_JOB));
-		w->draining = 1;
-		w->drain_deadline = now + (int64_t)(w->grace_s * 1000);
+		drain_begin(w);
 	}
 	if (!w->draining)
 		return;
@@ -362,4 +384,29 @@ worker_leave(struct worker *w)
 		    wq_error(w->wq));
 	worker_log(w, "exit", jv_null(), "stopped: %ld processed, %ld failed",
 	    w->processed, w->failed);
+}
+
+/* What the service manager gave (NOTIFY_SOCKET, WATCHDOG_USEC). */
+void
+worker_notify_init(struct worker *w)
+{
+	if (wq_notify_init() == -1)
+		worker_log(w, "start", jv_null(), "NOTIFY_SOCKET is not a "
+		    "socket's path or @name: systemd is not told anything");
+	w->watchdog_ms = wq_notify_watchdog_ms();
+}
+
+/* WATCHDOG=1 at every heartbeat's time, within half the watchdog's. */
+void
+worker_watchdog(struct worker *w)
+{
+	int64_t	now;
+	long	every;
+
+	if (w->watchdog_ms <= 0 || (now = wq_now_ms()) < w->next_watchdog)
+		return;
+	every = w->o.heartbeat_ms < w->watchdog_ms / 2 ? w->o.heartbeat_ms :
+	    w->watchdog_ms / 2;
+	w->next_watchdog = now + (every > 0 ? every : 1);
+	(void)wq_notify("WATCHDOG=1");
 }

@@ -12,7 +12,7 @@
  *                  loop, recording outcomes, recovering after a break
  *   worker-node.c  the node: coming up, heartbeats, going down, messages
  *                  (the built-in types answered by libwq's builtin.c),
- *                  the drain, and the log
+ *                  the drain, what systemd is told, and the log
  */
 #ifndef WORKER_H
 #define WORKER_H
@@ -91,6 +91,11 @@ struct worker {
 	int64_t			 drain_deadline;
 	long			 processed, failed;
 	int64_t			 started_at;
+
+	/* The service manager (systemd's Type=notify), worker-node.c. */
+	int			 ready;		/* READY=1 was sent */
+	long			 watchdog_ms;	/* 0: no watchdog */
+	int64_t			 next_watchdog;
 };
 
 /* wq-worker.c: signals seen (SIGTERM and SIGINT count up). */
@@ -135,5 +140,7 @@ void		 worker_reply(struct worker *, struct wq_msg *, const char *,
 		    jv);
 void		 worker_drain_tick(struct worker *);
 void		 worker_leave(struct worker *);
+void		 worker_notify_init(struct worker *);
+void		 worker_watchdog(struct worker *);
 
 #endif

@@ -101,6 +101,8 @@ next_wakeup(struct worker *w)
 		t = w->next_beat;
 	if (w->draining && w->drain_deadline < t)
 		t = w->drain_deadline;
+	if (w->watchdog_ms > 0 && w->next_watchdog < t)
+		t = w->next_watchdog;
 	for (i = 0; i < w->nslots; i++) {
 		if (!w->slots[i].used)
 			continue;
@@ -122,6 +124,7 @@ static int
 turn(struct worker *w)
 {
 	worker_drain_tick(w);
+	worker_watchdog(w);
 	if (!w->up && wq_now_ms() >= w->reconnect_at)
 		worker_come_up(w);
 	if (w->up && wq_now_ms() >= w->next_beat)
@@ -257,6 +260,7 @@ main(int argc, char **argv)
 
 	memset(&w, 0, sizeof(w));
 	worker_options(&w, argc, argv);
+	worker_notify_init(&w);
 	worker_slots_init(&w);
 	signals_init();
 	setvbuf(stderr, NULL, _IOLBF, 0);

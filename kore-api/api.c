@@ -11,6 +11,13 @@
  * the cluster (role "api", named api-PID@HOST with the parent's PID unless
  * --name), the first worker heartbeats for it every second, and the
  * parent leaves the cluster when Kore stops.
+ *
+ * Under systemd (Type=notify, NotifyAccess=all: the first worker speaks
+ * for the instance), the service manager is told READY=1 once the first
+ * worker serves and its beat found the node a member, WATCHDOG=1 at the
+ * heartbeat's pace when the unit sets WatchdogSec=, and STOPPING=1 when
+ * Kore stops.  notify.c speaks the protocol with socket and sendto alone,
+ * which the sandbox allows.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -54,6 +61,9 @@ struct api_settings	 api;
 static struct wq_worker_opts	node_opts;
 static int			beat_failing;
 static u_int64_t		beat_resume;
+static long			watchdog_ms;	/* 0: no watchdog */
+static u_int64_t		watchdog_next;
+static int			ready;		/* READY=1 was sent */
 
 static jv
 node_fields(void)
@@ -97,6 +107,11 @@ kore_parent_configure(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	/* Before the workers: they keep the address, not the variables. */
+	if (wq_notify_init() == -1)
+		kore_log(LOG_NOTICE, "wq-api: NOTIFY_SOCKET is not a socket's "
+		    "path or @name: systemd is not told anything");
+	watchdog_ms = wq_notify_watchdog_ms();
 	api_wq = wq_new("api");
 	if (wq_env_error(api_wq) != WQ_OK)
 		fatal("wq-api: %s", wq_error(api_wq));
@@ -145,6 +160,7 @@ kore_parent_teardown(void)
 {
 	if (api_wq == NULL)
 		return;
+	(void)wq_notify("STOPPING=1");
 	/* Stopping must not wait on a Redis that is gone. */
 	wq_set_timeouts(api_wq, 500, 1000);
 	if (wq_node_leave(api_wq) != WQ_OK)
@@ -190,6 +206,11 @@ api_beat(void *arg, u_int64_t now)
 			kore_log(LOG_NOTICE, "wq-api: heartbeat is back");
 		beat_failing = 0;
 		wq_backoff_reset(api_wq);
+		if (!ready) {
+			ready = 1;
+			(void)wq_notify("READY=1\nSTATUS=serving, a member of "
+			    "the cluster");
+		}
 		return;
 	}
 	if (!beat_failing)
@@ -246,6 +267,20 @@ api_inbox(void)
 	}
 }
 
+/* WATCHDOG=1 at the heartbeat's pace, within half the watchdog's time. */
+static void
+api_watchdog(u_int64_t now)
+{
+	long	every;
+
+	if (watchdog_ms <= 0 || now < watchdog_next)
+		return;
+	every = node_opts.heartbeat_ms < watchdog_ms / 2 ?
+	    node_opts.heartbeat_ms : watchdog_ms / 2;
+	watchdog_next = now + (u_int64_t)(every > 0 ? every : 1);
+	(void)wq_notify("WATCHDOG=1");
+}
+
 static void
 api_tick(void *arg, u_int64_t now)
 {
@@ -263,8 +298,10 @@ api_tick(void *arg, u_int64_t now)
 	}
 	api_redis_tick(now);
 	wait_tick(now);
-	if (worker != NULL && worker->id == 1)
+	if (worker != NULL && worker->id == 1) {
 		api_inbox();
+		api_watchdog(now);
+	}
 }
 
 void
@@ -298,6 +335,8 @@ kore_worker_configure(void)
 void
 kore_worker_teardown(void)
 {
+	if (worker != NULL && worker->id == 1)
+		(void)wq_notify("STOPPING=1");
 	api_redis_close();
 	wq_disconnect(api_wq);
 	fflush(NULL);

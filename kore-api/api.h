@@ -13,7 +13,8 @@
  *   redis.c    the async connections on Kore's event loop
  *   wait.c     GET /api/v1/work/<id>?wait=S: waiting for a job to end
  *   metrics.c  GET /metrics in Prometheus's text format
- *   console.c  the web console's page (generated from console.html)
+ *   console.c  the web console's pages and the OpenAPI description
+ *              (generated from console.html, login.html, openapi.json)
  *
  * A request that needs Redis keeps its state in a struct rq, allocated
  * apart from the request (Kore frees a request, and its state, when the
@@ -133,5 +134,7 @@ extern const char	 console_html[];
 extern const size_t	 console_html_len;
 extern const char	 login_html[];
 extern const size_t	 login_html_len;
+extern const char	 openapi_json[];
+extern const size_t	 openapi_json_len;
 
 #endif

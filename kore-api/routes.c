@@ -37,6 +37,7 @@ static int	route_queues(struct http_request *);
 static int	route_stats(struct http_request *);
 static int	route_recent(struct http_request *);
 static int	route_ping(struct http_request *);
+static int	route_openapi(struct http_request *);
 
 #define GET_HEAD	(HTTP_METHOD_GET | HTTP_METHOD_HEAD)
 
@@ -51,6 +52,7 @@ static const struct route routes[] = {
 	{ "/api/v1/stats",	0, GET_HEAD, "GET, HEAD", 0, route_stats },
 	{ "/api/v1/recent",	0, GET_HEAD, "GET, HEAD", 0, route_recent },
 	{ "/api/v1/ping",	0, GET_HEAD, "GET, HEAD", 0, route_ping },
+	{ "/api/v1/openapi.json", 0, GET_HEAD, "GET, HEAD", 0, route_openapi },
 };
 
 /* The token: a constant-time comparison, whatever the lengths. */
@@ -206,6 +208,14 @@ route_console(struct http_request *req)
 {
 	return rq_respond(req, 200, "text/html; charset=utf-8", console_html,
 	    console_html_len);
+}
+
+/* kore-api/openapi.json, built in like the console. */
+static int
+route_openapi(struct http_request *req)
+{
+	return rq_respond(req, 200, "application/json", openapi_json,
+	    openapi_json_len);
 }
 
 static int

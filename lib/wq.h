@@ -46,6 +46,7 @@
  *   waiter.c    waiting for jobs to end (done:<id> hints)
  *   hints.c     a worker's hints (work queued, a message)
  *   api.c       the HTTP client (libcurl) behind --api
+ *   notify.c    telling systemd: ready, stopping, alive
  *   async.c     hiredis async connections, for the Kore API
  *   read.c      the API's reads in rounds
  */
@@ -350,6 +351,20 @@ void		 wq_hints_close(struct wq_hints *);
 int		 wq_hints_fd(struct wq_hints *);
 /* Returns WQ_OK and sets *work / *msg, or WQ_EUNAVAIL. */
 int		 wq_hints_read(struct wq_hints *, int *, int *);
+
+/*
+ * The service manager (notify.c): systemd's notification protocol, for
+ * Type=notify units.  wq_notify_init() reads NOTIFY_SOCKET, WATCHDOG_USEC
+ * and WATCHDOG_PID once and removes them from the environment (the
+ * processes a node starts do not speak for it); it returns 1 when there
+ * is a socket to tell, 0 when not, -1 when NOTIFY_SOCKET is malformed.
+ * wq_notify() sends "READY=1", "STOPPING=1", "WATCHDOG=1"...: 1 sent, 0
+ * nobody to tell, -1 failed (errno).  wq_notify_watchdog_ms() is the
+ * watchdog's timeout, 0 when there is none for this process.
+ */
+int		 wq_notify_init(void);
+int		 wq_notify(const char *);
+long		 wq_notify_watchdog_ms(void);
 
 /* JSON text. */
 char		*wq_dump(jv);		/* consumes; compact text, malloc'd */

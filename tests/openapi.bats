@@ -13,6 +13,7 @@ load api-helpers
 DOC=$WQ_SRCDIR/kore-api/openapi.json
 PY=/usr/bin/python3
 ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+TP=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 
 setup_file() {
 	redis_start
@@ -139,6 +140,10 @@ undocumented_routes() {
 	expect 200 HEAD "$url/"
 	expect 200 GET "$url/healthz"
 	expect 200 GET "$url/api/v1/ping"
+	# the description itself, served as it is in the repository
+	expect 200 GET "$url/api/v1/openapi.json"
+	[ "$(echo "$body" | jq -S .)" = "$(jq -S . "$DOC")" ]
+	expect 200 HEAD "$url/api/v1/openapi.json"
 	expect 404 GET "$url/api/v1/work/$ID_FOO"
 	expect 200 POST "$url/api/v1/work" -d '{"data":"foo"}'
 	echo "$body" | jq -e '.status == "accepted"'
@@ -194,7 +199,8 @@ undocumented_routes() {
 	expect 400 GET "$url/api/v1/recent?limit=0"
 	# an ambiguous body length, on any route
 	for p in / /healthz /metrics /api/v1/work/$ID_FOO /api/v1/peers \
-	    /api/v1/queues /api/v1/stats /api/v1/recent /api/v1/ping; do
+	    /api/v1/queues /api/v1/stats /api/v1/recent /api/v1/ping \
+	    /api/v1/openapi.json; do
 		expect 400 GET "$url$p" -H 'Content-Length: 2' \
 		    -H 'Transfer-Encoding: chunked' -d 'ab'
 	done
@@ -218,7 +224,7 @@ undocumented_routes() {
 	api_start api --token s3cr3t
 	url=$(api_url api)
 	for p in / /metrics /api/v1/work/$ID_FOO /api/v1/peers /api/v1/queues \
-	    /api/v1/stats /api/v1/recent /api/v1/ping /nope; do
+	    /api/v1/stats /api/v1/recent /api/v1/ping /api/v1/openapi.json /nope; do
 		expect 401 GET "$url$p"
 		expect 401 GET "$url$p" -H 'Authorization: Bearer wrong'
 	done

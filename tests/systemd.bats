@@ -1,9 +1,13 @@
 #!/usr/bin/env bats
 # systemd: the units of deploy/systemd/ as make install installs them,
 # checked by systemd-analyze (verify, and security in offline mode: no
-# running systemd is needed), and what they promise a drain and a job.
+# running systemd is needed), and what they promise a drain and a job;
+# and the notifications of wq-worker and wq-api (Type=notify) on a
+# NOTIFY_SOCKET of the test's own (tests/sd-notify.py), as systemd would
+# receive them.
 
 load helpers
+load api-helpers
 
 UNITS="wq-worker@.service wq-api.service"
 
@@ -13,10 +17,63 @@ setup_file() {
 	make -s -C "$WQ_BUILDDIR" install DESTDIR="$WQ_SUITE_DIR/root" \
 	    >"$WQ_SUITE_DIR/install.log" 2>&1 ||
 	    { cat "$WQ_SUITE_DIR/install.log" >&2; return 1; }
+	redis_start
 }
 
 teardown_file() {
-	rm -rf "$WQ_SUITE_DIR"
+	redis_stop
+}
+
+setup() {
+	redis_flush
+}
+
+teardown() {
+	api_teardown
+	redis_stop late
+}
+
+# notify_listen NAME [CHECK...]: a notification socket, NAME.sock in the
+# suite's directory, whose datagrams go to NAME.notify; CHECK runs when
+# one says READY=1 (its result follows: "check ok" or "check failed").
+notify_listen() {
+	local name=$1 dir
+	shift
+	dir=$(suite_dir)
+	rm -f "$dir/$name.sock" "$dir/$name.notify"
+	start "$name-listener" /usr/bin/python3 "$WQ_SRCDIR/tests/sd-notify.py" \
+	    "$dir/$name.sock" "$dir/$name.notify" "$@"
+	wait_for 10 test -S "$dir/$name.sock"
+}
+
+# notes NAME: what the service said, one datagram a line, in order.
+notes() {
+	cut -d' ' -f2- "$(suite_dir)/$1.notify" 2>/dev/null || true
+}
+
+noted() {
+	notes "$1" | grep -q -- "$2"
+}
+
+# count NAME TEXT: how many datagrams said TEXT.
+count() {
+	notes "$1" | grep -c -- "$2" || true
+}
+
+# as_service NAME CMD...: CMD started as systemd starts a Type=notify
+# service with WatchdogSec=2: NOTIFY_SOCKET, WATCHDOG_USEC, and
+# WATCHDOG_PID naming the service's own process.
+as_service() {
+	local name=$1 sock
+	shift
+	sock=$(suite_dir)/$name.sock
+	start "$name" sh -c 'export WATCHDOG_PID=$$ NOTIFY_SOCKET=$1 \
+	    WATCHDOG_USEC=2000000; shift; exec "$@"' sh "$sock" "$@"
+}
+
+# The lines of NAME's datagrams from the first that says TEXT.
+line_of() {
+	notes "$1" | grep -n -- "$2" | head -1 | cut -d: -f1
 }
 
 # The directory make install put the units in, under the private root.
@@ -135,4 +192,107 @@ setting() {
 	grep -q '^WQ_WORKER_ARGS=' "$WQ_SRCDIR/deploy/systemd/worker.env"
 	grep -q '^WQ_REDIS=' "$WQ_SRCDIR/deploy/systemd/worker.env"
 	grep -q '^WQ_API_ARGS=' "$WQ_SRCDIR/deploy/systemd/api.env"
+}
+
+@test "the units are Type=notify with a watchdog; wq-api lets its workers speak" {
+	for u in $UNITS; do
+		run setting "$u" Type
+		assert_output notify
+		run setting "$u" WatchdogSec
+		assert_output --regexp '^[0-9]+$'
+		# Twice the default heartbeat (1 s) at least.
+		[ "$output" -ge 2 ]
+	done
+	run setting wq-api.service NotifyAccess
+	assert_output all
+	run setting wq-worker@.service NotifyAccess
+	assert_output ''
+}
+
+@test "wq-worker: READY=1 only once a member, WATCHDOG=1 at heartbeats, STOPPING=1 on SIGTERM" {
+	local late=$(suite_dir)/late.sock pid n t t0
+	notify_listen worker sh -c "wq-peers --redis unix://$late |
+	    grep -q '\"name\":\"notified\"'"
+	# Redis is not there yet: the loop runs (the watchdog is fed) but the
+	# node is no member, so it is not ready.
+	t0=$(date +%s%3N)
+	as_service worker wq-worker --redis "unix://$late" --name notified \
+	    --sleep 0 --heartbeat 0.2 --quiet
+	wait_for 15 sh -c "[ \$(grep -c WATCHDOG=1 $(suite_dir)/worker.notify) -ge 3 ]"
+	run notes worker
+	refute_output --partial READY=1
+	redis_start late
+	wait_for 15 noted worker READY=1
+	# What was true when READY=1 came: the node was in wq-peers (the
+	# check's line follows READY=1 once the check is done).
+	wait_for 15 noted worker '^check '
+	run notes worker
+	n=$(line_of worker READY=1)
+	[ "$(sed -n "$((n + 1))p" <<<"$output")" = 'check ok' ]
+	assert_line --regexp '^READY=1 STATUS=a member of the cluster as notified$'
+	# Heartbeats go on, each one feeds the watchdog.
+	n=$(count worker WATCHDOG=1)
+	wait_for 15 sh -c "[ \$(grep -c WATCHDOG=1 $(suite_dir)/worker.notify) -ge $((n + 3)) ]"
+	# Paced by the heartbeat (0.2 s), not by the loop: no more pings than
+	# 0.2 s fit in the time since the start (a delay only lowers it).
+	n=$(count worker WATCHDOG=1)
+	t=$(( $(date +%s%3N) - t0 ))
+	[ "$n" -le $(( t / 190 + 1 )) ] ||
+	    { echo "$n WATCHDOG=1 in $t ms"; return 1; }
+	pid=$(pid_of worker)
+	kill -TERM "$pid"
+	wait "$pid"
+	noted worker STOPPING=1
+	[ "$(line_of worker READY=1)" -lt "$(line_of worker STOPPING=1)" ]
+}
+
+@test "wq-api: READY=1 once it serves as a member, WATCHDOG=1, STOPPING=1 on SIGTERM" {
+	local late=$(suite_dir)/late.sock port pid n
+	port=$(free_port)
+	notify_listen api sh -c "wq-peers --redis unix://$late |
+	    grep -q '\"role\":\"api\"' &&
+	    curl -sf -o /dev/null http://127.0.0.1:$port/api/v1/ping"
+	as_service api wq-api --redis "unix://$late" \
+	    --listen "127.0.0.1:$port" --workers 2
+	wait_for 15 curl -s -o /dev/null "http://127.0.0.1:$port/api/v1/ping"
+	wait_for 15 sh -c "[ \$(grep -c WATCHDOG=1 $(suite_dir)/api.notify) -ge 2 ]"
+	run notes api
+	refute_output --partial READY=1
+	redis_start late
+	wait_for 15 noted api READY=1
+	wait_for 15 noted api '^check '
+	run notes api
+	n=$(line_of api READY=1)
+	[ "$(sed -n "$((n + 1))p" <<<"$output")" = 'check ok' ]
+	n=$(count api WATCHDOG=1)
+	wait_for 15 sh -c "[ \$(grep -c WATCHDOG=1 $(suite_dir)/api.notify) -ge $((n + 2)) ]"
+	pid=$(pid_of api)
+	kill -TERM "$pid"
+	wait "$pid"
+	noted api STOPPING=1
+	[ "$(line_of api READY=1)" -lt "$(line_of api STOPPING=1)" ]
+	api_logs_clean
+}
+
+@test "no watchdog unless it is this process's; jobs never get the socket" {
+	notify_listen n
+	# WATCHDOG_PID names another process: the watchdog is not ours.
+	start worker env NOTIFY_SOCKET="$(suite_dir)/n.sock" \
+	    WATCHDOG_USEC=1000000 WATCHDOG_PID=1 \
+	    wq-worker --exec "env >$(suite_dir)/job.env" --heartbeat 0.1 --quiet
+	wait_for 15 noted n READY=1
+	id=$(wq-submit env | jq -r .callback)
+	run wq-status --wait --timeout 15 "$id"
+	assert_output --partial '"status":"worked"'
+	# Ten heartbeats' time and more (it only can be longer under load).
+	sleep 1
+	run notes n
+	refute_output --partial WATCHDOG=1
+	run grep -E '^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID)=' "$(suite_dir)/job.env"
+	assert_failure
+	grep -q "^WQ_JOB_ID=$id\$" "$(suite_dir)/job.env"
+	# A NOTIFY_SOCKET that is no socket's address: said once, then work.
+	start bad env NOTIFY_SOCKET=relative/path wq-worker --sleep 0 --quiet
+	wait_for 10 sh -c "grep -q 'NOTIFY_SOCKET is not' $(suite_dir)/bad.log"
+	wait_for 10 sh -c "grep -q 'started:' $(suite_dir)/bad.log"
 }
