@@ -35,6 +35,21 @@ worker_outcome_add(struct worker *w, struct wq_claim *c, int kind,
 	o->error = error ? wq_strdup(error) : NULL;
 	o->retry_ms = kind == WQ_DONE_FAIL ?
 	    wq_backoff_retry_ms(c->token, w->backoff_ms) : 0;
+	o->traceparent = c->traceparent ? wq_strdup(c->traceparent) : NULL;
+}
+
+/* The fields of a job's log line in JSON: id, state, traceparent. */
+static jv
+job_fields(struct wq_outcome *o, const char *st)
+{
+	jv	f;
+
+	f = jv_object_set(jv_object(), jv_string("id"), jv_string(o->id));
+	f = jv_object_set(f, jv_string("state"), jv_string(st));
+	if (o->traceparent != NULL)
+		f = jv_object_set(f, jv_string("traceparent"),
+		    jv_string(o->traceparent));
+	return f;
 }
 
 /* How an outcome was recorded, in the log. */
@@ -47,10 +62,10 @@ log_outcome(struct worker *w, struct wq_outcome *o, const char *st)
 		    "job %s: result dropped, the claim (attempt %ld) "
 		    "was taken away", o->id, o->token);
 	else if (!w->quiet)
-		worker_log(w, "job", jv_object_set(jv_object_set(jv_object(),
-		    jv_string("id"), jv_string(o->id)),
-		    jv_string("state"), jv_string(st)),
-		    "job %s %s (attempt %ld)%s%s", o->id, st, o->token,
+		worker_log(w, "job", job_fields(o, st),
+		    "job %s %s (attempt %ld)%s%s%s%s", o->id, st, o->token,
+		    o->traceparent ? " trace " : "",
+		    o->traceparent ? o->traceparent : "",
 		    o->error ? ": " : "", o->error ? o->error : "");
 }
 

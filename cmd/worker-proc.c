@@ -73,11 +73,15 @@ close_pair(int p[2])
 	close(p[1]);
 }
 
-/* In the child: the pipes as stdin, stdout, stderr; the job's env. */
+/*
+ * In the child: the pipes as stdin, stdout, stderr; a job's environment
+ * (c, NULL for a handler): its id, its attempt, and its traceparent, or
+ * none (not one the worker itself was given).
+ */
 __attribute__((noreturn))
 static void
-child(const char *cmd, int in[2], int out[2], int err[2], const char *id,
-    long attempt)
+child(const char *cmd, int in[2], int out[2], int err[2],
+    const struct wq_claim *c)
 {
 	char	num[32];
 
@@ -89,10 +93,14 @@ child(const char *cmd, int in[2], int out[2], int err[2], const char *id,
 	dup2(in[0], 0);
 	dup2(out[1], 1);
 	dup2(err[1], 2);
-	if (id != NULL) {
-		setenv("WQ_JOB_ID", id, 1);
-		snprintf(num, sizeof(num), "%ld", attempt);
+	if (c != NULL) {
+		setenv("WQ_JOB_ID", c->id, 1);
+		snprintf(num, sizeof(num), "%ld", c->token);
 		setenv("WQ_ATTEMPT", num, 1);
+		if (c->traceparent != NULL)
+			setenv("TRACEPARENT", c->traceparent, 1);
+		else
+			unsetenv("TRACEPARENT");
 	}
 	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 	_exit(127);
@@ -127,8 +135,7 @@ set_input(struct slot *s, jv input)
  * shell's command line: only stdin and the environment.
  */
 static int
-spawn(struct slot *s, const char *cmd, jv input, const char *id,
-    long attempt)
+spawn(struct slot *s, const char *cmd, jv input, const struct wq_claim *c)
 {
 	int	in[2], out[2], err[2];
 	pid_t	pid;
@@ -144,7 +151,7 @@ spawn(struct slot *s, const char *cmd, jv input, const char *id,
 		goto fail_out;
 	}
 	if (pid == 0)
-		child(cmd, in, out, err, id, attempt);
+		child(cmd, in, out, err, c);
 	setpgid(pid, pid);
 	close(in[0]);
 	close(out[1]);
@@ -222,7 +229,7 @@ worker_start_job(struct worker *w, struct slot *s, struct wq_claim *c)
 		s->wake_at = s->started + (int64_t)(w->sleep_s * 1000);
 		return;
 	}
-	if (spawn(s, w->exec_cmd, jv_copy(c->data), c->id, c->token) == -1) {
+	if (spawn(s, w->exec_cmd, jv_copy(c->data), c) == -1) {
 		worker_outcome_add(w, c, WQ_DONE_FAIL, jv_null(), "cannot "
 		    "start the command: out of processes or descriptors");
 		slot_reset(s);
@@ -256,7 +263,7 @@ worker_start_handler(struct worker *w, struct wq_msg *m, const char *cmd)
 	s->deadline = s->started + (int64_t)(w->handler_timeout_s * 1000);
 	/* No body: empty stdin, not "null". */
 	if (spawn(s, cmd, jv_get_kind(m->body) == JV_KIND_NULL ?
-	    jv_string("") : jv_copy(m->body), NULL, 0) == -1) {
+	    jv_string("") : jv_copy(m->body), NULL) == -1) {
 		worker_reply(w, m, "error",
 		    jv_string("cannot start the handler"));
 		memset(&s->msg, 0, sizeof(s->msg));	/* m still owns it */

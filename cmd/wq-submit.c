@@ -13,7 +13,7 @@
 #include "cmd.h"
 
 enum { OPT_LINES = WQ_OPT_FIRST_PRIVATE, OPT_JSON, OPT_KEY, OPT_TIMEOUT,
-    OPT_MAX_ATTEMPTS };
+    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT };
 
 static const struct option own[] = {
 	{ "lines",		no_argument,		NULL, OPT_LINES },
@@ -21,6 +21,7 @@ static const struct option own[] = {
 	{ "key",		required_argument,	NULL, OPT_KEY },
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
 	{ "max-attempts",	required_argument, NULL, OPT_MAX_ATTEMPTS },
+	{ "traceparent",	required_argument, NULL, OPT_TRACEPARENT },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -34,14 +35,34 @@ usage(FILE *f)
 "{\"accepted_by\",\"callback\",\"data\",\"status\"}.\n"
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
-"                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\"}\n"
+"                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\",\n"
+"                     \"traceparent\"}\n"
 "  --key K            idempotency key of the job (one job only)\n"
 "  --timeout S        seconds a worker may run each job\n"
 "  --max-attempts N   attempts before a job fails for good\n"
+"  --traceparent TP   the W3C trace context of the jobs (default:\n"
+"                     $TRACEPARENT); their commands get it as TRACEPARENT\n"
 "%s", wq_common_usage);
 }
 
 #define CHUNK	10000
+
+/* The traceparent of every job (--traceparent, $TRACEPARENT): checked. */
+static const char *
+trace_option(struct wq *wq, const char *tp, int from_env)
+{
+	struct wq_spec	s;
+
+	if (tp == NULL || *tp == '\0')
+		return NULL;
+	memset(&s, 0, sizeof(s));
+	s.data = jv_invalid();
+	if (wq_spec_set_trace(wq, &s, tp) != WQ_OK)
+		cmd_die(WQ_EUSAGE, "%s%s", wq_error(wq), from_env ?
+		    " (from $TRACEPARENT)" : "");
+	wq_spec_clear(&s);
+	return tp;
+}
 
 int
 main(int argc, char **argv)
@@ -50,6 +71,7 @@ main(int argc, char **argv)
 	struct wq	*wq;
 	struct wq_spec	*specs;
 	char		**items, *key = NULL;
+	const char	*trace = NULL;
 	size_t		 n, i, off, cnt, *lens;
 	long		 timeout = 0, max_attempts = 0;
 	int		 c, mode = WQ_TEXT_STRING, rc = 0;
@@ -76,11 +98,16 @@ main(int argc, char **argv)
 			max_attempts = cmd_long("--max-attempts", optarg, 1,
 			    1000);
 			break;
+		case OPT_TRACEPARENT:
+			trace = trace_option(wq, optarg, 0);
+			break;
 		default:
 			cmd_common(wq, c, optarg, argv, usage);
 		}
 	}
 	free(opts);
+	if (trace == NULL)
+		trace = trace_option(wq, getenv("TRACEPARENT"), 1);
 	items = cmd_inputs(argc - optind, argv + optind, &n, &lens);
 	if (key != NULL && n != 1)
 		cmd_die(WQ_EUSAGE, "--key names one job, but %zu were given",
@@ -105,6 +132,8 @@ main(int argc, char **argv)
 			specs[i].timeout = timeout;
 		if (specs[i].max_attempts == 0)
 			specs[i].max_attempts = max_attempts;
+		if (specs[i].traceparent == NULL && trace != NULL)
+			specs[i].traceparent = wq_strdup(trace);
 	}
 	cmd_inputs_free(items);
 	free(lens);

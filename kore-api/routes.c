@@ -285,6 +285,7 @@ route_submit(struct http_request *req)
 {
 	struct wq_spec	 spec;
 	struct rq	*rq;
+	const char	*tp;
 	char		 err[256];
 	int		 status;
 
@@ -294,6 +295,13 @@ route_submit(struct http_request *req)
 	    &spec, err, sizeof(err));
 	if (status != 0)
 		return rq_respond_error(req, status, err);
+	/* The trace of the request, unless the job object has its own. */
+	if (spec.traceparent == NULL &&
+	    http_request_header(req, "traceparent", &tp) &&
+	    wq_spec_set_trace(api_wq, &spec, tp) != WQ_OK) {
+		wq_spec_clear(&spec);
+		return rq_respond_error(req, 400, wq_error(api_wq));
+	}
 	rq = rq_new(req);
 	rq->spec = spec;
 	rq->has_spec = 1;

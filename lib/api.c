@@ -200,6 +200,9 @@ wq_api_submit(struct wq *wq, struct wq_spec *s, jv *answer)
 		    jv_number((double)s->max_attempts));
 	o = jv_object_set(o, jv_string("ttl"),
 	    jv_number((double)(s->ttl > 0 ? s->ttl : wq->cfg.ttl)));
+	if (s->traceparent != NULL)
+		o = jv_object_set(o, jv_string("traceparent"),
+		    jv_string(s->traceparent));
 	body = wq_dump(o);
 	rc = api_request(wq, "POST", "/api/v1/work", body, answer);
 	free(body);

@@ -35,8 +35,8 @@ spec_ttl(struct wq *wq, struct wq_spec *s)
 
 /*
  * How many of specs[0..n), from the first, can go in one submit call (at
- * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts and ttl
- * for all its jobs.
+ * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts, ttl and
+ * traceparent for all its jobs.
  */
 static size_t
 submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
@@ -47,14 +47,16 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 		if (strcmp(spec_queue(wq, &specs[i]), spec_queue(wq, specs)) ||
 		    specs[i].timeout != specs[0].timeout ||
 		    specs[i].max_attempts != specs[0].max_attempts ||
-		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs))
+		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs) ||
+		    strcmp(specs[i].traceparent ? specs[i].traceparent : "",
+		    specs[0].traceparent ? specs[0].traceparent : ""))
 			break;
 	return n == 0 ? 0 : i;
 }
 
 /*
  * Build one submit script call for specs[0..n), which share their queue,
- * timeout, max_attempts and ttl (submit_span()).
+ * timeout, max_attempts, ttl and traceparent (submit_span()).
  */
 void
 wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
@@ -78,6 +80,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 	else
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, spec_ttl(wq, specs));
+	wq_argv_adds(a, specs[0].traceparent ? specs[0].traceparent : "");
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));
@@ -417,6 +420,8 @@ wq_claim_clear(struct wq_claim *c)
 {
 	jv_free(c->data);
 	c->data = jv_null();
+	free(c->traceparent);
+	c->traceparent = NULL;
 }
 
 static void
@@ -448,7 +453,7 @@ claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
 	*n = 0;
 	if ((rc = wq_reply_error(wq, r, "claim")) != WQ_OK)
 		return rc;
-	for (i = 0, k = 0; i + 4 < r->elements && k < max; i += 5, k++) {
+	for (i = 0, k = 0; i + 5 < r->elements && k < max; i += 6, k++) {
 		e = r->element + i;
 		memset(&out[k], 0, sizeof(out[k]));
 		snprintf(out[k].id, sizeof(out[k].id), "%s", e[0]->str);
@@ -459,6 +464,8 @@ claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
 		out[k].token = (long)wq_reply_ll(e[2]);
 		out[k].timeout = e[3]->len ? (long)wq_reply_ll(e[3]) : 0;
 		out[k].max_attempts = (long)wq_reply_ll(e[4]);
+		if (e[5]->len > 0)
+			out[k].traceparent = wq_strdup(e[5]->str);
 	}
 	*n = k;
 	return WQ_OK;
@@ -491,6 +498,8 @@ wq_outcome_clear(struct wq_outcome *o)
 	o->error = NULL;
 	free(o->state);
 	o->state = NULL;
+	free(o->traceparent);
+	o->traceparent = NULL;
 }
 
 static void

@@ -46,6 +46,7 @@ static const struct {
 	{ "retry_at",	'y', F_NUM },
 	{ "timeout",	'o', F_NUM },
 	{ "ttl",	'l', F_NUM },
+	{ "traceparent", 'x', F_STR },
 };
 #define NFIELDS	(sizeof(record_fields) / sizeof(record_fields[0]))
 

@@ -1,6 +1,7 @@
 /*
  * spec.c -- a submission before it is sent: a JSON job object
- * {"data","key","queue","timeout","max_attempts","ttl"} or a line of
+ * {"data","key","queue","timeout","max_attempts","ttl","traceparent"} or a
+ * line of
  * text turned into a struct wq_spec, every field checked, the data held
  * to --max-data and the callback id computed.  Nothing is sent from
  * here: a spec that is refused leaves no trace.
@@ -21,6 +22,21 @@ wq_spec_clear(struct wq_spec *s)
 	s->queue = NULL;
 	free(s->key);
 	s->key = NULL;
+	free(s->traceparent);
+	s->traceparent = NULL;
+}
+
+int
+wq_spec_set_trace(struct wq *wq, struct wq_spec *s, const char *tp)
+{
+	if (!wq_trace_valid(tp, strlen(tp)))
+		return wq_seterr(wq, WQ_EUSAGE, "bad traceparent: expected "
+		    "VERSION-TRACEID-PARENTID-FLAGS in lower-case hex, "
+		    "e.g. 00-%s-%s-01 (W3C trace context)",
+		    "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+	free(s->traceparent);
+	s->traceparent = wq_strdup(tp);
+	return WQ_OK;
 }
 
 static int
@@ -150,10 +166,14 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 		    &s->max_attempts);
 	else if (strcmp(name, "ttl") == 0)
 		rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400, &s->ttl);
-	else {
+	else if (strcmp(name, "traceparent") == 0) {
+		if ((rc = spec_string(wq, v, "traceparent", 0)) == WQ_OK)
+			rc = wq_spec_set_trace(wq, s, jv_string_value(v));
+		jv_free(v);
+	} else {
 		rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
-		    "(expected data, key, queue, timeout, max_attempts, ttl)",
-		    name);
+		    "(expected data, key, queue, timeout, max_attempts, ttl, "
+		    "traceparent)", name);
 		jv_free(v);
 	}
 	return rc;

@@ -46,6 +46,7 @@
  *   waiter.c    waiting for jobs to end (done:<id> hints)
  *   hints.c     a worker's hints (work queued, a message)
  *   api.c       the HTTP client (libcurl) behind --api
+ *   trace.c     W3C trace context: a job's traceparent
  *   notify.c    telling systemd: ready, stopping, alive
  *   async.c     hiredis async connections, for the Kore API
  *   read.c      the API's reads in rounds
@@ -145,6 +146,13 @@ void		 wq_backoff_reset(struct wq *);
  * factor from [lo, hi) percent. */
 long		 wq_backoff(long, long, long, int, int);
 
+/*
+ * A W3C traceparent (trace.c): 1 when s[0..n) is one, 0 when not.  The
+ * longest kept is WQ_TRACE_MAX bytes.
+ */
+#define WQ_TRACE_MAX	256
+int		 wq_trace_valid(const char *, size_t);
+
 /* The callback id: MD5 of the data (or of the key), upper-case hex. */
 int		 wq_id_of(jv data, const char *key, char out[WQ_ID_LEN + 1]);
 int		 wq_id_valid(const char *);
@@ -160,9 +168,13 @@ struct wq_spec {
 	long		 timeout;	/* seconds, 0: the worker's */
 	long		 max_attempts;	/* 0: the worker's */
 	long		 ttl;		/* seconds, 0: the configured one */
+	char		*traceparent;	/* W3C trace context, or NULL */
 };
 
 void		 wq_spec_clear(struct wq_spec *);
+/* Give every job of a submission this traceparent (checked: WQ_EUSAGE). */
+int		 wq_spec_set_trace(struct wq *, struct wq_spec *,
+		    const char *);
 /* Parse a JSON job object {"data",...}; fills spec (id computed). */
 int		 wq_spec_from_json(struct wq *, jv, struct wq_spec *);
 int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
@@ -226,6 +238,7 @@ struct wq_claim {
 	long		 token;
 	long		 timeout;
 	long		 max_attempts;
+	char		*traceparent;	/* the job's, or NULL */
 };
 
 struct wq_outcome {
@@ -237,6 +250,8 @@ struct wq_outcome {
 	long		 retry_ms;	/* WQ_DONE_FAIL: backoff if retried */
 	char		*state;		/* after the call: worked, pending,
 					   failed, stale (fenced off) */
+	char		*traceparent;	/* the claim's, for the caller's log;
+					   not sent */
 };
 #define WQ_DONE_OK	0
 #define WQ_DONE_FAIL	1

@@ -13,6 +13,7 @@ setup() { redis_flush; }
 teardown() { api_teardown; }
 
 ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+TP=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 
 # deploy/haproxy.cfg with the servers a and b on their loopback ports, the
 # frontends on free ports, checks every 200 ms, no DNS.
@@ -161,4 +162,17 @@ name_of() {
 	# the cluster view through the load balancer names both instances
 	http GET "$LB/api/v1/peers" -H 'Authorization: Bearer lbtok'
 	echo "$body" | jq -e 'map(select(.role == "api")) | length == 2'
+	# a trace context through HAProxy reaches the job's command
+	start tracer wq-worker --queue traced --exec 'echo "$TRACEPARENT"'
+	http POST "$LB/api/v1/work" -H 'Authorization: Bearer lbtok' \
+	    -H "traceparent: $TP" -d '{"data":"t","queue":"traced"}'
+	[ "$code" = 200 ]
+	http GET "$LB/api/v1/work/$(md5id t)?wait=10" -H 'Authorization: Bearer lbtok'
+	echo "$body" | jq -e --arg tp "$TP" \
+	    '.status == "worked" and .result == $tp and .traceparent == $tp'
+	# and a malformed one is refused through it
+	http POST "$LB/api/v1/work" -H 'Authorization: Bearer lbtok' \
+	    -H 'traceparent: 00-nothex' -d '{"data":"u","queue":"traced"}'
+	[ "$code" = 400 ]
+	echo "$body" | jq -e '.error | test("bad traceparent")'
 }

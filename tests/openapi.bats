@@ -152,6 +152,10 @@ undocumented_routes() {
 	# the record while pending, with the optional fields it was given
 	expect 200 GET "$url/api/v1/work/$(md5id k)"
 	echo "$body" | jq -e '.status == "pending" and .ttl == 60 and .timeout == 5'
+	# a trace context, from the header
+	expect 200 POST "$url/api/v1/work" -d '{"data":"traced"}' -H "traceparent: $TP"
+	expect 200 GET "$url/api/v1/work/$(md5id traced)"
+	echo "$body" | jq -e --arg tp "$TP" '.traceparent == $tp'
 	expect 200 GET "$url/api/v1/queues"
 	echo "$body" | jq -e '.q1.pending == 1'
 	# a worker: worked records, one failed for good, one waiting to retry
@@ -191,9 +195,13 @@ undocumented_routes() {
 	api_start api --max-body 4000 --max-data 100
 	url=$(api_url api)
 	for b in '{"data":' 'not json' '[1]' '{"nodata":1}' '{"data":1,"queue":"a b"}' \
-	    '{"data":1,"timeout":0}' '{"data":1,"colour":"red"}'; do
+	    '{"data":1,"timeout":0}' '{"data":1,"colour":"red"}' \
+	    '{"data":1,"traceparent":"00-abc"}'; do
 		expect 400 POST "$url/api/v1/work" -d "$b"
 	done
+	expect 400 POST "$url/api/v1/work" -d '{"data":1}' \
+	    -H 'traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01'
+	echo "$body" | jq -e '.error | test("traceparent")'
 	expect 400 POST "$url/api/v1/work" -H 'Content-Length: 0'
 	expect 400 GET "$url/api/v1/work/$ID_FOO?wait=soon"
 	expect 400 GET "$url/api/v1/recent?limit=0"

@@ -231,3 +231,33 @@ teardown() { stop_started; }
 	assert_failure 3
 	refute_output --partial nope
 }
+
+@test "--traceparent and the traceparent field: checked, kept in the record" {
+	tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+	for bad in 00-abc "${tp^^}" "ff${tp#00}" "$tp-more" \
+	    00-00000000000000000000000000000000-00f067aa0ba902b7-01; do
+		run wq-submit --traceparent "$bad" foo
+		assert_failure 2
+		assert_output --regexp '^wq-submit: bad traceparent: [^'$'\n'']*$'
+	done
+	run wq-submit --json '{"data":1,"traceparent":"00-abc"}'
+	assert_failure 2
+	assert_output --partial 'bad traceparent'
+	run env TRACEPARENT=junk wq-submit foo
+	assert_failure 2
+	assert_output --partial '(from $TRACEPARENT)'
+	[ "$(rcli dbsize)" = 0 ]
+	# kept with the job, shown in its record
+	id=$(wq-submit --traceparent "$tp" foo | jq -r .callback)
+	[ "$(wq-status "$id" | jq -r .traceparent)" = "$tp" ]
+	# the field beats the flag; a later version's fields are kept
+	tp2=01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x=1
+	id=$(wq-submit --traceparent "$tp" --json \
+	    "{\"data\":2,\"traceparent\":\"$tp2\"}" | jq -r .callback)
+	[ "$(wq-status "$id" | jq -r .traceparent)" = "$tp2" ]
+	# $TRACEPARENT (a job that submits more work joins its trace)
+	id=$(env TRACEPARENT="$tp" wq-submit bar | jq -r .callback)
+	[ "$(wq-status "$id" | jq -r .traceparent)" = "$tp" ]
+	id=$(wq-submit baz | jq -r .callback)
+	wq-status "$id" | jq -e 'has("traceparent") | not'
+}

@@ -346,3 +346,31 @@ worked"
 	run log_of w1
 	assert_output --partial 'handed back'
 }
+
+@test "a job's traceparent: TRACEPARENT for its command, in the log line" {
+	tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+	id=$(wq-submit --traceparent "$tp" traced | jq -r .callback)
+	id2=$(wq-submit plain | jq -r .callback)
+	id3=$(wq-submit --traceparent "$tp" --json '{"data":3,"queue":"t"}' |
+	    jq -r .callback)
+	# The worker's own TRACEPARENT is no job's.
+	start w1 env TRACEPARENT=00-11111111111111111111111111111111-2222222222222222-01 \
+	    wq-worker --exec 'echo "[$TRACEPARENT]"' --log json
+	start w2 wq-worker --queue t --sleep 0
+	run wq-status --wait --timeout 10 "$id" "$id2" "$id3"
+	assert_success
+	[ "$(wq-status "$id" | jq -r .result)" = "[$tp]" ]
+	[ "$(wq-status "$id2" | jq -r .result)" = "[]" ]
+	# --log json: every line an object; the job's names its trace.
+	wait_for 10 sh -c "grep -q '$id2' '$(suite_dir)/w1.log'"
+	run jq -c 'select(.event == "job") | [.id, .state, .traceparent]' \
+	    "$(suite_dir)/w1.log"
+	assert_success
+	assert_line "[\"$id\",\"worked\",\"$tp\"]"
+	assert_line "[\"$id2\",\"worked\",null]"
+	jq -s -e 'length >= 3 and all(has("ts") and has("node") and
+	    has("event") and has("msg"))' "$(suite_dir)/w1.log"
+	# The text log too.
+	wait_for 10 sh -c "grep -q '$id3' '$(suite_dir)/w2.log'"
+	grep -q "job $id3 worked (attempt 1) trace $tp\$" "$(suite_dir)/w2.log"
+}

@@ -8,7 +8,8 @@
 -- two nodes can never hold one job and a crash cannot leave a job in
 -- neither list.  Stale entries (no record, not pending, or waiting for a
 -- retry) are dropped.
--- Returns per job: id, data, token, timeout ('' if unset), max_attempts.
+-- Returns per job: id, data, token, timeout ('' if unset), max_attempts,
+-- traceparent ('' if none).
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- Numbers given to redis.call are formatted with "%.17g", which costs
 -- more than the HSET they go to: the times and tokens are passed as
@@ -24,7 +25,8 @@ for i = 2, #KEYS do
     for j = 1, #ids do
       local id = ids[j]
       local jk = P .. 'job:' .. id
-      local f = redis.call('HMGET', jk, 's', 'y', 'a', 'd', 'o', 'm', 'c')
+      local f = redis.call('HMGET', jk, 's', 'y', 'a', 'd', 'o', 'm', 'c',
+        'x')
       if f[1] == 'pending' and not f[2] then
         local tok = (tonumber(f[3]) or 0) + 1
         local toks = string.format('%d', tok)
@@ -41,7 +43,8 @@ for i = 2, #KEYS do
         taken[ntaken] = id
         out[nout + 1], out[nout + 2], out[nout + 3] = id, f[4], tok
         out[nout + 4], out[nout + 5] = f[5] or '', maxa
-        nout = nout + 5
+        out[nout + 6] = f[8] or ''
+        nout = nout + 6
       end
     end
   end

@@ -15,6 +15,7 @@ local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 --   r result    e error     c created_at (ms)           y retry_at (ms)
 --   t started_at, f finished_at (ms after c)            o timeout (s)
 --   l ttl (s; absent: WQ_TTL_DEFAULT)
+--   x traceparent (W3C trace context; absent: none)
 -- The callback id is the key's suffix and is not stored.
 local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))

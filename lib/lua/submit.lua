@@ -1,7 +1,8 @@
 -- submit.lua: queue new jobs, or answer the record of a known id.
 -- KEYS: queue:<q>.
--- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl ('' when
---       unset; the same for every job of one call), then per job: id, data.
+-- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl,
+--       traceparent ('' when unset; the same for every job of one call),
+--       then per job: id, data.
 -- Atomic because the check for an existing record and the creation of the
 -- new one must not interleave with another submission of the same id:
 -- that is what makes the callback id an idempotency key.
@@ -9,7 +10,7 @@
 -- first), which the web console shows.
 -- Returns per job 0 (queued) or the existing record as field/value pairs.
 local P, by, q = ARGV[1], ARGV[2], ARGV[3]
-local timeout, maxa, ttl = ARGV[4], ARGV[5], ARGV[6]
+local timeout, maxa, ttl, trace = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 -- Numbers given to redis.call are formatted with "%.17g", dearer than
 -- the HSET itself: NOW is formatted once, as a string.
 local now = string.format('%d', NOW)
@@ -24,8 +25,9 @@ if maxa ~= '' then extra[#extra + 1] = 'm'; extra[#extra + 1] = maxa end
 if ttl ~= '' and tonumber(ttl) ~= WQ_TTL_DEFAULT then
   extra[#extra + 1] = 'l'; extra[#extra + 1] = ttl
 end
+if trace ~= '' then extra[#extra + 1] = 'x'; extra[#extra + 1] = trace end
 local out, fresh, n = {}, {}, 0
-for a = 7, #ARGV, 2 do
+for a = 8, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
