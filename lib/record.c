@@ -17,9 +17,10 @@
  * How a record is kept in its hash, job:<id>.  The JSON field names are
  * the contract (docs/DESIGN.md, "The record"); the hash's are one letter
  * each, because a finished record stays in Redis for its TTL and its
- * field names were most of its size (see bench/README.md).  The callback id is not stored
- * (it is the key's suffix); a missing queue is "default", missing
- * attempts 0, a missing ttl WQ_TTL_DEFAULT (the built-in --ttl).
+ * field names were most of its size (see bench/README.md).  The callback
+ * id is not stored (it is the key's suffix); a missing queue is
+ * "default", missing attempts 0, a missing ttl WQ_TTL_DEFAULT (the
+ * built-in --ttl).
  * started_at and finished_at are kept as milliseconds after created_at
  * (a few bytes instead of a 13-digit time).  The Lua scripts use the
  * same letters (lib/lua/common.lua lists them).
