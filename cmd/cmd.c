@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -169,6 +170,99 @@ cmd_inputs_free(char **items)
 	free(items);
 }
 
+void
+cmd_lines_init(struct cmd_lines *in, int fd)
+{
+	if (isatty(fd))
+		cmd_die(WQ_EUSAGE, "nothing to do: give arguments or pipe "
+		    "lines to stdin (try --help)");
+	memset(in, 0, sizeof(*in));
+	in->fd = fd;
+}
+
+/* Returns 1 when something was read, 0 at the end of the input. */
+int
+cmd_lines_fill(struct cmd_lines *in)
+{
+	ssize_t	n;
+
+	if (in->eof)
+		return 0;
+	if (in->off > 0 && (in->off == in->len || in->off >= in->cap / 2)) {
+		/* what was handed out is done with: make room */
+		memmove(in->buf, in->buf + in->off, in->len - in->off);
+		in->len -= in->off;
+		in->scan -= in->off;
+		in->off = 0;
+	}
+	if (in->cap - in->len < 16384) {
+		in->cap = in->cap ? in->cap * 2 : 65536;
+		in->buf = wq_realloc(in->buf, in->cap);
+	}
+	do
+		n = read(in->fd, in->buf + in->len, in->cap - in->len - 1);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		cmd_die(WQ_EUSAGE, "reading stdin: %s", strerror(errno));
+	if (n == 0) {
+		in->eof = 1;
+		return 0;
+	}
+	in->len += (size_t)n;
+	return 1;
+}
+
+char *
+cmd_lines_next(struct cmd_lines *in, size_t *len)
+{
+	char	*line, *nl;
+	size_t	 n;
+
+	if (in->off == in->len)
+		return NULL;
+	nl = memchr(in->buf + in->scan, '\n', in->len - in->scan);
+	if (nl == NULL && !in->eof) {
+		in->scan = in->len;
+		return NULL;
+	}
+	line = in->buf + in->off;
+	n = nl != NULL ? (size_t)(nl - line) : in->len - in->off;
+	in->off += n + (nl != NULL);
+	in->scan = in->off;
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';	/* the newline's place, or the spare byte */
+	*len = n;
+	in->lineno++;
+	return line;
+}
+
+int
+cmd_lines_end(struct cmd_lines *in)
+{
+	return in->eof && in->off == in->len;
+}
+
+void
+cmd_lines_free(struct cmd_lines *in)
+{
+	free(in->buf);
+	memset(in, 0, sizeof(*in));
+}
+
+int
+cmd_poll_ms(int64_t deadline)
+{
+	int64_t	ms;
+
+	if (deadline < 0)
+		return -1;
+	ms = deadline - wq_now_ms();
+	if (ms <= 0)
+		return 0;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /* Print a malloc'd line, and free it. */
 static int
 put_line(char *s)
@@ -195,8 +289,11 @@ cmd_print_answer(struct wq *wq, struct wq_spec *spec, jv answer)
 int
 cmd_flush(void)
 {
-	if (fflush(stdout) == EOF && errno != EPIPE)
+	if (fflush(stdout) == EOF) {
+		if (errno == EPIPE)
+			return -1;
 		cmd_die(WQ_EUSAGE, "writing stdout: %s", strerror(errno));
+	}
 	return 0;
 }
 

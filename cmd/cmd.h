@@ -40,9 +40,37 @@ void		 cmd_common(struct wq *, int, const char *, char **,
 char		**cmd_inputs(int, char **, size_t *, size_t **);
 void		 cmd_inputs_free(char **);
 
+/*
+ * Standard input as a stream of lines, for the commands that act on each
+ * line as it comes (wq-submit, wq-status): cmd_lines_fill() does one
+ * read(2), which does not block once poll(2) said the descriptor is
+ * readable; cmd_lines_next() then hands out the complete lines, in place
+ * (without the newline, nor a CR before it), valid until the next fill.
+ * At the end of the input an unfinished last line is a line too.
+ */
+struct cmd_lines {
+	int		 fd;
+	char		*buf;
+	size_t		 off;		/* the next line starts here */
+	size_t		 len;		/* bytes in buf */
+	size_t		 cap;
+	size_t		 scan;		/* no newline in buf[off, scan) */
+	int		 eof;
+	size_t		 lineno;	/* lines handed out */
+};
+void		 cmd_lines_init(struct cmd_lines *, int);
+int		 cmd_lines_fill(struct cmd_lines *);
+char		*cmd_lines_next(struct cmd_lines *, size_t *);
+/* Every line has been handed out and no more will come. */
+int		 cmd_lines_end(struct cmd_lines *);
+void		 cmd_lines_free(struct cmd_lines *);
+/* The time until deadline (ms since the epoch, -1: none) for poll(2). */
+int		 cmd_poll_ms(int64_t);
+
 /* One NDJSON line on stdout: a value (consumed), a submission answer. */
 int		 cmd_print(jv);
 int		 cmd_print_answer(struct wq *, struct wq_spec *, jv);
+/* Flush stdout: -1 when its reader has gone (EPIPE), exit 2 on an error. */
 int		 cmd_flush(void);
 /* A duration in seconds for an option, or exit 2. */
 double		 cmd_seconds(const char *, const char *);

@@ -2,15 +2,22 @@
  * wq-status -- what became of jobs; --wait blocks until they end.
  *
  * Ids come from the arguments or from stdin, as plain ids or as the NDJSON
- * lines wq-submit prints.  Without --wait the records are printed in input
- * order.  With --wait each record is printed when its job ends, in the
- * order they end: the command subscribes to the jobs' done channels and
- * sleeps in poll(2) until a hint arrives (it re-reads everything every few
- * seconds too, in case a hint was lost), so waiting costs Redis nothing.
- * Exit 1 when an id is unknown, a job failed, or --timeout passed first.
+ * lines wq-submit prints, and stdin is acted on as it arrives.  Without
+ * --wait the records are printed in input order, a batch each time input
+ * comes.  With --wait each id is followed from the moment it is read, and
+ * each record printed when its job ends, in the order they end: the watch
+ * of libwq subscribes to the jobs' done channels and this sleeps in
+ * poll(2) on them and on stdin, so waiting costs Redis nothing, and what
+ * it holds is the ids still in flight.  It is done when the input is
+ * closed and every id has ended.  Through the API, API_INFLIGHT requests
+ * are in flight, each held by the API until its job ends.
+ * Exit 1 when an id is unknown, a job failed, or --timeout passed first;
+ * 2 when a line is no id (the ids before it are still answered).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +37,22 @@ static const struct option own[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-#define RECHECK_MS	3000
 #define CHUNK		1000
+#define API_INFLIGHT	32
+
+/*
+ * Where the ids come from: the arguments (all checked before anything is
+ * read), or stdin, read as it arrives.  A line of stdin that is no id
+ * ends the input there: it is reported at once, what came before it is
+ * answered (or waited for), and the exit status is 2.
+ */
+struct input {
+	char		**args;
+	size_t		  nargs, next;
+	struct cmd_lines  lines;
+	int		  stdin_open;	/* more may come from stdin */
+	int		  bad;		/* the input ended at a bad line */
+};
 
 static struct wq_jq	*jq;
 static int		 result;
@@ -43,8 +64,9 @@ usage(FILE *f)
 "usage: wq-status [options] [ID...]\n"
 "       wq-status --list STATE [--queue Q] [--limit N]\n"
 "Print the record of each job; ids from the arguments, or from stdin\n"
-"(plain ids or NDJSON lines with a \"callback\" field).\n"
-"  --wait             block until each job is worked or failed\n"
+"(plain ids or NDJSON lines with a \"callback\" field), as they come.\n"
+"  --wait             block until each job is worked or failed; print\n"
+"                     each record as its job ends\n"
 "  --timeout S        with --wait: give up after S seconds (exit 1)\n"
 "  --jq PROGRAM       filter or reshape each record (jq syntax)\n"
 "  --list STATE       ids of --queue by state: pending, delayed, working,\n"
@@ -80,6 +102,20 @@ emit(jv rec)
 	jv_free(out);
 }
 
+/*
+ * Flush what was printed.  When the reader of stdout has gone (wq-status
+ * --wait | head), stop as a filter does, by SIGPIPE: on an endless input
+ * nothing else would ever end it.
+ */
+static void
+flush(void)
+{
+	if (cmd_flush() == -1) {
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+}
+
 static void
 unknown(const char *id)
 {
@@ -87,209 +123,347 @@ unknown(const char *id)
 	result = WQ_NO;
 }
 
+/* Print what wq_status_recs() or wq_watch read, count times; clears it. */
 static void
-status_once(struct wq *wq, char **ids, size_t n)
+emit_rec(struct wq_rec *r, unsigned count)
 {
-	jv	*recs;
-	size_t	 off, cnt, i;
-	int	 rc;
+	unsigned	i;
 
-	recs = wq_calloc(CHUNK, sizeof(*recs));
-	for (off = 0; off < n; off += cnt) {
-		cnt = n - off < CHUNK ? n - off : CHUNK;
-		rc = WQ_OK;
-		if (wq_setting(wq, WQ_OPT_API) != NULL) {
-			for (i = 0; i < cnt && rc == WQ_OK; i++)
-				rc = wq_api_status(wq, ids[off + i], 0,
-				    &recs[i]);
+	for (i = 0; i < count; i++) {
+		if (!r->found)
+			unknown(r->id);
+		else if (r->line != NULL) {
+			if (r->failed)
+				result = WQ_NO;
+			puts(r->line);
 		} else
-			rc = wq_status(wq, (const char **)ids + off, cnt, recs);
-		if (rc != WQ_OK) {
-			free(recs);
-			cmd_die(rc, "%s", wq_error(wq));
-		}
-		for (i = 0; i < cnt; i++) {
-			if (jv_get_kind(recs[i]) == JV_KIND_NULL)
-				unknown(ids[off + i]);
-			else
-				emit(jv_copy(recs[i]));
-			jv_free(recs[i]);
-		}
-		cmd_flush();
+			emit(jv_copy(r->rec));
 	}
-	free(recs);
+	wq_record_clear(r);
 }
 
-static double
-left_s(int64_t deadline)
-{
-	return deadline < 0 ? 1e9 : (double)(deadline - wq_now_ms()) / 1000.0;
-}
-
-/* --wait through the API: the API holds each request until the job ends. */
 static void
-wait_api(struct wq *wq, char **ids, size_t n, int64_t deadline)
+input_init(struct input *in, int argc, char **argv)
 {
-	jv	rec;
-	double	left;
+	char	id[512];
 	size_t	i;
-	int	rc;
 
-	for (i = 0; i < n; i++) {
-		for (;;) {
-			left = left_s(deadline);
-			if ((rc = wq_api_status(wq, ids[i],
-			    left > 25 ? 25 : (left > 0 ? left : 0.001),
-			    &rec)) != WQ_OK)
-				cmd_die(rc, "%s", wq_error(wq));
-			if (jv_get_kind(rec) == JV_KIND_NULL) {
-				unknown(ids[i]);
-				break;
-			}
-			if (wq_record_final(rec) || left_s(deadline) <= 0) {
-				if (!wq_record_final(rec)) {
-					cmd_warn("%s: not finished before the "
-					    "timeout", ids[i]);
-					result = WQ_NO;
-				}
-				emit(rec);
-				cmd_flush();
-				break;
-			}
-			jv_free(rec);
+	memset(in, 0, sizeof(*in));
+	if (argc > 0) {
+		in->args = wq_calloc((size_t)argc, sizeof(*in->args));
+		for (i = 0; i < (size_t)argc; i++) {
+			if (wq_id_from_line(argv[i], strlen(argv[i]), id,
+			    sizeof(id)) == -1)
+				cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1, id);
+			in->args[i] = wq_strdup(id);
 		}
+		in->nargs = (size_t)argc;
+		return;
 	}
+	cmd_lines_init(&in->lines, STDIN_FILENO);
+	in->stdin_open = 1;
+}
+
+static void
+input_free(struct input *in)
+{
+	size_t	i;
+
+	for (i = 0; i < in->nargs; i++)
+		free(in->args[i]);
+	free(in->args);
+	cmd_lines_free(&in->lines);
 }
 
 /*
- * Re-read the records of the ids still waited for; print and drop the
- * ones that ended or are unknown.  pending maps id -> true.
+ * The next id into id: 1; 0 when none is ready yet (poll stdin, then
+ * cmd_lines_fill()); -1 at the end of the input.
  */
 static int
-recheck(struct wq *wq, jv *pending, char **only, size_t nonly)
+input_next(struct input *in, char *id, int *fresh)
 {
+	char	*line, err[512];
+	size_t	 len;
+
+	*fresh = 0;
+	if (in->next < in->nargs) {
+		memcpy(id, in->args[in->next++], WQ_ID_LEN + 1);
+		return 1;
+	}
+	if (!in->stdin_open)
+		return -1;
+	if ((line = cmd_lines_next(&in->lines, &len)) == NULL) {
+		if (!in->lines.eof)
+			return 0;
+		in->stdin_open = 0;
+		return -1;
+	}
+	if (wq_id_from_input(line, len, err, sizeof(err), fresh) == -1) {
+		cmd_warn("input %zu: %s", in->lines.lineno, err);
+		in->bad = 1;
+		in->stdin_open = 0;
+		return -1;
+	}
+	memcpy(id, err, WQ_ID_LEN + 1);
+	return 1;
+}
+
+/*
+ * Through the API: several requests in flight on kept-alive connections
+ * (API_INFLIGHT), each one id.
+ */
+static struct wq_api_pool	*pool;
+
+static struct wq_api_pool *
+api_pool(struct wq *wq)
+{
+	int	rc;
+
+	if (pool == NULL && (rc = wq_api_pool_open(wq, API_INFLIGHT,
+	    &pool)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
+	return pool;
+}
+
+struct api_batch {
+	struct wq	 *wq;
 	const char	**ids;
-	jv		 *recs, keys;
+	struct wq_rec	 *recs;
+};
+
+static void
+api_read(void *arg, size_t tag, int rc, jv answer)
+{
+	struct api_batch	*b = arg;
+
+	if (rc != WQ_OK)
+		cmd_die(rc, "%s", wq_error(b->wq));
+	wq_record_set(&b->recs[tag], b->ids[tag], answer, jq != NULL ?
+	    WQ_REC_JV : WQ_REC_LINE);
+}
+
+/* The records of ids as they stand, into recs[]: wq_status_recs(). */
+static int
+api_status(struct wq *wq, const char **ids, size_t n, struct wq_rec *recs)
+{
+	struct api_batch	 b = { wq, ids, recs };
+	struct wq_api_pool	*p = api_pool(wq);
+	size_t			 next = 0;
+	int			 rc, ready;
+
+	while (next < n || wq_api_pool_idle(p) < API_INFLIGHT) {
+		for (; next < n && wq_api_pool_idle(p) > 0; next++)
+			if ((rc = wq_api_pool_status(p, ids[next], 0,
+			    next)) != WQ_OK)
+				return rc;
+		if ((rc = wq_api_pool_run(p, -1, -1, &ready, api_read,
+		    &b)) != WQ_OK)
+			return rc;
+	}
+	return WQ_OK;
+}
+
+/*
+ * Without --wait: the records as they stand, in input order, a batch for
+ * the ids that are there each time input arrives.
+ */
+static void
+status_stream(struct wq *wq, struct input *in)
+{
+	struct wq_rec	 *recs;
+	char		(*ids)[WQ_ID_LEN + 1];
+	const char	**idp;
 	size_t		  n, i;
-	int		  rc;
+	int		  r = 0, rc, fresh;
 
-	if (only != NULL) {
-		ids = wq_calloc(nonly, sizeof(*ids));
-		for (n = 0, i = 0; i < nonly; i++)
-			if (jv_object_has(jv_copy(*pending),
-			    jv_string(only[i])))
-				ids[n++] = only[i];
-		keys = jv_null();
-	} else {
-		keys = jv_keys(jv_copy(*pending));
-		n = (size_t)jv_array_length(jv_copy(keys));
-		ids = wq_calloc(n, sizeof(*ids));
-		for (i = 0; i < n; i++) {
-			jv k = jv_array_get(jv_copy(keys), (int)i);
-
-			/* keys holds a reference, so the string stays */
-			ids[i] = jv_string_value(k);
-			jv_free(k);
+	recs = wq_calloc(CHUNK, sizeof(*recs));
+	ids = wq_calloc(CHUNK, sizeof(*ids));
+	idp = wq_calloc(CHUNK, sizeof(*idp));
+	for (;;) {
+		for (n = 0; n < CHUNK && (r = input_next(in, ids[n],
+		    &fresh)) == 1; n++)
+			idp[n] = ids[n];
+		if (n > 0) {
+			rc = wq_setting(wq, WQ_OPT_API) != NULL ?
+			    api_status(wq, idp, n, recs) :
+			    wq_status_recs(wq, idp, n, jq != NULL ?
+			    WQ_REC_JV : WQ_REC_LINE, recs);
+			if (rc != WQ_OK)
+				cmd_die(rc, "%s", wq_error(wq));
+			for (i = 0; i < n; i++)
+				emit_rec(&recs[i], 1);
+			flush();
+			continue;
 		}
+		if (r == -1)
+			break;
+		cmd_lines_fill(&in->lines);	/* nothing else to do: block */
 	}
-	recs = wq_calloc(n ? n : 1, sizeof(*recs));
-	rc = wq_status(wq, ids, n, recs);
-	for (i = 0; rc == WQ_OK && i < n; i++) {
-		if (jv_get_kind(recs[i]) == JV_KIND_NULL) {
-			unknown(ids[i]);
-			*pending = jv_object_delete(*pending,
-			    jv_string(ids[i]));
-		} else if (wq_record_final(recs[i])) {
-			*pending = jv_object_delete(*pending,
-			    jv_string(ids[i]));
-			emit(jv_copy(recs[i]));
-		}
-	}
-	for (i = 0; i < n; i++)
-		jv_free(recs[i]);
 	free(recs);
 	free(ids);
-	jv_free(keys);
-	cmd_flush();
-	return rc;
+	free(idp);
+}
+
+/* --wait through the API: each request is held until its job ends. */
+struct api_wait {
+	struct wq	 *wq;
+	char		(*ids)[WQ_ID_LEN + 1];	/* by tag */
+	size_t		 *free;			/* tags not in use */
+	size_t		  nfree;
+	int64_t		  deadline;
+};
+
+/* How long the API may hold a request: what is left, at most 25 s. */
+static double
+api_wait_s(int64_t deadline)
+{
+	double	left;
+
+	if (deadline < 0)
+		return 25;
+	left = (double)(deadline - wq_now_ms()) / 1000.0;
+	return left > 25 ? 25 : (left > 0.001 ? left : 0.001);
 }
 
 static void
-wait_redis(struct wq *wq, char **ids, size_t n, int64_t deadline)
+api_waited(void *arg, size_t tag, int rc, jv answer)
 {
-	struct wq_waiter	*w = NULL;
-	struct pollfd		 pfd;
-	char			*hints[256];
-	size_t			 nh, i;
-	int64_t			 next_check = 0;
-	double			 left;
-	int			 rc, ms, fresh = 1;
-	jv			 pending;
+	struct api_wait	*a = arg;
+	struct wq_rec	 r;
 
-	pending = jv_object();
-	for (i = 0; i < n; i++)
-		pending = jv_object_set(pending, jv_string(ids[i]), jv_true());
-	while (jv_object_length(jv_copy(pending)) > 0) {
-		if (w == NULL) {
-			/* Subscribe first, then read: no end can slip by. */
-			if ((rc = wq_waiter_open(wq, &w)) != WQ_OK)
-				cmd_die(rc, "%s", wq_error(wq));
-			for (i = 0; i < n; i += CHUNK)
-				if ((rc = wq_waiter_add(w,
-				    (const char **)ids + i,
-				    n - i < CHUNK ? n - i : CHUNK)) != WQ_OK)
-					cmd_die(rc, "%s", wq_error(wq));
-			fresh = 1;
-		}
-		if (fresh || wq_now_ms() >= next_check) {
-			if ((rc = recheck(wq, &pending, NULL, 0)) != WQ_OK)
-				cmd_die(rc, "%s", wq_error(wq));
-			next_check = wq_now_ms() + RECHECK_MS;
-			fresh = 0;
-			continue;
-		}
-		left = left_s(deadline);
-		if (left <= 0)
-			break;
-		ms = (int)(next_check - wq_now_ms());
-		if (deadline >= 0 && left * 1000 < ms)
-			ms = (int)(left * 1000) + 1;
-		pfd.fd = wq_waiter_fd(w);
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, ms < 0 ? 0 : ms) <= 0)
-			continue;
-		if ((rc = wq_waiter_read(w, hints, 256, &nh)) != WQ_OK) {
-			/* The link broke: back off, subscribe again. */
-			wq_waiter_close(w);
-			w = NULL;
-			usleep((useconds_t)wq_backoff_ms(wq) * 1000);
-			continue;
-		}
-		wq_backoff_reset(wq);
-		if (nh > 0 && (rc = recheck(wq, &pending, hints, nh)) != WQ_OK)
-			cmd_die(rc, "%s", wq_error(wq));
+	if (rc != WQ_OK)
+		cmd_die(rc, "%s", wq_error(a->wq));
+	wq_record_set(&r, a->ids[tag], answer, jq != NULL ? WQ_REC_JV :
+	    WQ_REC_LINE);
+	if (r.found && !r.final && (a->deadline < 0 ||
+	    wq_now_ms() < a->deadline)) {
+		/* held as long as the API holds one: ask again */
+		wq_record_clear(&r);
+		if ((rc = wq_api_pool_status(pool, a->ids[tag],
+		    api_wait_s(a->deadline), tag)) != WQ_OK)
+			cmd_die(rc, "%s", wq_error(a->wq));
+		return;
 	}
-	wq_waiter_close(w);
-	if (jv_object_length(jv_copy(pending)) > 0) {
-		/* Timed out: say which, print where they stand. */
-		jv	  keys = jv_keys(jv_copy(pending));
-		size_t	  nk = (size_t)jv_array_length(jv_copy(keys));
-		char	**left = wq_calloc(nk + 1, sizeof(*left));
-
-		for (i = 0; i < nk; i++) {
-			jv k = jv_array_get(jv_copy(keys), (int)i);
-
-			left[i] = wq_strdup(jv_string_value(k));
-			cmd_warn("%s: not finished before the timeout",
-			    left[i]);
-			jv_free(k);
-		}
-		jv_free(keys);
-		status_once(wq, left, nk);
-		cmd_inputs_free(left);
+	if (r.found && !r.final) {
+		cmd_warn("%s: not finished before the timeout", r.id);
 		result = WQ_NO;
 	}
-	jv_free(pending);
+	emit_rec(&r, 1);
+	a->free[a->nfree++] = tag;
+}
+
+static void
+wait_api(struct wq *wq, struct input *in, int64_t deadline)
+{
+	struct api_wait		 a;
+	struct wq_api_pool	*p = api_pool(wq);
+	size_t			 tag;
+	int			 r = 0, rc, ready, fresh;
+
+	a.wq = wq;
+	a.deadline = deadline;
+	a.ids = wq_calloc(API_INFLIGHT, sizeof(*a.ids));
+	a.free = wq_calloc(API_INFLIGHT, sizeof(*a.free));
+	for (a.nfree = 0; a.nfree < API_INFLIGHT; a.nfree++)
+		a.free[a.nfree] = API_INFLIGHT - 1 - a.nfree;
+	for (;;) {
+		if (deadline >= 0 && wq_now_ms() >= deadline)
+			in->stdin_open = 0;	/* time is up: read no more */
+		r = 1;
+		while (a.nfree > 0 && (r = input_next(in, a.ids[a.free[
+		    a.nfree - 1]], &fresh)) == 1) {
+			tag = a.free[--a.nfree];
+			if ((rc = wq_api_pool_status(p, a.ids[tag],
+			    api_wait_s(deadline), tag)) != WQ_OK)
+				cmd_die(rc, "%s", wq_error(wq));
+		}
+		if (r == -1 && a.nfree == API_INFLIGHT)
+			break;
+		/* r is 0 when stdin has nothing ready and there is room */
+		if ((rc = wq_api_pool_run(p, r == 0 ? in->lines.fd : -1,
+		    a.nfree == API_INFLIGHT ? cmd_poll_ms(deadline) : -1,
+		    &ready, api_waited, &a)) != WQ_OK)
+			cmd_die(rc, "%s", wq_error(wq));
+		if (ready)
+			cmd_lines_fill(&in->lines);
+		flush();
+	}
+	free(a.ids);
+	free(a.free);
+}
+
+static void
+on_ended(void *arg, struct wq_rec *r)
+{
+	(void)arg;
+	emit_rec(r, r->count);
+}
+
+/* The ids still waited for at the timeout: named, printed as they stand. */
+static void
+timed_out(struct wq *wq, char **ids, size_t n)
+{
+	struct input	in;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		cmd_warn("%s: not finished before the timeout", ids[i]);
+	memset(&in, 0, sizeof(in));
+	in.args = ids;
+	in.nargs = n;
+	status_stream(wq, &in);
+	result = WQ_NO;
+}
+
+/*
+ * --wait: each id is handed to the watch (lib/watch.c) as soon as it is
+ * read, and each record printed as its job ends.  Done when the input is
+ * closed and no id is left, or at the deadline.
+ */
+static void
+wait_redis(struct wq *wq, struct input *in, int64_t deadline)
+{
+	struct wq_watch	 *w;
+	struct pollfd	  pfd[2];
+	char		  id[WQ_ID_LEN + 1], **left;
+	size_t		  nleft;
+	int		  r = 0, rc, ms, readable = 0, fresh;
+
+	if ((rc = wq_watch_open(wq, jq != NULL ? WQ_REC_JV : WQ_REC_LINE,
+	    &w)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
+	for (;;) {
+		while ((r = input_next(in, id, &fresh)) == 1)
+			if ((rc = wq_watch_add(w, id, fresh)) != WQ_OK)
+				cmd_die(rc, "%s", wq_error(wq));
+		if ((rc = wq_watch_run(w, readable, on_ended, NULL)) != WQ_OK)
+			cmd_die(rc, "%s", wq_error(wq));
+		flush();
+		if (r == -1 && wq_watch_pending(w) == 0)
+			break;
+		if (deadline >= 0 && wq_now_ms() >= deadline)
+			break;
+		ms = wq_watch_next_ms(w);
+		if (ms < 0 || (deadline >= 0 && cmd_poll_ms(deadline) < ms))
+			ms = cmd_poll_ms(deadline);
+		pfd[0].fd = r == 0 ? in->lines.fd : -1;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = wq_watch_fd(w);
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, 2, ms) == -1 && errno != EINTR)
+			cmd_die(WQ_EUNAVAIL, "poll: %s", strerror(errno));
+		if (pfd[0].fd >= 0 && pfd[0].revents != 0)
+			cmd_lines_fill(&in->lines);
+		readable = pfd[1].fd >= 0 && pfd[1].revents != 0;
+	}
+	if (wq_watch_pending(w) > 0) {
+		left = wq_watch_ids(w, &nleft);
+		wq_watch_close(w);
+		timed_out(wq, left, nleft);
+		cmd_inputs_free(left);
+	} else
+		wq_watch_close(w);
 }
 
 /* Does a listed record belong in the listing of state? */
@@ -364,7 +538,7 @@ list(struct wq *wq, const char *state, long limit)
 	free(recs);
 	free(v);
 	jv_free(ids);
-	cmd_flush();
+	flush();
 }
 
 int
@@ -372,8 +546,8 @@ main(int argc, char **argv)
 {
 	struct option	*opts;
 	struct wq	*wq;
-	char		**items, err[512], *state = NULL;
-	size_t		 n, i, *lens;
+	struct input	 in;
+	char		 err[512], *state = NULL;
 	double		 timeout = -1;
 	long		 limit = 1000;
 	int		 c, wait = 0;
@@ -423,23 +597,19 @@ main(int argc, char **argv)
 		wq_free(wq);
 		return result;
 	}
-	items = cmd_inputs(argc - optind, argv + optind, &n, &lens);
-	for (i = 0; i < n; i++) {
-		/* normalise in place: ids are never longer than the line */
-		if (wq_id_from_line(items[i], lens[i], err, sizeof(err)) == -1)
-			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1, err);
-		memcpy(items[i], err, WQ_ID_LEN + 1);
-	}
-	free(lens);
+	input_init(&in, argc - optind, argv + optind);
 	if (timeout >= 0)
 		deadline = wq_now_ms() + (int64_t)(timeout * 1000);
 	if (!wait)
-		status_once(wq, items, n);
+		status_stream(wq, &in);
 	else if (wq_setting(wq, WQ_OPT_API) != NULL)
-		wait_api(wq, items, n, deadline);
+		wait_api(wq, &in, deadline);
 	else
-		wait_redis(wq, items, n, deadline);
-	cmd_inputs_free(items);
+		wait_redis(wq, &in, deadline);
+	if (in.bad)
+		result = WQ_EUSAGE;
+	input_free(&in);
+	wq_api_pool_close(pool);
 	wq_jq_free(jq);
 	wq_free(wq);
 	return result;

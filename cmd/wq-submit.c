@@ -1,19 +1,33 @@
 /*
  * wq-submit -- queue work; print one submission answer per job.
  *
- * Every input is parsed and checked before anything is sent, so bad input
- * (a malformed JSON line, data over --max-data) queues nothing.  Jobs go
- * to Redis in pipelined batches, or one by one to the HTTP API (--api).
+ * Lines of stdin are queued as they arrive: a batch is sent when it holds
+ * BATCH jobs, or LINGER_MS after its first line, whichever comes first,
+ * and its answers are printed and flushed at once, so a producer that
+ * never ends (tail -f, inotifywait -m) is served line by line and the
+ * next command of a pipeline sees each answer as soon as it exists.  A
+ * bad line (malformed JSON, data over --max-data) stops the stream
+ * there: the lines before it are queued and answered, it and those after
+ * it are not, and the exit status is 2.
+ *
+ * --all-or-nothing reads the whole input and checks every line before
+ * anything is sent, so that bad input queues nothing; arguments, and a
+ * --key (one job), are always taken that way.  Jobs go to Redis in
+ * pipelined batches, or to the HTTP API (--api), API_INFLIGHT requests
+ * at a time on kept-alive connections.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
 enum { OPT_LINES = WQ_OPT_FIRST_PRIVATE, OPT_JSON, OPT_KEY, OPT_TIMEOUT,
-    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT };
+    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL };
 
 static const struct option own[] = {
 	{ "lines",		no_argument,		NULL, OPT_LINES },
@@ -22,21 +36,35 @@ static const struct option own[] = {
 	{ "timeout",		required_argument,	NULL, OPT_TIMEOUT },
 	{ "max-attempts",	required_argument, NULL, OPT_MAX_ATTEMPTS },
 	{ "traceparent",	required_argument, NULL, OPT_TRACEPARENT },
+	{ "all-or-nothing",	no_argument,		NULL, OPT_ALL },
 	{ NULL, 0, NULL, 0 }
 };
+
+#define BATCH		1024	/* jobs a batch, at most */
+#define LINGER_MS	5	/* how long a batch waits for more lines */
+#define CHUNK		10000	/* jobs a call, --all-or-nothing */
+#define API_INFLIGHT	16
+
+static struct wq	*wq;
+static int		 mode = WQ_TEXT_STRING;
+static char		*key;
+static long		 timeout, max_attempts;
+static const char	*trace;		/* --traceparent, $TRACEPARENT */
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 "usage: wq-submit [options] [DATA...]\n"
-"Queue one job per argument, or per line of stdin when there are none;\n"
+"Queue one job per argument, or per line of stdin as lines arrive;\n"
 "print one answer per job: "
 "{\"accepted_by\",\"callback\",\"data\",\"status\"}.\n"
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
 "                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\",\n"
 "                     \"traceparent\"}\n"
+"  --all-or-nothing   read and check all of stdin before queueing any\n"
+"                     of it (by default a bad line stops the stream)\n"
 "  --key K            idempotency key of the job (one job only)\n"
 "  --timeout S        seconds a worker may run each job\n"
 "  --max-attempts N   attempts before a job fails for good\n"
@@ -45,7 +73,247 @@ usage(FILE *f)
 "%s", wq_common_usage);
 }
 
-#define CHUNK	10000
+/* Parse input number no (from 1); on bad input, the reason in err. */
+static int
+parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
+    char *err, size_t errlen)
+{
+	if (mode == WQ_TEXT_JSON && len == 0) {
+		snprintf(err, errlen, "input %zu: empty line (expected a JSON "
+		    "job object)", no);
+		return -1;
+	}
+	if (wq_spec_from_text(wq, text, len, mode, spec) != WQ_OK) {
+		snprintf(err, errlen, "input %zu: %s", no, wq_error(wq));
+		return -1;
+	}
+	if (key != NULL) {
+		spec->key = wq_strdup(key);
+		wq_id_of(jv_null(), key, spec->id);
+	}
+	if (spec->timeout == 0)
+		spec->timeout = timeout;
+	if (spec->max_attempts == 0)
+		spec->max_attempts = max_attempts;
+	if (spec->traceparent == NULL && trace != NULL)
+		spec->traceparent = wq_strdup(trace);
+	return 0;
+}
+
+/*
+ * Queue specs[0..n) through Redis and print their answers, in order;
+ * clears the specs.  Exits on an error, the answers of the batch unsaid.
+ */
+static void
+submit_redis(struct wq_spec *specs, size_t n, jv *answers)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = wq_submit(wq, specs, n, answers)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
+	for (i = 0; i < n; i++) {
+		cmd_print_answer(wq, &specs[i], answers[i]);
+		wq_spec_clear(&specs[i]);
+	}
+	cmd_flush();
+}
+
+/*
+ * Through the API: a window of API_INFLIGHT jobs, each one request; the
+ * answers are printed in input order as the window's first ones come.
+ */
+struct window {
+	struct wq_api_pool	*pool;
+	struct wq_spec		 specs[API_INFLIGHT];
+	jv			 answers[API_INFLIGHT];
+	int			 rcs[API_INFLIGHT];
+	char			*errs[API_INFLIGHT];
+	int			 done[API_INFLIGHT];
+	size_t			 next;		/* sequence of the next job */
+	size_t			 print;		/* of the next to print */
+};
+
+static void
+api_answered(void *arg, size_t tag, int rc, jv answer)
+{
+	struct window	*win = arg;
+	size_t		 k = tag % API_INFLIGHT;
+
+	win->answers[k] = answer;
+	win->rcs[k] = rc;
+	win->errs[k] = rc != WQ_OK ? wq_strdup(wq_error(wq)) : NULL;
+	win->done[k] = 1;
+}
+
+/* Print the answers at the head of the window that have come. */
+static void
+api_print(struct window *win)
+{
+	size_t	k;
+
+	while (win->print < win->next && win->done[k = win->print %
+	    API_INFLIGHT]) {
+		if (win->rcs[k] != WQ_OK)
+			cmd_die(win->rcs[k], "%s", win->errs[k]);
+		cmd_print(win->answers[k]);
+		wq_spec_clear(&win->specs[k]);
+		win->done[k] = 0;
+		win->print++;
+	}
+	cmd_flush();
+}
+
+static void
+api_start(struct window *win, struct wq_spec *spec)
+{
+	size_t	k = win->next % API_INFLIGHT;
+	int	rc;
+
+	win->specs[k] = *spec;
+	if ((rc = wq_api_pool_submit(win->pool, &win->specs[k],
+	    win->next)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
+	win->next++;
+}
+
+/* Every job of specs[0..n) through the window. */
+static void
+submit_api(struct window *win, struct wq_spec *specs, size_t n)
+{
+	size_t	i = 0;
+	int	rc, ready;
+
+	while (i < n || win->print < win->next) {
+		for (; i < n && win->next - win->print < API_INFLIGHT; i++)
+			api_start(win, &specs[i]);
+		if ((rc = wq_api_pool_run(win->pool, -1, -1, &ready,
+		    api_answered, win)) != WQ_OK)
+			cmd_die(rc, "%s", wq_error(wq));
+		api_print(win);
+	}
+}
+
+/* Arguments, a --key, or --all-or-nothing: check all, then queue. */
+static void
+whole(int argc, char **argv, struct window *win)
+{
+	struct wq_spec	*specs;
+	char		**items, err[1024];
+	size_t		 n, i, off, cnt, *lens;
+	jv		*answers;
+
+	items = cmd_inputs(argc, argv, &n, &lens);
+	if (key != NULL && n != 1)
+		cmd_die(WQ_EUSAGE, "--key names one job, but %zu were given",
+		    n);
+	specs = wq_calloc(n + 1, sizeof(*specs));
+	for (i = 0; i < n; i++)
+		if (parse(items[i], lens[i], i + 1, &specs[i], err,
+		    sizeof(err)) == -1)
+			cmd_die(WQ_EUSAGE, "%s", err);
+	cmd_inputs_free(items);
+	free(lens);
+	if (win != NULL)
+		submit_api(win, specs, n);
+	else {
+		answers = wq_calloc(CHUNK, sizeof(*answers));
+		for (off = 0; off < n; off += cnt) {
+			cnt = n - off < CHUNK ? n - off : CHUNK;
+			submit_redis(specs + off, cnt, answers);
+		}
+		free(answers);
+	}
+	free(specs);
+}
+
+/*
+ * Lines as they come, through Redis: a batch closes at BATCH jobs, at
+ * LINGER_MS after its first line, or at the end of the input.
+ */
+static void
+stream_redis(struct cmd_lines *in)
+{
+	struct wq_spec	*specs;
+	struct pollfd	 pfd;
+	char		*line, err[1024];
+	size_t		 n, len;
+	int64_t		 first = 0;
+	int		 bad = 0;
+	jv		*answers;
+
+	specs = wq_calloc(BATCH, sizeof(*specs));
+	answers = wq_calloc(BATCH, sizeof(*answers));
+	for (;;) {
+		n = 0;
+		for (;;) {
+			while (n < BATCH && (line = cmd_lines_next(in,
+			    &len)) != NULL) {
+				if (parse(line, len, in->lineno, &specs[n],
+				    err, sizeof(err)) == -1) {
+					bad = 1;
+					break;
+				}
+				if (n++ == 0)
+					first = wq_now_ms();
+			}
+			if (n == BATCH || bad || in->eof)
+				break;
+			pfd.fd = in->fd;
+			pfd.events = POLLIN;
+			pfd.revents = 0;
+			if (n > 0 && cmd_poll_ms(first + LINGER_MS) == 0)
+				break;
+			if (poll(&pfd, 1, n > 0 ? cmd_poll_ms(first +
+			    LINGER_MS) : -1) == -1 && errno != EINTR)
+				cmd_die(WQ_EUSAGE, "poll: %s", strerror(errno));
+			if (pfd.revents != 0)
+				cmd_lines_fill(in);
+		}
+		if (n > 0)
+			submit_redis(specs, n, answers);
+		if (bad)
+			cmd_die(WQ_EUSAGE, "%s", err);
+		if (cmd_lines_end(in))
+			break;
+	}
+	free(specs);
+	free(answers);
+}
+
+/* Lines as they come, through the API's window. */
+static void
+stream_api(struct cmd_lines *in, struct window *win)
+{
+	struct wq_spec	 spec;
+	char		*line, err[1024];
+	size_t		 len;
+	int		 rc, ready, bad = 0, more = 1;
+
+	for (;;) {
+		while (!bad && win->next - win->print < API_INFLIGHT &&
+		    (line = cmd_lines_next(in, &len)) != NULL) {
+			if (parse(line, len, in->lineno, &spec, err,
+			    sizeof(err)) == -1)
+				bad = 1;
+			else
+				api_start(win, &spec);
+		}
+		more = !bad && !cmd_lines_end(in);
+		if (!more && win->print == win->next)
+			break;
+		/* stdin is worth watching when there is room for a job */
+		if ((rc = wq_api_pool_run(win->pool, more && win->next -
+		    win->print < API_INFLIGHT ? in->fd : -1, -1, &ready,
+		    api_answered, win)) != WQ_OK)
+			cmd_die(rc, "%s", wq_error(wq));
+		if (ready)
+			cmd_lines_fill(in);
+		api_print(win);
+	}
+	if (bad)
+		cmd_die(WQ_EUSAGE, "%s", err);
+}
 
 /* The traceparent of every job (--traceparent, $TRACEPARENT): checked. */
 static const char *
@@ -67,15 +335,10 @@ trace_option(struct wq *wq, const char *tp, int from_env)
 int
 main(int argc, char **argv)
 {
-	struct option	*opts;
-	struct wq	*wq;
-	struct wq_spec	*specs;
-	char		**items, *key = NULL;
-	const char	*trace = NULL;
-	size_t		 n, i, off, cnt, *lens;
-	long		 timeout = 0, max_attempts = 0;
-	int		 c, mode = WQ_TEXT_STRING, rc = 0;
-	jv		*answers;
+	struct option		*opts;
+	struct cmd_lines	 in;
+	struct window		*win = NULL;
+	int			 c, all = 0, rc;
 
 	wq = cmd_start("submit", own, &opts);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -101,6 +364,9 @@ main(int argc, char **argv)
 		case OPT_TRACEPARENT:
 			trace = trace_option(wq, optarg, 0);
 			break;
+		case OPT_ALL:
+			all = 1;
+			break;
 		default:
 			cmd_common(wq, c, optarg, argv, usage);
 		}
@@ -108,68 +374,26 @@ main(int argc, char **argv)
 	free(opts);
 	if (trace == NULL)
 		trace = trace_option(wq, getenv("TRACEPARENT"), 1);
-	items = cmd_inputs(argc - optind, argv + optind, &n, &lens);
-	if (key != NULL && n != 1)
-		cmd_die(WQ_EUSAGE, "--key names one job, but %zu were given",
-		    n);
-
-	/* Check everything first: bad input queues nothing. */
-	specs = wq_calloc(n, sizeof(*specs));
-	for (i = 0; i < n; i++) {
-		if (mode == WQ_TEXT_JSON && lens[i] == 0) {
-			cmd_die(WQ_EUSAGE, "input %zu: empty line (expected a "
-			    "JSON job object)", i + 1);
-		}
-		if (wq_spec_from_text(wq, items[i], lens[i], mode, &specs[i]) !=
-		    WQ_OK)
-			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1,
-			    wq_error(wq));
-		if (key != NULL) {
-			specs[i].key = wq_strdup(key);
-			wq_id_of(jv_null(), key, specs[i].id);
-		}
-		if (specs[i].timeout == 0)
-			specs[i].timeout = timeout;
-		if (specs[i].max_attempts == 0)
-			specs[i].max_attempts = max_attempts;
-		if (specs[i].traceparent == NULL && trace != NULL)
-			specs[i].traceparent = wq_strdup(trace);
-	}
-	cmd_inputs_free(items);
-	free(lens);
-
-	answers = wq_calloc(CHUNK, sizeof(*answers));
-	for (off = 0; off < n; off += cnt) {
-		cnt = n - off < CHUNK ? n - off : CHUNK;
-		rc = WQ_OK;
-		i = 0;
-		if (wq_setting(wq, WQ_OPT_API) != NULL) {
-			for (i = 0; i < cnt && rc == WQ_OK; i++)
-				rc = wq_api_submit(wq, &specs[off + i],
-				    &answers[i]);
-		} else
-			rc = wq_submit(wq, specs + off, cnt, answers);
-		if (rc != WQ_OK) {
-			while (i > 0)		/* the API answered these */
-				jv_free(answers[--i]);
-			for (i = 0; i < n; i++)
-				wq_spec_clear(&specs[i]);
-			free(specs);
-			free(answers);
+	if (wq_setting(wq, WQ_OPT_API) != NULL) {
+		win = wq_calloc(1, sizeof(*win));
+		if ((rc = wq_api_pool_open(wq, API_INFLIGHT,
+		    &win->pool)) != WQ_OK)
 			cmd_die(rc, "%s", wq_error(wq));
-		}
-		for (i = 0; i < cnt; i++) {
-			if (wq_setting(wq, WQ_OPT_API) != NULL)
-				cmd_print(answers[i]);
-			else
-				cmd_print_answer(wq, &specs[off + i],
-				    answers[i]);
-			wq_spec_clear(&specs[off + i]);
-		}
-		cmd_flush();
 	}
-	free(answers);
-	free(specs);
+	if (optind < argc || all || key != NULL)
+		whole(argc - optind, argv + optind, win);
+	else {
+		cmd_lines_init(&in, STDIN_FILENO);
+		if (win != NULL)
+			stream_api(&in, win);
+		else
+			stream_redis(&in);
+		cmd_lines_free(&in);
+	}
+	if (win != NULL) {
+		wq_api_pool_close(win->pool);
+		free(win);
+	}
 	wq_free(wq);
 	return 0;
 }

@@ -27,7 +27,7 @@ declare -gA _wq_args=(
 		--exec --jq --concurrency --grace'
 )
 declare -gA _wq_flags=(
-	[wq-submit]='--lines --json'
+	[wq-submit]='--lines --json --all-or-nothing'
 	[wq-status]='--wait'
 	[wq-worker]='--quiet'
 	[wq-peers]='--all --watch --table'

@@ -1,7 +1,8 @@
 /*
  * fuzz-spec.c -- the job parser: the same bytes as a JSON job object
  * (wq-submit --json, WQ_TEXT_JSON), as a data string (wq-submit --lines,
- * WQ_TEXT_STRING) and as a line of ids for wq-status (wq_id_from_line).
+ * WQ_TEXT_STRING) and as a line of ids for wq-status (wq_id_from_input,
+ * which must find what jq's parser finds).
  *
  * --max-data is small (1000 bytes) so that inputs of the fuzzer's sizes
  * reach the "too big" refusals too.
@@ -47,6 +48,44 @@ check_refused(struct wq_spec *s)
 	FUZZ_CHECK(wq_error(wq)[0] != '\0');
 }
 
+/*
+ * An id taken from a JSON line (which wq_id_from_input() looks through
+ * without jq) is the "callback" jq's parser finds there, and the line is
+ * "fresh" when jq finds "status":"accepted".
+ */
+static void
+check_json_id(const char *text, size_t n, const char *id, int fresh)
+{
+	char	 err[256];
+	jv	 v, cb, st;
+	size_t	 i;
+
+	while (n > 0 && isspace((unsigned char)text[n - 1]))
+		n--;
+	while (n > 0 && isspace((unsigned char)*text)) {
+		text++;
+		n--;
+	}
+	if (n == 0 || *text != '{') {
+		FUZZ_CHECK(!fresh);
+		return;
+	}
+	v = wq_parse(text, n, err, sizeof(err));
+	FUZZ_CHECK(jv_get_kind(v) == JV_KIND_OBJECT);
+	cb = jv_object_get(jv_copy(v), jv_string("callback"));
+	st = jv_object_get(v, jv_string("status"));
+	FUZZ_CHECK(jv_get_kind(cb) == JV_KIND_STRING &&
+	    jv_string_length_bytes(jv_copy(cb)) == WQ_ID_LEN);
+	for (i = 0; i < WQ_ID_LEN; i++)
+		FUZZ_CHECK(toupper((unsigned char)jv_string_value(cb)[i]) ==
+		    id[i]);
+	FUZZ_CHECK(fresh == (jv_get_kind(st) == JV_KIND_STRING &&
+	    strcmp(jv_string_value(st), "accepted") == 0) ||
+	    (!fresh && memchr(text, '\\', n) != NULL));
+	jv_free(cb);
+	jv_free(st);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -54,6 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char	*text = (const char *)data;
 	char		 out[256];
 	size_t		 i;
+	int		 fresh;
 
 	if (wq == NULL) {
 		wq = fuzz_wq();
@@ -87,10 +127,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wq_spec_clear(&s);
 
 	memset(out, 'x', sizeof(out));
-	if (wq_id_from_line(text, size, out, sizeof(out)) == 0) {
+	if (wq_id_from_input(text, size, out, sizeof(out), &fresh) == 0) {
 		FUZZ_CHECK(wq_id_valid(out));
 		for (i = 0; i < WQ_ID_LEN; i++)
 			FUZZ_CHECK(!islower((unsigned char)out[i]));
+		check_json_id(text, size, out, fresh);
 	} else
 		FUZZ_CHECK(memchr(out, '\0', sizeof(out)) != NULL);
 	return 0;

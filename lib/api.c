@@ -5,8 +5,9 @@
  * must then behave exactly as on their Redis paths: same output, same exit
  * codes.  So the API's answers are mapped back here: 2xx is WQ_OK, 404 is
  * WQ_NO (unknown id), other 4xx are the client's mistake (WQ_EUSAGE), and
- * 5xx or no answer at all is WQ_EUNAVAIL.  One curl handle is kept per
- * context so that a stream of requests reuses its connection.
+ * 5xx or no answer at all is WQ_EUNAVAIL.  Requests go through a pool
+ * (libcurl's multi interface): several in flight, on connections kept
+ * alive, so that a stream of them is not one round trip each.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,6 @@
 #include <curl/curl.h>
 
 #include "wq-int.h"
-
-static void	api_close(struct wq *);
 
 struct buf {
 	char	*p;
@@ -38,8 +37,8 @@ buf_write(char *data, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-static CURL *
-api_handle(struct wq *wq)
+static void
+api_init(void)
 {
 	static int	inited;
 
@@ -47,91 +46,128 @@ api_handle(struct wq *wq)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		inited = 1;
 	}
-	if (wq->curl == NULL) {
-		wq->curl = curl_easy_init();
-		wq->api_close = api_close;
-	} else
-		curl_easy_reset(wq->curl);
-	return wq->curl;
 }
 
-/* The full URL of path, on the API's base URL (with or without a /). */
-static char *
-api_url(struct wq *wq, const char *path)
-{
-	const char	*base = wq->cfg.api_url;
-	char		*url;
-	size_t		 n;
+/* What one request needs until it is done. */
+struct api_req {
+	CURL			*c;
+	struct buf		 b;
+	struct curl_slist	*h;
+	char			*url;
+	char			*body;
+	char			 err[CURL_ERROR_SIZE];
+	size_t			 tag;
+	int			 busy;
+};
 
-	n = strlen(base);
-	if (n > 0 && base[n - 1] == '/')
-		n--;
-	if (asprintf(&url, "%.*s%s", (int)n, base, path) < 0)
-		abort();
-	return url;
-}
-
-/* The handle set for one request; *h receives the headers to free. */
 static void
-api_setup(struct wq *wq, CURL *c, const char *url, const char *body,
-    struct buf *b, char *err, struct curl_slist **h, char **auth)
+req_clear(struct api_req *r)
 {
-	err[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+	free(r->b.p);
+	r->b.p = NULL;
+	r->b.n = 0;
+	curl_slist_free_all(r->h);
+	r->h = NULL;
+	free(r->url);
+	r->url = NULL;
+	free(r->body);
+	r->body = NULL;
+}
+
+/*
+ * Set up the request on r->c (a fresh or reset handle): method, path,
+ * body (owned by r after this), the token, timeouts; the answer goes to
+ * r->b.  wait_ms: how long the API may hold it.
+ */
+static void
+req_setup(struct wq *wq, struct api_req *r, const char *method,
+    const char *path, char *body, int wait_ms)
+{
+	CURL	*c = r->c;
+	char	*auth;
+	size_t	 ulen, blen;
+
+	ulen = strlen(wq->cfg.api_url) + strlen(path) + 2;
+	r->url = wq_calloc(1, ulen);
+	blen = strlen(wq->cfg.api_url);
+	/* "http://host:port/" + "/api/..." */
+	if (blen > 0 && wq->cfg.api_url[blen - 1] == '/')
+		blen--;
+	snprintf(r->url, ulen, "%.*s%s", (int)blen, wq->cfg.api_url, path);
+	r->body = body;
+	r->err[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->err);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)wq->cfg.connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-	    (long)wq->cfg.command_timeout_ms + wq->api_wait_ms);
+	    (long)wq->cfg.command_timeout_ms + wait_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	*h = curl_slist_append(NULL, "Accept: application/json");
-	*auth = NULL;
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->b);
+	r->h = curl_slist_append(r->h, "Accept: application/json");
 	if (wq->cfg.token != NULL) {
-		if (asprintf(auth, "Authorization: Bearer %s",
+		if (asprintf(&auth, "Authorization: Bearer %s",
 		    wq->cfg.token) < 0)
 			abort();
-		*h = curl_slist_append(*h, *auth);
+		r->h = curl_slist_append(r->h, auth);
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
 	}
 	if (body != NULL) {
-		*h = curl_slist_append(*h, "Content-Type: application/json");
+		r->h = curl_slist_append(r->h,
+		    "Content-Type: application/json");
 		/* No "Expect: 100-continue" (libcurl's above 1 MiB): Kore
 		 * never answers it, so each request would wait a second. */
-		*h = curl_slist_append(*h, "Expect:");
+		r->h = curl_slist_append(r->h, "Expect:");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->h);
 }
 
 /*
- * An answer's status as a WQ_* code: 2xx WQ_OK, 404 WQ_NO, other 4xx
- * WQ_EUSAGE, the rest WQ_EUNAVAIL.  *resp (the JSON answer) is kept for
- * WQ_OK and WQ_NO only.
+ * The outcome of a request that is done: *resp gets the JSON answer (or
+ * jv_null()), and the status maps to a return code (see the top).
  */
 static int
-api_status(struct wq *wq, long code, jv *resp)
+req_finish(struct wq *wq, struct api_req *r, CURLcode cc, jv *resp)
 {
-	char	msg[CURL_ERROR_SIZE];
+	char	err[CURL_ERROR_SIZE];
+	long	code = 0;
 	jv	e;
 	int	rc;
 
+	*resp = jv_null();
+	if (cc != CURLE_OK) {
+		rc = wq_seterr(wq, WQ_EUNAVAIL, "API unreachable at %s: %s",
+		    wq->cfg.api_url, r->err[0] ? r->err :
+		    curl_easy_strerror(cc));
+		req_clear(r);
+		return rc;
+	}
+	curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &code);
+	if (r->b.p != NULL)
+		*resp = wq_parse(r->b.p, r->b.n, err, sizeof(err));
+	if (!jv_is_valid(*resp))
+		*resp = jv_null();
+	req_clear(r);
 	if (code >= 200 && code < 300)
 		return WQ_OK;
 	e = jv_get_kind(*resp) == JV_KIND_OBJECT ?
 	    jv_object_get(jv_copy(*resp), jv_string("error")) : jv_null();
-	snprintf(msg, sizeof(msg), "%s", jv_get_kind(e) == JV_KIND_STRING ?
+	snprintf(err, sizeof(err), "%s", jv_get_kind(e) == JV_KIND_STRING ?
 	    jv_string_value(e) : "no message");
 	jv_free(e);
 	if (code == 404)
 		rc = wq_seterr(wq, WQ_NO, "not found");
 	else if (code >= 400 && code < 500)
 		rc = wq_seterr(wq, WQ_EUSAGE, "API answered %ld: %s", code,
-		    msg);
+		    err);
 	else
 		rc = wq_seterr(wq, WQ_EUNAVAIL, "API answered %ld: %s", code,
-		    msg);
+		    err);
 	if (rc != WQ_NO) {
 		jv_free(*resp);
 		*resp = jv_null();
@@ -139,52 +175,11 @@ api_status(struct wq *wq, long code, jv *resp)
 	return rc;
 }
 
-/* One request; *resp gets the JSON answer (or jv_null()). */
-static int
-api_request(struct wq *wq, const char *method, const char *path,
-    const char *body, jv *resp)
-{
-	CURL			*c;
-	struct curl_slist	*h;
-	struct buf		 b = { NULL, 0 };
-	char			*url, *auth, err[CURL_ERROR_SIZE];
-	long			 code = 0;
-	CURLcode		 cc;
-
-	*resp = jv_null();
-	if ((c = api_handle(wq)) == NULL)
-		return wq_seterr(wq, WQ_EUNAVAIL, "cannot start libcurl");
-	url = api_url(wq, path);
-	api_setup(wq, c, url, body, &b, err, &h, &auth);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(h);
-	if (auth != NULL) {
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
-	}
-	free(url);
-	if (cc != CURLE_OK) {
-		free(b.p);
-		return wq_seterr(wq, WQ_EUNAVAIL, "API unreachable at %s: %s",
-		    wq->cfg.api_url, err[0] ? err : curl_easy_strerror(cc));
-	}
-	if (b.p != NULL)
-		*resp = wq_parse(b.p, b.n, err, sizeof(err));
-	if (!jv_is_valid(*resp))
-		*resp = jv_null();
-	free(b.p);
-	return api_status(wq, code, resp);
-}
-
-int
-wq_api_submit(struct wq *wq, struct wq_spec *s, jv *answer)
+/* The body of a submission. */
+static char *
+submit_body(struct wq *wq, struct wq_spec *s)
 {
 	jv	 o;
-	char	*body;
-	int	 rc;
 
 	o = jv_object();
 	o = jv_object_set(o, jv_string("data"), jv_copy(s->data));
@@ -203,39 +198,187 @@ wq_api_submit(struct wq *wq, struct wq_spec *s, jv *answer)
 	if (s->traceparent != NULL)
 		o = jv_object_set(o, jv_string("traceparent"),
 		    jv_string(s->traceparent));
-	body = wq_dump(o);
-	rc = api_request(wq, "POST", "/api/v1/work", body, answer);
-	free(body);
-	return rc;
+	return wq_dump(o);
 }
 
-/* wait_s > 0 asks the API to hold the answer until the job ends. */
+/* The path of a read, held by the API up to wait_s when that is > 0. */
+static void
+status_path(char *path, size_t len, const char *id, double wait_s)
+{
+	if (wait_s > 0)
+		snprintf(path, len, "/api/v1/work/%s?wait=%.3f", id, wait_s);
+	else
+		snprintf(path, len, "/api/v1/work/%s", id);
+}
+
+/*
+ * Several requests in flight, for a stream of submissions or reads:
+ * libcurl's multi interface, with up to max connections kept alive to
+ * the API, one request on each at a time.  The caller starts requests
+ * while wq_api_pool_idle() says there is room, and wq_api_pool_run()
+ * hands back each answer as it comes, with the tag it was started with.
+ */
+struct wq_api_pool {
+	struct wq	*wq;
+	CURLM		*m;
+	struct api_req	*reqs;
+	size_t		 max, busy;
+};
+
 int
-wq_api_status(struct wq *wq, const char *id, double wait_s, jv *rec)
+wq_api_pool_open(struct wq *wq, size_t max, struct wq_api_pool **out)
+{
+	struct wq_api_pool	*p;
+
+	api_init();
+	p = wq_calloc(1, sizeof(*p));
+	p->wq = wq;
+	p->max = max;
+	p->reqs = wq_calloc(max, sizeof(*p->reqs));
+	if ((p->m = curl_multi_init()) == NULL) {
+		free(p->reqs);
+		free(p);
+		return wq_seterr(wq, WQ_EUNAVAIL, "cannot start libcurl");
+	}
+	curl_multi_setopt(p->m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)max);
+	curl_multi_setopt(p->m, CURLMOPT_MAXCONNECTS, (long)max);
+	*out = p;
+	return WQ_OK;
+}
+
+void
+wq_api_pool_close(struct wq_api_pool *p)
+{
+	size_t	i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->max; i++) {
+		if (p->reqs[i].c == NULL)
+			continue;
+		if (p->reqs[i].busy)
+			curl_multi_remove_handle(p->m, p->reqs[i].c);
+		curl_easy_cleanup(p->reqs[i].c);
+		req_clear(&p->reqs[i]);
+	}
+	curl_multi_cleanup(p->m);
+	free(p->reqs);
+	free(p);
+}
+
+size_t
+wq_api_pool_idle(struct wq_api_pool *p)
+{
+	return p->max - p->busy;
+}
+
+static int
+pool_start(struct wq_api_pool *p, const char *method, const char *path,
+    char *body, int wait_ms, size_t tag)
+{
+	struct api_req	*r = NULL;
+	size_t		 i;
+
+	for (i = 0; i < p->max && r == NULL; i++)
+		if (!p->reqs[i].busy)
+			r = &p->reqs[i];
+	if (r == NULL) {
+		free(body);
+		return wq_seterr(p->wq, WQ_EUSAGE, "no request free");
+	}
+	if (r->c == NULL && (r->c = curl_easy_init()) == NULL) {
+		free(body);
+		return wq_seterr(p->wq, WQ_EUNAVAIL, "cannot start libcurl");
+	}
+	curl_easy_reset(r->c);
+	req_setup(p->wq, r, method, path, body, wait_ms);
+	curl_easy_setopt(r->c, CURLOPT_PRIVATE, r);
+	r->tag = tag;
+	if (curl_multi_add_handle(p->m, r->c) != CURLM_OK) {
+		req_clear(r);
+		return wq_seterr(p->wq, WQ_EUNAVAIL, "cannot start a request");
+	}
+	r->busy = 1;
+	p->busy++;
+	return WQ_OK;
+}
+
+int
+wq_api_pool_submit(struct wq_api_pool *p, struct wq_spec *s, size_t tag)
+{
+	return pool_start(p, "POST", "/api/v1/work", submit_body(p->wq, s), 0,
+	    tag);
+}
+
+int
+wq_api_pool_status(struct wq_api_pool *p, const char *id, double wait_s,
+    size_t tag)
 {
 	char	path[128];
-	int	rc;
 
-	if (wait_s > 0)
-		snprintf(path, sizeof(path), "/api/v1/work/%s?wait=%.3f", id,
-		    wait_s);
-	else
-		snprintf(path, sizeof(path), "/api/v1/work/%s", id);
-	wq->api_wait_ms = (int)(wait_s * 1000);
-	rc = api_request(wq, "GET", path, NULL, rec);
-	wq->api_wait_ms = 0;
-	if (rc == WQ_NO) {
-		jv_free(*rec);
-		*rec = jv_null();
-		return WQ_OK;
-	}
-	return rc;
+	status_path(path, sizeof(path), id, wait_s);
+	return pool_start(p, "GET", path, NULL, (int)(wait_s * 1000), tag);
 }
 
-static void
-api_close(struct wq *wq)
+/* Hand over the requests that are done; returns how many. */
+static int
+pool_done(struct wq_api_pool *p, void (*fn)(void *, size_t, int, jv),
+    void *arg)
 {
-	if (wq->curl != NULL)
-		curl_easy_cleanup(wq->curl);
-	wq->curl = NULL;
+	struct api_req	*r;
+	CURLMsg		*msg;
+	int		 left, rc, n = 0;
+	jv		 answer;
+	char		*priv;
+
+	while ((msg = curl_multi_info_read(p->m, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		r = (struct api_req *)priv;
+		curl_multi_remove_handle(p->m, r->c);
+		r->busy = 0;
+		p->busy--;
+		rc = req_finish(p->wq, r, msg->data.result, &answer);
+		if (rc == WQ_NO) {		/* 404: an unknown id */
+			jv_free(answer);
+			answer = jv_null();
+			rc = WQ_OK;
+		}
+		fn(arg, r->tag, rc, answer);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Wait up to ms (-1: until something happens) for requests to end and,
+ * when fd >= 0, for fd to be readable (then *ready is 1); fn(arg, tag,
+ * rc, answer) for each request that ended, which owns the answer: the
+ * API's answer, or jv_null() for an unknown id (rc WQ_OK); with another
+ * rc, wq_error() says why.
+ */
+int
+wq_api_pool_run(struct wq_api_pool *p, int fd, int ms, int *ready,
+    void (*fn)(void *, size_t, int, jv), void *arg)
+{
+	struct curl_waitfd	 w;
+	int			 running, n;
+
+	*ready = 0;
+	if (curl_multi_perform(p->m, &running) != CURLM_OK)
+		return wq_seterr(p->wq, WQ_EUNAVAIL, "libcurl failed");
+	if (pool_done(p, fn, arg) > 0)
+		ms = 0;		/* what came is handed over: only look */
+	w.fd = fd;
+	w.events = CURL_WAIT_POLLIN;
+	w.revents = 0;
+	if (curl_multi_poll(p->m, fd >= 0 ? &w : NULL, fd >= 0 ? 1 : 0,
+	    ms < 0 ? 60000 : ms, &n) != CURLM_OK)
+		return wq_seterr(p->wq, WQ_EUNAVAIL, "libcurl failed");
+	*ready = fd >= 0 && w.revents != 0;
+	if (curl_multi_perform(p->m, &running) != CURLM_OK)
+		return wq_seterr(p->wq, WQ_EUNAVAIL, "libcurl failed");
+	pool_done(p, fn, arg);
+	return WQ_OK;
 }

@@ -52,10 +52,12 @@ wq_hints_fd(struct wq_hints *h)
 }
 
 static void
-hints_hint(void *arg, const char *chan)
+hints_hint(void *arg, int kind, const char *chan)
 {
 	struct wq_hints	*h = arg;
 
+	if (kind != 'm')
+		return;
 	if (strncmp(chan, "wake:", 5) == 0)
 		h->work = 1;
 	else if (strncmp(chan, "msg:", 4) == 0)

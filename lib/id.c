@@ -28,10 +28,30 @@ wq_id_valid(const char *s)
 int
 wq_id_from_line(const char *line, size_t n, char *out, size_t errlen)
 {
-	char	 err[256];
-	jv	 v, cb;
-	size_t	 i;
+	return wq_id_from_input(line, n, out, errlen, NULL);
+}
 
+/*
+ * The same, and *fresh (when not NULL) says whether the line is the answer
+ * to a submission of new work ("status":"accepted"): a job queued a
+ * moment ago, most likely still pending.  wq-status reads wq-submit's
+ * answers as fast as a submission goes, so the object is only looked
+ * through (wq_json_members()); jq parses a line whose keys or id have
+ * escapes in them.
+ */
+int
+wq_id_from_input(const char *line, size_t n, char *out, size_t errlen,
+    int *fresh)
+{
+	static const char *const keys[] = { "callback", "status" };
+	const char		*vals[2];
+	char			 err[256];
+	jv			 v, cb;
+	size_t			 i, lens[2];
+	int			 rc;
+
+	if (fresh != NULL)
+		*fresh = 0;
 	while (n > 0 && isspace((unsigned char)line[n - 1]))
 		n--;
 	while (n > 0 && isspace((unsigned char)*line)) {
@@ -39,6 +59,24 @@ wq_id_from_line(const char *line, size_t n, char *out, size_t errlen)
 		n--;
 	}
 	if (n > 0 && *line == '{') {
+		if ((rc = wq_json_members(line, n, keys, 2, vals, lens, out,
+		    errlen)) == -1)
+			return -1;
+		if (rc == 0 && (vals[0] == NULL ||
+		    memchr(vals[0], '\\', lens[0]) == NULL)) {
+			if (vals[0] == NULL || lens[0] != WQ_ID_LEN + 2 ||
+			    *vals[0] != '"') {
+				snprintf(out, errlen,
+				    "no callback id in JSON line");
+				return -1;
+			}
+			if (fresh != NULL)
+				*fresh = vals[1] != NULL && lens[1] == 10 &&
+				    memcmp(vals[1], "\"accepted\"", 10) == 0;
+			line = vals[0] + 1;
+			n = WQ_ID_LEN;
+			goto hex;
+		}
 		v = wq_parse(line, n, err, sizeof(err));
 		if (!jv_is_valid(v)) {
 			snprintf(out, errlen, "%s", err);
@@ -56,6 +94,7 @@ wq_id_from_line(const char *line, size_t n, char *out, size_t errlen)
 		line = err;
 		n = WQ_ID_LEN;
 	}
+hex:
 	if (n != WQ_ID_LEN) {
 		snprintf(out, errlen, "not a callback id (32 hex digits)");
 		return -1;

@@ -307,30 +307,127 @@ wq_status_decode(struct wq *wq, const char *id, redisReply *r, jv *rec)
 	return WQ_OK;
 }
 
-int
-wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
+/*
+ * One pipelined round of reads of the records of ids: HGETALL, or HGET
+ * of one field; fn(arg, i, reply) for each, in order, as long as it
+ * returns WQ_OK.
+ */
+static int
+status_round(struct wq *wq, const char **ids, size_t n, const char *field,
+    int (*fn)(void *, size_t, redisReply *), void *arg)
 {
 	struct wq_argv	*cmds;
 	redisReply	**replies;
 	size_t		 i;
 	int		 rc;
 
-	for (i = 0; i < n; i++)
-		recs[i] = jv_invalid();
 	if (n == 0)
 		return WQ_OK;
 	cmds = wq_calloc(n, sizeof(*cmds));
 	replies = wq_calloc(n, sizeof(*replies));
-	for (i = 0; i < n; i++)
-		wq_status_argv(wq, ids[i], &cmds[i]);
+	for (i = 0; i < n; i++) {
+		if (field == NULL)
+			wq_status_argv(wq, ids[i], &cmds[i]);
+		else {
+			wq_argv_init(&cmds[i]);
+			wq_argv_adds(&cmds[i], "HGET");
+			wq_argv_key(&cmds[i], wq, "job:%s", ids[i]);
+			wq_argv_adds(&cmds[i], field);
+		}
+	}
 	rc = wq_redis_pipeline(wq, cmds, n, replies);
 	for (i = 0; rc == WQ_OK && i < n; i++)
-		rc = wq_status_decode(wq, ids[i], replies[i], &recs[i]);
+		if ((rc = wq_reply_error(wq, replies[i], "status")) == WQ_OK)
+			rc = fn(arg, i, replies[i]);
 	wq_redis_pipeline_free(cmds, replies, n);
 	free(cmds);
 	free(replies);
 	return rc;
 }
+
+struct status_out {
+	struct wq	 *wq;
+	const char	**ids;
+	jv		 *recs;
+	struct wq_rec	 *out;
+	int		  how;
+	int		 *ended;
+};
+
+static int
+status_jv(void *arg, size_t i, redisReply *r)
+{
+	struct status_out	*o = arg;
+
+	return wq_status_decode(o->wq, o->ids[i], r, &o->recs[i]);
+}
+
+int
+wq_status(struct wq *wq, const char **ids, size_t n, jv *recs)
+{
+	struct status_out	o = { wq, ids, recs, NULL, 0, NULL };
+	size_t			i;
+
+	for (i = 0; i < n; i++)
+		recs[i] = jv_invalid();
+	return status_round(wq, ids, n, NULL, status_jv, &o);
+}
+
+static int
+status_rec(void *arg, size_t i, redisReply *r)
+{
+	struct status_out	*o = arg;
+
+	wq_record_decode(o->ids[i], r, o->how, &o->out[i]);
+	return WQ_OK;
+}
+
+/*
+ * The records of ids, pipelined, as wq-status prints them: each one's
+ * line, or its jv for a jq program (see struct wq_rec).
+ */
+int
+wq_status_recs(struct wq *wq, const char **ids, size_t n, int how,
+    struct wq_rec *out)
+{
+	struct status_out	o = { wq, ids, NULL, out, how, NULL };
+	size_t			i;
+	int			rc;
+
+	for (i = 0; i < n; i++) {
+		out[i].line = NULL;
+		out[i].rec = jv_invalid();
+	}
+	if ((rc = status_round(wq, ids, n, NULL, status_rec, &o)) != WQ_OK)
+		for (i = 0; i < n; i++)
+			wq_record_clear(&out[i]);
+	return rc;
+}
+
+static int
+status_ended(void *arg, size_t i, redisReply *r)
+{
+	struct status_out	*o = arg;
+
+	o->ended[i] = r->type != REDIS_REPLY_STRING ||
+	    wq_record_status_final(r->str);
+	return WQ_OK;
+}
+
+/*
+ * Whether jobs have ended, from their status field alone (HGET): what a
+ * waiter asks of each job it has just subscribed to, most of which are
+ * still pending, so that it reads a whole record only once the job has
+ * ended.  An unknown id counts as ended: the read says it is unknown.
+ */
+int
+wq_status_ended(struct wq *wq, const char **ids, size_t n, int *ended)
+{
+	struct status_out	o = { wq, ids, NULL, NULL, 0, ended };
+
+	return status_round(wq, ids, n, "s", status_ended, &o);
+}
+
 
 /* Ids by state, as an array of ids.  limit bounds each list read. */
 int

@@ -281,6 +281,91 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 	return -1;
 }
 
+/* Past the string whose opening quote is at s[i], in checked JSON. */
+static size_t
+json_skip_string(const unsigned char *s, size_t n, size_t i)
+{
+	for (i++; i < n && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i + 1;
+}
+
+/* Past the value at s[i], in checked JSON. */
+static size_t
+json_skip(const unsigned char *s, size_t n, size_t i)
+{
+	size_t	depth = 0;
+
+	do {
+		if (s[i] == '"')
+			i = json_skip_string(s, n, i);
+		else if (s[i] == '{' || s[i] == '[') {
+			depth++;
+			i++;
+		} else if (s[i] == '}' || s[i] == ']') {
+			depth--;
+			i++;
+		} else if (depth > 0)
+			i++;
+		else	/* a number or a literal */
+			while (i < n && s[i] != ',' && s[i] != '}' &&
+			    s[i] != ']' && !isspace(s[i]))
+				i++;
+	} while (depth > 0 && i < n);
+	return i;
+}
+
+static size_t
+json_skip_space(const unsigned char *s, size_t n, size_t i)
+{
+	while (i < n && isspace(s[i]))
+		i++;
+	return i;
+}
+
+/*
+ * The raw text of some members of the JSON object t[0..n), checked as
+ * wq_parse() checks it, without building it: vals[k] and lens[k] for
+ * keys[k] (the last member of that name, which is the one jq's parser
+ * keeps), vals[k] NULL when there is none.  Returns 0; -1 with err when
+ * t is no JSON; 1 when a key has an escape in it, to be read by jq.
+ */
+int
+wq_json_members(const char *t, size_t n, const char *const *keys,
+    size_t nkeys, const char **vals, size_t *lens, char *err, size_t errlen)
+{
+	const unsigned char	*s = (const unsigned char *)t;
+	size_t			 i, k, kn, v, j;
+
+	for (j = 0; j < nkeys; j++)
+		vals[j] = NULL;
+	if (json_check(s, n, err, errlen) == -1)
+		return -1;
+	if (n == 0 || s[0] != '{')
+		return 0;
+	i = json_skip_space(s, n, 1);
+	while (i < n && s[i] == '"') {
+		k = i + 1;
+		i = json_skip_string(s, n, i);
+		kn = i - 1 - k;
+		if (memchr(s + k, '\\', kn) != NULL)
+			return 1;
+		v = json_skip_space(s, n, json_skip_space(s, n, i) + 1);
+		i = json_skip(s, n, v);
+		for (j = 0; j < nkeys; j++)
+			if (strlen(keys[j]) == kn && memcmp(s + k, keys[j],
+			    kn) == 0) {
+				vals[j] = t + v;
+				lens[j] = i - v;
+			}
+		i = json_skip_space(s, n, i);
+		if (i < n && s[i] == ',')
+			i = json_skip_space(s, n, i + 1);
+	}
+	return 0;
+}
+
 jv
 wq_parse(const char *s, size_t n, char *err, size_t errlen)
 {

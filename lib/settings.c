@@ -194,8 +194,6 @@ wq_free(struct wq *wq)
 	if (wq == NULL)
 		return;
 	wq_disconnect(wq);
-	if (wq->api_close != NULL)
-		wq->api_close(wq);
 	free(wq->cfg.redis_url);
 	free(wq->cfg.api_url);
 	if (wq->cfg.token != NULL)

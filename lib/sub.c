@@ -60,13 +60,48 @@ wq_sub_cmd(struct wq_sub *s, const char *cmd, const char *fmt, const char *arg)
 }
 
 /*
- * Read what has arrived; call fn for each published message with the
- * channel name less "NS:".  Returns WQ_EUNAVAIL when the link broke.
+ * One command for many channels: SUBSCRIBE (or UNSUBSCRIBE) NS:done:<id>
+ * for up to 256 ids at a time.  Redis confirms each channel apart, in
+ * order, on the same connection as the messages.
+ */
+void
+wq_sub_cmd_many(struct wq_sub *s, const char *cmd, const char *fmt,
+    const char **ids, size_t n)
+{
+	const char	**argv;
+	size_t		 *lens, i, k, m;
+
+	argv = wq_calloc(257, sizeof(*argv));
+	lens = wq_calloc(257, sizeof(*lens));
+	for (i = 0; i < n; i += m) {
+		m = n - i < 256 ? n - i : 256;
+		argv[0] = cmd;
+		lens[0] = strlen(cmd);
+		for (k = 0; k < m; k++) {
+			if (asprintf((char **)&argv[k + 1], fmt,
+			    s->wq->cfg.ns, ids[i + k]) < 0)
+				abort();
+			lens[k + 1] = strlen(argv[k + 1]);
+		}
+		redisAppendCommandArgv(s->c, (int)m + 1, argv, lens);
+		for (k = 0; k < m; k++)
+			free((char *)argv[k + 1]);
+	}
+	free(argv);
+	free(lens);
+}
+
+/*
+ * Read what has arrived; call fn for each published message ('m') and
+ * each confirmed subscription ('s') with the channel name less "NS:".
+ * Returns WQ_EUNAVAIL when the link broke.
  */
 int
-wq_sub_read(struct wq_sub *s, void (*fn)(void *, const char *), void *arg)
+wq_sub_read(struct wq_sub *s, void (*fn)(void *, int, const char *),
+    void *arg)
 {
 	redisReply	*r;
+	const char	*chan;
 	void		*p;
 
 	if (redisBufferRead(s->c) != REDIS_OK)
@@ -80,9 +115,14 @@ wq_sub_read(struct wq_sub *s, void (*fn)(void *, const char *), void *arg)
 			break;
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
 		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[0]->str, "message") == 0 &&
-		    r->element[1]->len > s->prefix_len)
-			fn(arg, r->element[1]->str + s->prefix_len);
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->len > s->prefix_len) {
+			chan = r->element[1]->str + s->prefix_len;
+			if (strcmp(r->element[0]->str, "message") == 0)
+				fn(arg, 'm', chan);
+			else if (strcmp(r->element[0]->str, "subscribe") == 0)
+				fn(arg, 's', chan);
+		}
 		freeReplyObject(r);
 	}
 	return WQ_OK;

@@ -1,7 +1,7 @@
 /*
  * waiter.c -- waiting for jobs to end without polling (wq-status
  * --wait): a subscriber connection (sub.c) on the done:<id> channel of
- * each job waited for.
+ * each job waited for.  watch.c follows a stream of jobs on one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +53,14 @@ wq_waiter_fd(struct wq_waiter *w)
 int
 wq_waiter_add(struct wq_waiter *w, const char **ids, size_t n)
 {
-	size_t	i;
+	wq_sub_cmd_many(&w->s, "SUBSCRIBE", "%s:done:%s", ids, n);
+	return wq_sub_flush(&w->s);
+}
 
-	for (i = 0; i < n; i++)
-		wq_sub_cmd(&w->s, "SUBSCRIBE", "%s:done:%s", ids[i]);
+int
+wq_waiter_drop(struct wq_waiter *w, const char **ids, size_t n)
+{
+	wq_sub_cmd_many(&w->s, "UNSUBSCRIBE", "%s:done:%s", ids, n);
 	return wq_sub_flush(&w->s);
 }
 
@@ -68,11 +72,11 @@ wq_waiter_remove(struct wq_waiter *w, const char *id)
 }
 
 static void
-waiter_hint(void *arg, const char *chan)
+waiter_hint(void *arg, int kind, const char *chan)
 {
 	struct wq_waiter	*w = arg;
 
-	if (strncmp(chan, "done:", 5) != 0 || w->n >= w->max)
+	if (kind != 'm' || strncmp(chan, "done:", 5) != 0 || w->n >= w->max)
 		return;
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 64;
@@ -96,4 +100,28 @@ wq_waiter_read(struct wq_waiter *w, char **ids, size_t max, size_t *n)
 		ids[i] = w->ids[i];
 	*n = w->n;
 	return rc;
+}
+
+struct waiter_events {
+	void	(*fn)(void *, int, const char *);
+	void	 *arg;
+};
+
+static void
+waiter_event(void *arg, int kind, const char *chan)
+{
+	struct waiter_events	*e = arg;
+
+	if (strncmp(chan, "done:", 5) == 0 && strlen(chan + 5) == WQ_ID_LEN)
+		e->fn(e->arg, kind == 's' ? WQ_WAITER_SUBSCRIBED :
+		    WQ_WAITER_ENDED, chan + 5);
+}
+
+int
+wq_waiter_events(struct wq_waiter *w, void (*fn)(void *, int, const char *),
+    void *arg)
+{
+	struct waiter_events	e = { fn, arg };
+
+	return wq_sub_read(&w->s, waiter_event, &e);
 }

@@ -49,12 +49,6 @@ struct wq {
 	long			 failures;	/* in a row, for backoff.c */
 	int			 env_bad;
 	int			 too_big;
-	void			*curl;
-	/* api_close, set by api.c with curl: so that wq_free() does not
-	 * pull api.c, and libcurl with its TLS and Kerberos libraries,
-	 * into the commands that never use the API (the worker). */
-	void			(*api_close)(struct wq *);
-	int			 api_wait_ms;
 	char			 instance[25];	/* this process as a node
 						   (node.c) */
 	char			*name_json;	/* wq_name() as JSON (job.c) */
@@ -155,11 +149,30 @@ void		 wq_sub_close(struct wq_sub *);
 int		 wq_sub_flush(struct wq_sub *);
 void		 wq_sub_cmd(struct wq_sub *, const char *, const char *,
 		    const char *);
-int		 wq_sub_read(struct wq_sub *, void (*)(void *, const char *),
-		    void *);
+void		 wq_sub_cmd_many(struct wq_sub *, const char *, const char *,
+		    const char **, size_t);
+int		 wq_sub_read(struct wq_sub *,
+		    void (*)(void *, int, const char *), void *);
+
+/* json.c: members of a JSON object, found without parsing it. */
+int		 wq_json_members(const char *, size_t, const char *const *,
+		    size_t, const char **, size_t *, char *, size_t);
 
 /* record.c */
 jv		 wq_record_from_reply(const char *, redisReply *);
+/* Its NDJSON line (malloc'd), NULL for an empty reply. */
+char		*wq_record_line(const char *, redisReply *);
+/* A reply to HGETALL as a struct wq_rec, WQ_REC_LINE or WQ_REC_JV. */
+void		 wq_record_decode(const char *, redisReply *, int,
+		    struct wq_rec *);
+int		 wq_record_status_final(const char *);
+
+/*
+ * job.c: which of the jobs have ended or are unknown, from their status
+ * alone: ended[i] is 1 when a read of the whole record of ids[i] is worth
+ * it (for watch.c).
+ */
+int		 wq_status_ended(struct wq *, const char **, size_t, int *);
 
 /* job.c */
 jv		 wq_answer_accepted(struct wq *, struct wq_spec *);

@@ -44,6 +44,7 @@
  *   builtin.c   the message types every node answers
  *   sub.c       subscriber connections, for hints
  *   waiter.c    waiting for jobs to end (done:<id> hints)
+ *   watch.c     following a stream of jobs until each ends (on a waiter)
  *   hints.c     a worker's hints (work queued, a message)
  *   api.c       the HTTP client (libcurl) behind --api
  *   trace.c     W3C trace context: a job's traceparent
@@ -158,6 +159,8 @@ int		 wq_id_of(jv data, const char *key, char out[WQ_ID_LEN + 1]);
 int		 wq_id_valid(const char *);
 /* An id from a line: plain, or NDJSON with "callback"; -1 with err. */
 int		 wq_id_from_line(const char *, size_t, char *, size_t);
+/* The same; *fresh: the line is the answer to new work ("accepted"). */
+int		 wq_id_from_input(const char *, size_t, char *, size_t, int *);
 
 /* A submission. */
 struct wq_spec {
@@ -206,6 +209,29 @@ int		 wq_status(struct wq *, const char **, size_t, jv *);
 int		 wq_record_final(jv);	/* worked or failed */
 
 /*
+ * A record read to be printed: its NDJSON line (WQ_REC_LINE), which is
+ * made without jv and is byte for byte what wq_dump() makes of the jv
+ * record, or the jv record itself (WQ_REC_JV, for a jq program).
+ */
+struct wq_rec {
+	char		 id[WQ_ID_LEN + 1];
+	int		 found;		/* 0: an unknown id */
+	int		 final;		/* worked or failed */
+	int		 failed;
+	unsigned	 count;		/* wq_watch: times the id was added */
+	char		*line;		/* WQ_REC_LINE, malloc'd */
+	jv		 rec;		/* WQ_REC_JV */
+};
+#define WQ_REC_LINE	0
+#define WQ_REC_JV	1
+/* wq_status() into struct wq_recs: out[i] for ids[i]. */
+int		 wq_status_recs(struct wq *, const char **, size_t, int,
+		    struct wq_rec *);
+void		 wq_record_clear(struct wq_rec *);
+/* One from a record the API answered (consumed; jv_null(): unknown). */
+void		 wq_record_set(struct wq_rec *, const char *, jv, int);
+
+/*
  * Waiting for jobs to end without polling: a second connection subscribes
  * to each job's done channel; the caller polls wq_waiter_fd() and calls
  * wq_waiter_read() when it is readable.  The channel is only a hint: the
@@ -220,6 +246,37 @@ int		 wq_waiter_remove(struct wq_waiter *, const char *);
 /* Read hints; ids[] receives up to max ids (owned by the waiter until
  * the next call).  Returns WQ_OK, or WQ_EUNAVAIL when the link broke. */
 int		 wq_waiter_read(struct wq_waiter *, char **, size_t, size_t *);
+/* Unsubscribe many at once. */
+int		 wq_waiter_drop(struct wq_waiter *, const char **, size_t);
+/* Read what arrived: fn(arg, what, id) for each subscription confirmed
+ * (after which a read of the record sees any end that is not hinted)
+ * and each hint.  WQ_EUNAVAIL when the link broke. */
+#define WQ_WAITER_SUBSCRIBED	1
+#define WQ_WAITER_ENDED		2
+int		 wq_waiter_events(struct wq_waiter *,
+		    void (*)(void *, int, const char *), void *);
+
+/*
+ * Waiting for a stream of jobs (wq-status --wait, watch.c): ids are
+ * added as they come, and each is handed to fn once its job has ended
+ * (or the id is unknown).  The memory held is that of the ids in flight.
+ * The caller polls wq_watch_fd() with its other descriptors and calls
+ * wq_watch_run() (readable: the descriptor is) at least every
+ * wq_watch_next_ms().  fresh: the id was just accepted (see
+ * wq_id_from_input()).
+ */
+struct wq_watch;
+int		 wq_watch_open(struct wq *, int, struct wq_watch **);
+void		 wq_watch_close(struct wq_watch *);
+int		 wq_watch_add(struct wq_watch *, const char *, int);
+int		 wq_watch_fd(struct wq_watch *);
+int		 wq_watch_next_ms(struct wq_watch *);
+/* fn gets each ended record, which it owns (wq_record_clear()). */
+int		 wq_watch_run(struct wq_watch *, int,
+		    void (*)(void *, struct wq_rec *), void *);
+size_t		 wq_watch_pending(struct wq_watch *);
+/* The ids still waited for, malloc'd (NULL-terminated). */
+char		**wq_watch_ids(struct wq_watch *, size_t *);
 
 /* Lists of ids by state. */
 int		 wq_list(struct wq *, const char *, const char *, long, jv *);
@@ -391,10 +448,25 @@ void		 wq_jq_free(struct wq_jq *);
 /* Run on input (consumed); outputs appended to *out (a jv array). */
 int		 wq_jq_run(struct wq_jq *, jv, jv *, char *, size_t);
 
-/* HTTP API client (libcurl), for --api. */
-int		 wq_api_submit(struct wq *, struct wq_spec *, jv *);
-/* The record, or jv_null() when unknown; wait > 0 holds until it ends. */
-int		 wq_api_status(struct wq *, const char *, double, jv *);
+/*
+ * HTTP API client (libcurl), for --api: several requests in flight on
+ * kept-alive connections, for streams.  A request is started with a tag;
+ * wq_api_pool_run() waits (up to ms, and for fd to be readable when
+ * fd >= 0: *ready) and calls fn(arg, tag, rc, answer) for each one that
+ * is done.  answer, owned by fn: a submission's answer; a record, or
+ * jv_null() when the id is unknown (a read with wait > 0 is held by the
+ * API until the job ends).
+ */
+struct wq_api_pool;
+int		 wq_api_pool_open(struct wq *, size_t, struct wq_api_pool **);
+void		 wq_api_pool_close(struct wq_api_pool *);
+size_t		 wq_api_pool_idle(struct wq_api_pool *);
+int		 wq_api_pool_submit(struct wq_api_pool *, struct wq_spec *,
+		    size_t);
+int		 wq_api_pool_status(struct wq_api_pool *, const char *, double,
+		    size_t);
+int		 wq_api_pool_run(struct wq_api_pool *, int, int, int *,
+		    void (*)(void *, size_t, int, jv), void *);
 
 /* Small utilities shared by the commands. */
 int		 wq_parse_seconds(const char *, double *);

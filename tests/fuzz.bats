@@ -48,6 +48,10 @@ fuzz() {
 	fuzz body
 }
 
+@test "fuzz a record's line: made without jv, byte for byte jv's" {
+	fuzz record
+}
+
 @test "fuzz/run fails when a target crashes, and keeps the input" {
 	local b
 	b="$(suite_dir)/selftest"

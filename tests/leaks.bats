@@ -113,6 +113,13 @@ ended() {
 	assert_failure 2
 	run vg submit-down wq-submit --redis unix:///nonexistent.sock x
 	assert_failure 3
+	# a stream that stops at a bad line; the same read whole first
+	run vg submit-stream-bad wq-submit --json <<<'{"data":"s1"}
+{"data":'
+	assert_failure 2
+	run vg submit-all wq-submit --all-or-nothing --lines <<<"all1
+all2"
+	assert_success
 
 	run vg status wq-status <"$ids"
 	assert_success
@@ -120,7 +127,7 @@ ended() {
 	run vg status-jq wq-status --jq 'select(.data == "7") | .status' <"$ids"
 	assert_output '"pending"'
 	run vg status-list wq-status --list pending --limit 2000
-	[ "${#lines[@]}" = 1001 ]
+	[ "${#lines[@]}" = 1004 ]	# and the --json, stream and all-or-nothing jobs
 	run vg status-unknown wq-status 0123456789ABCDEF0123456789ABCDEF
 	assert_failure 1
 	run vg status-bad wq-status nothex
@@ -137,14 +144,43 @@ ended() {
 	[ "${#lines[@]}" = 1000 ]
 	run vg status-wait-timeout wq-status --wait --timeout 0.2 0123456789ABCDEF0123456789ABCDEF
 	assert_failure 1
+	run vg status-wait-bad wq-status --wait --timeout 60 <<<"$(head -5 "$ids")
+nothex"
+	assert_failure 2
 	run vg peers wq-peers --all
 	assert_success
 	run vg send wq-send --all ping
 	assert_success
 	assert_output --partial '"type":"pong"'
 	for n in submit submit-dup submit-json submit-bad submit-big submit-down \
-	    status status-jq status-list status-unknown status-bad status-badjq \
-	    status-down status-wait status-wait-timeout peers send; do
+	    submit-stream-bad submit-all status status-jq status-list \
+	    status-unknown status-bad status-badjq status-down status-wait \
+	    status-wait-timeout status-wait-bad peers send; do
+		vg_clean "$n"
+	done
+}
+
+@test "wq-submit and wq-status --api under valgrind: requests in flight, every exit" {
+	api_start api
+	url=$(api_url api)
+	ids="$(suite_dir)/api-ids"
+	seq 300 | vg submit-api wq-submit --api "$url" --lines >"$ids"
+	[ "$(wc -l <"$ids")" = 300 ]
+	run vg submit-api-bad wq-submit --api "$url" --json <<<'{"data":1}
+nope'
+	assert_failure 2
+	run vg submit-api-down wq-submit --api "http://127.0.0.1:$(free_port)" x
+	assert_failure 3
+	run vg status-api wq-status --api "$url" --jq .status <"$ids"
+	[ "${#lines[@]}" = 300 ]
+	start worker wq-worker --jq . --quiet
+	run vg status-api-wait wq-status --api "$url" --wait --timeout 60 <"$ids"
+	assert_success
+	[ "${#lines[@]}" = 300 ]
+	run vg status-api-unknown wq-status --api "$url" --wait 0123456789ABCDEF0123456789ABCDEF
+	assert_failure 1
+	for n in submit-api submit-api-bad submit-api-down status-api \
+	    status-api-wait status-api-unknown; do
 		vg_clean "$n"
 	done
 }

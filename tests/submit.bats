@@ -107,14 +107,24 @@ teardown() { stop_started; }
 	assert_output --partial '"status":"accepted"'
 }
 
-@test "--lines submits one job per line, all or nothing" {
+@test "--lines submits one job per line" {
 	run sh -c 'seq 100 | wq-submit --lines | wc -l'
 	assert_output 100
 	[ "$(rcli llen wq:queue:default)" = 100 ]
 }
 
-@test "a malformed JSON line is refused and nothing is queued" {
-	run sh -c 'printf "%s\n" "{\"data\":1}" "{\"data\":" "{\"data\":3}" | wq-submit --json'
+@test "a malformed JSON line stops the stream: the lines before it are queued" {
+	run sh -c 'printf "%s\n" "{\"data\":1}" "{\"data\":2}" "{\"data\":" "{\"data\":4}" | wq-submit --json'
+	assert_failure 2
+	assert_line --index 0 --partial '"data":1,"status":"accepted"'
+	assert_line --index 1 --partial '"data":2,"status":"accepted"'
+	assert_line --index 2 --regexp '^wq-submit: input 3: malformed JSON'
+	[ "${#lines[@]}" = 3 ]
+	[ "$(rcli lrange wq:queue:default 0 -1 | sort | tr '\n' ' ')" = "$(printf '%s\n' "$(md5id 1)" "$(md5id 2)" | sort | tr '\n' ' ')" ]
+}
+
+@test "--all-or-nothing: a malformed JSON line is refused and nothing is queued" {
+	run sh -c 'printf "%s\n" "{\"data\":1}" "{\"data\":" "{\"data\":3}" | wq-submit --json --all-or-nothing'
 	assert_failure 2
 	assert_output --regexp '^wq-submit: input 2: malformed JSON'
 	[ "${#lines[@]}" = 1 ]

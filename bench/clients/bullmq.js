@@ -6,8 +6,16 @@
 //   node bullmq.js PORT latency RATE S      paced adds; each job's time
 //                                           from add() to its "completed"
 //                                           event (QueueEvents)
+//   node bullmq.js PORT pipeline N          wq-submit | wq-status --wait's
+//                                           equivalent: addBulk in 1000s,
+//                                           each job awaited through its
+//                                           "completed" event; jobs/s from
+//                                           the first add to the last event
+//   node bullmq.js PORT awaitdone N         wq-status --wait on ended jobs:
+//                                           Job.fromId + waitUntilFinished
+//                                           of jobs 1..N, 1000 at a time
 'use strict';
-const { Queue, Worker, QueueEvents } = require('bullmq');
+const { Queue, Worker, QueueEvents, Job } = require('bullmq');
 const c = require('./common');
 
 const connection = { host: '127.0.0.1', port: c.port, maxRetriesPerRequest: null };
@@ -23,8 +31,9 @@ async function main() {
   }
   // The events stream is trimmed to 10,000 entries by default, about
   // 2,000 jobs' worth: a QueueEvents reader that lags behind the latency
-  // run's 5,000 jobs would lose completions.
-  const q = new Queue(NAME, { connection, streams: { events: { maxLen: 100000 } } });
+  // run's 5,000 jobs, or the pipeline's 100,000, would lose completions.
+  // A million entries keep them all.
+  const q = new Queue(NAME, { connection, streams: { events: { maxLen: 1000000 } } });
   await q.waitUntilReady();
   if (c.mode === 'submit' || c.mode === 'prequeue') {
     const n = c.args[0], bulk = c.mode === 'prequeue' || process.argv[5] === 'bulk';
@@ -39,6 +48,48 @@ async function main() {
       for (let i = 0; i < n; i++) await q.add('j', { i });
     }
     if (c.mode === 'submit') c.out(c.rate(n, t0));
+  } else if (c.mode === 'pipeline') {
+    const n = c.args[0];
+    const ev = new QueueEvents(NAME, { connection });
+    await ev.waitUntilReady();
+    // A job may complete before addBulk() has said its id: those seen
+    // early are kept until it does.
+    const pending = new Set(), early = new Set();
+    let left = n, finish;
+    const all = new Promise((res) => { finish = res; });
+    ev.on('completed', ({ jobId }) => {
+      if (pending.delete(jobId)) {
+        if (--left === 0) finish();
+      } else early.add(jobId);
+    });
+    const t0 = c.nowMs();
+    for (let i = 0; i < n; i += 1000) {
+      const jobs = [];
+      for (let j = i; j < Math.min(n, i + 1000); j++) jobs.push({ name: 'j', data: { i: j } });
+      for (const job of await q.addBulk(jobs)) {
+        if (early.delete(job.id)) {
+          if (--left === 0) finish();
+        } else pending.add(job.id);
+      }
+    }
+    await Promise.race([all, c.sleep(600000)]);
+    if (left > 0) throw new Error(left + ' jobs never seen completed');
+    c.out(c.rate(n, t0));
+    await ev.close();
+  } else if (c.mode === 'awaitdone') {
+    const n = c.args[0];
+    const ev = new QueueEvents(NAME, { connection });
+    await ev.waitUntilReady();
+    const t0 = c.nowMs();
+    for (let i = 1; i <= n; i += 1000) {
+      const waits = [];
+      for (let j = i; j < Math.min(n + 1, i + 1000); j++) {
+        waits.push(Job.fromId(q, String(j)).then((job) => job.waitUntilFinished(ev)));
+      }
+      await Promise.all(waits);
+    }
+    c.out(c.rate(n, t0));
+    await ev.close();
   } else if (c.mode === 'latency') {
     const [rate, secs] = c.args, n = rate * secs;
     const ev = new QueueEvents(NAME, { connection });

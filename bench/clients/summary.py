@@ -41,6 +41,8 @@ def place(r):
         return v + " (kB)", col, r["value"]
     if s == "api":
         return "API, %s (%s)" % (v, r["unit"]), col, r["value"]
+    if s == "pipeline":
+        return r["line"], col, r["value"]
     return None
 
 
