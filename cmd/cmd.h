@@ -59,6 +59,8 @@ struct cmd_lines {
 	size_t		 lineno;	/* lines handed out */
 };
 void		 cmd_lines_init(struct cmd_lines *, int);
+/* Heap and stdout set for a batch at a time (before any output). */
+void		 cmd_batched(void);
 int		 cmd_lines_fill(struct cmd_lines *);
 char		*cmd_lines_next(struct cmd_lines *, size_t *);
 /* Every line has been handed out and no more will come. */

@@ -585,6 +585,7 @@ main(int argc, char **argv)
 		}
 	}
 	free(opts);
+	cmd_batched();
 	if (timeout >= 0 && !wait)
 		cmd_die(WQ_EUSAGE, "--timeout goes with --wait");
 	if (state != NULL) {

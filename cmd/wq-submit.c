@@ -374,6 +374,7 @@ main(int argc, char **argv)
 	free(opts);
 	if (trace == NULL)
 		trace = trace_option(wq, getenv("TRACEPARENT"), 1);
+	cmd_batched();
 	if (wq_setting(wq, WQ_OPT_API) != NULL) {
 		win = wq_calloc(1, sizeof(*win));
 		if ((rc = wq_api_pool_open(wq, API_INFLIGHT,

@@ -77,6 +77,11 @@ struct wq_watch {
 	int64_t			 reopen_at;	/* the link broke: -1 if not */
 	void			(*fn)(void *, struct wq_rec *);
 	void			*arg;
+	/* a round's scratch, WATCH_BATCH each: kept, not made each run */
+	struct went		**es;
+	const char		**ids;
+	int			 *ended;
+	struct wq_rec		 *recs;
 };
 
 static uint64_t
@@ -203,6 +208,10 @@ wq_watch_open(struct wq *wq, int how, struct wq_watch **out)
 	w->tab = wq_calloc(w->tabcap, sizeof(*w->tab));
 	w->reopen_at = -1;
 	w->next_sweep = wq_now_ms() + SWEEP_MS;
+	w->es = wq_calloc(WATCH_BATCH, sizeof(*w->es));
+	w->ids = wq_calloc(WATCH_BATCH, sizeof(*w->ids));
+	w->ended = wq_calloc(WATCH_BATCH, sizeof(*w->ended));
+	w->recs = wq_calloc(WATCH_BATCH, sizeof(*w->recs));
 	if ((rc = wq_waiter_open(wq, &w->w)) != WQ_OK) {
 		wq_watch_close(w);
 		return rc;
@@ -228,6 +237,10 @@ wq_watch_close(struct wq_watch *w)
 	for (i = 0; i < w->ndrops; i++)
 		free((char *)w->drops[i]);
 	free(w->drops);
+	free(w->es);
+	free(w->ids);
+	free(w->ended);
+	free(w->recs);
 	free(w);
 }
 
@@ -479,12 +492,9 @@ int
 wq_watch_run(struct wq_watch *w, int readable,
     void (*fn)(void *, struct wq_rec *), void *arg)
 {
-	struct went	**es;
-	struct wq_rec	 *recs;
-	const char	**ids;
-	struct went	 *e;
-	int		 *ended, rc = WQ_OK;
-	size_t		  i;
+	struct went	*e;
+	int		 rc = WQ_OK;
+	size_t		 i;
 
 	w->fn = fn;
 	w->arg = arg;
@@ -508,16 +518,12 @@ wq_watch_run(struct wq_watch *w, int readable,
 		}
 		w->next_sweep = wq_now_ms() + SWEEP_MS;
 	}
-	es = wq_calloc(WATCH_BATCH, sizeof(*es));
-	ids = wq_calloc(WATCH_BATCH, sizeof(*ids));
-	ended = wq_calloc(WATCH_BATCH, sizeof(*ended));
-	recs = wq_calloc(WATCH_BATCH, sizeof(*recs));
 	while (rc == WQ_OK && (w->checks.n > 0 || w->reads.n > 0 ||
 	    (w->w != NULL && (w->subs.n > 0 || w->ndrops > 0)))) {
-		if ((rc = do_checks(w, es, ids, ended)) != WQ_OK ||
-		    (rc = do_reads(w, es, ids, recs)) != WQ_OK)
+		if ((rc = do_checks(w, w->es, w->ids, w->ended)) != WQ_OK ||
+		    (rc = do_reads(w, w->es, w->ids, w->recs)) != WQ_OK)
 			break;
-		if (w->w != NULL && do_subs(w, es, ids) != WQ_OK)
+		if (w->w != NULL && do_subs(w, w->es, w->ids) != WQ_OK)
 			watch_broken(w);
 	}
 	if (rc == WQ_OK) {
@@ -526,9 +532,5 @@ wq_watch_run(struct wq_watch *w, int readable,
 		if (w->subs.n == 0)
 			vec_reset(&w->subs);
 	}
-	free(es);
-	free(ids);
-	free(ended);
-	free(recs);
 	return rc;
 }
