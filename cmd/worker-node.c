@@ -237,6 +237,22 @@ log_sweep(struct worker *w, struct wq_beat *b)
 		    b->reaped, b->reclaimed);
 }
 
+/* This beat swept and a schedule is due: fire it (docs/DESIGN.md,
+ * Schedules).  A failure waits for the next sweep. */
+static void
+fire_schedules(struct worker *w)
+{
+	long	fired;
+
+	if (wq_schedule_sweep(w->wq, &fired) != WQ_OK)
+		worker_log(w, "cron", jv_null(), "schedules: %s",
+		    wq_error(w->wq));
+	else if (fired > 0)
+		worker_log(w, "cron", jv_object_set(jv_object(),
+		    jv_string("jobs"), jv_number((double)fired)),
+		    "%ld job(s) of schedules submitted", fired);
+}
+
 /*
  * The first time, register (which refuses a name a live node holds).
  * Coming back, beat: the name is ours unless we were reaped meanwhile,
@@ -343,6 +359,8 @@ worker_heartbeat(struct worker *w)
 		return;
 	}
 	log_sweep(w, &b);
+	if (b.cron)
+		fire_schedules(w);
 	for (i = 0; i < b.nmsgs; i++) {
 		handle_message(w, &msgs[i]);
 		wq_msg_clear(&msgs[i]);

@@ -14,7 +14,7 @@
 #include "wq.h"
 
 static const char *cmds[] = { "submit", "status", "worker", "peers", "send",
-    "cluster", "api", NULL };
+    "cluster", "api", "cron", NULL };
 
 static void
 usage(FILE *f)
@@ -29,6 +29,7 @@ usage(FILE *f)
 "  send     send a message to a node                (wq-send)\n"
 "  cluster  start and stop a local cluster          (wq-cluster)\n"
 "  api      the HTTP API server                     (wq-api)\n"
+"  cron     recurring jobs                          (wq-cron)\n"
 "'wq COMMAND --help' tells more; see also wq(7).\n");
 }
 

@@ -1,5 +1,6 @@
 # wq.bash -- bash completion for wq and its commands: wq-submit, wq-status,
-# wq-worker, wq-peers, wq-send, wq-cluster, wq-api, and the dispatcher wq.
+# wq-worker, wq-peers, wq-send, wq-cluster, wq-api, wq-cron, and the
+# dispatcher wq.
 #
 # The options come from the tables below; tests/docs.bats checks them
 # against each command's --help, so that the two cannot drift.  Queue and
@@ -23,6 +24,7 @@ declare -gA _wq_args=(
 	[wq-peers]='--interval'
 	[wq-send]='--timeout'
 	[wq-api]='--listen --workers --max-body'
+	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
 		--exec --jq --concurrency --grace'
 )
@@ -33,6 +35,7 @@ declare -gA _wq_flags=(
 	[wq-peers]='--all --watch --table'
 	[wq-send]='--all --no-wait --json'
 	[wq-api]=''
+	[wq-cron]='--json'
 	[wq-cluster]='--lb -f'
 )
 # wq-cluster's options, by what they go with.
@@ -45,10 +48,12 @@ declare -gA _wq_cluster_opts=(
 	[logs]='-f --dir'
 	[down]='--grace --dir'
 )
-_wq_commands='submit status worker peers send cluster api help'
+_wq_commands='submit status worker peers send cluster api cron help'
 _wq_cluster_verbs='up status env scale logs down'
 _wq_states='pending delayed working failed dead'
 _wq_msg_types='ping info drain'
+_wq_cron_verbs='add ls rm pause resume'
+_wq_cron_specs='@every @hourly @daily @weekly @monthly @yearly'
 
 # _wq_takes_arg CMD OPT: true if OPT of CMD takes a value.
 _wq_takes_arg() {
@@ -104,6 +109,11 @@ _wq_live() {
 _wq_nodes() {
 	_wq_live wq-peers | grep -o '"name":"[^"\\]*"' |
 	    sed 's/^"name":"//; s/"$//'
+}
+
+_wq_schedules() {
+	_wq_live wq-cron ls | grep -o '^{"name":"[^"\\]*"' |
+	    sed 's/^{"name":"//; s/"$//'
 }
 
 # The queues: those ever submitted to (one snapshot of the monitor, which
@@ -189,6 +199,13 @@ _wq_positional() {
 		1) _wq_reply "$_wq_msg_types" "$3" ;;
 		esac
 		;;
+	wq-cron)
+		case $2 in
+		0) _wq_reply "$_wq_cron_verbs" "$3" ;;
+		1) [[ $_wq_verb == add ]] || _wq_reply "$(_wq_schedules)" "$3" ;;
+		2) [[ $_wq_verb == add ]] && _wq_reply "$_wq_cron_specs" "$3" ;;
+		esac
+		;;
 	wq-cluster)
 		if (($2 == 0)); then
 			_wq_reply "$_wq_cluster_verbs" "$3"
@@ -234,7 +251,8 @@ _wq_cmd() {
 			[[ ${COMP_WORDS[i + 1]-} != = ]] &&
 			    _wq_takes_arg "$cmd" "$w" && ((i++))
 		else
-			[[ $n == 0 && $cmd == wq-cluster ]] && _wq_verb=$w
+			[[ $n == 0 && ($cmd == wq-cluster || $cmd == wq-cron) ]] &&
+			    _wq_verb=$w
 			((n++))
 		fi
 	done
@@ -266,4 +284,4 @@ _wq() {
 
 complete -F _wq wq
 complete -F _wq_cmd wq-submit wq-status wq-worker wq-peers wq-send \
-    wq-cluster wq-api
+    wq-cluster wq-api wq-cron

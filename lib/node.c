@@ -167,9 +167,10 @@ beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	wq_argv_key(a, wq, "node:%s", wq_name(wq));
 	wq_argv_key(a, wq, "inbox:%s", wq_name(wq));
 	wq_argv_key(a, wq, "sweep");
+	wq_argv_key(a, wq, "cron");
 	for (i = 0; b->want_work && i < o->nqueues; i++)
 		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
-	wq_argv_setnkeys(a, 4 + (b->want_work ? (int)o->nqueues : 0));
+	wq_argv_setnkeys(a, 5 + (b->want_work ? (int)o->nqueues : 0));
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, node_instance(wq));
@@ -203,7 +204,7 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
 		    "reply");
 	if ((now = wq_reply_ll(r->element[0])) == 0)
 		return WQ_OK;
-	if (r->elements < 5)
+	if (r->elements < 6)
 		return wq_seterr(wq, WQ_EUNAVAIL, "heartbeat: unexpected "
 		    "reply");
 	b->member = 1;
@@ -212,12 +213,13 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
 	b->reaped = (long)wq_reply_ll(r->element[2]);
 	b->reclaimed = (long)wq_reply_ll(r->element[3]);
 	b->promoted = (long)wq_reply_ll(r->element[4]);
-	for (i = 5; i < r->elements && b->nmsgs < b->max_msgs; i++)
+	b->cron = wq_reply_ll(r->element[5]) != 0;
+	for (i = 6; i < r->elements && b->nmsgs < b->max_msgs; i++)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    wq_msg_decode(r->element[i]->str, r->element[i]->len, now,
 		    &b->msgs[b->nmsgs]) == 0)
 			b->nmsgs++;
-	b->more = b->max_msgs > 0 && r->elements - 5 >= b->max_msgs;
+	b->more = b->max_msgs > 0 && r->elements - 6 >= b->max_msgs;
 	return WQ_OK;
 }
 
@@ -235,6 +237,7 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	b->nmsgs = 0;
 	b->more = b->work = 0;
 	b->reaped = b->reclaimed = b->promoted = 0;
+	b->cron = 0;
 	if ((rc = wq_connect(wq)) != WQ_OK) {
 		jv_free(fields);
 		return rc;

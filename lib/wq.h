@@ -46,6 +46,8 @@
  *   waiter.c    waiting for jobs to end (done:<id> hints)
  *   watch.c     following a stream of jobs until each ends (on a waiter)
  *   hints.c     a worker's hints (work queued, a message)
+ *   cron.c      schedule expressions: parsed, their next times in a zone
+ *   schedule.c  recurring jobs: the schedules in Redis, fired by the sweep
  *   api.c       the HTTP client (libcurl) behind --api
  *   trace.c     W3C trace context: a job's traceparent
  *   notify.c    telling systemd: ready, stopping, alive
@@ -359,6 +361,8 @@ struct wq_beat {
 	long		 reaped;	/* out: dead nodes this beat removed */
 	long		 reclaimed;	/* out: the jobs they held, put back */
 	long		 promoted;	/* out: retries moved to their queues */
+	int		 cron;		/* out: this beat swept, and a schedule
+					   is due: wq_schedule_sweep() */
 };
 int		 wq_node_heartbeat(struct wq *, struct wq_worker_opts *, jv,
 		    struct wq_beat *);
@@ -372,6 +376,49 @@ int		 wq_peers(struct wq *, int, jv *);
 /* Totals of stats:* with the server's time in ms:
  * {"time","submitted","worked","failed","retried","reclaimed"}. */
 int		 wq_stats(struct wq *, jv *);
+
+/*
+ * Schedule expressions (cron.c): 5 cron fields, a macro or "@every D".
+ * Parse (WQ_EUSAGE with the column of the error); check a zone ("UTC" or
+ * a tz database name); the next n times (Unix seconds) after a time, in
+ * the zone (fewer when it never fires again); a time as RFC 3339 in it.
+ */
+#define WQ_CRON_SPEC_MAX	256
+struct wq_cron {
+	uint64_t	 min, hour, dom, mon, dow;	/* bit sets */
+	int		 dom_star, dow_star;	/* the field began with * */
+	long		 every;			/* seconds, or 0: cron */
+};
+int		 wq_cron_parse(struct wq *, const char *, struct wq_cron *);
+int		 wq_cron_zone(struct wq *, const char *);
+size_t		 wq_cron_times(const struct wq_cron *, const char *, int64_t,
+		    int64_t *, size_t);
+void		 wq_cron_format(const char *, int64_t, char *, size_t);
+
+/*
+ * Recurring jobs (schedule.c).  A schedule: its name, its expression, a
+ * zone, a job object {"data","queue","timeout","max_attempts","ttl"} and
+ * how many missed times to catch up.  add answers {"name","status":
+ * "added"|"replaced","next"}; rm, pause and resume WQ_NO for an unknown
+ * name; list gives every schedule, by name, with its next n times.  The
+ * sweep fires the due ones (the sweeper calls it when its beat says so:
+ * struct wq_beat's cron); *fired: the jobs it submitted.
+ */
+struct wq_schedule {
+	const char	*name;
+	const char	*spec;
+	const char	*tz;		/* NULL: UTC */
+	jv		 job;		/* borrowed */
+	long		 catch_up;
+};
+int		 wq_schedule_add(struct wq *, const struct wq_schedule *,
+		    jv *);
+int		 wq_schedule_list(struct wq *, jv *);
+#define WQ_SCHEDULE_RM		0
+#define WQ_SCHEDULE_PAUSE	1
+#define WQ_SCHEDULE_RESUME	2
+int		 wq_schedule_set(struct wq *, const char *, int);
+int		 wq_schedule_sweep(struct wq *, long *);
 
 /* Messages. */
 struct wq_msg {

@@ -1,8 +1,8 @@
 -- heartbeat.lua: a node's heartbeat and everything an idle node does each
 -- second, in one call: beat, sweep the cluster (when no node did lately),
 -- take its messages, and say whether its queues hold work.
--- KEYS: nodes, node:<name>, inbox:<name>, sweep, then queue:<q> for each
---       queue the node would claim from now (none when it is busy).
+-- KEYS: nodes, node:<name>, inbox:<name>, sweep, cron, then queue:<q> for
+--       each queue the node would claim from now (none when it is busy).
 -- ARGV: prefix, name, instance, ttl ms of node:<name> ('' to leave it),
 --       messages to take (0: none), sweep gate ms, default node timeout
 --       ms, then fields of node:<name> to set as field/value pairs.
@@ -11,7 +11,9 @@
 -- and its results will be fenced off; or another process registered the
 -- name since): it must register again, which the second case refuses.
 -- Else {server time ms, work (1: a queue in KEYS holds ids), nodes
--- reaped, jobs they held put back, retries promoted, messages...}.
+-- reaped, jobs they held put back, retries promoted, cron (1: this beat
+-- swept and a schedule is due: the caller fires it, schedule.c),
+-- messages...}.
 --
 -- Membership: a node is a member while its hash says alive = 1 under its
 -- instance.  register.lua sets both with the ZADD that makes it a member,
@@ -53,7 +55,7 @@ redis.call('ZADD', KEYS[1], NOW, name)
 if #ARGV > 7 then redis.call('HSET', KEYS[2], unpack(ARGV, 8)) end
 if ARGV[4] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 
-local nodes, jobs, moved = 0, 0, 0
+local nodes, jobs, moved, cron = 0, 0, 0, 0
 local gate = tonumber(ARGV[6])
 if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   -- due: when the next sweep has something to do, at the latest
@@ -112,6 +114,14 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
     end
     if c[1] then due = math.min(due, tonumber(c[2])) end
   end
+  -- Schedules: firing one needs its time zone, so the caller does it
+  -- (schedule.c); the next one due shortens the gate like a retry.
+  c = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  if c[1] and tonumber(c[2]) <= NOW then
+    cron = 1
+  elseif c[1] then
+    due = math.min(due, tonumber(c[2]))
+  end
   if full then
     redis.call('DEL', KEYS[4])
   elseif due < NOW + gate then
@@ -122,17 +132,17 @@ end
 
 -- After the sweep, so that what it put back counts as work.
 local work = 0
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   if redis.call('LLEN', KEYS[i]) > 0 then
     work = 1
     break
   end
 end
-local out = {NOW, work, nodes, jobs, moved}
+local out = {NOW, work, nodes, jobs, moved, cron}
 if ARGV[5] ~= '0' then
   local m = redis.call('LPOP', KEYS[3], ARGV[5])
   if m then
-    for i = 1, #m do out[5 + i] = m[i] end
+    for i = 1, #m do out[6 + i] = m[i] end
   end
 end
 return out
