@@ -52,6 +52,10 @@ fuzz() {
 	fuzz record
 }
 
+@test "fuzz schedule expressions and their next times in DST zones" {
+	fuzz cron
+}
+
 @test "fuzz/run fails when a target crashes, and keeps the input" {
 	local b
 	b="$(suite_dir)/selftest"
