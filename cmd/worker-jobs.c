@@ -108,50 +108,31 @@ worker_flush_outcomes(struct worker *w)
 	outcomes_recorded(w);
 }
 
-/* Run a job in the loop (--jq, --sleep 0). */
-static void
-run_inline(struct worker *w, struct wq_claim *c)
-{
-	char	err[512];
-	jv	out, res;
-
-	if (w->work == WORK_SLEEP) {
-		worker_outcome_add(w, c, WQ_DONE_OK, jv_null(), NULL);
-		return;
-	}
-	if (wq_jq_run(w->jq, jv_copy(c->data), &out, err,
-	    sizeof(err)) == -1) {
-		jv_free(out);
-		worker_outcome_add(w, c, WQ_DONE_FAIL, jv_null(), err);
-		return;
-	}
-	switch (jv_array_length(jv_copy(out))) {
-	case 0:
-		res = jv_null();
-		jv_free(out);
-		break;
-	case 1:
-		res = jv_array_get(out, 0);
-		break;
-	default:
-		res = out;
-	}
-	worker_outcome_add(w, c, WQ_DONE_OK, res, NULL);
-}
-
-/* --jq and --sleep 0 work runs in the loop, a batch at a time. */
-int
+/* --sleep 0 work runs in the loop, --jq in a child: a batch at a time. */
+static int
 worker_inline(struct worker *w)
 {
 	return w->work == WORK_JQ || (w->work == WORK_SLEEP &&
 	    w->sleep_s == 0);
 }
 
+/* How many jobs the worker can take now. */
+size_t
+worker_claimable(struct worker *w)
+{
+	if (w->work == WORK_JQ)
+		return worker_jq_running(w) < (size_t)w->batch ?
+		    (size_t)w->batch : 0;
+	if (worker_inline(w))
+		return (size_t)w->batch;
+	return (size_t)(w->o.concurrency - worker_nrunning(w, PROC_JOB));
+}
+
 /*
- * Claim what the free slots can take (--batch for work in the loop),
- * recording what ended in the same round trip, and start it.  Work in
- * the loop is claimed again while a batch comes back full, for up to
- * 20 ms: a backlog must not starve heartbeats and messages.
+ * Claim what the free slots can take (--batch for --jq and --sleep 0),
+ * recording what ended in the same round trip, and start it.  --sleep 0
+ * work is claimed again while a batch comes back full, for up to 20 ms:
+ * a backlog must not starve heartbeats and messages.
  */
 void
 worker_claim(struct worker *w)
@@ -163,11 +144,7 @@ worker_claim(struct worker *w)
 
 	inline_work = worker_inline(w);
 	for (;;) {
-		if (inline_work)
-			max = (size_t)w->batch;
-		else
-			max = (size_t)(w->o.concurrency -
-			    worker_nrunning(w, PROC_JOB));
+		max = worker_claimable(w);
 		if (max == 0 || !w->up || w->draining) {
 			w->claim_now = !w->draining && max == 0 ?
 			    w->claim_now : 0;
@@ -182,16 +159,21 @@ worker_claim(struct worker *w)
 			return;
 		}
 		outcomes_recorded(w);
+		w->claim_now = n == max;
+		if (w->work == WORK_JQ && n > 0) {
+			worker_jq_start(w, cs, n);
+			return;
+		}
 		for (i = 0; i < n; i++) {
 			if (inline_work) {
-				run_inline(w, &cs[i]);
+				worker_outcome_add(w, &cs[i], WQ_DONE_OK,
+				    jv_null(), NULL);
 				wq_claim_clear(&cs[i]);
 			} else
 				worker_start_job(w, worker_free_slot(w),
 				    &cs[i]);
 		}
 		free(cs);
-		w->claim_now = n == max;
 		if (!inline_work || n < max || wq_now_ms() - t0 >= 20)
 			return;
 	}
@@ -210,10 +192,13 @@ worker_recover(struct worker *w)
 	long		  handed = 0;
 	int		  rc;
 
-	known = wq_calloc(w->nslots + w->nouts, sizeof(*known));
+	known = wq_calloc(w->nslots + worker_jq_running(w) + w->nouts,
+	    sizeof(*known));
 	for (i = 0; i < w->nslots; i++)
 		if (w->slots[i].used && w->slots[i].kind == PROC_JOB)
 			known[n++] = w->slots[i].claim.id;
+	for (i = w->jq_run.h; i < w->jq_run.qn; i++)
+		known[n++] = w->jq_run.q[i].id;
 	for (i = 0; i < w->nouts; i++)
 		known[n++] = w->outs[i].id;
 	rc = wq_recover(w->wq, known, n, &handed);

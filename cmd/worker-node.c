@@ -338,8 +338,7 @@ worker_heartbeat(struct worker *w)
 	memset(&b, 0, sizeof(b));
 	b.msgs = msgs;
 	b.max_msgs = sizeof(msgs) / sizeof(msgs[0]);
-	b.want_work = !w->draining && (worker_inline(w) ||
-	    worker_nrunning(w, PROC_JOB) < w->o.concurrency);
+	b.want_work = !w->draining && worker_claimable(w) > 0;
 	if (wq_node_heartbeat(w->wq, &w->o, node_fields(w, 0), &b) != WQ_OK) {
 		worker_went_down(w);
 		return;
@@ -384,12 +383,14 @@ worker_drain_tick(struct worker *w)
 	}
 	if (!w->draining)
 		return;
-	if (worker_got_term > 1 || now >= w->drain_deadline)
+	if (worker_got_term > 1 || now >= w->drain_deadline) {
+		worker_jq_handback(w);
 		for (i = 0; i < w->nslots; i++)
 			if (w->slots[i].used && !w->slots[i].handback) {
 				w->slots[i].handback = 1;
 				worker_kill_slot(&w->slots[i]);
 			}
+	}
 }
 
 /* Done: record what is left, leave the cluster, say so. */

@@ -30,6 +30,8 @@ worker_nrunning(struct worker *w, enum proc_kind kind)
 	for (i = 0; i < w->nslots; i++)
 		if (w->slots[i].used && w->slots[i].kind == kind)
 			n++;
+	if (kind == PROC_JOB)
+		n += (int)worker_jq_running(w);
 	return n;
 }
 
@@ -44,7 +46,7 @@ worker_running_ids(struct worker *w)
 		if (w->slots[i].used && w->slots[i].kind == PROC_JOB)
 			a = jv_array_append(a,
 			    jv_string(w->slots[i].claim.id));
-	return a;
+	return worker_jq_ids(w, a);
 }
 
 /* The job slots, then HANDLER_SLOTS for --on handlers. */
@@ -58,6 +60,8 @@ worker_slots_init(struct worker *w)
 	for (i = 0; i < w->nslots; i++)
 		w->slots[i].in_fd = w->slots[i].out_fd =
 		    w->slots[i].err_fd = -1;
+	w->jq_run.in_fd = w->jq_run.out_fd = -1;
+	w->jq_run.stuck = (size_t)-1;
 }
 
 static void
@@ -430,7 +434,9 @@ worker_reap_children(struct worker *w)
 	int	status;
 	size_t	i;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (worker_jq_reaped(w, pid, status))
+			continue;
 		for (i = 0; i < w->nslots; i++)
 			if (w->slots[i].used && w->slots[i].pid == pid) {
 				w->slots[i].exited = 1;
@@ -438,6 +444,7 @@ worker_reap_children(struct worker *w)
 				/* what it left in the pipes is read below */
 				kill(-pid, SIGKILL);
 			}
+	}
 }
 
 /* A --sleep job: handed back, done, or over its timeout. */
@@ -466,6 +473,7 @@ worker_service_slots(struct worker *w)
 	int64_t		now = wq_now_ms();
 	struct slot	*s;
 
+	worker_jq_service(w);
 	for (i = 0; i < w->nslots; i++) {
 		s = &w->slots[i];
 		if (!s->used)

@@ -8,8 +8,10 @@
  *   worker-opts.c  the options, their defaults and checks
  *   worker-proc.c  the processes it runs (--exec jobs, --on handlers):
  *                  slots, pipes, timeouts, exits
- *   worker-jobs.c  claiming jobs, running --jq and --sleep 0 work in the
- *                  loop, recording outcomes, recovering after a break
+ *   worker-jobs.c  claiming jobs, running --sleep 0 work in the loop,
+ *                  recording outcomes, recovering after a break
+ *   worker-jq.c    --jq work: in a child process fed by the loop, each
+ *                  job under its timeout
  *   worker-node.c  the node: coming up, heartbeats, going down, messages
  *                  (the built-in types answered by libwq's builtin.c),
  *                  the drain, what systemd is told, and the log
@@ -51,6 +53,24 @@ struct slot {
 	int		 exited, status, timed_out, handback;
 };
 
+struct jqshared;
+
+/* --jq: the child that runs the program, and the jobs given to it. */
+struct jqrun {
+	struct wq_claim	*q;		/* q[h..qn): no result yet */
+	size_t		 h, qn, qcap;
+	size_t		 sent;		/* q[h..sent) went to this child */
+	size_t		 got;		/* results it gave */
+	pid_t		 pid;		/* 0: none */
+	int		 in_fd, out_fd;
+	char		*in, *buf;	/* to write; read, not a line yet */
+	size_t		 in_len, in_off, len, cap;
+	struct jqshared	*sh;		/* the job it runs, since when */
+	size_t		 stuck;		/* the job timed out, or -1 */
+	long		 timeout_s;
+	int		 exited, status, killed, handback;
+};
+
 struct handler {
 	char	*type;
 	char	*cmd;
@@ -77,6 +97,7 @@ struct worker {
 	/* What runs, and what ended but is not recorded yet. */
 	struct slot		*slots;
 	size_t			 nslots;	/* concurrency + handlers */
+	struct jqrun		 jq_run;
 	struct wq_outcome	*outs;
 	size_t			 nouts, outcap;
 
@@ -120,8 +141,20 @@ void		 worker_write_input(struct slot *);
 void		 worker_reap_children(struct worker *);
 void		 worker_service_slots(struct worker *);
 
+/* worker-jq.c */
+void		 worker_jq_start(struct worker *, struct wq_claim *, size_t);
+size_t		 worker_jq_running(struct worker *);
+jv		 worker_jq_ids(struct worker *, jv);
+int64_t		 worker_jq_deadline(struct worker *);
+void		 worker_jq_read(struct worker *);
+void		 worker_jq_write(struct worker *);
+void		 worker_jq_stop(struct worker *);
+int		 worker_jq_reaped(struct worker *, pid_t, int);
+void		 worker_jq_handback(struct worker *);
+void		 worker_jq_service(struct worker *);
+
 /* worker-jobs.c */
-int		 worker_inline(struct worker *);
+size_t		 worker_claimable(struct worker *);
 void		 worker_outcome_add(struct worker *, struct wq_claim *, int,
 		    jv, const char *);
 void		 worker_flush_outcomes(struct worker *);

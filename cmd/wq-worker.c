@@ -12,8 +12,9 @@
  * retries for the cluster), answers messages, and claims as many jobs as
  * it has free slots in one call.  An idle worker claims only on a wake
  * hint or when its heartbeat finds work.
- * --jq and --sleep 0 work runs in the loop itself, so such jobs are taken
- * --batch at a time and cost two round trips per batch.
+ * --jq and --sleep 0 jobs are taken --batch at a time: --sleep 0 work runs
+ * in the loop itself, --jq work in a child process the loop feeds through
+ * a pipe (worker-jq.c), so that --timeout holds for it too.
  *
  * When Redis goes away the running jobs go on; their outcomes wait, the
  * worker reconnects with backoff and then records them.  If it was
@@ -41,7 +42,9 @@ enum event {
 	EV_HINTS,	/* the subscriber connection: work queued, a message */
 	EV_STDOUT,	/* a process's stdout: its result, or its reply */
 	EV_STDERR,	/* a process's stderr: the tail of it is kept */
-	EV_STDIN	/* a process's stdin: room for more input */
+	EV_STDIN,	/* a process's stdin: room for more input */
+	EV_JQ_OUT,	/* the --jq child's stdout: results */
+	EV_JQ_IN	/* the --jq child's stdin: room for more data */
 };
 
 /* The poll set of one wait, and what each descriptor is. */
@@ -111,6 +114,8 @@ next_wakeup(struct worker *w)
 		if (!w->slots[i].timed_out && w->slots[i].deadline < t)
 			t = w->slots[i].deadline;
 	}
+	if (worker_jq_deadline(w) != 0 && worker_jq_deadline(w) < t)
+		t = worker_jq_deadline(w);
 	return t;
 }
 
@@ -132,7 +137,9 @@ turn(struct worker *w)
 	if (w->up && w->msg_now)
 		worker_read_inbox(w);
 	worker_service_slots(w);
-	worker_flush_outcomes(w);
+	/* outcomes go with the claim, when there is one */
+	if (!w->claim_now || w->draining || worker_claimable(w) == 0)
+		worker_flush_outcomes(w);
 	if (w->up && w->claim_now && !w->draining)
 		worker_claim(w);
 	worker_service_slots(w);
@@ -162,6 +169,10 @@ pollset_fill(struct worker *w, struct pollset *ps)
 	watch(ps, sigpipe_fds[0], POLLIN, EV_SIGNAL, NULL);
 	if (w->hints != NULL)
 		watch(ps, wq_hints_fd(w->hints), POLLIN, EV_HINTS, NULL);
+	if (w->jq_run.out_fd >= 0)
+		watch(ps, w->jq_run.out_fd, POLLIN, EV_JQ_OUT, NULL);
+	if (w->jq_run.in_fd >= 0 && w->jq_run.in_len > 0)
+		watch(ps, w->jq_run.in_fd, POLLOUT, EV_JQ_IN, NULL);
 	for (i = 0; i < w->nslots; i++) {
 		s = &w->slots[i];
 		if (!s->used)
@@ -204,6 +215,12 @@ event(struct worker *w, enum event ev, struct slot *s)
 	case EV_STDIN:
 		worker_write_input(s);
 		break;
+	case EV_JQ_OUT:
+		worker_jq_read(w);
+		break;
+	case EV_JQ_IN:
+		worker_jq_write(w);
+		break;
 	}
 }
 
@@ -219,7 +236,7 @@ wait_events(struct worker *w, struct pollset *ps)
 	t = next_wakeup(w) - wq_now_ms();
 	ms = t < 0 ? 0 : (int)t;
 	if (w->claim_now && w->up && !w->draining &&
-	    worker_nrunning(w, PROC_JOB) < w->o.concurrency)
+	    worker_claimable(w) > 0)
 		ms = 0;
 	rc = poll(ps->pfd, ps->n, ms);
 	if (rc < 0 && errno != EINTR)
@@ -242,7 +259,7 @@ loop(struct worker *w)
 {
 	struct pollset	ps;
 
-	ps.cap = w->nslots * 3 + 2;
+	ps.cap = w->nslots * 3 + 4;
 	ps.pfd = wq_calloc(ps.cap, sizeof(*ps.pfd));
 	ps.ev = wq_calloc(ps.cap, sizeof(*ps.ev));
 	ps.slot = wq_calloc(ps.cap, sizeof(*ps.slot));
@@ -276,6 +293,7 @@ main(int argc, char **argv)
 	wq_hints_close(w.hints);
 	worker_options_free(&w);
 	free(w.slots);
+	worker_jq_stop(&w);
 	free(w.outs);
 	wq_free(w.wq);
 	return 0;

@@ -59,6 +59,26 @@ teardown() { stop_started; }
 	assert_output 6
 }
 
+@test "--jq that never ends: --timeout fails it, the node lives on" {
+	spin=$(wq-submit --json '{"data":-1,"max_attempts":1}' |
+	    jq -r .callback)
+	ok=$(wq-submit --json '{"data":3}' | jq -r .callback)
+	start w1 wq-worker --jq 'until(. == 0; . - 1)' --timeout 2 \
+	    --name jqw --heartbeat 0.2 --node-timeout 1
+	wait_for 20 status_is "$spin" working
+	# while it spins, the node answers and is not declared dead
+	run wq-send --timeout 10 jqw info
+	assert_success
+	assert_output --partial "\"current\":[\"$spin\""
+	wait_for 30 status_is "$spin" failed
+	run wq-status "$spin"
+	assert_output --partial '"error":"timed out after 2 s"'
+	# the rest of the batch runs in a new child
+	wait_for 20 status_is "$ok" worked
+	[ "$(wq-peers | jq -r .name)" = jqw ]
+	assert_equal "$(grep -c fenced "$(suite_dir)/w1.log")" 0
+}
+
 @test "job data never reaches a shell" {
 	id=$(wq-submit '$(touch /tmp/wq-pwned-$$); touch /tmp/wq-pwned2-$$ `id`' | jq -r .callback)
 	start w1 wq-worker --exec 'cat'
