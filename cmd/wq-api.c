@@ -14,23 +14,31 @@
  */
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cmd.h"
 
-enum { OPT_LISTEN = WQ_OPT_FIRST_PRIVATE, OPT_WORKERS, OPT_MAX_BODY };
+enum { OPT_LISTEN = WQ_OPT_FIRST_PRIVATE, OPT_WORKERS, OPT_MAX_BODY,
+    OPT_ALLOW_HOST, OPT_INSECURE };
 
 static const struct option own[] = {
 	{ "listen",	required_argument,	NULL, OPT_LISTEN },
 	{ "workers",	required_argument,	NULL, OPT_WORKERS },
 	{ "max-body",	required_argument,	NULL, OPT_MAX_BODY },
+	{ "allow-host",	required_argument,	NULL, OPT_ALLOW_HOST },
+	{ "insecure-no-token", no_argument,	NULL, OPT_INSECURE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -45,6 +53,10 @@ usage(FILE *f)
 "                      for IPv6)\n"
 "  --workers N         Kore worker processes (default: one per CPU)\n"
 "  --max-body BYTES    largest request body (default 1048576); more is 413\n"
+"  --allow-host NAME   a host name requests may name in Host (beside the\n"
+"                      listen address, localhost and IP addresses);\n"
+"                      repeatable (WQ_API_ALLOW_HOSTS: NAME,NAME...)\n"
+"  --insecure-no-token serve with no token on an address beyond loopback\n"
 "Environment: WQ_KORE (the kore program), WQ_API_MODULE (the module),\n"
 "WQ_API_SECCOMP_TRACE=1 (log what the sandbox refuses instead of killing).\n"
 "%s", wq_common_usage);
@@ -71,6 +83,23 @@ parse_listen(const char *arg, char **host, long *port)
 		cmd_die(WQ_EUSAGE, "bad --listen %s: expected ADDR:PORT", arg);
 	*host = wq_calloc(1, n + 1);
 	memcpy(*host, arg, n);
+}
+
+/* A loopback address (or localhost): no token needed there. */
+static int
+loopback(const char *host)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6)
+		    && a6.s6_addr[12] == 127);
+	return 0;
 }
 
 /* The module: $WQ_API_MODULE, the build tree's, or the installed one. */
@@ -164,7 +193,7 @@ temp_file(const char *suffix, int *fd)
 		dir = "/tmp";
 	if (asprintf(&path, "%s/wq-api.XXXXXX%s", dir, suffix) < 0)
 		abort();
-	if ((*fd = mkstemps(path, (int)strlen(suffix))) == -1)
+	if ((*fd = mkostemps(path, (int)strlen(suffix), O_CLOEXEC)) == -1)
 		cmd_die(WQ_EUSAGE, "cannot create %s: %s", path,
 		    strerror(errno));
 	return path;
@@ -177,12 +206,30 @@ struct launch {
 	long		 port;
 	long		 workers;	/* 0: one per CPU */
 	long		 max_body;
+	char		*allow;		/* --allow-host, comma-separated */
+	int		 insecure;	/* --insecure-no-token */
 };
+
+/* --allow-host NAME: one name more in the list (a comma separates). */
+static void
+allow_host(struct launch *l, const char *name)
+{
+	char	*s;
+
+	if (*name == '\0' || strcspn(name, ", \t\r\n/") < strlen(name))
+		cmd_die(WQ_EUSAGE, "bad --allow-host %s: a host name", name);
+	if (asprintf(&s, "%s%s%s", l->allow ? l->allow : "",
+	    l->allow ? "," : "", name) < 0)
+		abort();
+	free(l->allow);
+	l->allow = s;
+}
 
 static void
 parse_args(struct launch *l, int argc, char **argv)
 {
 	struct option	*opts;
+	const char	*token;
 	int		 c;
 
 	l->wq = cmd_start("api", own, &opts);
@@ -202,6 +249,12 @@ parse_args(struct launch *l, int argc, char **argv)
 			l->max_body = cmd_long("--max-body", optarg, 1,
 			    1024L * 1024 * 1024);
 			break;
+		case OPT_ALLOW_HOST:
+			allow_host(l, optarg);
+			break;
+		case OPT_INSECURE:
+			l->insecure = 1;
+			break;
 		case WQ_OPT_API:
 			cmd_die(WQ_EUSAGE, "--api is for clients: wq-api is "
 			    "the API (try --help)");
@@ -213,6 +266,17 @@ parse_args(struct launch *l, int argc, char **argv)
 	if (optind < argc)
 		cmd_die(WQ_EUSAGE, "unexpected argument %s (try --help)",
 		    argv[optind]);
+	token = wq_setting(l->wq, WQ_OPT_TOKEN);
+	if ((token == NULL || *token == '\0') && !loopback(l->host)) {
+		if (!l->insecure)
+			cmd_die(WQ_EUSAGE, "listening on %s, beyond loopback, "
+			    "needs a token (--token or WQ_TOKEN; "
+			    "--insecure-no-token to serve without one)",
+			    l->host);
+		fprintf(stderr, "wq-api: WARNING: --insecure-no-token: "
+		    "listening on %s with no token: anyone who can reach it "
+		    "can submit jobs and read every record\n", l->host);
+	}
 }
 
 /* The settings, in the environment of the module's parent process. */
@@ -238,6 +302,8 @@ export_settings(struct launch *l)
 		abort();
 	env_set("WQ_API_LISTEN", listen);
 	free(listen);
+	if (l->allow != NULL)
+		env_set("WQ_API_ALLOW_HOSTS", l->allow);
 }
 
 /*

@@ -23,7 +23,7 @@ declare -gA _wq_args=(
 		--handler-timeout --log'
 	[wq-peers]='--interval'
 	[wq-send]='--timeout'
-	[wq-api]='--listen --workers --max-body'
+	[wq-api]='--listen --workers --max-body --allow-host --insecure-no-token'
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
 		--exec --jq --concurrency --grace'

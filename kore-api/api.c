@@ -125,6 +125,12 @@ kore_parent_configure(int argc, char **argv)
 	api.workers = env_long("WQ_API_WORKERS", 0, 0, 1024);
 	s = getenv("WQ_API_LISTEN");
 	api.listen = wq_strdup(s != NULL ? s : "");
+	/* [v6]:port or v4:port: the address alone */
+	api.listen_host = wq_strndup(api.listen + (api.listen[0] == '['),
+	    strcspn(api.listen, "]") < strlen(api.listen) ?
+	    strcspn(api.listen, "]") - 1 : strcspn(api.listen, ":"));
+	s = getenv("WQ_API_ALLOW_HOSTS");
+	api.allow_hosts = wq_strdup(s != NULL ? s : "");
 	api.stall_ms = STALL_MS;
 	api.connect_ms = wq_setting_num(api_wq, WQ_SET_CONNECT_MS);
 	api.host = wq_hostname();		/* the sandbox forbids uname */

@@ -40,6 +40,8 @@ struct api_settings {
 	size_t		 token_len;
 	size_t		 max_body;
 	char		*listen;
+	char		*listen_host;	/* its address, for Host */
+	char		*allow_hosts;	/* WQ_API_ALLOW_HOSTS: a,b,c */
 	char		*host;
 	long		 pid;		/* the parent's */
 	long		 workers;
@@ -96,6 +98,8 @@ int		 rq_respond(struct http_request *, int, const char *,
 int		 rq_respond_json(struct http_request *, int, jv);
 int		 rq_respond_error(struct http_request *, int, const char *);
 int		 rq_respond_method(struct http_request *, const char *);
+int		 rq_respond_page(struct http_request *, int, const char *,
+		    size_t);
 jv		 rq_not_found(void);
 struct rq	*rq_new(struct http_request *);
 int		 rq_yield(struct http_request *, struct rq *);

@@ -7,6 +7,8 @@
  * answers at once or starts Redis commands and sleeps until a reply
  * callback has the answer ready (rq.c).
  */
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +102,7 @@ respond_unauthorized(struct http_request *req, int page)
 	http_response_header(req, "www-authenticate", "Bearer realm=\"wq\"");
 	/* A browser gets a page that asks for the token. */
 	if (page && wants_html(req))
-		return rq_respond(req, 401, "text/html; charset=utf-8",
-		    login_html, login_html_len);
+		return rq_respond_page(req, 401, login_html, login_html_len);
 	return rq_respond_error(req, 401, "missing or wrong bearer token");
 }
 
@@ -140,6 +141,55 @@ framing_ambiguous(struct http_request *req)
 	return lengths > 1;
 }
 
+/*
+ * Host names a name this API answers to: an address (a DNS rebinding
+ * attack needs a name), localhost, the listen address, or a name of
+ * WQ_API_ALLOW_HOSTS (--allow-host).  A page of another site whose name
+ * was made to resolve here is refused.
+ */
+static int
+host_allowed(struct http_request *req)
+{
+	const char	*h, *p, *end;
+	char		 name[256];
+	unsigned char	 a[16];
+	size_t		 n;
+
+	if (!http_request_header(req, "host", &h))
+		return 1;		/* HTTP/1.0: no browser */
+	if (h[0] == '[')
+		return strchr(h, ']') != NULL;
+	n = strcspn(h, ":");
+	if (n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, h, n);
+	name[n] = '\0';
+	if (inet_pton(AF_INET, name, a) == 1 ||
+	    strcasecmp(name, "localhost") == 0 ||
+	    strcasecmp(name, api.listen_host) == 0)
+		return 1;
+	for (p = api.allow_hosts; *p != '\0'; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, ",");
+		if ((size_t)(end - p) == n && strncasecmp(p, name, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A POST's body is JSON, said so: a page can send text/plain freely. */
+static int
+json_body(struct http_request *req)
+{
+	const char	*h;
+	size_t		 n;
+
+	if (!http_request_header(req, "content-type", &h))
+		return 0;
+	n = strcspn(h, "; \t");
+	return n == strlen("application/json") &&
+	    strncasecmp(h, "application/json", n) == 0;
+}
+
 /* The handler of every path. */
 int
 wq_api_http(struct http_request *req)
@@ -155,6 +205,9 @@ wq_api_http(struct http_request *req)
 		    "one Content-Length and no Transfer-Encoding");
 	}
 	r = route_find(req->path);
+	if ((r == NULL || !r->open) && !host_allowed(req))
+		return rq_respond_error(req, 421, "this API does not answer "
+		    "to that Host (wq-api --allow-host)");
 	if ((r == NULL || !r->open) && !authorized(req))
 		return respond_unauthorized(req, r != NULL &&
 		    r->fn == route_console);
@@ -162,6 +215,9 @@ wq_api_http(struct http_request *req)
 		return rq_respond_error(req, 404, "not found");
 	if (!(req->method & r->methods))
 		return rq_respond_method(req, r->allow);
+	if (req->method == HTTP_METHOD_POST && !json_body(req))
+		return rq_respond_error(req, 415, "Content-Type must be "
+		    "application/json");
 	return r->fn(req);
 }
 
@@ -206,8 +262,7 @@ query_number(struct http_request *req, const char *name, double *out)
 static int
 route_console(struct http_request *req)
 {
-	return rq_respond(req, 200, "text/html; charset=utf-8", console_html,
-	    console_html_len);
+	return rq_respond_page(req, 200, console_html, console_html_len);
 }
 
 /* kore-api/openapi.json, built in like the console. */

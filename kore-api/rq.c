@@ -20,8 +20,27 @@ rq_respond(struct http_request *req, int status, const char *ctype,
 {
 	http_response_header(req, "content-type", ctype);
 	http_response_header(req, "cache-control", "no-store");
+	http_response_header(req, "x-content-type-options", "nosniff");
 	http_response(req, status, body, len);
 	return KORE_RESULT_OK;
+}
+
+/*
+ * The console's pages: their own script and style only, talking to this
+ * origin only, never in a frame.
+ */
+int
+rq_respond_page(struct http_request *req, int status, const char *html,
+    size_t len)
+{
+	http_response_header(req, "content-security-policy",
+	    "default-src 'none'; script-src 'unsafe-inline'; "
+	    "style-src 'unsafe-inline'; connect-src 'self'; "
+	    "img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+	    "frame-ancestors 'none'");
+	http_response_header(req, "x-frame-options", "DENY");
+	http_response_header(req, "referrer-policy", "no-referrer");
+	return rq_respond(req, status, "text/html; charset=utf-8", html, len);
 }
 
 int

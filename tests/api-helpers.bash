@@ -59,6 +59,7 @@ api_teardown() {
 }
 
 # http METHOD URL [curl args...]: sets $code and $body (and $headers).
+# A POST is application/json unless the arguments name a Content-Type.
 http() {
 	local method=$1 url=$2 out
 	shift 2
@@ -67,6 +68,9 @@ http() {
 		set -- -I "$@"
 	else
 		set -- -X "$method" "$@"
+	fi
+	if [ "$method" = POST ] && ! printf '%s\n' "$@" | grep -qi '^content-type:'; then
+		set -- -H 'Content-Type: application/json' "$@"
 	fi
 	code=$(curl -s -o "$out" -D "$out.h" -w '%{http_code}' "$@" "$url")
 	body=$(cat "$out")

@@ -42,7 +42,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 @test "the original curl session: accepted, pending, working, worked, 404 after the TTL" {
 	api_start api --ttl 2
 	url=$(api_url api)
-	run curl -s -XPOST -d '{"data":"foo"}' "$url/api/v1/work"
+	run curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"foo"}' "$url/api/v1/work"
 	assert_success
 	assert_output "{\"accepted_by\":\"api-$(api_pid api)@$(hostname)\",\"callback\":\"$ID_FOO\",\"data\":\"foo\",\"status\":\"accepted\"}"
 	run curl -s "$url/api/v1/work/$ID_FOO"
@@ -62,7 +62,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 @test "a duplicate answers the existing record with duplicate:true" {
 	api_start api
 	url=$(api_url api)
-	curl -s -XPOST -d '{"data":"foo"}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"foo"}' "$url/api/v1/work" >/dev/null
 	http POST "$url/api/v1/work" -d '{"data":"foo"}'
 	[ "$code" = 200 ]
 	echo "$body" | jq -e '.duplicate == true and .status == "pending" and .callback == "'$ID_FOO'"'
@@ -195,7 +195,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 @test "?wait holds the answer until the job ends, without polling Redis" {
 	api_start api
 	url=$(api_url api)
-	curl -s -XPOST -d '{"data":"slow"}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"slow"}' "$url/api/v1/work" >/dev/null
 	id=$(md5id slow)
 	start worker wq-worker --sleep 1.5
 	t0=$(now_ms)
@@ -214,7 +214,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 @test "many requests wait for one job on one subscription per worker" {
 	api_start api
 	url=$(api_url api)
-	curl -s -XPOST -d '{"data":"many"}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"many"}' "$url/api/v1/work" >/dev/null
 	id=$(md5id many)
 	pids=()
 	for i in 1 2 3 4 5 6; do
@@ -235,7 +235,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 @test "?wait gives the record as it is when the time is up; unknown ids at once" {
 	api_start api
 	url=$(api_url api)
-	curl -s -XPOST -d '{"data":"nobody"}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"nobody"}' "$url/api/v1/work" >/dev/null
 	id=$(md5id nobody)
 	# two requests at once: ?wait=1.2 answers when its time is up, not
 	# before, and before the one that waits 6 s (the order of the two
@@ -261,7 +261,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	[ "$code" = 404 ]
 	[ $(( t1 - t0 )) -lt 60000 ]
 	# a job that fails ends the wait too
-	curl -s -XPOST -d '{"data":"doomed","max_attempts":1}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"doomed","max_attempts":1}' "$url/api/v1/work" >/dev/null
 	start worker wq-worker --exec false
 	http GET "$url/api/v1/work/$(md5id doomed)?wait=20"
 	echo "$body" | jq -e '.status == "failed"'
@@ -295,9 +295,9 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	api_start api
 	url=$(api_url api)
 	for d in a b c; do
-		curl -s -XPOST -d "{\"data\":\"$d\"}" "$url/api/v1/work" >/dev/null
+		curl -H 'Content-Type: application/json' -s -XPOST -d "{\"data\":\"$d\"}" "$url/api/v1/work" >/dev/null
 	done
-	curl -s -XPOST -d '{"data":"d","queue":"other"}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"d","queue":"other"}' "$url/api/v1/work" >/dev/null
 	http GET "$url/api/v1/queues"
 	[ "$code" = 200 ]
 	echo "$body" | jq -e '.default.pending == 3 and .other.pending == 1 and .default.dead == 0'
@@ -315,9 +315,9 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	api_start api
 	url=$(api_url api)
 	for d in m1 m2 m3; do
-		curl -s -XPOST -d "{\"data\":\"$d\"}" "$url/api/v1/work" >/dev/null
+		curl -H 'Content-Type: application/json' -s -XPOST -d "{\"data\":\"$d\"}" "$url/api/v1/work" >/dev/null
 	done
-	curl -s -XPOST -d '{"data":"m4","queue":"q\"x"}' "$url/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"m4","queue":"q\"x"}' "$url/api/v1/work" >/dev/null
 	start worker wq-worker --queue default --sleep 0.05
 	wait_for 20 sh -c "curl -s '$url/metrics' | grep -q '^wq_jobs_worked_total 3$'"
 	http GET "$url/metrics"
@@ -450,7 +450,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	# keep-alive: 50 submissions over one connection, all answered
 	args=()
 	for i in $(seq 50); do
-		args+=(-X POST -d "{\"data\":\"ka-$i\"}" "$url/api/v1/work" --next)
+		args+=(-X POST -H 'Content-Type: application/json' -d "{\"data\":\"ka-$i\"}" "$url/api/v1/work" --next)
 	done
 	n=$(curl -s "${args[@]}" "$url/api/v1/ping" | grep -o '"status":"accepted"' | wc -l)
 	[ "$n" = 50 ]

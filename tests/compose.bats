@@ -228,7 +228,7 @@ packages() {
 	CENV=()
 	mapfile -t words < <(dockerfile | jq -r '.[-1].ins[] | select(.op=="CMD") | .arg | fromjson[]')
 	check "${words[@]}"
-	[ "$(argv api | tr '\n' ' ')" = "wq-api --listen 0.0.0.0:8080 --workers 2 " ]
+	[ "$(argv api | tr '\n' ' ')" = "wq-api --listen 0.0.0.0:8080 --workers 2 --insecure-no-token " ]
 	[ "$(argv sysmon | sed -n 1,2p | tr '\n' ' ')" = "wq-peers --watch " ]
 }
 

@@ -113,3 +113,35 @@ text_has() {
 	run wd POST "/session/$SID/element" '{"using":"css selector","value":"#members"}'
 	assert_failure
 }
+
+@test "a page of another site cannot submit work, even with no token" {
+	api_start api
+	url=$(api_url api)
+	# the other site: a page on another origin (another port, a name)
+	site=$(mktemp -d "$(suite_dir)/site.XXXXXX")
+	echo '<html><body>elsewhere</body></html>' >"$site/index.html"
+	sport=$(free_port)
+	start site python3 -m http.server --bind 127.0.0.1 --directory "$site" "$sport"
+	wait_for 20 curl -sf "http://127.0.0.1:$sport/"
+	session
+	wd POST "/session/$SID/url" "{\"url\":\"http://localhost:$sport/\"}" >/dev/null
+	# a no-cors text/plain POST (no preflight) and a JSON one (preflight)
+	run wd POST "/session/$SID/execute/async" "$(jq -nc --arg u "$url/api/v1/work" '{
+		script: "const u = arguments[0], done = arguments[1];
+		    Promise.allSettled([
+		      fetch(u, {method: \"POST\", mode: \"no-cors\",
+		        headers: {\"Content-Type\": \"text/plain\"},
+		        body: JSON.stringify({data: \"from-elsewhere\"})}),
+		      fetch(u, {method: \"POST\",
+		        headers: {\"Content-Type\": \"application/json\"},
+		        body: JSON.stringify({data: \"from-elsewhere-2\"})})
+		    ]).then((r) => done(r.map((x) => x.status)));",
+		args: [$u]}')"
+	assert_success
+	echo "$output"
+	# the browser sent the first (opaque answer), refused the second
+	[ "$output" = '["fulfilled","rejected"]' ]
+	# and nothing reached Redis
+	[ -z "$(rcli --scan --pattern 'wq:job:*')" ]
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+}

@@ -164,7 +164,7 @@ the_deb() {
 	wait_for 15 curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"
 	start worker env PATH=/usr/bin:/bin \
 	    /usr/bin/wq-worker --exec 'tr a-z A-Z' --quiet
-	run curl -s -XPOST -d '{"data":"hello from the package"}' \
+	run curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"hello from the package"}' \
 	    "http://127.0.0.1:$port/api/v1/work"
 	assert_success
 	id=$(jq -r .callback <<<"$output")

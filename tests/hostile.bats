@@ -54,7 +54,7 @@ header-100k             000     400
 header-8k               200     200
 headers-200             200     400
 method-unknown          400     400
-method-lowercase        400     400
+method-lowercase        415     415
 method-put              405     405
 method-delete           405     405
 method-patch            405     405
@@ -153,12 +153,12 @@ PY
 # make_corpus DIR: one file per request of CASES.  wq-api runs with
 # --max-body 200000 --max-data 1000.
 make_corpus() {
-	local d=$1 h='Host: wq\r\n' c='Connection: close\r\n'
+	local d=$1 h='Host: localhost\r\n' c='Connection: close\r\n'
 	mkdir -p "$d"
 	req() { printf "$2" >"$d/$1"; }
 	post() { # NAME: a POST of $d/body with its length
 		{
-			printf 'POST /api/v1/work HTTP/1.1\r\nHost: wq\r\n'
+			printf 'POST /api/v1/work HTTP/1.1\r\nHost: localhost\r\n'
 			printf 'Content-Type: application/json\r\n'
 			printf 'Content-Length: %d\r\n' "$(stat -c %s "$d/body")"
 			printf 'Connection: close\r\n\r\n'
@@ -328,7 +328,7 @@ api_whole() {
 	api_whole api "$workers"
 	[ "$(redis_state)" = "$before" ]
 	# And it still takes work.
-	run curl -s -d '{"data":"foo"}' "$(api_url api)/api/v1/work"
+	run curl -H 'Content-Type: application/json' -s -d '{"data":"foo"}' "$(api_url api)/api/v1/work"
 	assert_output --partial '"status":"accepted"'
 	[ "$(rcli llen wq:queue:default)" = 1 ]
 }
@@ -368,6 +368,38 @@ api_whole() {
 	[ "$code" = 400 ]
 	api_whole api "$workers"
 	[ "$(redis_state)" = "$before" ]
+}
+
+@test "a browser's ways in: text/plain, a foreign Host, frames; no token off loopback" {
+	api_start api --allow-host wq.example
+	url=$(api_url api)
+	before=$(redis_state)
+	# a page may POST text/plain without asking: refused, nothing queued
+	http POST "$url/api/v1/work" -H 'Content-Type: text/plain' -d '{"data":"x"}'
+	[ "$code" = 415 ]
+	http POST "$url/api/v1/work" -H 'Content-Type: application/x-www-form-urlencoded' -d '{"data":"x"}'
+	[ "$code" = 415 ]
+	# a name that resolves here (DNS rebinding) is not this API's
+	http GET "$url/api/v1/peers" -H 'Host: attacker.example:80'
+	[ "$code" = 421 ]
+	echo "$body" | jq -e .error
+	[ "$(redis_state)" = "$before" ]
+	for h in "localhost:1" "127.0.0.1" "[::1]:8" "WQ.example"; do
+		http GET "$url/api/v1/peers" -H "Host: $h"
+		[ "$code" = 200 ] || { echo "Host $h: $code"; return 1; }
+	done
+	http POST "$url/api/v1/work" -H 'Content-Type: application/json; charset=utf-8' -d '{"data":"x"}'
+	[ "$code" = 200 ]
+	# the console never in a frame, never sniffed
+	http GET "$url/"
+	echo "$headers" | grep -qi "^x-content-type-options: nosniff"
+	echo "$headers" | grep -i "^content-security-policy:" | grep -q "frame-ancestors 'none'"
+	# beyond loopback, a token or an explicit --insecure-no-token
+	run env -u WQ_TOKEN wq-api --listen "0.0.0.0:$(free_port)"
+	assert_failure 2
+	assert_output --partial 'needs a token'
+	run env -u WQ_TOKEN wq-api --listen "[::]:$(free_port)" --workers 1
+	assert_failure 2
 }
 
 @test "slowloris: headers a byte a second are cut at 10 s; the others are served meanwhile" {
@@ -432,7 +464,7 @@ port = int(sys.argv[1])
 conns = []
 for i in range(200):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"POST /api/v1/work HTTP/1.1\r\nHost: wq\r\n"
+    s.sendall(b"POST /api/v1/work HTTP/1.1\r\nHost: localhost\r\n"
               b"Content-Length: 100000\r\n\r\n{\"data\":\"" + b"x" * (i * 50))
     conns.append(s)
 for s in conns:
@@ -440,6 +472,6 @@ for s in conns:
 PY
 	api_whole api "$workers"
 	[ "$(redis_state)" = "$before" ]
-	run curl -s -d '{"data":"after"}' "$(api_url api)/api/v1/work"
+	run curl -H 'Content-Type: application/json' -s -d '{"data":"after"}' "$(api_url api)/api/v1/work"
 	assert_output --partial '"status":"accepted"'
 }

@@ -71,7 +71,7 @@ name_of() {
 
 @test "the original curl session through the load balancer" {
 	cluster_start --ttl 2
-	run curl -s -XPOST -d '{"data":"foo"}' "$LB/api/v1/work"
+	run curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"foo"}' "$LB/api/v1/work"
 	assert_success
 	assert_output --regexp "^\{\"accepted_by\":\"($(name_of a)|$(name_of b))\",\"callback\":\"$ID_FOO\",\"data\":\"foo\",\"status\":\"accepted\"\}\$"
 	run curl -s "$LB/api/v1/work/$ID_FOO"
@@ -88,7 +88,7 @@ name_of() {
 	cluster_start
 	names=()
 	for i in 1 2 3 4 5 6; do
-		names+=("$(curl -s -XPOST -d "{\"data\":\"rr-$i\"}" "$LB/api/v1/work" | jq -r .accepted_by)")
+		names+=("$(curl -H 'Content-Type: application/json' -s -XPOST -d "{\"data\":\"rr-$i\"}" "$LB/api/v1/work" | jq -r .accepted_by)")
 	done
 	printf '%s\n' "${names[@]}"
 	[ "$(printf '%s\n' "${names[@]}" | sort -u | tr '\n' ' ')" = "$(printf '%s\n' "$(name_of a)" "$(name_of b)" | sort | tr '\n' ' ')" ]
@@ -108,6 +108,7 @@ name_of() {
 	(
 		for i in $(seq 40); do
 			curl -s -o /dev/null -w '%{http_code}\n' -XPOST \
+			    -H 'Content-Type: application/json' \
 			    -d "{\"data\":\"during-$i\"}" "$LB/api/v1/work"
 			sleep 0.05
 		done
@@ -150,7 +151,7 @@ name_of() {
 	# the instances both took submissions
 	[ "$(echo "$output" | jq -r .accepted_by | sort -u | wc -l)" = 2 ]
 	# a long wait goes through HAProxy's timeouts
-	curl -s -XPOST -H 'Authorization: Bearer lbtok' -d '{"data":"late","queue":"later"}' "$LB/api/v1/work" >/dev/null
+	curl -H 'Content-Type: application/json' -s -XPOST -H 'Authorization: Bearer lbtok' -d '{"data":"late","queue":"later"}' "$LB/api/v1/work" >/dev/null
 	t0=$(date +%s)
 	http GET "$LB/api/v1/work/$(md5id late)?wait=3" -H 'Authorization: Bearer lbtok'
 	[ "$code" = 200 ]

@@ -263,7 +263,7 @@ EOF
 	wait_for 180 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"
 	# a worker to take the jobs, so that records change state under reads
 	start worker wq-worker --jq . --quiet
-	run curl -s -d '{"data":"foo"}' "http://127.0.0.1:$port/api/v1/work"
+	run curl -H 'Content-Type: application/json' -s -d '{"data":"foo"}' "http://127.0.0.1:$port/api/v1/work"
 	assert_output --partial '"callback":"ACBD18DB4CC2F85CEDEF654FCCC4A4D8"'
 	run python3 - "$port" 10000 8 <<'PY'
 # N requests on C keep-alive connections, every route and refusal; then
@@ -308,7 +308,7 @@ for x in ts: x.join()
 for i in range(50):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(b"GET /api/v1/work/0123456789ABCDEF0123456789ABCDEF?wait=5 "
-              b"HTTP/1.1\r\nHost: wq\r\n\r\n")
+              b"HTTP/1.1\r\nHost: localhost\r\n\r\n")
     s.close()
 print("%d requests in %.1f s, %d unexpected" % (n, time.time() - t, len(bad)))
 print("\n".join(bad[:10]))

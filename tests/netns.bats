@@ -59,10 +59,11 @@ teardown() {
 	# the API on a third host; the work is submitted through it
 	aport=$(free_port)
 	start api ip netns exec "$NS3" env WQ_REDIS="redis://10.231.3.1:$port" \
-		"$(command -v wq-api)" --listen "10.231.3.2:$aport" --workers 1
+		"$(command -v wq-api)" --listen "10.231.3.2:$aport" --workers 1 \
+		--insecure-no-token
 	api="http://10.231.3.2:$aport"
 	wait_for 20 curl -sf "$api/healthz"
-	id=$(curl -s -XPOST -d '{"data":"cut"}' "$api/api/v1/work" | jq -r .callback)
+	id=$(curl -H 'Content-Type: application/json' -s -XPOST -d '{"data":"cut"}' "$api/api/v1/work" | jq -r .callback)
 	[ "$id" = "$(printf cut | md5sum | cut -c1-32 | tr a-f A-F)" ]
 	wait_for 20 sh -c "[ \"\$(redis-cli -s $sock hget wq:job:$id w)\" = w1 ]"
 	start w2 ip netns exec "$NS2" env WQ_REDIS="redis://10.231.2.1:$port" \

@@ -32,6 +32,9 @@ answer() {
 	mkdir -p "$dir"
 	n=$(( $(ls "$dir" | wc -l) / 3 + 1 ))
 	if [ "$method" = HEAD ]; then set -- -I "$@"; else set -- -X "$method" "$@"; fi
+	if [ "$method" = POST ] && ! printf '%s\n' "$@" | grep -qi '^content-type:'; then
+		set -- -H 'Content-Type: application/json' "$@"
+	fi
 	code=$(curl -s -o "$dir/$n.b" -D "$dir/$n.h" -w '%{http_code}' "$@" "$url")
 	body=$(cat "$dir/$n.b")
 	echo "$method /${url#http://*/} $code" >"$dir/$n.meta"
@@ -225,6 +228,8 @@ undocumented_routes() {
 	expect 405 POST "$url/" -d '{}'
 	expect 413 POST "$url/api/v1/work" -d "{\"data\":\"$(printf 'x%.0s' $(seq 4100))\"}"
 	expect 413 POST "$url/api/v1/work" -d "{\"data\":\"$(printf 'y%.0s' $(seq 150))\"}"
+	expect 415 POST "$url/api/v1/work" -H 'Content-Type: text/plain' -d '{"data":"x"}'
+	expect 421 POST "$url/api/v1/work" -H 'Host: wq.attacker.example' -d '{"data":"x"}'
 	checked
 }
 
