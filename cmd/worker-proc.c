@@ -80,7 +80,9 @@ close_pair(int p[2])
 /*
  * In the child: the pipes as stdin, stdout, stderr; a job's environment
  * (c, NULL for a handler): its id, its attempt, and its traceparent, or
- * none (not one the worker itself was given).
+ * none (not one the worker itself was given).  Either is the worker's
+ * without its secrets (WQ_REDIS has the password); every other
+ * descriptor of the worker is close-on-exec.
  */
 __attribute__((noreturn))
 static void
@@ -97,6 +99,8 @@ child(const char *cmd, int in[2], int out[2], int err[2],
 	dup2(in[0], 0);
 	dup2(out[1], 1);
 	dup2(err[1], 2);
+	unsetenv("WQ_REDIS");
+	unsetenv("WQ_TOKEN");
 	if (c != NULL) {
 		setenv("WQ_JOB_ID", c->id, 1);
 		snprintf(num, sizeof(num), "%ld", c->token);

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,9 +187,9 @@ wq_async_connect(struct wq *wq, void (*fail)(void *, const char *), void *arg)
 		    "of memory", err);
 		return NULL;
 	}
-	if (ac->err) {
+	if (ac->err || wq_cloexec(ac->c.fd) == -1) {
 		wq_seterr(wq, WQ_EUNAVAIL, "cannot connect to Redis at %s: %s",
-		    err, ac->errstr);
+		    err, ac->err ? ac->errstr : strerror(errno));
 		redisAsyncFree(ac);
 		return NULL;
 	}

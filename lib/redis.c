@@ -176,6 +176,13 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 		    err, errlen);
 	if (c == NULL)
 		return NULL;
+	/* never inherited by what a worker runs */
+	if (wq_cloexec(c->fd) == -1) {
+		snprintf(err, errlen, "cannot connect to Redis: fcntl: %s",
+		    strerror(errno));
+		redisFree(c);
+		return NULL;
+	}
 	redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms));
 	if (a->unix_socket == 0)
 		redisEnableKeepAlive(c);

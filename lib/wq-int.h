@@ -71,6 +71,7 @@ int		 wq_seterr(struct wq *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 char		*wq_random_id(void);
 void		 wq_strs_free(char **, size_t);
+int		 wq_cloexec(int);	/* FD_CLOEXEC on; -1 (errno) */
 
 /* url.c */
 int		 wq_url_parse(const char *, struct wq_url *, char *, size_t);

@@ -89,6 +89,15 @@ teardown() { stop_started; }
 	assert_output --partial '$(touch'
 }
 
+@test "a job gets neither wq's Redis link nor its secrets" {
+	id=$(wq-submit x | jq -r .callback)
+	# (the sockets it holds: the worker's two Redis links, before)
+	WQ_TOKEN=s3cret start w1 wq-worker --exec 'echo "${WQ_REDIS:-none} ${WQ_TOKEN:-none} $WQ_JOB_ID"; for f in /proc/$$/fd/*; do readlink "$f"; done | grep -c "^socket:" || true'
+	wait_for 20 status_is "$id" worked
+	run wq-status --jq .result "$id"
+	assert_output "\"none none $id\\n0\""
+}
+
 @test "a failing command is retried with backoff, then fails into dead:<q>" {
 	id=$(wq-submit bad | jq -r .callback)
 	start w1 wq-worker --exec 'echo oops >&2; exit 3' --max-attempts 3 --backoff 0.2 --heartbeat 0.2 --node-timeout 1
