@@ -58,6 +58,7 @@ worker_log(struct worker *w, const char *event, jv extra, const char *fmt,
 		return;
 	}
 	jv_free(extra);
+	wq_unctrl(msg);		/* names and errors come from others */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);

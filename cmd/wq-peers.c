@@ -126,7 +126,7 @@ str(jv o, const char *k, char *buf, size_t len)
 		free(s);
 	}
 	jv_free(v);
-	return buf;
+	return wq_unctrl(buf);
 }
 
 static int
@@ -181,7 +181,7 @@ current(jv p, char *buf, size_t len)
 	if (i < n && off + 4 < len)
 		snprintf(buf + off, len - off, " ...");
 	jv_free(cur);
-	return buf;
+	return wq_unctrl(buf);
 }
 
 static void
@@ -379,7 +379,7 @@ draw_nodes(struct view *v, int n, int wn, int wh)
 static void
 draw_queues(struct view *v)
 {
-	char	b[3][256];
+	char	b[4][256];
 	int	i, nq;
 	jv	k, q, names;
 
@@ -391,7 +391,8 @@ draw_queues(struct view *v)
 	for (i = 0; i < nq; i++) {
 		k = jv_array_get(jv_copy(names), i);
 		q = jv_object_get(jv_copy(v->queues), jv_copy(k));
-		line(v, "%-24s %9s %9s %9s", jv_string_value(k),
+		snprintf(b[3], sizeof(b[3]), "%s", jv_string_value(k));
+		line(v, "%-24s %9s %9s %9s", wq_unctrl(b[3]),
 		    str(q, "pending", b[0], sizeof(b[0])),
 		    str(q, "delayed", b[1], sizeof(b[1])),
 		    str(q, "dead", b[2], sizeof(b[2])));

@@ -240,8 +240,11 @@ inbox_info(void *arg)
 static void
 inbox_drain(void *arg, struct wq_msg *m)
 {
+	char	from[256];
+
 	(void)arg;
-	kore_log(LOG_NOTICE, "wq-api: drain requested by %s", m->from);
+	snprintf(from, sizeof(from), "%s", m->from);
+	kore_log(LOG_NOTICE, "wq-api: drain requested by %s", wq_unctrl(from));
 	(void)kill((pid_t)api.pid, SIGTERM);
 }
 

@@ -78,6 +78,28 @@ wq_strs_free(char **v, size_t n)
 	free(v);
 }
 
+/*
+ * Text another node wrote, made safe for a terminal or a log line: a
+ * control character (C0, DEL, or C1 as UTF-8, where an escape sequence
+ * can start) becomes '?', in place.
+ */
+char *
+wq_unctrl(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 i, j;
+
+	for (i = j = 0; p[i] != '\0'; i++) {
+		if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) {
+			p[j++] = '?';
+			i++;
+		} else
+			p[j++] = p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
+	}
+	p[j] = '\0';
+	return s;
+}
+
 /* A descriptor that a program the process runs does not inherit. */
 int
 wq_cloexec(int fd)

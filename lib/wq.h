@@ -519,6 +519,7 @@ int		 wq_api_pool_run(struct wq_api_pool *, int, int, int *,
 int		 wq_parse_seconds(const char *, double *);
 int		 wq_parse_long(const char *, long, long, long *);
 int64_t		 wq_now_ms(void);
+char		*wq_unctrl(char *);	/* control characters to '?' */
 char		*wq_hostname(void);
 void		*wq_calloc(size_t, size_t);
 void		*wq_realloc(void *, size_t);

@@ -143,6 +143,17 @@ screen_has() {
 	wait_for 20 eval '! tmux -S "$(suite_dir)/tmux.sock" has-session -t mon'
 }
 
+@test "--table escapes what another node wrote: no terminal control" {
+	start w1 wq-worker --sleep 1 --name w1
+	wait_for 20 sh -c "wq-peers | grep -q w1"
+	# anyone with Redis access can write a node's description
+	rcli hset wq:node:w1 host "$(printf 'evil\033]0;owned\007\033[2J\302\233')" >/dev/null
+	run wq-peers --table
+	assert_success
+	assert_output --partial 'evil?]0;owned??[2J?'
+	[ "$(printf '%s' "$output" | tr -d '\n' | LC_ALL=C tr -d '[:print:]' | wc -c)" = 0 ]
+}
+
 @test "errors: Redis unreachable exits 3; bad options exit 2" {
 	run wq-peers --redis "unix://$(suite_dir)/none.sock"
 	assert_failure 3

@@ -382,3 +382,12 @@ acl_as() {
 	run grep -c 'drain' "$(suite_dir)/w1.log"
 	assert_output 0
 }
+
+@test "the sender of a drain is logged with its control characters escaped" {
+	start w1 wq-worker --sleep 1 --name w1
+	wait_for 20 sh -c "wq-peers | grep -q w1"
+	# anyone who can write to Redis can claim any name
+	rcli lpush wq:inbox:w1 '{"id":"m1","from":"x\u001b[2Jy","type":"drain","body":null,"reply":false}' >/dev/null
+	wait_for 20 grep -q 'drain requested by x?\[2Jy' "$(suite_dir)/w1.log"
+	! grep -q "$(printf '\033')" "$(suite_dir)/w1.log"
+}
