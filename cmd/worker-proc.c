@@ -431,22 +431,34 @@ proc_done(struct worker *w, struct slot *s)
 	slot_reset(s);
 }
 
+/*
+ * The children that exited.  Each one's process group (what a job left
+ * running) is killed while the child is still a zombie: once reaped, its
+ * pid, which names the group, may be another process's.
+ */
 void
 worker_reap_children(struct worker *w)
 {
-	pid_t	pid;
-	int	status;
-	size_t	i;
+	siginfo_t	si;
+	pid_t		pid;
+	int		status;
+	size_t		i;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||
+		    (pid = si.si_pid) == 0)
+			break;
+		kill(-pid, SIGKILL);
+		if (waitpid(pid, &status, 0) != pid)
+			break;
 		if (worker_jq_reaped(w, pid, status))
 			continue;
 		for (i = 0; i < w->nslots; i++)
 			if (w->slots[i].used && w->slots[i].pid == pid) {
+				/* what it left in the pipes is read below */
 				w->slots[i].exited = 1;
 				w->slots[i].status = status;
-				/* what it left in the pipes is read below */
-				kill(-pid, SIGKILL);
 			}
 	}
 }
