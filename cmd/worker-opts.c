@@ -120,10 +120,12 @@ option(struct worker *w, int c, const char *arg, const char **log)
 		w->o.concurrency = cmd_long("--concurrency", arg, 1, 4096);
 		break;
 	case OPT_TIMEOUT:
-		w->o.timeout = cmd_long("--timeout", arg, 1, 86400 * 30);
+		w->o.timeout = cmd_long("--timeout", arg, 1,
+		    WQ_JOB_TIMEOUT_MAX);
 		break;
 	case OPT_MAX_ATTEMPTS:
-		w->o.max_attempts = cmd_long("--max-attempts", arg, 1, 1000);
+		w->o.max_attempts = cmd_long("--max-attempts", arg, 1,
+		    WQ_JOB_ATTEMPTS_MAX);
 		break;
 	case OPT_HEARTBEAT:
 		w->o.heartbeat_ms = (long)(cmd_seconds("--heartbeat", arg) *

@@ -112,11 +112,12 @@ main(int argc, char **argv)
 			json = 1;
 			break;
 		case OPT_TIMEOUT:
-			timeout = cmd_long("--timeout", optarg, 1, 86400 * 30);
+			timeout = cmd_long("--timeout", optarg, 1,
+			    WQ_JOB_TIMEOUT_MAX);
 			break;
 		case OPT_MAX_ATTEMPTS:
 			max_attempts = cmd_long("--max-attempts", optarg, 1,
-			    1000);
+			    WQ_JOB_ATTEMPTS_MAX);
 			break;
 		default:
 			cmd_common(wq, c, optarg, argv, usage);

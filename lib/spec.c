@@ -160,9 +160,10 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 	} else if (strcmp(name, "queue") == 0)
 		rc = spec_queue(wq, v, s);
 	else if (strcmp(name, "timeout") == 0)
-		rc = spec_number(wq, v, "timeout", 1, 86400 * 30, &s->timeout);
+		rc = spec_number(wq, v, "timeout", 1, WQ_JOB_TIMEOUT_MAX,
+		    &s->timeout);
 	else if (strcmp(name, "max_attempts") == 0)
-		rc = spec_number(wq, v, "max_attempts", 1, 1000,
+		rc = spec_number(wq, v, "max_attempts", 1, WQ_JOB_ATTEMPTS_MAX,
 		    &s->max_attempts);
 	else if (strcmp(name, "ttl") == 0)
 		rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400, &s->ttl);

@@ -164,6 +164,10 @@ int		 wq_id_from_line(const char *, size_t, char *, size_t);
 /* The same; *fresh: the line is the answer to new work ("accepted"). */
 int		 wq_id_from_input(const char *, size_t, char *, size_t, int *);
 
+/* The bounds of a job's own settings, wherever they are given. */
+#define WQ_JOB_TIMEOUT_MAX	(86400 * 30)	/* seconds */
+#define WQ_JOB_ATTEMPTS_MAX	1000
+
 /* A submission. */
 struct wq_spec {
 	jv		 data;		/* owned */
