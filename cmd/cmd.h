@@ -69,6 +69,12 @@ void		 cmd_lines_free(struct cmd_lines *);
 /* The time until deadline (ms since the epoch, -1: none) for poll(2). */
 int		 cmd_poll_ms(int64_t);
 
+/*
+ * wq-cancel, wq-retry (control.c): op (WQ_CONTROL_*) on the ids of the
+ * arguments or stdin, each record printed; returns the exit status.
+ */
+int		 cmd_control(struct wq *, int, const char *, int, char **);
+
 /* One NDJSON line on stdout: a value (consumed), a submission answer. */
 int		 cmd_print(jv);
 int		 cmd_print_answer(struct wq *, struct wq_spec *, jv);

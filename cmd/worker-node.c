@@ -197,11 +197,56 @@ on_other(void *arg, struct wq_msg *m)
 	return 0;
 }
 
+/*
+ * A job was cancelled (cancel.lua, docs/DESIGN.md, Job control): kill
+ * it, with its process group, if it runs here under that attempt (with
+ * none, any).  Its outcome is recorded as a failure, which the fencing
+ * drops: the record is cancelled already.  --jq work runs in a child
+ * shared by many jobs and is left to end; its result is dropped too.
+ */
+static jv
+on_cancel(void *arg, struct wq_msg *m)
+{
+	struct worker	*w = arg;
+	struct slot	*s;
+	const char	*id = "";
+	long		 attempt = 0;
+	size_t		 i;
+	jv		 v, a;
+	int		 killed = 0;
+
+	if (jv_get_kind(m->body) != JV_KIND_OBJECT)
+		return jv_string("expected {\"id\",\"attempt\"}");
+	v = jv_object_get(jv_copy(m->body), jv_string("id"));
+	if (jv_get_kind(v) == JV_KIND_STRING)
+		id = jv_string_value(v);
+	a = jv_object_get(jv_copy(m->body), jv_string("attempt"));
+	if (jv_get_kind(a) == JV_KIND_NUMBER)
+		attempt = (long)jv_number_value(a);
+	jv_free(a);
+	for (i = 0; i < w->nslots; i++) {
+		s = &w->slots[i];
+		if (!s->used || s->kind != PROC_JOB || s->cancelled ||
+		    strcmp(s->claim.id, id) != 0 ||
+		    (attempt > 0 && s->claim.token != attempt))
+			continue;
+		s->cancelled = 1;
+		worker_kill_slot(s);
+		killed = 1;
+		worker_log(w, "cancel", jv_object_set(jv_object(),
+		    jv_string("id"), jv_string(id)), "job %s cancelled by %s",
+		    id, m->from);
+	}
+	v = jv_object_set(jv_object_set(jv_object(), jv_string("id"), v),
+	    jv_string("killed"), jv_bool(killed));
+	return v;
+}
+
 static void
 handle_message(struct worker *w, struct wq_msg *m)
 {
 	const struct wq_builtin	b = { w, on_info, on_draining, on_drain,
-	    on_other, on_reply };
+	    on_other, on_reply, on_cancel };
 
 	wq_builtin_answer(&b, m);
 }

@@ -423,9 +423,10 @@ proc_done(struct worker *w, struct slot *s)
 		jv_free(res);
 		worker_outcome_add(w, &s->claim, WQ_DONE_BACK, jv_null(),
 		    NULL);
-	} else if (why[0] != '\0') {
+	} else if (why[0] != '\0' || s->cancelled) {
 		jv_free(res);
-		worker_outcome_add(w, &s->claim, WQ_DONE_FAIL, jv_null(), why);
+		worker_outcome_add(w, &s->claim, WQ_DONE_FAIL, jv_null(),
+		    s->cancelled ? "cancelled" : why);
 	} else
 		worker_outcome_add(w, &s->claim, WQ_DONE_OK, res, NULL);
 	slot_reset(s);
@@ -470,6 +471,9 @@ service_sleep(struct worker *w, struct slot *s, int64_t now)
 	if (s->handback)
 		worker_outcome_add(w, &s->claim, WQ_DONE_BACK, jv_null(),
 		    NULL);
+	else if (s->cancelled)
+		worker_outcome_add(w, &s->claim, WQ_DONE_FAIL, jv_null(),
+		    "cancelled");
 	else if (now >= s->wake_at)
 		worker_outcome_add(w, &s->claim, WQ_DONE_OK, jv_null(), NULL);
 	else if (now >= s->deadline) {

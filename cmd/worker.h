@@ -51,6 +51,7 @@ struct slot {
 	struct capture	 out, err;
 	int64_t		 started, deadline, wake_at;
 	int		 exited, status, timed_out, handback;
+	int		 cancelled;	/* killed: its job was cancelled */
 };
 
 struct jqshared;

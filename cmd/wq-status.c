@@ -65,8 +65,8 @@ usage(FILE *f)
 "       wq-status --list STATE [--queue Q] [--limit N]\n"
 "Print the record of each job; ids from the arguments, or from stdin\n"
 "(plain ids or NDJSON lines with a \"callback\" field), as they come.\n"
-"  --wait             block until each job is worked or failed; print\n"
-"                     each record as its job ends\n"
+"  --wait             block until each job is worked, failed or\n"
+"                     cancelled; print each record as its job ends\n"
 "  --timeout S        with --wait: give up after S seconds (exit 1)\n"
 "  --jq PROGRAM       filter or reshape each record (jq syntax)\n"
 "  --list STATE       ids of --queue by state: pending, delayed, working,\n"
@@ -85,7 +85,8 @@ emit(jv rec)
 
 	st = jv_object_get(jv_copy(rec), jv_string("status"));
 	if (jv_get_kind(st) == JV_KIND_STRING &&
-	    strcmp(jv_string_value(st), "failed") == 0)
+	    (strcmp(jv_string_value(st), "failed") == 0 ||
+	    strcmp(jv_string_value(st), "cancelled") == 0))
 		result = WQ_NO;
 	jv_free(st);
 	if (jq == NULL) {

@@ -264,7 +264,7 @@ static void
 api_inbox(void)
 {
 	static const struct wq_builtin	b = { NULL, inbox_info, NULL,
-	    inbox_drain, NULL, inbox_reply };
+	    inbox_drain, NULL, inbox_reply, NULL };
 	struct wq_msg			msgs[16];
 	size_t				n, i;
 

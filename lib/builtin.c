@@ -6,6 +6,9 @@
  *   info   -> info      the same
  *   drain  -> draining  what the node is still finishing; then it stops
  *                       taking work, finishes, and leaves
+ *   cancel -> cancel    {"id","attempt"}: a worker kills the job if it
+ *                       runs it under that attempt (sent by cancel.lua,
+ *                       docs/DESIGN.md, Job control); {"id","killed"}
  *
  * Any other type is the node's own (a worker's --on handlers) or
  * refused as unknown.  What differs between the kinds of node (their
@@ -23,6 +26,7 @@ static const struct {
 	{ "ping",	"pong" },
 	{ "info",	"info" },
 	{ "drain",	"draining" },
+	{ "cancel",	"cancel" },
 };
 #define NBUILTINS	(sizeof(builtins) / sizeof(builtins[0]))
 
@@ -51,6 +55,14 @@ wq_builtin_answer(const struct wq_builtin *b, struct wq_msg *m)
 		if (b->other == NULL || !b->other(b->arg, m))
 			b->reply(b->arg, m, "error",
 			    jv_string("unknown message type"));
+		return;
+	}
+	if (strcmp(m->type, "cancel") == 0) {
+		if (b->cancel == NULL)
+			b->reply(b->arg, m, "error",
+			    jv_string("this node runs no jobs"));
+		else
+			b->reply(b->arg, m, "cancel", b->cancel(b->arg, m));
 		return;
 	}
 	if (strcmp(m->type, "drain") != 0) {

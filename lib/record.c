@@ -52,11 +52,18 @@ static const struct {
 };
 #define NFIELDS	(sizeof(record_fields) / sizeof(record_fields[0]))
 
-/* The statuses a job does not leave. */
+/* The final statuses that are not a success: a waiter exits 1. */
+static int
+record_status_failed(const char *st)
+{
+	return strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0;
+}
+
+/* The statuses a job does not leave (but for wq-retry). */
 int
 wq_record_status_final(const char *st)
 {
-	return strcmp(st, "worked") == 0 || strcmp(st, "failed") == 0;
+	return strcmp(st, "worked") == 0 || record_status_failed(st);
 }
 
 int
@@ -178,7 +185,7 @@ wq_record_set(struct wq_rec *r, const char *id, jv rec, int how)
 	st = r->found ? jv_object_get(jv_copy(rec), jv_string("status")) :
 	    jv_null();
 	r->failed = jv_get_kind(st) == JV_KIND_STRING &&
-	    strcmp(jv_string_value(st), "failed") == 0;
+	    record_status_failed(jv_string_value(st));
 	jv_free(st);
 	if (!r->found)
 		jv_free(rec);
@@ -216,7 +223,7 @@ wq_record_decode(const char *id, redisReply *r, int how,
 	out->found = r->type == REDIS_REPLY_ARRAY && r->elements > 0;
 	st = reply_status(r);
 	out->final = wq_record_status_final(st);
-	out->failed = strcmp(st, "failed") == 0;
+	out->failed = record_status_failed(st);
 	if (!out->found)
 		return;
 	if (how == WQ_REC_JV)

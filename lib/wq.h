@@ -48,6 +48,7 @@
  *   hints.c     a worker's hints (work queued, a message)
  *   cron.c      schedule expressions: parsed, their next times in a zone
  *   schedule.c  recurring jobs: the schedules in Redis, fired by the sweep
+ *   control.c   job control: cancel
  *   api.c       the HTTP client (libcurl) behind --api
  *   trace.c     W3C trace context: a job's traceparent
  *   notify.c    telling systemd: ready, stopping, alive
@@ -284,6 +285,17 @@ size_t		 wq_watch_pending(struct wq_watch *);
 /* The ids still waited for, malloc'd (NULL-terminated). */
 char		**wq_watch_ids(struct wq_watch *, size_t *);
 
+/*
+ * Job control (control.c): op on the jobs of ids, in calls of a bounded
+ * size.  codes[i]: 1 done, 0 the job is not in a state for it (its
+ * record as it is), -1 unknown; recs[i]: the record after the call
+ * (jv_null() when unknown), owned by the caller.  On an error, the recs
+ * of the calls made are valid (jv_is_valid), the others invalid.
+ */
+#define WQ_CONTROL_CANCEL	0
+int		 wq_control(struct wq *, int, const char **, size_t, int *,
+		    jv *);
+
 /* Lists of ids by state. */
 int		 wq_list(struct wq *, const char *, const char *, long, jv *);
 
@@ -450,6 +462,8 @@ int		 wq_msg_wait_reply(struct wq *, const char *, double, jv *);
  * finishing, after which drain(arg, m) starts the drain.  Any other type
  * goes to other(arg, m), which says whether it took it; else it is
  * refused as unknown.  Replies go through reply(arg, m, type, body).
+ * cancel (a worker's; NULL: the node runs no jobs) kills the job the
+ * body names, and says what it did.
  */
 struct wq_builtin {
 	void	*arg;
@@ -458,6 +472,7 @@ struct wq_builtin {
 	void	(*drain)(void *, struct wq_msg *);
 	int	(*other)(void *, struct wq_msg *);
 	void	(*reply)(void *, struct wq_msg *, const char *, jv);
+	jv	(*cancel)(void *, struct wq_msg *);
 };
 void		 wq_builtin_answer(const struct wq_builtin *, struct wq_msg *);
 /* Whether the n bytes name a built-in type. */

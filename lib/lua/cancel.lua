@@ -1,0 +1,56 @@
+-- cancel.lua: cancel jobs (docs/DESIGN.md, Job control).
+-- KEYS: none given: each job's keys (job:<id>, queue:<q> or delayed:<q>,
+--       or active:<node> and inbox:<node> of the node that holds it) are
+--       built from the prefix.
+-- ARGV: prefix, the name of the node that cancels, then ids.
+-- A pending job leaves queue:<q> (or delayed:<q> while it waits for a
+-- retry); a working one leaves active:<node>, and that node is told by a
+-- "cancel" message {"id","attempt"} in its inbox, on which it kills the
+-- job's process group.  Either way the record becomes cancelled, a final
+-- status: it expires after its TTL, and waiters are told (done:<id>).  A
+-- result the node sends later is refused by the fencing of complete.lua
+-- (the record is no longer working), and the sweep leaves the job alone
+-- if the node dies (wq_release looks for working records only).
+-- Atomic so that the status read and its change are one: a job is either
+-- cancelled or claimed (or finished), never both.
+-- Returns per id {code, the record after the call as field/value pairs}:
+-- 1 cancelled, 0 left as it was (not pending nor working), -1 unknown.
+local P, by = ARGV[1], ARGV[2]
+local out = {}
+for a = 3, #ARGV do
+  local id = ARGV[a]
+  local jk = P .. 'job:' .. id
+  local f = redis.call('HMGET', jk, 's', 'q', 'y', 'w', 'a', 'l', 'c')
+  local code = 0
+  if not f[1] then
+    code = -1
+  elseif f[1] == 'pending' or f[1] == 'working' then
+    local q = f[2] or 'default'
+    if f[1] == 'working' then
+      local node = f[4]
+      redis.call('LREM', P .. 'active:' .. node, 1, id)
+      if redis.call('HGET', P .. 'node:' .. node, 'alive') == '1' then
+        local ik = P .. 'inbox:' .. node
+        redis.call('RPUSH', ik, cjson.encode({id = 'cancel:' .. id ..
+          ':' .. (f[5] or '0'), from = by, type = 'cancel',
+          body = {id = id, attempt = tonumber(f[5] or '0')},
+          reply = false, sent_at = NOW}))
+        redis.call('LTRIM', ik, -WQ_INBOX_MAX, -1)
+        redis.call('PEXPIRE', ik, WQ_INBOX_KEEP_MS)
+        redis.call('PUBLISH', P .. 'msg:' .. node, '1')
+      end
+    elseif f[3] or
+        -- (from the head, where the newest are: claims take the oldest)
+        redis.call('LREM', P .. 'queue:' .. q, 1, id) == 0 then
+      redis.call('ZREM', P .. 'delayed:' .. q, id)
+    end
+    redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
+      'f', wq_after(f[7]))
+    redis.call('HDEL', jk, 'y')
+    redis.call('EXPIRE', jk, f[6] or WQ_TTL_DEFAULT)
+    redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
+    code = 1
+  end
+  out[#out + 1] = {code, redis.call('HGETALL', jk)}
+end
+return out

@@ -1,0 +1,146 @@
+#!/usr/bin/env bats
+# Job control: wq-cancel, wq-retry, wq-queue (docs/DESIGN.md, Job control).
+
+load helpers
+
+setup_file() { redis_start; }
+teardown_file() { redis_stop; }
+setup() { redis_flush; }
+teardown() { stop_started; }
+
+# A sleep no other test runs, to find it among the processes.
+STUCK="301.$(( $$ % 1000 ))"
+
+stuck_running() {
+	pgrep -f "^sleep $STUCK$" >/dev/null
+}
+
+@test "wq-cancel: a pending job leaves its queue, cancelled, and never runs" {
+	id=$(wq-submit foo | jq -r .callback)
+	other=$(wq-submit bar | jq -r .callback)
+	run wq-cancel "$id"
+	assert_success
+	[ "$(echo "$output" | jq -r .status)" = cancelled ]
+	[ "$(echo "$output" | jq -r .callback)" = "$id" ]
+	[ "$(rcli lrange wq:queue:default 0 -1)" = "$other" ]
+	# final: it expires after its ttl like a finished job
+	[ "$(rcli ttl "wq:job:$id")" -gt 0 ]
+	start w1 wq-worker --sleep 0
+	wait_for 20 status_is "$other" worked
+	status_is "$id" cancelled
+	# a second cancel is a negative answer that changes nothing
+	run wq-cancel "$id"
+	assert_failure 1
+	assert_output --partial 'not cancelled: the job is cancelled'
+}
+
+@test "wq-cancel: a job waiting for a retry leaves delayed:<q>" {
+	id=$(wq-submit --max-attempts 3 x | jq -r .callback)
+	rcli hset "wq:job:$id" y 99999999999999 >/dev/null
+	rcli zadd wq:delayed:default 99999999999999 "$id" >/dev/null
+	rcli del wq:queue:default >/dev/null
+	wq-cancel "$id" >/dev/null
+	[ "$(rcli zcard wq:delayed:default)" = 0 ]
+	[ "$(rcli hexists "wq:job:$id" y)" = 0 ]
+	status_is "$id" cancelled
+}
+
+@test "wq-cancel: a working job is killed with its process group; its late result is dropped" {
+	id=$(wq-submit slow | jq -r .callback)
+	start w1 wq-worker --exec "sleep $STUCK & sleep $STUCK; echo done"
+	wait_for 20 stuck_running
+	status_is "$id" working
+	run wq-cancel "$id"
+	assert_success
+	[ "$(echo "$output" | jq -r .status)" = cancelled ]
+	# both sleeps are killed by the worker told through its inbox
+	wait_for 20 eval '! stuck_running'
+	wait_for 20 grep -q "job $id cancelled by" "$(suite_dir)/w1.log"
+	# the failure it then records is fenced off: the record stays
+	wait_for 20 grep -q "fenced" "$(suite_dir)/w1.log"
+	status_is "$id" cancelled
+	[ "$(rcli llen "wq:active:$(wq-peers | jq -r .name)")" = 0 ]
+	run rcli hget "wq:job:$id" e
+	assert_output --partial 'cancelled by cancel-'
+	# and the worker lives on
+	kill -0 "$(pid_of w1)"
+}
+
+@test "wq-cancel against completion: the first to change the record wins" {
+	# jobs that end while they are being cancelled: whichever script
+	# runs first decides, and a record is never both
+	seq 200 | sed 's/^/race-/' | wq-submit --lines | jq -r .callback \
+	    >"$(suite_dir)/ids"
+	start w1 wq-worker --concurrency 4 --exec 'cat'
+	wait_for 20 eval '[ "$(stat_of worked)" -gt 0 ]'
+	wq-cancel <"$(suite_dir)/ids" >"$(suite_dir)/cancel.out" 2>/dev/null ||
+		true
+	ended() {
+		[ "$(rcli llen wq:queue:default)" = 0 ] &&
+		[ -z "$(wq-status <"$(suite_dir)/ids" |
+		    jq -r 'select(.status == "pending" or .status == "working")')" ]
+	}
+	wait_for 20 ended
+	wq-status <"$(suite_dir)/ids" >"$(suite_dir)/after" || true
+	cancelled=$(jq -r 'select(.status == "cancelled") | .callback' \
+	    "$(suite_dir)/cancel.out" | sort)
+	# what wq-cancel said it cancelled is cancelled, without a result;
+	# the rest worked, with one
+	[ "$(jq -r 'select(.status == "cancelled" and .result == null) |
+	    .callback' "$(suite_dir)/after" | sort)" = "$cancelled" ]
+	[ "$(jq -r 'select(.status == "worked" and .result != null)' \
+	    "$(suite_dir)/after" | jq -s length)" = \
+	    $(( 200 - $(echo "$cancelled" | grep -c .) )) ]
+	echo "# $(echo "$cancelled" | grep -c .) of 200 cancelled" >&3
+	[ -n "$cancelled" ]
+}
+
+@test "wq-cancel against reclaim: a job of a dead node stays cancelled" {
+	id=$(wq-submit orphan | jq -r .callback)
+	# claimed by a node that died before it was reaped
+	rcli rpop wq:queue:default >/dev/null
+	rcli hset "wq:job:$id" s working w ghost a 1 m 3 >/dev/null
+	rcli lpush wq:active:ghost "$id" >/dev/null
+	rcli zadd wq:nodes 1 ghost >/dev/null
+	wq-cancel "$id" >/dev/null
+	status_is "$id" cancelled
+	# the sweep reaps the node and leaves the job alone
+	start w1 wq-worker --sleep 0
+	wait_for 20 eval '[ -z "$(rcli zscore wq:nodes ghost)" ]'
+	status_is "$id" cancelled
+	[ "$(rcli llen wq:queue:default)" = 0 ]
+	[ "$(stat_of reclaimed)" = 0 ]
+}
+
+@test "wq-cancel: an unknown or finished id is exit 1, nothing changed" {
+	id=$(wq-submit done | jq -r .callback)
+	start w1 wq-worker --sleep 0
+	wait_for 20 status_is "$id" worked
+	before=$(rcli hgetall "wq:job:$id")
+	run wq-cancel "$id" 0123456789ABCDEF0123456789ABCDEF
+	assert_failure 1
+	assert_output --partial '0123456789ABCDEF0123456789ABCDEF: not found'
+	assert_output --partial 'not cancelled: the job is worked'
+	[ "$(rcli hgetall "wq:job:$id")" = "$before" ]
+	# bad input: nothing is done, not even for the good ids before it
+	id2=$(wq-submit --queue held x | jq -r .callback)
+	run wq-cancel "$id2" nonsense
+	assert_failure 2
+	assert_output --partial 'input 2'
+	status_is "$id2" pending
+	# NDJSON in, as wq-submit prints it
+	wq-submit --queue held x | wq-cancel >/dev/null
+	status_is "$id2" cancelled
+}
+
+@test "wq-cancel wakes a waiter, which exits 1" {
+	id=$(wq-submit waited | jq -r .callback)
+	start s1 wq-status --wait "$id"
+	wait_for 20 eval '[ "$(rcli pubsub numsub wq:done:$id | tail -1)" = 1 ]'
+	wq-cancel "$id" >/dev/null
+	wait_for 20 sh -c "! kill -0 $(pid_of s1)"
+	wait "$(pid_of s1)" || rc=$?
+	[ "${rc:-0}" = 1 ]
+	run log_of s1
+	assert_output --partial '"status":"cancelled"'
+}
