@@ -69,43 +69,87 @@ log_outcome(struct worker *w, struct wq_outcome *o, const char *st)
 		    o->error ? ": " : "", o->error ? o->error : "");
 }
 
+static void
+count_outcome(struct worker *w, struct wq_outcome *o)
+{
+	const char	*st = o->state ? o->state : "?";
+
+	if (strcmp(st, "worked") == 0)
+		w->processed++;
+	else if (strcmp(st, "failed") == 0 || strcmp(st, "pending") == 0) {
+		if (o->kind == WQ_DONE_FAIL)
+			w->failed++;
+		if (strcmp(st, "failed") == 0)
+			w->processed++;
+	}
+}
+
 /* The outcomes were recorded: log them, count them, forget them. */
 static void
 outcomes_recorded(struct worker *w)
 {
 	struct wq_outcome	*o;
-	const char		*st;
 	size_t			 i;
 
 	for (i = 0; i < w->nouts; i++) {
 		o = &w->outs[i];
-		st = o->state ? o->state : "?";
-		log_outcome(w, o, st);
-		if (strcmp(st, "worked") == 0)
-			w->processed++;
-		else if (strcmp(st, "failed") == 0 ||
-		    strcmp(st, "pending") == 0) {
-			if (o->kind == WQ_DONE_FAIL)
-				w->failed++;
-			if (strcmp(st, "failed") == 0)
-				w->processed++;
-		}
+		log_outcome(w, o, o->state ? o->state : "?");
+		count_outcome(w, o);
 		wq_outcome_clear(o);
 	}
 	w->nouts = 0;
+}
+
+/*
+ * Redis answered an error to a call that recorded several outcomes (a
+ * record overwritten with another type, say): record them one at a time,
+ * so that one bad record does not hold the others.  One that fails so is
+ * logged and dropped (a retry would fail the same way); an outcome the
+ * failed call had recorded already answers "worked" again (complete.lua).
+ */
+static void
+outcomes_singly(struct worker *w)
+{
+	struct wq_outcome	*o;
+	size_t			 i, k;
+	int			 rc = WQ_OK;
+
+	for (i = 0, k = 0; i < w->nouts; i++) {
+		o = &w->outs[i];
+		if (rc == WQ_OK || rc == WQ_EREDIS)
+			rc = wq_complete(w->wq, o, 1);
+		if (rc == WQ_EREDIS) {
+			worker_log(w, "redis-error", jv_object_set(jv_object(),
+			    jv_string("id"), jv_string(o->id)), "job %s: its "
+			    "outcome was not recorded: %s", o->id,
+			    wq_error(w->wq));
+			wq_outcome_clear(o);
+		} else if (rc == WQ_OK) {
+			log_outcome(w, o, o->state ? o->state : "?");
+			count_outcome(w, o);
+			wq_outcome_clear(o);
+		} else
+			w->outs[k++] = *o;	/* kept for the next link */
+	}
+	w->nouts = k;
+	if (rc != WQ_OK && rc != WQ_EREDIS)
+		worker_failed(w, rc);
 }
 
 /* Record the outcomes waiting; keep them if Redis is away. */
 void
 worker_flush_outcomes(struct worker *w)
 {
+	int	rc;
+
 	if (w->nouts == 0 || !w->up)
 		return;
-	if (wq_complete(w->wq, w->outs, w->nouts) != WQ_OK) {
-		worker_went_down(w);
-		return;
-	}
-	outcomes_recorded(w);
+	if ((rc = wq_complete(w->wq, w->outs, w->nouts)) == WQ_EREDIS)
+		outcomes_singly(w);
+	else if (rc != WQ_OK)
+		worker_failed(w, rc);
+	else
+		outcomes_recorded(w);
 }
 
 /* --sleep 0 work runs in the loop, --jq in a child: a batch at a time. */
@@ -126,6 +170,27 @@ worker_claimable(struct worker *w)
 	if (worker_inline(w))
 		return (size_t)w->batch;
 	return (size_t)(w->o.concurrency - worker_nrunning(w, PROC_JOB));
+}
+
+/*
+ * A claim (with the outcomes sent along) failed.  Outcomes the call
+ * recorded are done with (a state came back for them); the others are
+ * recorded apart when Redis answered an error.  After an error answered,
+ * claims wait for a hint or a heartbeat's word that there is work (a
+ * queue key of another type would fail every claim): no loop of failed
+ * claims.
+ */
+static void
+claim_failed(struct worker *w, int rc)
+{
+	if (w->nouts > 0 && w->outs[0].state != NULL)
+		outcomes_recorded(w);
+	worker_failed(w, rc);
+	if (rc != WQ_EREDIS)
+		return;
+	w->claim_now = 0;
+	if (w->nouts > 0)
+		outcomes_singly(w);
 }
 
 /*
@@ -155,10 +220,13 @@ worker_claim(struct worker *w)
 		    cs, &n);
 		if (rc != WQ_OK) {
 			free(cs);
-			worker_went_down(w);
+			claim_failed(w, rc);
 			return;
 		}
-		outcomes_recorded(w);
+		if (w->nouts > 0 && w->outs[0].state == NULL)
+			outcomes_singly(w);	/* Redis refused them */
+		else
+			outcomes_recorded(w);
 		w->claim_now = n == max;
 		if (w->work == WORK_JQ && n > 0) {
 			worker_jq_start(w, cs, n);

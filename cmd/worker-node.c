@@ -123,16 +123,46 @@ worker_went_down(struct worker *w)
 	w->reconnect_at = wq_now_ms() + wq_backoff_ms(w->wq);
 }
 
+/*
+ * An operation failed with rc.  Redis unreachable or unable to serve
+ * now: go down and come back after a backoff.  Redis answered an error
+ * (WQ_EREDIS: a key of the wrong type, a script's error): the link is
+ * fine and a retry would fail the same way, so the one operation fails,
+ * logged (the same error once a minute at most); the caller decides what
+ * then.  Returns rc.
+ */
+int
+worker_failed(struct worker *w, int rc)
+{
+	const char	*e = wq_error(w->wq);
+	int64_t		 now = wq_now_ms();
+
+	if (rc != WQ_EREDIS) {
+		worker_went_down(w);
+		return rc;
+	}
+	if (w->last_err == NULL || strcmp(w->last_err, e) != 0 ||
+	    now - w->last_err_at >= 60000) {
+		worker_log(w, "redis-error", jv_null(), "%s", e);
+		free(w->last_err);
+		w->last_err = wq_strdup(e);
+		w->last_err_at = now;
+	}
+	return rc;
+}
+
 /* Answer m (body consumed), unless Redis is away. */
 void
 worker_reply(struct worker *w, struct wq_msg *m, const char *type, jv body)
 {
+	int	rc;
+
 	if (!w->up) {
 		jv_free(body);
 		return;
 	}
-	if (wq_msg_reply(w->wq, m, type, body) != WQ_OK)
-		worker_went_down(w);
+	if ((rc = wq_msg_reply(w->wq, m, type, body)) != WQ_OK)
+		worker_failed(w, rc);
 }
 
 /* The callbacks of the built-in messages (struct wq_builtin). */
@@ -257,11 +287,12 @@ worker_read_inbox(struct worker *w)
 {
 	struct wq_msg	msgs[32];
 	size_t		n, i;
+	int		rc;
 
 	w->msg_now = 0;
 	do {
-		if (wq_msg_take(w->wq, msgs, 32, &n) != WQ_OK) {
-			worker_went_down(w);
+		if ((rc = wq_msg_take(w->wq, msgs, 32, &n)) != WQ_OK) {
+			worker_failed(w, rc);
 			return;
 		}
 		for (i = 0; i < n; i++) {
@@ -339,7 +370,11 @@ worker_come_up(struct worker *w)
 	if (rc == WQ_OK)
 		rc = wq_hints_open(w->wq, &w->o, &w->hints);
 	if (rc != WQ_OK) {
-		wq_disconnect(w->wq);
+		/* an error answered is logged; the link is kept */
+		if (rc == WQ_EREDIS)
+			worker_failed(w, rc);
+		else
+			wq_disconnect(w->wq);
 		w->reconnect_at = wq_now_ms() + wq_backoff_ms(w->wq);
 		return;
 	}
@@ -379,14 +414,16 @@ worker_heartbeat(struct worker *w)
 	struct wq_msg	msgs[32];
 	struct wq_beat	b;
 	size_t		i;
+	int		rc;
 
 	w->next_beat = wq_now_ms() + w->o.heartbeat_ms;
 	memset(&b, 0, sizeof(b));
 	b.msgs = msgs;
 	b.max_msgs = sizeof(msgs) / sizeof(msgs[0]);
 	b.want_work = !w->draining && worker_claimable(w) > 0;
-	if (wq_node_heartbeat(w->wq, &w->o, node_fields(w, 0), &b) != WQ_OK) {
-		worker_went_down(w);
+	if ((rc = wq_node_heartbeat(w->wq, &w->o, node_fields(w, 0), &b)) !=
+	    WQ_OK) {
+		worker_failed(w, rc);	/* else the next beat, as usual */
 		return;
 	}
 	if (!b.member) {
@@ -394,9 +431,9 @@ worker_heartbeat(struct worker *w)
 		worker_log(w, "fenced", jv_null(), "this node was declared "
 		    "dead; registering again (results of its old claims will "
 		    "be dropped)");
-		if (wq_node_register(w->wq, &w->o, node_fields(w, 1)) !=
-		    WQ_OK) {
-			worker_went_down(w);
+		if ((rc = wq_node_register(w->wq, &w->o,
+		    node_fields(w, 1))) != WQ_OK) {
+			worker_failed(w, rc);
 			return;
 		}
 		w->claim_now = 1;

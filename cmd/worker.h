@@ -118,6 +118,10 @@ struct worker {
 	int			 ready;		/* READY=1 was sent */
 	long			 watchdog_ms;	/* 0: no watchdog */
 	int64_t			 next_watchdog;
+
+	/* The last error Redis answered, and when it was logged. */
+	char			*last_err;
+	int64_t			 last_err_at;
 };
 
 /* wq-worker.c: signals seen (SIGTERM and SIGINT count up). */
@@ -168,6 +172,7 @@ void		 worker_log(struct worker *, const char *, jv, const char *,
 		    ...);
 void		 worker_come_up(struct worker *);
 void		 worker_went_down(struct worker *);
+int		 worker_failed(struct worker *, int);
 void		 worker_heartbeat(struct worker *);
 void		 worker_read_inbox(struct worker *);
 void		 worker_reply(struct worker *, struct wq_msg *, const char *,

@@ -295,6 +295,7 @@ main(int argc, char **argv)
 	free(w.slots);
 	worker_jq_stop(&w);
 	free(w.outs);
+	free(w.last_err);
 	wq_free(w.wq);
 	return 0;
 }

@@ -314,6 +314,7 @@ static void
 submit_reply(struct rq *rq, redisReply *r)
 {
 	jv	ans;
+	int	rc;
 
 	/* The server does not know the script (yet): send it whole. */
 	if (r != NULL && wq_reply_noscript(r) && !rq->evaled) {
@@ -327,9 +328,10 @@ submit_reply(struct rq *rq, redisReply *r)
 		rq_answer_unavailable(rq);
 		return;
 	}
-	if (wq_submit_decode(api_wq, &rq->spec, 1, r, &ans) != WQ_OK) {
+	if ((rc = wq_submit_decode(api_wq, &rq->spec, 1, r, &ans)) !=
+	    WQ_OK) {
 		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
-		rq_answer_unavailable(rq);
+		rq_answer_failed(rq, rc);
 		return;
 	}
 	rq_answer_json(rq, 200, ans);
@@ -403,6 +405,7 @@ read_reply(struct rq *rq, redisReply *r)
 {
 	redisReply	**rs;
 	size_t		  n;
+	int		  rc;
 
 	if (r == NULL || (rq->nsent > 1 && r->type != REDIS_REPLY_ARRAY)) {
 		rq_answer_unavailable(rq);
@@ -415,9 +418,9 @@ read_reply(struct rq *rq, redisReply *r)
 		rs = r->element;
 		n = r->elements;
 	}
-	if (wq_read_feed(rq->read, rs, n) != WQ_OK) {
+	if ((rc = wq_read_feed(rq->read, rs, n)) != WQ_OK) {
 		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
-		rq_answer_unavailable(rq);
+		rq_answer_failed(rq, rc);
 		return;
 	}
 	read_step(rq);

@@ -176,6 +176,21 @@ rq_answer_unavailable(struct rq *rq)
 	rq_answer_error(rq, 503, "Redis is unavailable, try again later");
 }
 
+/*
+ * A libwq call failed with rc: Redis answered an error (bad data, a
+ * bug: 500, logged, not worth retrying) or could not serve (503).
+ */
+void
+rq_answer_failed(struct rq *rq, int rc)
+{
+	if (rc != WQ_EREDIS) {
+		rq_answer_unavailable(rq);
+		return;
+	}
+	kore_log(LOG_ERR, "wq-api: %s", wq_error(api_wq));
+	rq_answer_error(rq, 500, "Redis answered an error (in the API's log)");
+}
+
 /* Send the answer if it is ready, else sleep until a reply wakes us. */
 int
 rq_yield(struct http_request *req, struct rq *rq)

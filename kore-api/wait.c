@@ -143,10 +143,15 @@ void
 wait_status_reply(struct rq *rq, redisReply *r)
 {
 	jv	rec;
+	int	rc;
 
 	rq->reading = 0;
-	if (r == NULL || wq_status_decode(api_wq, rq->id, r, &rec) != WQ_OK) {
+	if (r == NULL) {
 		rq_answer_unavailable(rq);
+		return;
+	}
+	if ((rc = wq_status_decode(api_wq, rq->id, r, &rec)) != WQ_OK) {
+		rq_answer_failed(rq, rc);
 		return;
 	}
 	if (jv_get_kind(rec) == JV_KIND_NULL) {

@@ -4,8 +4,9 @@
  * wq-submit and wq-status can talk to the HTTP API instead of Redis; they
  * must then behave exactly as on their Redis paths: same output, same exit
  * codes.  So the API's answers are mapped back here: 2xx is WQ_OK, 404 is
- * WQ_NO (unknown id), other 4xx are the client's mistake (WQ_EUSAGE), and
- * 5xx or no answer at all is WQ_EUNAVAIL.  Requests go through a pool
+ * WQ_NO (unknown id), other 4xx are the client's mistake (WQ_EUSAGE), 500
+ * is Redis's error (WQ_EREDIS), and other 5xx or no answer at all is
+ * WQ_EUNAVAIL.  Requests go through a pool
  * (libcurl's multi interface): several in flight, on connections kept
  * alive, so that a stream of them is not one round trip each.
  */
@@ -164,6 +165,9 @@ req_finish(struct wq *wq, struct api_req *r, CURLcode cc, jv *resp)
 		rc = wq_seterr(wq, WQ_NO, "not found");
 	else if (code >= 400 && code < 500)
 		rc = wq_seterr(wq, WQ_EUSAGE, "API answered %ld: %s", code,
+		    err);
+	else if (code == 500)
+		rc = wq_seterr(wq, WQ_EREDIS, "API answered %ld: %s", code,
 		    err);
 	else
 		rc = wq_seterr(wq, WQ_EUNAVAIL, "API answered %ld: %s", code,

@@ -159,7 +159,7 @@ submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
 	if ((rc = wq_reply_error(wq, r, "submit")) != WQ_OK)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
-		return wq_seterr(wq, WQ_EUNAVAIL, "submit: unexpected reply");
+		return wq_seterr(wq, WQ_EREDIS, "submit: unexpected reply");
 	for (i = 0; i < n; i++) {
 		if (r->element[i]->type == REDIS_REPLY_ARRAY) {
 			answers[i] = jv_object_set(
@@ -685,8 +685,11 @@ wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
 			if (r[i] == NULL)
 				rc = WQ_EUNAVAIL;
 		}
-	if (rc == WQ_OK)
-		rc = complete_decode(wq, r[0], outs, nouts);
+	/* Outcomes Redis refused with an error keep no state; the claim,
+	 * made all the same, must not be lost. */
+	if (rc == WQ_OK && (rc = complete_decode(wq, r[0], outs, nouts)) ==
+	    WQ_EREDIS)
+		rc = WQ_OK;
 	if (rc == WQ_OK)
 		rc = claim_decode(wq, r[1], max, out, n);
 	for (i = 0; i < 2; i++) {

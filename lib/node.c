@@ -200,12 +200,12 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
 	if ((rc = wq_reply_error(wq, r, "heartbeat")) != WQ_OK)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-		return wq_seterr(wq, WQ_EUNAVAIL, "heartbeat: unexpected "
+		return wq_seterr(wq, WQ_EREDIS, "heartbeat: unexpected "
 		    "reply");
 	if ((now = wq_reply_ll(r->element[0])) == 0)
 		return WQ_OK;
 	if (r->elements < 6)
-		return wq_seterr(wq, WQ_EUNAVAIL, "heartbeat: unexpected "
+		return wq_seterr(wq, WQ_EREDIS, "heartbeat: unexpected "
 		    "reply");
 	b->member = 1;
 	node_skew(wq, now);

@@ -132,7 +132,7 @@ wq_peers_members(struct wq *wq, redisReply **r, size_t n,
 		if ((rc = wq_reply_error(wq, r[i], "peers")) != WQ_OK)
 			return rc;
 		if (r[i]->type != REDIS_REPLY_ARRAY)
-			return wq_seterr(wq, WQ_EUNAVAIL, "peers: unexpected "
+			return wq_seterr(wq, WQ_EREDIS, "peers: unexpected "
 			    "reply");
 	}
 	m->now = wq_reply_time_ms(r[0]);

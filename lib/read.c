@@ -154,7 +154,7 @@ read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 		break;
 	case WQ_READ_METRICS:
 		if (n != 5)
-			return wq_seterr(rd->wq, WQ_EUNAVAIL, "metrics: "
+			return wq_seterr(rd->wq, WQ_EREDIS, "metrics: "
 			    "unexpected reply");
 		if ((rc = wq_peers_members(rd->wq, r + 1, 2, &rd->m)) != WQ_OK)
 			return rc;
@@ -320,7 +320,7 @@ wq_read_feed(struct wq_read *rd, redisReply **r, size_t n)
 	read_cmds_free(rd);
 	if (rd->round == 1) {
 		if (n == 0 || r[0]->type != REDIS_REPLY_ARRAY)
-			return wq_seterr(rd->wq, WQ_EUNAVAIL, "read: "
+			return wq_seterr(rd->wq, WQ_EREDIS, "read: "
 			    "unexpected reply");
 		if ((rc = read_feed1(rd, r, n)) != WQ_OK)
 			return rc;

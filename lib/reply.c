@@ -8,7 +8,41 @@
 
 #include "wq-int.h"
 
-/* An error reply becomes the error of wq; returns non-zero for one. */
+/*
+ * The error codes (the reply's first word) of a server that cannot serve
+ * now but will: a replica, a server loading its data or cut off from its
+ * master, a script running too long, memory or disk full, a cluster
+ * reconfiguring.  Redis passes them on unchanged from a script's
+ * redis.call.  The caller retries them with backoff.
+ */
+static const char *const unavail_codes[] = {
+	"READONLY", "LOADING", "MASTERDOWN", "BUSY", "OOM", "MISCONF",
+	"NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "NOAUTH", NULL
+};
+
+static int
+reply_unavailable(const char *s)
+{
+	size_t	i, n;
+
+	for (i = 0; unavail_codes[i] != NULL; i++) {
+		n = strlen(unavail_codes[i]);
+		if (strncmp(s, unavail_codes[i], n) == 0 &&
+		    (s[n] == ' ' || s[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * An error reply becomes the error of wq; returns non-zero for one.
+ * WQ_EUNAVAIL when Redis cannot serve now (and the connection is dropped,
+ * so that the next one finds the master again), or when the reply never
+ * came; WQ_EREDIS when Redis answered an error: a key of another type
+ * (WRONGTYPE), a script's error, a refusal of an ACL.  That is bad data
+ * or a bug, which a retry cannot mend: the operation fails, the link is
+ * fine.
+ */
 int
 wq_reply_error(struct wq *wq, redisReply *r, const char *what)
 {
@@ -16,16 +50,13 @@ wq_reply_error(struct wq *wq, redisReply *r, const char *what)
 		return WQ_EUNAVAIL;
 	if (r->type != REDIS_REPLY_ERROR)
 		return WQ_OK;
-	/* A replica or a server still loading: try again later. */
-	if (strncmp(r->str, "READONLY", 8) == 0 ||
-	    strncmp(r->str, "LOADING", 7) == 0 ||
-	    strncmp(r->str, "MASTERDOWN", 10) == 0 ||
-	    strncmp(r->str, "BUSY", 4) == 0) {
+	if (reply_unavailable(r->str)) {
 		wq_seterr(wq, WQ_EUNAVAIL, "%s: Redis: %s", what, r->str);
 		wq_disconnect(wq);
 		return WQ_EUNAVAIL;
 	}
-	return wq_seterr(wq, WQ_EUNAVAIL, "%s: Redis: %s", what, r->str);
+	return wq_seterr(wq, WQ_EREDIS, "%s: Redis answered an error: %s",
+	    what, r->str);
 }
 
 int

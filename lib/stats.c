@@ -35,7 +35,7 @@ wq_stats_totals_decode(struct wq *wq, redisReply *r, jv *o)
 	if ((rc = wq_reply_error(wq, r, "stats")) != WQ_OK)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != NSTATS)
-		return wq_seterr(wq, WQ_EUNAVAIL, "stats: unexpected reply");
+		return wq_seterr(wq, WQ_EREDIS, "stats: unexpected reply");
 	for (i = 0; i < NSTATS; i++)
 		*o = jv_object_set(*o, jv_string(stat_names[i]),
 		    jv_number((double)wq_reply_ll(r->element[i])));

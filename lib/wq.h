@@ -73,7 +73,12 @@
 #define WQ_NO			1	/* a negative answer: unknown, failed,
 					   timed out */
 #define WQ_EUSAGE		2	/* usage or bad input */
-#define WQ_EUNAVAIL		3	/* Redis or the API unreachable */
+#define WQ_EUNAVAIL		3	/* Redis or the API unreachable, or
+					   unable to serve now (read-only,
+					   loading): try again later */
+#define WQ_EREDIS		4	/* Redis answered an error (a key of
+					   the wrong type, a script's error):
+					   bad data or a bug, not retried */
 
 #define WQ_ID_LEN		32
 #define WQ_MAX_DATA		(1024 * 1024)
@@ -344,6 +349,8 @@ struct wq_worker_opts {
 
 void		 wq_claim_clear(struct wq_claim *);
 int		 wq_complete(struct wq *, struct wq_outcome *, size_t);
+/* Outcomes and a claim in one round trip; the return is the claim's.  An
+ * error answered to the outcomes leaves their state NULL: not recorded. */
 int		 wq_complete_claim(struct wq *, struct wq_outcome *, size_t,
 		    struct wq_worker_opts *, size_t, struct wq_claim *,
 		    size_t *);

@@ -374,6 +374,24 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	grep -q 'connection is back' "$(suite_dir)/api.log"
 }
 
+@test "Redis answering an error: 500, logged; the --api clients exit 4" {
+	api_start api
+	url=$(api_url api)
+	rcli set "wq:job:$ID_FOO" x >/dev/null
+	rcli set wq:queue:bad x >/dev/null
+	http GET "$url/api/v1/work/$ID_FOO"
+	[ "$code" = 500 ] || { echo "$code $body"; false; }
+	echo "$body" | jq -e '.error'
+	http POST "$url/api/v1/work" -d '{"data":"x","queue":"bad"}'
+	[ "$code" = 500 ]
+	run wq-status --api "$url" "$ID_FOO"
+	assert_failure 4
+	grep -q WRONGTYPE "$(suite_dir)/api.log"
+	# not an outage: the instance stays healthy
+	http GET "$url/healthz"
+	[ "$code" = 200 ]
+}
+
 @test "a Redis that stops answering: 503 after the stall limit, then recovery" {
 	api_start api
 	url=$(api_url api)

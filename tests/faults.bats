@@ -165,3 +165,35 @@ restart_test() {
 @test "redis-server SIGKILL mid-run (AOF always): nothing acknowledged is lost" {
 	restart_test KILL
 }
+
+@test "Redis answering an error fails that one operation: exit 4, logged, no reconnect" {
+	d=$(suite_dir)
+	rm -f "$d/go"
+	# a queue's key of another type: a submission to it fails, exit 4
+	rcli set wq:queue:bad x >/dev/null
+	run wq-submit --queue bad foo
+	assert_failure 4
+	assert_output --partial 'Redis answered an error: WRONGTYPE'
+	# a worker on it and on a good queue works the good one
+	id=$(wq-submit --queue good one | jq -r .callback)
+	start w1 wq-worker --queue bad --queue good --name w1 --heartbeat 0.1 \
+		--exec "while [ ! -e $d/go ]; do sleep 0.05; done; cat"
+	wait_for 20 status_is "$id" working
+	# its record made a string while it runs: its outcome cannot be
+	# recorded, the worker says so once and goes on
+	rcli del "wq:job:$id" >/dev/null
+	rcli set "wq:job:$id" x >/dev/null
+	two=$(wq-submit --queue good two | jq -r .callback)
+	touch "$d/go"
+	run wq-status --wait --timeout 20 "$two"
+	assert_success
+	assert_output --partial '"status":"worked"'
+	wait_for 20 grep -q "job $id: its outcome was not recorded" "$d/w1.log"
+	run wq-status "$id"
+	assert_failure 4
+	assert_output --partial 'WRONGTYPE'
+	run log_of w1
+	refute_output --partial unreachable
+	refute_output --partial 'connected again'
+	[ "$(rcli zscore wq:nodes w1)" != "" ]
+}

@@ -7,7 +7,10 @@
 -- the new attempt number is the claim's fencing token.  Atomic so that
 -- two nodes can never hold one job and a crash cannot leave a job in
 -- neither list.  Stale entries (no record, not pending, or waiting for a
--- retry) are dropped.
+-- retry) are dropped, as are ids whose record is of another type, and a
+-- queue's key of another type is passed over (bad data: pcall, whose
+-- error table has no elements), so that neither stops the other queues
+-- nor loses an id popped before it.
 -- Returns per job: id, data, token, timeout ('' if unset), max_attempts,
 -- traceparent ('' if none).
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -20,12 +23,12 @@ local out, taken, nout, ntaken = {}, {}, 0, 0
 for i = 2, #KEYS do
   local want = max - ntaken
   if want <= 0 then break end
-  local ids = redis.call('RPOP', KEYS[i], want)
+  local ids = redis.pcall('RPOP', KEYS[i], want)
   if ids then
     for j = 1, #ids do
       local id = ids[j]
       local jk = P .. 'job:' .. id
-      local f = redis.call('HMGET', jk, 's', 'y', 'a', 'd', 'o', 'm', 'c',
+      local f = redis.pcall('HMGET', jk, 's', 'y', 'a', 'd', 'o', 'm', 'c',
         'x')
       if f[1] == 'pending' and not f[2] then
         local tok = (tonumber(f[3]) or 0) + 1

@@ -130,10 +130,12 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   end
 end
 
--- After the sweep, so that what it put back counts as work.
+-- After the sweep, so that what it put back counts as work.  pcall: a
+-- queue's key of another type (bad data) must not stop the beat; the
+-- claim reports it.
 local work = 0
 for i = 6, #KEYS do
-  if redis.call('LLEN', KEYS[i]) > 0 then
+  if (tonumber(redis.pcall('LLEN', KEYS[i])) or 0) > 0 then
     work = 1
     break
   end
