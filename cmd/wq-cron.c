@@ -45,9 +45,12 @@ usage(FILE *f)
 "%s", wq_common_usage);
 }
 
-/* The job object of add: DATA (or --json), the settings around it. */
+/*
+ * The job object of add: DATA (or --json), the options around it (libwq
+ * adds the queue and ttl of the settings when it names none).
+ */
 static jv
-job_object(struct wq *wq, const char *data, int json, long timeout,
+job_object(const char *data, int json, long timeout,
     long max_attempts)
 {
 	char	err[256];
@@ -63,12 +66,6 @@ job_object(struct wq *wq, const char *data, int json, long timeout,
 	} else
 		job = jv_object_set(jv_object(), jv_string("data"),
 		    jv_string(data));
-	if (!jv_object_has(jv_copy(job), jv_string("queue")))
-		job = jv_object_set(job, jv_string("queue"),
-		    jv_string(wq_setting(wq, WQ_OPT_QUEUE)));
-	if (!jv_object_has(jv_copy(job), jv_string("ttl")))
-		job = jv_object_set(job, jv_string("ttl"),
-		    jv_number((double)wq_setting_num(wq, WQ_OPT_TTL)));
 	if (timeout > 0)
 		job = jv_object_set(job, jv_string("timeout"),
 		    jv_number((double)timeout));
@@ -89,7 +86,6 @@ int
 main(int argc, char **argv)
 {
 	static const char *const verbs[] = { "rm", "pause", "resume" };
-	static const char *const states[] = { "removed", "paused", "resumed" };
 	struct option		*opts;
 	struct wq_schedule	 s;
 	struct wq		*wq;
@@ -137,7 +133,7 @@ main(int argc, char **argv)
 			cmd_die(WQ_EUSAGE, "usage: add NAME SPEC [DATA]");
 		s.name = argv[1];
 		s.spec = argv[2];
-		s.job = job_object(wq, argc == 4 ? argv[3] : argv[1], json,
+		s.job = job_object(argc == 4 ? argv[3] : argv[1], json,
 		    timeout, max_attempts);
 		rc = wq_schedule_add(wq, &s, &out);
 		jv_free(s.job);
@@ -158,10 +154,8 @@ main(int argc, char **argv)
 			    "add, ls, rm, pause or resume)", verb);
 		if (argc != 2)
 			cmd_die(WQ_EUSAGE, "usage: %s NAME", verb);
-		done(wq, wq_schedule_set(wq, argv[1], op));
-		cmd_print(jv_object_set(jv_object_set(jv_object(),
-		    jv_string("name"), jv_string(argv[1])),
-		    jv_string("status"), jv_string(states[op])));
+		done(wq, wq_schedule_set(wq, argv[1], op, &out));
+		cmd_print(out);
 	}
 	cmd_flush();
 	wq_free(wq);

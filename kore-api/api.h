@@ -106,6 +106,7 @@ int		 rq_yield(struct http_request *, struct rq *);
 void		 rq_answer_json(struct rq *, int, jv);
 void		 rq_answer_text(struct rq *, int, const char *, char *, size_t);
 void		 rq_answer_unavailable(struct rq *);
+void		 rq_answer_error(struct rq *, int, const char *);
 void		 rq_answer_failed(struct rq *, int);
 int		 rq_send(struct rq *, struct wq_argv *, size_t, rq_reply_fn);
 

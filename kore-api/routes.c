@@ -40,8 +40,14 @@ static int	route_stats(struct http_request *);
 static int	route_recent(struct http_request *);
 static int	route_ping(struct http_request *);
 static int	route_openapi(struct http_request *);
+static int	route_cron(struct http_request *);
+static int	route_cron_name(struct http_request *);
 
 #define GET_HEAD	(HTTP_METHOD_GET | HTTP_METHOD_HEAD)
+/* /api/v1/cron/NAME[/VERB]: the handler answers 405 with its own Allow. */
+#define CRON_ONE	(HTTP_METHOD_PUT | HTTP_METHOD_DELETE | \
+			 HTTP_METHOD_POST | GET_HEAD)
+#define CRON_ALLOW	"PUT, DELETE, POST"
 
 static const struct route routes[] = {
 	{ "/",			0, GET_HEAD, "GET, HEAD", 0, route_console },
@@ -55,6 +61,8 @@ static const struct route routes[] = {
 	{ "/api/v1/recent",	0, GET_HEAD, "GET, HEAD", 0, route_recent },
 	{ "/api/v1/ping",	0, GET_HEAD, "GET, HEAD", 0, route_ping },
 	{ "/api/v1/openapi.json", 0, GET_HEAD, "GET, HEAD", 0, route_openapi },
+	{ "/api/v1/cron",	0, GET_HEAD, "GET, HEAD", 0, route_cron },
+	{ "/api/v1/cron/",	1, CRON_ONE, CRON_ALLOW, 0, route_cron_name },
 };
 
 /* The token: a constant-time comparison, whatever the lengths. */
@@ -176,7 +184,8 @@ host_allowed(struct http_request *req)
 	return 0;
 }
 
-/* A POST's body is JSON, said so: a page can send text/plain freely. */
+/* A POST's (or PUT's) body is JSON, said so: a page can send text/plain
+ * freely. */
 static int
 json_body(struct http_request *req)
 {
@@ -215,7 +224,8 @@ wq_api_http(struct http_request *req)
 		return rq_respond_error(req, 404, "not found");
 	if (!(req->method & r->methods))
 		return rq_respond_method(req, r->allow);
-	if (req->method == HTTP_METHOD_POST && !json_body(req))
+	if ((req->method == HTTP_METHOD_POST ||
+	    req->method == HTTP_METHOD_PUT) && !json_body(req))
 		return rq_respond_error(req, 415, "Content-Type must be "
 		    "application/json");
 	return r->fn(req);
@@ -418,7 +428,14 @@ read_reply(struct rq *rq, redisReply *r)
 		rs = r->element;
 		n = r->elements;
 	}
-	if ((rc = wq_read_feed(rq->read, rs, n)) != WQ_OK) {
+	/* A schedule's operation: no such schedule, or one refused. */
+	if ((rc = wq_read_feed(rq->read, rs, n)) == WQ_NO ||
+	    rc == WQ_EUSAGE) {
+		rq_answer_error(rq, rc == WQ_NO ? 404 : 400,
+		    wq_error(api_wq));
+		return;
+	}
+	if (rc != WQ_OK) {
 		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
 		rq_answer_failed(rq, rc);
 		return;
@@ -454,16 +471,23 @@ read_step(struct rq *rq)
 	rq_answer_json(rq, 200, out);
 }
 
+/* A read in rounds, which the request then owns. */
 static int
-route_read(struct http_request *req, int kind, long arg, int text)
+route_read_start(struct http_request *req, struct wq_read *rd, int text)
 {
 	struct rq	*rq;
 
 	rq = rq_new(req);
-	rq->read = wq_read_new(api_wq, kind, arg);
+	rq->read = rd;
 	rq->read_kind = text;
 	read_step(rq);
 	return rq_yield(req, rq);
+}
+
+static int
+route_read(struct http_request *req, int kind, long arg, int text)
+{
+	return route_read_start(req, wq_read_new(api_wq, kind, arg), text);
 }
 
 static int
@@ -507,3 +531,63 @@ route_recent(struct http_request *req)
 	return route_read(req, WQ_READ_RECENT, (long)n, 0);
 }
 
+
+/* Schedules: wq-cron's operations (docs/DESIGN.md, Schedules). */
+
+static int
+route_cron(struct http_request *req)
+{
+	struct wq_cronop	*o;
+
+	if (wq_cronop_new(api_wq, WQ_SCHEDULE_LIST, NULL, &o) != WQ_OK)
+		return rq_respond_error(req, 400, wq_error(api_wq));
+	return route_read_start(req, wq_read_cron(api_wq, o), 0);
+}
+
+/*
+ * /api/v1/cron/NAME: PUT adds or replaces, DELETE removes;
+ * /api/v1/cron/NAME/pause and /resume: POST.
+ */
+static int
+route_cron_name(struct http_request *req)
+{
+	struct wq_schedule	 s;
+	struct wq_cronop	*o;
+	const char		*name, *verb;
+	char			 buf[WQ_SCHEDULE_NAME_MAX + 2];
+	size_t			 n;
+	int			 op, rc;
+
+	name = req->path + strlen("/api/v1/cron/");
+	n = strcspn(name, "/");
+	verb = name[n] == '/' ? name + n + 1 : NULL;
+	if (verb != NULL && strcmp(verb, "pause") != 0 && strcmp(verb,
+	    "resume") != 0)
+		return rq_respond_error(req, 404, "not found");
+	if (n > WQ_SCHEDULE_NAME_MAX)
+		n = WQ_SCHEDULE_NAME_MAX + 1;	/* refused as too long */
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	if (verb != NULL && req->method != HTTP_METHOD_POST)
+		return rq_respond_method(req, "POST");
+	if (verb == NULL && req->method != HTTP_METHOD_PUT &&
+	    req->method != HTTP_METHOD_DELETE)
+		return rq_respond_method(req, "PUT, DELETE");
+	memset(&s, 0, sizeof(s));
+	s.name = buf;
+	if (req->method == HTTP_METHOD_PUT) {
+		if (req->http_body_length > api.max_body)
+			return rq_respond_error(req, 413, "body over the "
+			    "limit");
+		rc = wq_schedule_body(api_wq, buf, req->http_body != NULL ?
+		    (const char *)req->http_body->data : "",
+		    req->http_body_length, &o);
+	} else {
+		op = verb == NULL ? WQ_SCHEDULE_RM : strcmp(verb, "pause") ==
+		    0 ? WQ_SCHEDULE_PAUSE : WQ_SCHEDULE_RESUME;
+		rc = wq_cronop_new(api_wq, op, &s, &o);
+	}
+	if (rc != WQ_OK)
+		return rq_respond_error(req, 400, wq_error(api_wq));
+	return route_read_start(req, wq_read_cron(api_wq, o), 0);
+}

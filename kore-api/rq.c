@@ -163,7 +163,7 @@ rq_answer_text(struct rq *rq, int status, const char *ctype, char *body,
 	rq_ready(rq, status);
 }
 
-static void
+void
 rq_answer_error(struct rq *rq, int status, const char *msg)
 {
 	rq_answer_json(rq, status, error_json(msg));

@@ -9,7 +9,8 @@
  * kept here between the rounds, so that the caller owns no reply for
  * longer than a callback.  The queues, the members and the totals are
  * read with the commands and decoders of the blocking wq_queues(),
- * wq_peers() and wq_stats().
+ * wq_peers() and wq_stats().  A schedule's operation (wq_read_cron) is
+ * driven the same way, its rounds schedule.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct wq_read {
 	jv			 partial;	/* what round one gave */
 	jv			 out;
 	int			 done;
+	struct wq_cronop	*cron;		/* a schedule's operation */
 };
 
 struct wq_read *
@@ -59,11 +61,23 @@ read_cmds_free(struct wq_read *rd)
 	rd->ncmds = 0;
 }
 
+/* A schedule's operation (schedule.c does its rounds), as a read. */
+struct wq_read *
+wq_read_cron(struct wq *wq, struct wq_cronop *o)
+{
+	struct wq_read	*rd;
+
+	rd = wq_read_new(wq, 0, 0);
+	rd->cron = o;
+	return rd;
+}
+
 void
 wq_read_free(struct wq_read *rd)
 {
 	if (rd == NULL)
 		return;
+	wq_cronop_free(rd->cron);
 	read_cmds_free(rd);
 	wq_strs_free(rd->queues, rd->nqueues);
 	wq_peers_members_clear(&rd->m);
@@ -289,6 +303,8 @@ size_t
 wq_read_next(struct wq_read *rd, struct wq_argv **cmds)
 {
 	*cmds = NULL;
+	if (rd->cron != NULL)
+		return wq_cronop_next(rd->cron, cmds);
 	if (rd->done)
 		return 0;
 	if (rd->round == 0) {
@@ -311,6 +327,8 @@ wq_read_feed(struct wq_read *rd, redisReply **r, size_t n)
 	size_t	i;
 	int	rc;
 
+	if (rd->cron != NULL)
+		return wq_cronop_feed(rd->cron, r, n);
 	if (n != rd->ncmds)
 		return wq_seterr(rd->wq, WQ_EUNAVAIL, "read: %zu replies to "
 		    "%zu commands", n, rd->ncmds);
@@ -338,6 +356,8 @@ wq_read_result(struct wq_read *rd)
 {
 	jv	out;
 
+	if (rd->cron != NULL)
+		return wq_cronop_result(rd->cron);
 	out = rd->out;
 	rd->out = jv_invalid();
 	return jv_is_valid(out) ? out : jv_null();

@@ -74,4 +74,22 @@ int		 wq_read_feed(struct wq_read *, struct redisReply **, size_t);
 jv		 wq_read_result(struct wq_read *);
 void		 wq_read_free(struct wq_read *);
 
+/*
+ * Schedules (schedule.c): an operation of wq-cron, in rounds.
+ * wq_cronop_new() checks its input (op WQ_SCHEDULE_*; s the schedule of
+ * an add, the name of the others, NULL for a list): WQ_EUSAGE, and
+ * nothing to send, for a bad one.  wq_schedule_body() makes an add of
+ * the API's body {"spec","tz","catch_up","job"}.  wq_read_cron() runs
+ * one as a read, which it then owns; its wq_read_feed() fails with
+ * WQ_NO for a schedule that does not exist, WQ_EUSAGE for one that
+ * never fires from now on.
+ */
+struct wq_cronop;
+int		 wq_cronop_new(struct wq *, int, const struct wq_schedule *,
+		    struct wq_cronop **);
+int		 wq_schedule_body(struct wq *, const char *, const char *,
+		    size_t, struct wq_cronop **);
+void		 wq_cronop_free(struct wq_cronop *);
+struct wq_read	*wq_read_cron(struct wq *, struct wq_cronop *);
+
 #endif

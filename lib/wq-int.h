@@ -181,6 +181,11 @@ int		 wq_status_ended(struct wq *, const char **, size_t, int *);
 /* job.c */
 jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
 
+/* schedule.c: an operation's rounds, as wq_read's (read.c drives them). */
+size_t		 wq_cronop_next(struct wq_cronop *, struct wq_argv **);
+int		 wq_cronop_feed(struct wq_cronop *, redisReply **, size_t);
+jv		 wq_cronop_result(struct wq_cronop *);
+
 /*
  * The reads that take two rounds, each built and decoded once, for the
  * blocking wq_queues() and wq_peers() and for the API's reads (read.c).

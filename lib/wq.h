@@ -422,11 +422,13 @@ void		 wq_cron_format(const char *, int64_t, char *, size_t);
  * Recurring jobs (schedule.c).  A schedule: its name, its expression, a
  * zone, a job object {"data","queue","timeout","max_attempts","ttl"} and
  * how many missed times to catch up.  add answers {"name","status":
- * "added"|"replaced","next"}; rm, pause and resume WQ_NO for an unknown
- * name; list gives every schedule, by name, with its next n times.  The
- * sweep fires the due ones (the sweeper calls it when its beat says so:
+ * "added"|"replaced","next"}; rm, pause and resume {"name","status":
+ * "removed"|"paused"|"resumed"}, or WQ_NO for an unknown name; list
+ * gives every schedule, sorted by name, with its next times.  The sweep
+ * fires the due ones (the sweeper calls it when its beat says so:
  * struct wq_beat's cron); *fired: the jobs it submitted.
  */
+#define WQ_SCHEDULE_NAME_MAX	128	/* of A-Z a-z 0-9 . _ - */
 struct wq_schedule {
 	const char	*name;
 	const char	*spec;
@@ -440,7 +442,9 @@ int		 wq_schedule_list(struct wq *, jv *);
 #define WQ_SCHEDULE_RM		0
 #define WQ_SCHEDULE_PAUSE	1
 #define WQ_SCHEDULE_RESUME	2
-int		 wq_schedule_set(struct wq *, const char *, int);
+#define WQ_SCHEDULE_ADD		3
+#define WQ_SCHEDULE_LIST	4
+int		 wq_schedule_set(struct wq *, const char *, int, jv *);
 int		 wq_schedule_sweep(struct wq *, long *);
 
 /* Messages. */

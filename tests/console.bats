@@ -2,8 +2,8 @@
 # The web console at / of wq-api, in headless Chromium (Debian's chromium
 # and chromium-driver, driven over the WebDriver protocol with curl):
 # enter the token, submit work through the form, see it reach worked, and
-# keep a screenshot in tests/out/.  Without the right token the page is
-# refused.
+# keep a screenshot in tests/out/; list the schedules, pause, resume,
+# remove and add them.  Without the right token the page is refused.
 
 load helpers
 load api-helpers
@@ -71,6 +71,11 @@ text_has() {
 	text_of "$1" | grep -q "$2"
 }
 
+text_lacks() {
+	local t
+	t=$(text_of "$1") && ! grep -q "$2" <<<"$t"
+}
+
 @test "the console: token, submit through the form, follow it to worked" {
 	api_start api --token s3cret --name api-console
 	start w1 wq-worker --jq '"done: " + .'
@@ -99,6 +104,49 @@ text_has() {
 	mkdir -p "$out"
 	wd GET "/session/$SID/screenshot" | jq -r . | base64 -d >"$out/console.png"
 	[ "$(head -c 8 "$out/console.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+}
+
+@test "the console: schedules with their next times; pause, resume, remove, add" {
+	api_start api --token s3cret
+	url=$(api_url api)
+	wq-cron add nightly '0 3 * * *' --tz Europe/Paris >/dev/null
+	wq-cron add tick '@every 1h' >/dev/null
+	session
+	wd POST "/session/$SID/url" "{\"url\":\"$url/\"}" >/dev/null
+	type_in '#t' s3cret
+	click 'form#f button'
+	wait_for 20 text_has '#schedules' nightly
+	# the next time shown is the one wq-cron gives, in its zone
+	next=$(wq-cron ls | jq -r 'select(.name == "nightly") | .next[0]')
+	[[ $next == *T03:00:00+0[12]:00 ]]
+	text_has '#schedules' "$next"
+	text_has '#schedules' tick
+	# pause and resume tick from its buttons
+	click 'button[data-name=tick][data-verb=pause]'
+	wait_for 20 sh -c "redis-cli -s '$WQ_TEST_SOCK' hget wq:schedule:tick paused | grep -qx 1"
+	wait_for 20 text_has '#schedules' paused
+	[ -z "$(rcli zscore wq:cron tick)" ]
+	click 'button[data-name=tick][data-verb=resume]'
+	wait_for 20 sh -c "redis-cli -s '$WQ_TEST_SOCK' hget wq:schedule:tick paused | grep -qx 0"
+	[ -n "$(rcli zscore wq:cron tick)" ]
+	# remove nightly
+	click 'button[data-name=nightly][data-verb=remove]'
+	wait_for 20 sh -c "! wq-cron ls | grep -q nightly"
+	wait_for 20 text_lacks '#schedules' nightly
+	# add one through the form; a bad one is refused with its column
+	type_in '#cron-name' web
+	type_in '#cron-spec' '*/5 * * * *'
+	type_in '#cron-queue' reports
+	click 'form#cron-add button'
+	wait_for 20 text_has '#cron-msg' 'web: added'
+	run wq-cron ls
+	assert_output --partial '"name":"web","spec":"*/5 * * * *"'
+	assert_output --partial '"queue":"reports"'
+	wait_for 20 text_has '#schedules' web
+	wd POST "/session/$SID/element/$(find_el '#cron-spec')/clear" '{}' >/dev/null
+	type_in '#cron-spec' '61 * * * *'
+	click 'form#cron-add button'
+	wait_for 20 text_has '#cron-msg' 'column 1'
 }
 
 @test "the console: a wrong token is refused and shows nothing" {

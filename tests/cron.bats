@@ -3,8 +3,9 @@
 # known answers, across DST changes; malformed ones refused with the
 # column), the schedules in Redis (add, ls, pause, resume, rm), and their
 # firing by the sweep: on a live worker, with ids that are the MD5 of
-# "cron:NAME:TIME", at most once with two nodes sweeping, and the
-# catch-up policy after an outage.
+# "cron:NAME:TIME", at most once with two nodes sweeping, the catch-up
+# policy after an outage, and each time exactly once on 3 workers while
+# one is killed, one stopped, then none runs for 4 s.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -267,4 +268,61 @@ EOF
 	wq-cron resume tick
 	wait_for 30 fired tick
 	wait_for 20 status_is "$(md5id "cron:tick:$(last_s tick)")" worked
+}
+
+# fired_times NAME FROM TO: the times from FROM to TO whose firing of
+# NAME has a record (the ids computed at once: the test stays quick).
+fired_times() {
+	local jobs
+	jobs=$(rcli --scan --pattern 'wq:job:*' | sed 's/^wq:job://')
+	python3 -c '
+import hashlib, sys
+n, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+have = set(sys.argv[4].split())
+for t in range(a, b + 1):
+    if hashlib.md5(f"cron:{n}:{t}".encode()).hexdigest().upper() in have:
+        print(t)' "$1" "$2" "$3" "$jobs"
+}
+
+@test "3 workers, one killed, one stopped, then none for 4 s: each time once" {
+	local first last down up n all
+	# tick catches up what an outage missed; skip runs the latest only
+	wq-cron add tick '@every 1s' --catch-up 10 --ttl 600
+	wq-cron add skip '@every 1s' --ttl 600
+	first=$(date -d "$(sched tick 'next[0]')" +%s)
+	for w in w1 w2 w3; do
+		start "$w" wq-worker --jq . --heartbeat 0.1 --node-timeout 1 \
+		    --quiet
+	done
+	wait_for 30 fired tick $((first + 1))
+	kill -KILL "$(pid_of w1)"
+	kill -STOP "$(pid_of w2)"
+	wait_for 30 fired tick $((first + 3))
+	kill -CONT "$(pid_of w2)"
+	wait_for 30 fired tick $((first + 4))
+	# no node at all for 4 s
+	kill -TERM "$(pid_of w2)" "$(pid_of w3)"
+	wait_for 20 sh -c "! kill -0 $(pid_of w2) 2>/dev/null &&
+	    ! kill -0 $(pid_of w3) 2>/dev/null"
+	down=$(rcli time | head -1)
+	sleep 4
+	up=$(rcli time | head -1)
+	start w4 wq-worker --jq . --heartbeat 0.1 --quiet
+	wait_for 30 fired tick $((up + 1))
+	wait_for 30 fired skip $((up + 1))
+	stop_started
+	# tick: every time from the first to the last fired, outage or not
+	last=$(last_s tick)
+	[ "$(fired_times tick "$first" "$last" | paste -sd' ')" = \
+	    "$(seq "$first" "$last" | paste -sd' ')" ]
+	[ $((last - first)) -ge 9 ]
+	# skip: none of the times more than 2 s late when a node came back
+	[ $((up - 2 - down)) -ge 2 ]
+	[ -z "$(fired_times skip $((down + 1)) $((up - 2)))" ]
+	[ -n "$(fired_times skip "$(last_s skip)" "$(last_s skip)")" ]
+	# once each: every submission is one of these times (no other id,
+	# none after the last)
+	n=$(fired_times tick $((first - 1)) $((last + 1)) | wc -l)
+	all=$(fired_times skip $((first - 1)) $((last + 1)) | wc -l)
+	[ "$(stat_of submitted)" = $((n + all)) ]
 }

@@ -2,7 +2,8 @@
 # HAProxy in front of two wq-api instances: a real haproxy, with the
 # configuration of deploy/haproxy.cfg made local (loopback ports instead of
 # Docker's DNS, faster health checks), the original curl session through
-# it, round robin, an instance killed, and work that wq-worker does.
+# it, round robin, an instance killed, work that wq-worker does, and the
+# schedules' routes (/api/v1/cron) through it.
 
 load helpers
 load api-helpers
@@ -176,4 +177,47 @@ name_of() {
 	    -H 'traceparent: 00-nothex' -d '{"data":"u","queue":"traced"}'
 	[ "$code" = 400 ]
 	echo "$body" | jq -e '.error | test("bad traceparent")'
+}
+
+@test "schedules through the load balancer: one state whichever instance answers" {
+	cluster_start --token s3cret
+	auth=(-H 'Authorization: Bearer s3cret')
+	json=(-H 'Content-Type: application/json')
+	http PUT "$LB/api/v1/cron/tick" "${auth[@]}" "${json[@]}" \
+	    -d '{"spec":"@every 1s","job":{"data":"tick","queue":"cq"}}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.name == "tick" and .status == "added"'
+	# both instances list it (round robin), as wq-cron does
+	for i in 1 2; do
+		http GET "$LB/api/v1/cron" "${auth[@]}"
+		[ "$code" = 200 ]
+		echo "$body" | jq -e 'length == 1 and .[0].name == "tick" and
+		    .[0].job == {"data":"tick","queue":"cq","ttl":3600} and
+		    (.[0].next | length) == 3 and .[0].paused == false'
+	done
+	wq-cron ls | jq -e '.name == "tick" and .spec == "@every 1s"'
+	# the token is needed through the balancer too
+	http DELETE "$LB/api/v1/cron/tick"
+	[ "$code" = 401 ]
+	# a worker fires it: jobs of queue cq, keyed by name and time
+	start worker wq-worker --queue cq --jq '.'
+	wait_for 20 sh -c "curl -s -H 'Authorization: Bearer s3cret' $LB/api/v1/cron |
+	    jq -e '.[0].last != null'"
+	last=$(curl -s "${auth[@]}" "$LB/api/v1/cron" | jq -r '.[0].last')
+	t=$(date -u -d "$last" +%s)
+	wait_for 20 sh -c "wq-status $(md5id "cron:tick:$t") | grep -q '\"status\":\"worked\"'"
+	# pause, resume, remove: each instance sees the other's change
+	http POST "$LB/api/v1/cron/tick/pause" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ] && [ "$(echo "$body" | jq -r .status)" = paused ]
+	http GET "$LB/api/v1/cron" "${auth[@]}"
+	echo "$body" | jq -e '.[0].paused and .[0].next == []'
+	[ -z "$(rcli zscore wq:cron tick)" ]
+	http POST "$LB/api/v1/cron/tick/resume" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ] && [ "$(echo "$body" | jq -r .status)" = resumed ]
+	[ -n "$(rcli zscore wq:cron tick)" ]
+	http DELETE "$LB/api/v1/cron/tick" "${auth[@]}"
+	[ "$code" = 200 ] && [ "$(echo "$body" | jq -r .status)" = removed ]
+	http DELETE "$LB/api/v1/cron/tick" "${auth[@]}"
+	[ "$code" = 404 ]
+	[ -z "$(wq-cron ls)" ]
 }

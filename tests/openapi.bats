@@ -75,7 +75,7 @@ undocumented_routes() {
 		found=
 		for p in $paths; do
 			if [ "$r" != / ] && [ "${r%/}" != "$r" ]; then
-				[[ $p == "$r"\{*\} ]] && found=1
+				[[ $p == "$r"\{* ]] && found=1
 			else
 				[ "$p" = "$r" ] && found=1
 			fi
@@ -86,7 +86,7 @@ undocumented_routes() {
 		found=
 		for r in $routes; do
 			if [ "$r" != / ] && [ "${r%/}" != "$r" ]; then
-				[[ $p == "$r"\{*\} ]] && found=1
+				[[ $p == "$r"\{* ]] && found=1
 			else
 				[ "$p" = "$r" ] && found=1
 			fi
@@ -191,6 +191,24 @@ undocumented_routes() {
 	expect 200 GET "$url/api/v1/recent"
 	expect 200 GET "$url/metrics"
 	expect 200 HEAD "$url/metrics"
+	# schedules
+	expect 200 GET "$url/api/v1/cron"
+	[ "$body" = '[]' ]
+	expect 200 PUT "$url/api/v1/cron/tick" -H 'Content-Type: application/json' \
+	    -d '{"spec":"*/15 * * * *","tz":"Europe/Paris","catch_up":2,
+	    "job":{"data":{"n":1},"queue":"q1","timeout":5}}'
+	echo "$body" | jq -e '.status == "added"'
+	expect 200 PUT "$url/api/v1/cron/tock" -H 'Content-Type: application/json' \
+	    -d '{"spec":"@every 1h"}'
+	expect 200 POST "$url/api/v1/cron/tock/pause" -H 'Content-Length: 0'
+	expect 200 GET "$url/api/v1/cron"
+	echo "$body" | jq -e 'map(.name) == ["tick", "tock"] and
+	    (.[0].next | length) == 3 and .[1].paused and .[1].next == []'
+	expect 200 HEAD "$url/api/v1/cron"
+	expect 200 POST "$url/api/v1/cron/tock/resume" -d '{}'
+	echo "$body" | jq -e '.status == "resumed"'
+	expect 200 DELETE "$url/api/v1/cron/tock"
+	echo "$body" | jq -e '.status == "removed"'
 	checked
 }
 
@@ -230,6 +248,33 @@ undocumented_routes() {
 	expect 413 POST "$url/api/v1/work" -d "{\"data\":\"$(printf 'y%.0s' $(seq 150))\"}"
 	expect 415 POST "$url/api/v1/work" -H 'Content-Type: text/plain' -d '{"data":"x"}'
 	expect 421 POST "$url/api/v1/work" -H 'Host: wq.attacker.example' -d '{"data":"x"}'
+	# schedules
+	for b in '{"spec":"61 * * * *"}' '{"spec":"0 0 31 2 *"}' '{}' '[1]' \
+	    '{"spec":"@every 1s","tz":"Mars/Base"}' '{"spec":"@every 1s","x":1}' \
+	    '{"spec":"@every 1s","catch_up":-1}' '{"spec":"@every 1s","job":{"data":1,"key":"k"}}'; do
+		expect 400 PUT "$url/api/v1/cron/c" -H 'Content-Type: application/json' -d "$b"
+	done
+	expect 400 PUT "$url/api/v1/cron/a%20b" -H 'Content-Type: application/json' \
+	    -d '{"spec":"@every 1s"}'
+	expect 400 DELETE "$url/api/v1/cron/$(printf 'n%.0s' $(seq 129))"
+	expect 400 POST "$url/api/v1/cron/a:b/pause" -d '{}'
+	expect 400 POST "$url/api/v1/cron/a:b/resume" -d '{}'
+	expect 400 GET "$url/api/v1/cron" -H 'Content-Length: 2' \
+	    -H 'Transfer-Encoding: chunked' -d 'ab'
+	expect 404 DELETE "$url/api/v1/cron/none"
+	expect 404 POST "$url/api/v1/cron/none/pause" -d '{}'
+	expect 404 POST "$url/api/v1/cron/none/resume" -d '{}'
+	expect 404 POST "$url/api/v1/cron/none/stop" -d '{}'
+	expect 405 GET "$url/api/v1/cron/c"
+	expect 405 POST "$url/api/v1/cron/c" -d '{}'
+	expect 405 PUT "$url/api/v1/cron/c/pause" -H 'Content-Type: application/json' -d '{}'
+	expect 405 POST "$url/api/v1/cron" -d '{}'
+	expect 413 PUT "$url/api/v1/cron/c" -H 'Content-Type: application/json' \
+	    -d "{\"spec\":\"@every 1s\",\"job\":{\"data\":\"$(printf 'x%.0s' $(seq 4100))\"}}"
+	expect 415 PUT "$url/api/v1/cron/c" -H 'Content-Type: text/plain' -d '{"spec":"@every 1s"}'
+	expect 415 POST "$url/api/v1/cron/c/pause" -H 'Content-Type: text/plain' -d '{}'
+	expect 415 POST "$url/api/v1/cron/c/resume" -H 'Content-Type: text/plain' -d '{}'
+	[ "$(rcli exists wq:schedules)" = 0 ]
 	checked
 }
 
@@ -242,6 +287,12 @@ undocumented_routes() {
 		expect 401 GET "$url$p" -H 'Authorization: Bearer wrong'
 	done
 	expect 401 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	expect 401 GET "$url/api/v1/cron"
+	expect 401 PUT "$url/api/v1/cron/c" -H 'Content-Type: application/json' \
+	    -d '{"spec":"@every 1s"}'
+	expect 401 DELETE "$url/api/v1/cron/c"
+	expect 401 POST "$url/api/v1/cron/c/pause" -d '{}'
+	expect 401 POST "$url/api/v1/cron/c/resume" -d '{}'
 	expect 401 GET "$url/" -H 'Accept: text/html'
 	echo "$body" | grep -q 'bearer token'
 	expect 200 GET "$url/healthz"
@@ -263,6 +314,12 @@ undocumented_routes() {
 		expect 503 GET "$url$p"
 	done
 	expect 503 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	expect 503 GET "$url/api/v1/cron"
+	expect 503 PUT "$url/api/v1/cron/c" -H 'Content-Type: application/json' \
+	    -d '{"spec":"@every 1s"}'
+	expect 503 DELETE "$url/api/v1/cron/c"
+	expect 503 POST "$url/api/v1/cron/c/pause" -d '{}'
+	expect 503 POST "$url/api/v1/cron/c/resume" -d '{}'
 	# what needs no Redis still answers
 	expect 200 GET "$url/api/v1/ping"
 	expect 200 GET "$url/"
