@@ -71,9 +71,11 @@ int		 cmd_poll_ms(int64_t);
 
 /*
  * wq-cancel, wq-retry (control.c): op (WQ_CONTROL_*) on the ids of the
- * arguments or stdin, each record printed; returns the exit status.
+ * arguments or stdin, or on a queue's dead list (retry), each record
+ * printed; returns the exit status.
  */
-int		 cmd_control(struct wq *, int, const char *, int, char **);
+int		 cmd_control(struct wq *, int, const char *, const char *, int,
+		    char **);
 
 /* One NDJSON line on stdout: a value (consumed), a submission answer. */
 int		 cmd_print(jv);

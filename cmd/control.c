@@ -2,15 +2,23 @@
  * control.c -- what wq-cancel and wq-retry share: the ids of their
  * arguments or stdin (plain, or NDJSON lines with a "callback", so that
  * they read what wq-submit and wq-status print), every one checked
- * before anything is done, then one job-control call of libwq, and the
- * record after it printed per id.  Exit 1 when an id was unknown or its
- * job not in a state for the verb (its record is printed as it is).
+ * before anything is done, then the job-control calls of libwq, and the
+ * record after each printed as its call answers.  Exit 1 when an id was
+ * unknown or its job not in a state for the verb (its record is printed
+ * as it is).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+
+struct control {
+	const char	*verb;		/* "cancelled" */
+	int		 all;		/* a dead list: skip expired ids */
+	int		 rc;
+	long		 done;
+};
 
 /* The ids of items[0..n), checked; blank lines are skipped. */
 static char **
@@ -35,64 +43,62 @@ control_ids(char **items, size_t *lens, size_t n, size_t *nids)
 	return ids;
 }
 
-/* Print the outcome of ids[0..n); returns the exit status so far. */
-static int
-control_print(const char *verb, char **ids, size_t n, int *codes, jv *recs)
+/* The outcome for one id (struct wq_control's callback). */
+static void
+control_one(void *arg, const char *id, int code, jv rec)
 {
-	jv	st;
-	size_t	i;
-	int	rc = WQ_OK;
+	struct control	*c = arg;
+	jv		 st;
 
-	for (i = 0; i < n; i++) {
-		if (!jv_is_valid(recs[i]))
-			continue;
-		if (codes[i] < 0) {
-			cmd_warn("%s: not found", ids[i]);
-			rc = WQ_NO;
-		} else if (codes[i] == 0) {
-			st = jv_object_get(jv_copy(recs[i]),
-			    jv_string("status"));
-			cmd_warn("%s: not %s: the job is %s", ids[i], verb,
-			    jv_get_kind(st) == JV_KIND_STRING ?
-			    jv_string_value(st) : "?");
-			jv_free(st);
-			rc = WQ_NO;
+	if (code < 0) {
+		if (!c->all) {
+			cmd_warn("%s: not found", id);
+			c->rc = WQ_NO;
 		}
-		if (jv_get_kind(recs[i]) == JV_KIND_OBJECT)
-			cmd_print(jv_copy(recs[i]));
-	}
-	return rc;
+	} else if (code == 0) {
+		st = jv_object_get(jv_copy(rec), jv_string("status"));
+		cmd_warn("%s: not %s: the job is %s", id, c->verb,
+		    jv_get_kind(st) == JV_KIND_STRING ?
+		    jv_string_value(st) : "?");
+		jv_free(st);
+		c->rc = WQ_NO;
+	} else
+		c->done++;
+	if (jv_get_kind(rec) == JV_KIND_OBJECT)
+		cmd_print(rec);
+	else
+		jv_free(rec);
 }
 
 /*
- * op (WQ_CONTROL_*) on the ids of argv[0..argc) or stdin; verb names
- * what was done ("cancelled"); returns the exit status.
+ * op (WQ_CONTROL_*) on the ids of argv[0..argc) or stdin, or with
+ * dead_queue (WQ_CONTROL_RETRY), on its dead list; verb names what is
+ * done ("cancelled"); returns the exit status.
  */
 int
-cmd_control(struct wq *wq, int op, const char *verb, int argc, char **argv)
+cmd_control(struct wq *wq, int op, const char *verb, const char *dead_queue,
+    int argc, char **argv)
 {
-	char	**items, **ids;
-	size_t	 *lens, n, nids, i;
-	int	 *codes, rc, st;
-	jv	 *recs;
+	struct control	  c = { verb, dead_queue != NULL, WQ_OK, 0 };
+	char		**items, **ids;
+	size_t		 *lens, n, nids, i;
+	int		  rc;
 
-	items = cmd_inputs(argc, argv, &n, &lens);
-	ids = control_ids(items, lens, n, &nids);
-	cmd_inputs_free(items);
-	free(lens);
-	codes = wq_calloc(nids + 1, sizeof(*codes));
-	recs = wq_calloc(nids + 1, sizeof(*recs));
-	rc = wq_control(wq, op, (const char **)ids, nids, codes, recs);
-	st = control_print(verb, ids, nids, codes, recs);
+	if (dead_queue != NULL)
+		rc = wq_retry_dead(wq, dead_queue, control_one, &c);
+	else {
+		items = cmd_inputs(argc, argv, &n, &lens);
+		ids = control_ids(items, lens, n, &nids);
+		cmd_inputs_free(items);
+		free(lens);
+		rc = wq_control(wq, op, (const char **)ids, nids, control_one,
+		    &c);
+		for (i = 0; i < nids; i++)
+			free(ids[i]);
+		free(ids);
+	}
 	cmd_flush();
 	if (rc != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));
-	for (i = 0; i < nids; i++) {
-		jv_free(recs[i]);
-		free(ids[i]);
-	}
-	free(ids);
-	free(codes);
-	free(recs);
-	return st;
+	return c.rc;
 }

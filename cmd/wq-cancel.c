@@ -40,8 +40,8 @@ main(int argc, char **argv)
 	free(opts);
 	if (wq_setting(wq, WQ_OPT_API) != NULL)
 		cmd_die(WQ_EUSAGE, "--api: wq-cancel talks to Redis only");
-	rc = cmd_control(wq, WQ_CONTROL_CANCEL, "cancelled", argc - optind,
-	    argv + optind);
+	rc = cmd_control(wq, WQ_CONTROL_CANCEL, "cancelled", NULL,
+	    argc - optind, argv + optind);
 	wq_free(wq);
 	return rc;
 }

@@ -1,10 +1,11 @@
 /*
  * control.c -- job control (docs/DESIGN.md, Job control): cancel jobs,
- * and the answers of the scripts that do it.
+ * retry them, one by one or a queue's whole dead list.
  *
- * The ids go to the script in calls of CONTROL_BATCH, so that no call
- * holds Redis for long whatever the input; each id gets a code and the
- * record after the call.
+ * The ids go to the scripts in calls of a bounded size, so that no call
+ * holds Redis for long whatever the input: CONTROL_BATCH ids (each may
+ * cost an LREM on a list), or DEAD_BATCH ids of a dead list (taken off
+ * its end).  Each id gets a code and the record after the call.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,73 +13,126 @@
 #include "wq-int.h"
 
 #define CONTROL_BATCH	100
+#define DEAD_BATCH	500
 
 static const enum wq_script_id control_scripts[] = {
 	WQ_SCRIPT_CANCEL,
+	WQ_SCRIPT_RETRY,
 };
 
+/*
+ * A call on ids[0..n) (ids NULL: the next DEAD_BATCH ids of the dead
+ * list of queue, for WQ_CONTROL_RETRY).
+ */
 static void
 control_argv(struct wq *wq, int op, const char **ids, size_t n,
-    struct wq_argv *a)
+    const char *queue, struct wq_argv *a)
 {
 	size_t	i;
 
 	wq_script_argv(a, control_scripts[op]);
 	wq_argv_setnkeys(a, 0);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
-	wq_argv_adds(a, wq_name(wq));
+	if (op == WQ_CONTROL_CANCEL)
+		wq_argv_adds(a, wq_name(wq));
+	else if (ids == NULL) {
+		wq_argv_adds(a, "dead");
+		wq_argv_adds(a, queue);
+		wq_argv_addl(a, DEAD_BATCH);
+		return;
+	} else
+		wq_argv_adds(a, "ids");
 	for (i = 0; i < n; i++)
 		wq_argv_adds(a, ids[i]);
 }
 
-/* The reply of one call for ids[0..n): codes[i] and recs[i]. */
+/*
+ * The reply of one call: for each id, fn(arg, id, code, record), the
+ * record consumed (jv_null() for an unknown id).  *n: how many ids.
+ */
 static int
-control_decode(struct wq *wq, const char **ids, size_t n, redisReply *r,
-    int *codes, jv *recs)
+control_decode(struct wq *wq, redisReply *r, size_t *n,
+    void (*fn)(void *, const char *, int, jv), void *arg)
 {
 	redisReply	*e;
 	size_t		 i;
 	int		 rc;
 
+	*n = 0;
 	if ((rc = wq_reply_error(wq, r, "control")) != WQ_OK)
 		return rc;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+	if (r->type != REDIS_REPLY_ARRAY)
 		return wq_seterr(wq, WQ_EUNAVAIL, "control: unexpected reply");
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < r->elements; i++) {
 		e = r->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+		    e->element[1]->type != REDIS_REPLY_STRING ||
+		    !wq_id_valid(e->element[1]->str))
 			return wq_seterr(wq, WQ_EUNAVAIL,
 			    "control: unexpected reply");
-		codes[i] = (int)wq_reply_ll(e->element[0]);
-		recs[i] = wq_record_from_reply(ids[i], e->element[1]);
 	}
+	for (i = 0; i < r->elements; i++) {
+		e = r->element[i];
+		fn(arg, e->element[1]->str, (int)wq_reply_ll(e->element[0]),
+		    wq_record_from_reply(e->element[1]->str, e->element[2]));
+	}
+	*n = r->elements;
 	return WQ_OK;
 }
 
-/*
- * Cancel (WQ_CONTROL_CANCEL) the jobs of ids: codes[i] 1 done, 0 not in
- * a state for it, -1 unknown; recs[i] the record after it (jv_null() for
- * an unknown id), owned by the caller.
- */
-int
-wq_control(struct wq *wq, int op, const char **ids, size_t n, int *codes,
-    jv *recs)
+/* One call, blocking. */
+static int
+control_call(struct wq *wq, int op, const char **ids, size_t n,
+    const char *queue, size_t *got, void (*fn)(void *, const char *, int, jv),
+    void *arg)
 {
 	struct wq_argv	 a;
 	redisReply	*r;
-	size_t		 i, k;
-	int		 rc = WQ_OK;
+	int		 rc;
 
-	for (i = 0; i < n; i++)
-		recs[i] = jv_invalid();
+	control_argv(wq, op, ids, n, queue, &a);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	rc = control_decode(wq, r, got, fn, arg);
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * op (WQ_CONTROL_*) on the jobs of ids, in calls of CONTROL_BATCH ids:
+ * fn(arg, id, code, record) for each, in order, as each call answers.
+ */
+int
+wq_control(struct wq *wq, int op, const char **ids, size_t n,
+    void (*fn)(void *, const char *, int, jv), void *arg)
+{
+	size_t	i, k, got;
+	int	rc = WQ_OK;
+
 	for (i = 0; rc == WQ_OK && i < n; i += k) {
 		k = n - i < CONTROL_BATCH ? n - i : CONTROL_BATCH;
-		control_argv(wq, op, ids + i, k, &a);
-		r = wq_script_run(wq, &a);
-		wq_argv_free(&a);
-		rc = control_decode(wq, ids + i, k, r, codes + i, recs + i);
-		if (r != NULL)
-			freeReplyObject(r);
+		rc = control_call(wq, op, ids + i, k, NULL, &got, fn, arg);
 	}
+	return rc;
+}
+
+/*
+ * Retry every job of the dead list of queue, DEAD_BATCH a call, oldest
+ * first, until a call finds fewer: fn as for wq_control().
+ */
+int
+wq_retry_dead(struct wq *wq, const char *queue,
+    void (*fn)(void *, const char *, int, jv), void *arg)
+{
+	size_t	got;
+	int	rc;
+
+	if ((rc = wq_check_queue(wq, queue)) != WQ_OK)
+		return rc;
+	do
+		rc = control_call(wq, WQ_CONTROL_RETRY, NULL, 0, queue, &got,
+		    fn, arg);
+	while (rc == WQ_OK && got == DEAD_BATCH);
 	return rc;
 }

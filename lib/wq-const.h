@@ -34,6 +34,12 @@
 #define WQ_DEAD_MAX		10000
 #define WQ_RECENT_MAX		100
 
+/*
+ * A job cancelled or retried by id leaves its queue or dead list when it
+ * is among this many entries at either end (lib/lua/common.lua).
+ */
+#define WQ_LREM_NEAR		1000
+
 /* The upper bounds (ms) of the submit-to-worked latency histogram. */
 #define WQ_LATENCY_BOUNDS	1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, \
 				2500, 5000, 10000, 30000, 60000

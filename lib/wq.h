@@ -48,7 +48,7 @@
  *   hints.c     a worker's hints (work queued, a message)
  *   cron.c      schedule expressions: parsed, their next times in a zone
  *   schedule.c  recurring jobs: the schedules in Redis, fired by the sweep
- *   control.c   job control: cancel
+ *   control.c   job control: cancel, retry
  *   api.c       the HTTP client (libcurl) behind --api
  *   trace.c     W3C trace context: a job's traceparent
  *   notify.c    telling systemd: ready, stopping, alive
@@ -292,14 +292,18 @@ char		**wq_watch_ids(struct wq_watch *, size_t *);
 
 /*
  * Job control (control.c): op on the jobs of ids, in calls of a bounded
- * size.  codes[i]: 1 done, 0 the job is not in a state for it (its
- * record as it is), -1 unknown; recs[i]: the record after the call
- * (jv_null() when unknown), owned by the caller.  On an error, the recs
- * of the calls made are valid (jv_is_valid), the others invalid.
+ * size, fn(arg, id, code, record) for each id as its call answers: code
+ * 1 done, 0 the job is not in a state for it (the record as it is), -1
+ * unknown (jv_null()); the record is fn's.  wq_retry_dead() retries the
+ * jobs of a queue's dead list, oldest first (its ids of expired records
+ * get -1).  On an error, the ids of the calls made were handed to fn.
  */
 #define WQ_CONTROL_CANCEL	0
-int		 wq_control(struct wq *, int, const char **, size_t, int *,
-		    jv *);
+#define WQ_CONTROL_RETRY	1
+int		 wq_control(struct wq *, int, const char **, size_t,
+		    void (*)(void *, const char *, int, jv), void *);
+int		 wq_retry_dead(struct wq *, const char *,
+		    void (*)(void *, const char *, int, jv), void *);
 
 /* Lists of ids by state. */
 int		 wq_list(struct wq *, const char *, const char *, long, jv *);

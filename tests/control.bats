@@ -144,3 +144,116 @@ stuck_running() {
 	run log_of s1
 	assert_output --partial '"status":"cancelled"'
 }
+
+# fail_jobs N [QUEUE]: N jobs that failed for good, their ids in
+# $(suite_dir)/failed.
+fail_jobs() {
+	seq "$1" | sed 's/^/bad-/' |
+	    wq-submit --lines --max-attempts 1 --queue "${2:-default}" |
+	    jq -r .callback >"$(suite_dir)/failed"
+	start wf wq-worker --queue "${2:-default}" --jq 'error("bad")'
+	wait_for 20 eval "[ \"\$(rcli llen wq:dead:${2:-default})\" = $1 ]"
+	kill "$(pid_of wf)"
+	wait_for 20 eval '[ "$(rcli zcard wq:nodes)" = 0 ]'
+}
+
+@test "wq-retry: a failed job is pending again, attempts reset, same id and data" {
+	fail_jobs 1
+	id=$(cat "$(suite_dir)/failed")
+	before=$(wq-status "$id" || true)
+	[ "$(echo "$before" | jq -r .status)" = failed ]
+	run wq-retry "$id"
+	assert_success
+	echo "$output" | jq -e --arg id "$id" '.callback == $id and
+	    .status == "pending" and .attempts == 0 and .data == "bad-1" and
+	    .max_attempts == 1 and .error == null and .finished_at == null'
+	[ "$(rcli llen wq:dead:default)" = 0 ]
+	[ "$(rcli lrange wq:queue:default 0 -1)" = "$id" ]
+	[ "$(rcli ttl "wq:job:$id")" = -1 ]
+	# and it runs again, to its end
+	start w1 wq-worker --exec 'echo fixed'
+	wait_for 20 status_is "$id" worked
+	# a job that did not fail: a negative answer that changes nothing
+	run wq-retry "$id"
+	assert_failure 1
+	assert_output --partial 'not retried: the job is worked'
+	status_is "$id" worked
+}
+
+@test "wq-retry: the same data can be submitted again once it is retried" {
+	fail_jobs 1
+	id=$(cat "$(suite_dir)/failed")
+	# a failed record blocks a resubmission: it answers the record
+	wq-submit bad-1 | jq -e '.duplicate and .status == "failed"'
+	wq-retry "$id" >/dev/null
+	start w1 wq-worker --exec 'echo ok'
+	wait_for 20 status_is "$id" worked
+}
+
+@test "wq-status --list dead | wq-retry, and a cancelled job" {
+	fail_jobs 3
+	id=$(wq-submit --queue other later | jq -r .callback)
+	wq-cancel "$id" >/dev/null
+	run sh -c 'wq-status --list dead | wq-retry'
+	assert_success
+	[ "$(echo "$output" | jq -r .status | sort -u)" = pending ]
+	[ "$(echo "$output" | wc -l)" = 3 ]
+	[ "$(rcli llen wq:dead:default)" = 0 ]
+	[ "$(rcli llen wq:queue:default)" = 3 ]
+	run wq-retry "$id"
+	assert_success
+	status_is "$id" pending
+	[ "$(rcli lrange wq:queue:other 0 -1)" = "$id" ]
+	# unknown ids and bad input
+	run wq-retry 0123456789ABCDEF0123456789ABCDEF
+	assert_failure 1
+	assert_output --partial 'not found'
+	run wq-retry "$id" junk
+	assert_failure 2
+	run wq-retry --all "$id"
+	assert_failure 2
+}
+
+@test "wq-retry --all --queue Q: the whole dead list, 500 ids to a call" {
+	fail_jobs 1200 q2
+	# an id whose record expired is dropped from the list silently
+	rcli rpush wq:dead:q2 0123456789ABCDEF0123456789ABCDEF >/dev/null
+	rcli config resetstat >/dev/null
+	run wq-retry --all --queue q2
+	assert_success
+	[ "$(echo "$output" | jq -r .status | sort | uniq -c | awk '{print $1, $2}')" = "1200 pending" ]
+	[ "$(rcli llen wq:dead:q2)" = 0 ]
+	[ "$(rcli llen wq:queue:q2)" = 1200 ]
+	# three calls: 500, 500, 201 ids
+	calls=$(rcli info commandstats | tr -d '\r' |
+	    sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p')
+	[ "$calls" = 3 ]
+	# oldest first: the first to fail is the first printed
+	[ "$(echo "$output" | head -1 | jq -r .callback)" = "$(head -1 "$(suite_dir)/failed")" ]
+	# nothing left: exit 0, nothing printed
+	run wq-retry --all --queue q2
+	assert_success
+	assert_output ''
+}
+
+@test "wq-retry against a worker that still holds a late result: fenced" {
+	id=$(wq-submit --max-attempts 1 late | jq -r .callback)
+	start wa wq-worker --name wa --node-timeout 1 --heartbeat 0.2 \
+	    --exec 'sleep 0.5; echo from-a'
+	wait_for 20 status_is "$id" working
+	# wa freezes with the job; wb reaps it: the job fails (attempts spent)
+	kill -STOP "$(pid_of wa)"
+	start wb wq-worker --name wb --heartbeat 0.2 --exec 'echo from-b' \
+	    --queue none
+	wait_for 20 status_is "$id" failed
+	# retried, and run by wb
+	kill "$(pid_of wb)"
+	wq-retry "$id" >/dev/null
+	start wc wq-worker --name wc --exec 'sleep 1; echo from-c'
+	wait_for 20 status_is "$id" working
+	# wa wakes with its result of the first attempt: dropped
+	kill -CONT "$(pid_of wa)"
+	wait_for 20 grep -q fenced "$(suite_dir)/wa.log"
+	wait_for 20 status_is "$id" worked
+	[ "$(rcli hget "wq:job:$id" r)" = '"from-c"' ]
+}

@@ -3,8 +3,9 @@
 --       or active:<node> and inbox:<node> of the node that holds it) are
 --       built from the prefix.
 -- ARGV: prefix, the name of the node that cancels, then ids.
--- A pending job leaves queue:<q> (or delayed:<q> while it waits for a
--- retry); a working one leaves active:<node>, and that node is told by a
+-- A pending job leaves queue:<q> (if it is near an end: wq_lrem_near;
+-- else a claim drops it) or delayed:<q> (waiting for a retry); a working
+-- one leaves active:<node>, and that node is told by a
 -- "cancel" message {"id","attempt"} in its inbox, on which it kills the
 -- job's process group.  Either way the record becomes cancelled, a final
 -- status: it expires after its TTL, and waiters are told (done:<id>).  A
@@ -13,7 +14,8 @@
 -- if the node dies (wq_release looks for working records only).
 -- Atomic so that the status read and its change are one: a job is either
 -- cancelled or claimed (or finished), never both.
--- Returns per id {code, the record after the call as field/value pairs}:
+-- Returns per id {code, id, the record after the call as field/value
+-- pairs}:
 -- 1 cancelled, 0 left as it was (not pending nor working), -1 unknown.
 local P, by = ARGV[1], ARGV[2]
 local out = {}
@@ -39,9 +41,7 @@ for a = 3, #ARGV do
         redis.call('PEXPIRE', ik, WQ_INBOX_KEEP_MS)
         redis.call('PUBLISH', P .. 'msg:' .. node, '1')
       end
-    elseif f[3] or
-        -- (from the head, where the newest are: claims take the oldest)
-        redis.call('LREM', P .. 'queue:' .. q, 1, id) == 0 then
+    elseif f[3] or not wq_lrem_near(P .. 'queue:' .. q, id) then
       redis.call('ZREM', P .. 'delayed:' .. q, id)
     end
     redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
@@ -51,6 +51,6 @@ for a = 3, #ARGV do
     redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
     code = 1
   end
-  out[#out + 1] = {code, redis.call('HGETALL', jk)}
+  out[#out + 1] = {code, id, redis.call('HGETALL', jk)}
 end
 return out

@@ -28,6 +28,21 @@ local function wq_lpush(key, t, n)
   end
 end
 
+-- Take id off the list key if it is among the WQ_LREM_NEAR entries at
+-- either end (where jobs just queued, about to be claimed, or just
+-- failed are), in time bounded by that, not by the list's length: LREM
+-- scans from one end.  Farther in, it stays, and whoever pops it finds
+-- its record changed and drops it (claim.lua: not pending).  Returns
+-- whether it was taken off.
+local function wq_lrem_near(key, id)
+  if redis.call('LPOS', key, id, 'MAXLEN', WQ_LREM_NEAR) then
+    return redis.call('LREM', key, 1, id) > 0
+  elseif redis.call('LPOS', key, id, 'RANK', -1, 'MAXLEN', WQ_LREM_NEAR) then
+    return redis.call('LREM', key, -1, id) > 0
+  end
+  return false
+end
+
 -- A job fails for good: the record says so, it joins the bounded dead
 -- list of its queue, expires after its TTL, and waiters are told.
 local function wq_fail_final(P, jk, id, q, err, ttl, c)
