@@ -62,13 +62,13 @@ control_decode(struct wq *wq, redisReply *r, size_t *n,
 	if ((rc = wq_reply_error(wq, r, "control")) != WQ_OK)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY)
-		return wq_seterr(wq, WQ_EUNAVAIL, "control: unexpected reply");
+		return wq_seterr(wq, WQ_EREDIS, "control: unexpected reply");
 	for (i = 0; i < r->elements; i++) {
 		e = r->element[i];
 		if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
 		    e->element[1]->type != REDIS_REPLY_STRING ||
 		    !wq_id_valid(e->element[1]->str))
-			return wq_seterr(wq, WQ_EUNAVAIL,
+			return wq_seterr(wq, WQ_EREDIS,
 			    "control: unexpected reply");
 	}
 	for (i = 0; i < r->elements; i++) {
