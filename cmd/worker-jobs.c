@@ -276,3 +276,24 @@ worker_recover(struct worker *w)
 		    "before the link broke were handed back", handed);
 	return rc;
 }
+
+/*
+ * Queue the jobs of its queues whose time has come, and learn when the
+ * next one is due: the timer of the loop, so that a job to run later
+ * starts on time while the worker sleeps without polling Redis.
+ */
+void
+worker_promote(struct worker *w)
+{
+	long	moved;
+	int64_t	next;
+
+	w->promote_now = 0;
+	if (wq_promote(w->wq, &w->o, &moved, &next) != WQ_OK) {
+		worker_went_down(w);
+		return;
+	}
+	if (moved > 0)
+		w->claim_now = 1;
+	w->next_promote = next >= 0 ? wq_now_ms() + next : 0;
+}

@@ -390,6 +390,7 @@ worker_come_up(struct worker *w)
 		    member ? "" : "; was declared dead, registered anew");
 	w->up = 1;
 	w->claim_now = 1;
+	w->promote_now = 1;
 	w->msg_now = 1;
 	w->next_beat = 0;
 	if (!w->ready) {

@@ -108,6 +108,8 @@ struct worker {
 	int64_t			 reconnect_at;
 	int64_t			 next_beat;
 	int			 claim_now;
+	int			 promote_now;	/* ask when jobs are due */
+	int64_t			 next_promote;	/* then, 0: none known */
 	int			 msg_now;
 	int			 draining;
 	int64_t			 drain_deadline;
@@ -164,6 +166,7 @@ void		 worker_outcome_add(struct worker *, struct wq_claim *, int,
 		    jv, const char *);
 void		 worker_flush_outcomes(struct worker *);
 void		 worker_claim(struct worker *);
+void		 worker_promote(struct worker *);
 int		 worker_recover(struct worker *);
 
 /* worker-node.c */

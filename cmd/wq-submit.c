@@ -27,7 +27,7 @@
 #include "cmd.h"
 
 enum { OPT_LINES = WQ_OPT_FIRST_PRIVATE, OPT_JSON, OPT_KEY, OPT_TIMEOUT,
-    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL };
+    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL, OPT_IN, OPT_AT };
 
 static const struct option own[] = {
 	{ "lines",		no_argument,		NULL, OPT_LINES },
@@ -37,6 +37,8 @@ static const struct option own[] = {
 	{ "max-attempts",	required_argument, NULL, OPT_MAX_ATTEMPTS },
 	{ "traceparent",	required_argument, NULL, OPT_TRACEPARENT },
 	{ "all-or-nothing",	no_argument,		NULL, OPT_ALL },
+	{ "in",			required_argument,	NULL, OPT_IN },
+	{ "at",			required_argument,	NULL, OPT_AT },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -50,6 +52,8 @@ static int		 mode = WQ_TEXT_STRING;
 static char		*key;
 static long		 timeout, max_attempts;
 static const char	*trace;		/* --traceparent, $TRACEPARENT */
+static int		 run = WQ_RUN_NOW;	/* --in, --at */
+static int64_t		 run_ms;
 
 static void
 usage(FILE *f)
@@ -62,12 +66,16 @@ usage(FILE *f)
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
 "                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\",\n"
-"                     \"traceparent\"}\n"
+"                     \"traceparent\",\"in\",\"at\"}\n"
 "  --all-or-nothing   read and check all of stdin before queueing any\n"
 "                     of it (by default a bad line stops the stream)\n"
 "  --key K            idempotency key of the job (one job only)\n"
 "  --timeout S        seconds a worker may run each job\n"
 "  --max-attempts N   attempts before a job fails for good\n"
+"  --in DURATION      run the jobs after DURATION (seconds, or 250ms,\n"
+"                     1.5s, 10m, 2h, 1d; at most 30 days)\n"
+"  --at TIME          run the jobs at TIME (RFC 3339, as\n"
+"                     2026-12-04T10:30:00Z, or seconds since the epoch)\n"
 "  --traceparent TP   the W3C trace context of the jobs (default:\n"
 "                     $TRACEPARENT); their commands get it as TRACEPARENT\n"
 "%s", wq_common_usage);
@@ -97,6 +105,10 @@ parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
 		spec->max_attempts = max_attempts;
 	if (spec->traceparent == NULL && trace != NULL)
 		spec->traceparent = wq_strdup(trace);
+	if (spec->run == WQ_RUN_NOW) {
+		spec->run = run;
+		spec->run_ms = run_ms;
+	}
 	return 0;
 }
 
@@ -332,6 +344,23 @@ trace_option(struct wq *wq, const char *tp, int from_env)
 	return tp;
 }
 
+/* --in or --at: checked now, given to each job without its own. */
+static void
+run_option(struct wq *wq, int kind, const char *opt, const char *arg)
+{
+	struct wq_spec	s;
+
+	memset(&s, 0, sizeof(s));
+	s.data = jv_invalid();
+	if (run != WQ_RUN_NOW)
+		cmd_die(WQ_EUSAGE, "--in and --at exclude each other");
+	if (wq_spec_set_run(wq, &s, kind, arg) != WQ_OK)
+		cmd_die(WQ_EUSAGE, "%s: %s", opt, wq_error(wq));
+	run = s.run;
+	run_ms = s.run_ms;
+	wq_spec_clear(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -367,6 +396,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_ALL:
 			all = 1;
+			break;
+		case OPT_IN:
+			run_option(wq, WQ_RUN_IN, "--in", optarg);
+			break;
+		case OPT_AT:
+			run_option(wq, WQ_RUN_AT, "--at", optarg);
 			break;
 		default:
 			cmd_common(wq, c, optarg, argv, usage);

@@ -10,8 +10,10 @@
  * due (one round trip, which also reads the inbox, says whether the
  * queues hold work, and now and then reaps dead nodes and promotes due
  * retries for the cluster), answers messages, and claims as many jobs as
- * it has free slots in one call.  An idle worker claims only on a wake
- * hint or when its heartbeat finds work.
+ * it has free slots in one call.  Jobs to run later are queued by the
+ * worker at their time (a timer, learnt from promote.lua when a due:<q>
+ * hint says one was submitted), not by polling.  An idle worker claims
+ * only on a wake hint or when its heartbeat finds work.
  * --jq and --sleep 0 jobs are taken --batch at a time: --sleep 0 work runs
  * in the loop itself, --jq work in a child process the loop feeds through
  * a pipe (worker-jq.c), so that --timeout holds for it too.
@@ -106,6 +108,8 @@ next_wakeup(struct worker *w)
 		t = w->drain_deadline;
 	if (w->watchdog_ms > 0 && w->next_watchdog < t)
 		t = w->next_watchdog;
+	if (w->up && w->next_promote > 0 && w->next_promote < t)
+		t = w->next_promote;
 	for (i = 0; i < w->nslots; i++) {
 		if (!w->slots[i].used)
 			continue;
@@ -136,6 +140,9 @@ turn(struct worker *w)
 		worker_heartbeat(w);
 	if (w->up && w->msg_now)
 		worker_read_inbox(w);
+	if (w->up && !w->draining && (w->promote_now ||
+	    (w->next_promote > 0 && wq_now_ms() >= w->next_promote)))
+		worker_promote(w);
 	worker_service_slots(w);
 	/* outcomes go with the claim, when there is one */
 	if (!w->claim_now || w->draining || worker_claimable(w) == 0)
@@ -205,6 +212,7 @@ event(struct worker *w, enum event ev, struct slot *s)
 		}
 		w->claim_now |= work;
 		w->msg_now |= msg;
+		w->promote_now |= wq_hints_due(w->hints);
 		break;
 	case EV_STDOUT:
 		worker_read_output(s, 0);

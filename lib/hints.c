@@ -1,7 +1,9 @@
 /*
  * hints.c -- a worker's hints: a subscriber connection (sub.c) on the
- * wake:<q> channel of each of its queues and on its msg:<name>, so that
- * an idle worker sleeps until work is queued or a message arrives.
+ * wake:<q> and due:<q> channels of each of its queues and on its
+ * msg:<name>, so that an idle worker sleeps until work is queued, a job
+ * to run later is submitted (the worker then asks when it is due and
+ * wakes then: promote.lua) or a message arrives.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,7 @@
 
 struct wq_hints {
 	struct wq_sub	 s;
-	int		 work, msg;
+	int		 work, msg, due;
 };
 
 int
@@ -25,8 +27,10 @@ wq_hints_open(struct wq *wq, struct wq_worker_opts *o, struct wq_hints **out)
 		free(h);
 		return rc;
 	}
-	for (i = 0; i < o->nqueues; i++)
+	for (i = 0; i < o->nqueues; i++) {
 		wq_sub_cmd(&h->s, "SUBSCRIBE", "%s:wake:%s", o->queues[i]);
+		wq_sub_cmd(&h->s, "SUBSCRIBE", "%s:due:%s", o->queues[i]);
+	}
 	wq_sub_cmd(&h->s, "SUBSCRIBE", "%s:msg:%s", wq_name(wq));
 	if ((rc = wq_sub_flush(&h->s)) != WQ_OK) {
 		wq_hints_close(h);
@@ -62,6 +66,8 @@ hints_hint(void *arg, int kind, const char *chan)
 		h->work = 1;
 	else if (strncmp(chan, "msg:", 4) == 0)
 		h->msg = 1;
+	else if (strncmp(chan, "due:", 4) == 0)
+		h->due = 1;
 }
 
 int
@@ -74,4 +80,13 @@ wq_hints_read(struct wq_hints *h, int *work, int *msg)
 	*work = h->work;
 	*msg = h->msg;
 	return rc;
+}
+
+int
+wq_hints_due(struct wq_hints *h)
+{
+	int	due = h->due;
+
+	h->due = 0;
+	return due;
 }

@@ -35,8 +35,8 @@ spec_ttl(struct wq *wq, struct wq_spec *s)
 
 /*
  * How many of specs[0..n), from the first, can go in one submit call (at
- * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts, ttl and
- * traceparent for all its jobs.
+ * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts, ttl,
+ * traceparent and time to run for all its jobs.
  */
 static size_t
 submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
@@ -48,6 +48,8 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 		    specs[i].timeout != specs[0].timeout ||
 		    specs[i].max_attempts != specs[0].max_attempts ||
 		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs) ||
+		    specs[i].run != specs[0].run ||
+		    specs[i].run_ms != specs[0].run_ms ||
 		    strcmp(specs[i].traceparent ? specs[i].traceparent : "",
 		    specs[0].traceparent ? specs[0].traceparent : ""))
 			break;
@@ -67,7 +69,8 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 
 	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
 	wq_argv_key(a, wq, "queue:%s", spec_queue(wq, specs));
-	wq_argv_setnkeys(a, 1);
+	wq_argv_key(a, wq, "delayed:%s", spec_queue(wq, specs));
+	wq_argv_setnkeys(a, 2);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, spec_queue(wq, specs));
@@ -81,6 +84,13 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, spec_ttl(wq, specs));
 	wq_argv_adds(a, specs[0].traceparent ? specs[0].traceparent : "");
+	/* when to run: "" now, "+MS" after a delay, "MS" at a time */
+	if (specs[0].run == WQ_RUN_IN)
+		wq_argv_addf(a, "+%lld", (long long)specs[0].run_ms);
+	else if (specs[0].run == WQ_RUN_AT)
+		wq_argv_addf(a, "%lld", (long long)specs[0].run_ms);
+	else
+		wq_argv_adds(a, "");
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));
@@ -720,6 +730,40 @@ wq_recover(struct wq *wq, const char **known, size_t n, long *handed)
 	wq_argv_free(&a);
 	if ((rc = wq_reply_error(wq, r, "recover")) == WQ_OK)
 		*handed = (long)wq_reply_ll(r);
+	if (r)
+		freeReplyObject(r);
+	return rc;
+}
+
+int
+wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved,
+    int64_t *next_ms)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	size_t		 i;
+	int		 rc;
+
+	wq_script_argv(&a, WQ_SCRIPT_PROMOTE);
+	for (i = 0; i < o->nqueues; i++) {
+		wq_argv_key(&a, wq, "delayed:%s", o->queues[i]);
+		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
+	}
+	wq_argv_setnkeys(&a, (int)o->nqueues * 2);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	for (i = 0; i < o->nqueues; i++)
+		wq_argv_adds(&a, o->queues[i]);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "promote")) == WQ_OK) {
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+			rc = wq_seterr(wq, WQ_EUNAVAIL, "promote: unexpected "
+			    "reply");
+		else {
+			*moved = (long)wq_reply_ll(r->element[0]);
+			*next_ms = (int64_t)wq_reply_ll(r->element[1]);
+		}
+	}
 	if (r)
 		freeReplyObject(r);
 	return rc;

@@ -46,6 +46,7 @@ static const struct {
 	{ "started_at",	't', F_AFTER },
 	{ "finished_at", 'f', F_AFTER },
 	{ "retry_at",	'y', F_NUM },
+	{ "run_at",	'u', F_NUM },
 	{ "timeout",	'o', F_NUM },
 	{ "ttl",	'l', F_NUM },
 	{ "traceparent", 'x', F_STR },

@@ -1,11 +1,12 @@
 /*
  * spec.c -- a submission before it is sent: a JSON job object
- * {"data","key","queue","timeout","max_attempts","ttl","traceparent"} or a
- * line of
- * text turned into a struct wq_spec, every field checked, the data held
- * to --max-data and the callback id computed.  Nothing is sent from
+ * {"data","key","queue","timeout","max_attempts","ttl","traceparent",
+ * "in","at"} or a line of text turned into a struct wq_spec, every
+ * field checked, the data held to --max-data and the callback id
+ * computed.  Nothing is sent from
  * here: a spec that is refused leaves no trace.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,74 @@ wq_spec_set_trace(struct wq *wq, struct wq_spec *s, const char *tp)
 	free(s->traceparent);
 	s->traceparent = wq_strdup(tp);
 	return WQ_OK;
+}
+
+static int	spec_string(struct wq *, jv, const char *, int);
+
+/*
+ * Run later: kind WQ_RUN_IN with a delay in ms, WQ_RUN_AT with a time
+ * (ms since the epoch), each at most WQ_JOB_DELAY_MAX seconds ahead.  A
+ * time past runs at once.  One job has one or the other.
+ */
+static int
+spec_run_ms(struct wq *wq, struct wq_spec *s, int kind, int64_t ms)
+{
+	if (s->run != WQ_RUN_NOW && s->run != kind)
+		return wq_seterr(wq, WQ_EUSAGE, "\"in\" and \"at\" exclude "
+		    "each other");
+	if ((kind == WQ_RUN_IN && ms > WQ_JOB_DELAY_MAX * 1000LL) ||
+	    (kind == WQ_RUN_AT && ms > wq_now_ms() + WQ_JOB_DELAY_MAX *
+	    1000LL))
+		return wq_seterr(wq, WQ_EUSAGE, "bad \"%s\": more than %d "
+		    "days ahead", kind == WQ_RUN_IN ? "in" : "at",
+		    WQ_JOB_DELAY_MAX / 86400);
+	s->run = kind;
+	s->run_ms = ms;
+	return WQ_OK;
+}
+
+int
+wq_spec_set_run(struct wq *wq, struct wq_spec *s, int kind, const char *v)
+{
+	int64_t	ms = 0;
+
+	if (kind == WQ_RUN_IN && wq_parse_duration_ms(v, &ms) == -1)
+		return wq_seterr(wq, WQ_EUSAGE, "bad \"in\": \"%.64s\" is "
+		    "no duration (seconds, or a number and ms, s, m, h, d)",
+		    v);
+	if (kind == WQ_RUN_AT && wq_parse_time_ms(v, &ms) == -1)
+		return wq_seterr(wq, WQ_EUSAGE, "bad \"at\": \"%.64s\" is "
+		    "no time (RFC 3339, as 2026-12-04T10:30:00Z, or epoch "
+		    "seconds)", v);
+	return spec_run_ms(wq, s, kind, ms);
+}
+
+/* "in" or "at" of a job object: a number of seconds, or a string. */
+static int
+spec_run(struct wq *wq, jv v, int kind, struct wq_spec *s)
+{
+	const char	*name = kind == WQ_RUN_IN ? "in" : "at";
+	double		 d;
+	int		 rc;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		if ((rc = spec_string(wq, v, name, 0)) == WQ_OK)
+			rc = wq_spec_set_run(wq, s, kind, jv_string_value(v));
+		jv_free(v);
+		return rc;
+	}
+	if (jv_get_kind(v) != JV_KIND_NUMBER) {
+		jv_free(v);
+		return wq_seterr(wq, WQ_EUSAGE, "\"%s\" must be a number of "
+		    "seconds or a string", name);
+	}
+	d = jv_number_value(v);
+	jv_free(v);
+	if (!(d >= 0 && d <= 1e11))
+		return wq_seterr(wq, WQ_EUSAGE, "bad \"%s\": %s", name,
+		    kind == WQ_RUN_IN ? "a delay is not negative" :
+		    "a time is seconds since the epoch");
+	return spec_run_ms(wq, s, kind, (int64_t)llround(d * 1000));
 }
 
 static int
@@ -167,6 +236,10 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 		    &s->max_attempts);
 	else if (strcmp(name, "ttl") == 0)
 		rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400, &s->ttl);
+	else if (strcmp(name, "in") == 0)
+		rc = spec_run(wq, v, WQ_RUN_IN, s);
+	else if (strcmp(name, "at") == 0)
+		rc = spec_run(wq, v, WQ_RUN_AT, s);
 	else if (strcmp(name, "traceparent") == 0) {
 		if ((rc = spec_string(wq, v, "traceparent", 0)) == WQ_OK)
 			rc = wq_spec_set_trace(wq, s, jv_string_value(v));
@@ -174,7 +247,7 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 	} else {
 		rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
 		    "(expected data, key, queue, timeout, max_attempts, ttl, "
-		    "traceparent)", name);
+		    "traceparent, in, at)", name);
 		jv_free(v);
 	}
 	return rc;

@@ -196,3 +196,117 @@ wq_parse_seconds(const char *s, double *out)
 	*out = v;
 	return 0;
 }
+
+/*
+ * A duration: a number (a fraction allowed) and an optional unit, ms, s
+ * (the default), m, h or d: "90", "1.5s", "10m", "250ms".  Milliseconds
+ * in *out; -1 when it is not one or is negative.
+ */
+int
+wq_parse_duration_ms(const char *s, int64_t *out)
+{
+	static const struct {
+		const char	*unit;
+		double		 ms;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	char	*end;
+	double	 v;
+	size_t	 i;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || !isfinite(v) || v < 0 || v > 1e12)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0) {
+			*out = (int64_t)llround(v * units[i].ms);
+			return 0;
+		}
+	return -1;
+}
+
+/* n decimal digits of s as a number, or -1. */
+static int
+digits(const char *s, int n)
+{
+	int	v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * A time: seconds since the epoch (a fraction allowed), or RFC 3339,
+ * "2026-12-04T10:30:00Z", "2026-12-04T10:30:00.250+01:00" (a space for
+ * the T, a lower-case t or z allowed, as the RFC does).  Milliseconds
+ * since the epoch in *out; -1 when it is not one.
+ */
+int
+wq_parse_time_ms(const char *s, int64_t *out)
+{
+	struct tm	 tm;
+	const char	*p;
+	char		*end;
+	double		 v, frac = 0;
+	time_t		 t;
+	int		 off = 0, oh, om;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (strchr(s, '-') == NULL || s[0] == '-') {
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno != 0 || end == s || *end != '\0' || !isfinite(v) ||
+		    v < 0 || v > 1e11 || s[0] == '+')
+			return -1;
+		*out = (int64_t)llround(v * 1000);
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) < 20 || (tm.tm_year = digits(s, 4)) < 0 ||
+	    s[4] != '-' || (tm.tm_mon = digits(s + 5, 2)) < 1 ||
+	    s[7] != '-' || (tm.tm_mday = digits(s + 8, 2)) < 1 ||
+	    strchr("Tt ", s[10]) == NULL ||
+	    (tm.tm_hour = digits(s + 11, 2)) < 0 || s[13] != ':' ||
+	    (tm.tm_min = digits(s + 14, 2)) < 0 || s[16] != ':' ||
+	    (tm.tm_sec = digits(s + 17, 2)) < 0)
+		return -1;
+	if (tm.tm_mon > 12 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		frac = strtod(p, &end);
+		if (end == p + 1)
+			return -1;
+		p = end;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if ((*p == '+' || *p == '-') && (oh = digits(p + 1, 2)) >= 0 &&
+	    oh < 24 && p[3] == ':' && (om = digits(p + 4, 2)) >= 0 &&
+	    om < 60) {
+		off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else
+		return -1;
+	if (*p != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	/* a day that the month does not have (Feb 30) is refused */
+	t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != digits(s + 8, 2))
+		return -1;
+	*out = ((int64_t)t - off) * 1000 + (int64_t)llround(frac * 1000);
+	return *out < 0 ? -1 : 0;
+}

@@ -173,6 +173,7 @@ int		 wq_id_from_input(const char *, size_t, char *, size_t, int *);
 /* The bounds of a job's own settings, wherever they are given. */
 #define WQ_JOB_TIMEOUT_MAX	(86400 * 30)	/* seconds */
 #define WQ_JOB_ATTEMPTS_MAX	1000
+#define WQ_JOB_DELAY_MAX	(86400 * 30)	/* seconds: --in, --at */
 
 /* A submission. */
 struct wq_spec {
@@ -184,11 +185,19 @@ struct wq_spec {
 	long		 max_attempts;	/* 0: the worker's */
 	long		 ttl;		/* seconds, 0: the configured one */
 	char		*traceparent;	/* W3C trace context, or NULL */
+	int		 run;		/* WQ_RUN_NOW, WQ_RUN_IN, WQ_RUN_AT */
+	int64_t		 run_ms;	/* the delay, or the time (epoch) */
 };
+#define WQ_RUN_NOW	0
+#define WQ_RUN_IN	1
+#define WQ_RUN_AT	2
 
 void		 wq_spec_clear(struct wq_spec *);
 /* Give every job of a submission this traceparent (checked: WQ_EUSAGE). */
 int		 wq_spec_set_trace(struct wq *, struct wq_spec *,
+		    const char *);
+/* Run later (WQ_RUN_IN: a duration, WQ_RUN_AT: a time), checked. */
+int		 wq_spec_set_run(struct wq *, struct wq_spec *, int,
 		    const char *);
 /* Parse a JSON job object {"data",...}; fills spec (id computed). */
 int		 wq_spec_from_json(struct wq *, jv, struct wq_spec *);
@@ -362,6 +371,12 @@ void		 wq_outcome_clear(struct wq_outcome *);
 /* The delay of a retry: attempt, base ms -> ms. */
 long		 wq_backoff_retry_ms(long, long);
 int		 wq_recover(struct wq *, const char **, size_t, long *);
+/*
+ * Queue the jobs of o->queues whose time has come (promote.lua): *moved
+ * of them; *next_ms until the next one is due (-1: none).
+ */
+int		 wq_promote(struct wq *, struct wq_worker_opts *, long *,
+		    int64_t *);
 
 /* Membership. */
 struct wq_msg;
@@ -504,6 +519,8 @@ void		 wq_hints_close(struct wq_hints *);
 int		 wq_hints_fd(struct wq_hints *);
 /* Returns WQ_OK and sets *work / *msg, or WQ_EUNAVAIL. */
 int		 wq_hints_read(struct wq_hints *, int *, int *);
+/* Since the last call: a job to run later was queued (due:<q>). */
+int		 wq_hints_due(struct wq_hints *);
 
 /*
  * The service manager (notify.c): systemd's notification protocol, for
@@ -552,6 +569,9 @@ int		 wq_api_pool_run(struct wq_api_pool *, int, int, int *,
 /* Small utilities shared by the commands. */
 int		 wq_parse_seconds(const char *, double *);
 int		 wq_parse_long(const char *, long, long, long *);
+/* "1.5s", "10m"... and epoch seconds or RFC 3339, in ms (util.c). */
+int		 wq_parse_duration_ms(const char *, int64_t *);
+int		 wq_parse_time_ms(const char *, int64_t *);
 int64_t		 wq_now_ms(void);
 char		*wq_unctrl(char *);	/* control characters to '?' */
 char		*wq_hostname(void);

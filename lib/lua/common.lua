@@ -16,6 +16,7 @@ local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 --   t started_at, f finished_at (ms after c)            o timeout (s)
 --   l ttl (s; absent: WQ_TTL_DEFAULT)
 --   x traceparent (W3C trace context; absent: none)
+--   u run_at (ms; a job submitted to run later)
 -- The callback id is the key's suffix and is not stored.
 local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))
@@ -116,4 +117,31 @@ local function wq_node_gone(P, name, why)
   redis.call('ZREMRANGEBYSCORE', P .. 'gone', '-inf', NOW - WQ_GONE_KEEP_MS)
   redis.call('DEL', P .. 'inbox:' .. name)
   redis.call('PUBLISH', P .. 'events', 'node ' .. why .. ' ' .. name)
+end
+
+-- Move the due ids of delayed:<q> (retries, jobs to run later) to
+-- queue:<q>, at most limit of them, and wake the queue's sleepers.
+-- Returns how many moved, whether the limit was hit, and the time of the
+-- next one due (nil: none).
+local function wq_promote(P, q, limit)
+  local dk = P .. 'delayed:' .. q
+  local c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+  local moved, full = 0, false
+  if c[1] and tonumber(c[2]) <= NOW then
+    local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0,
+      limit)
+    for _, id in ipairs(ids) do
+      redis.call('ZREM', dk, id)
+      local jk = P .. 'job:' .. id
+      if redis.call('HGET', jk, 's') == 'pending' then
+        redis.call('HDEL', jk, 'y')
+        redis.call('LPUSH', P .. 'queue:' .. q, id)
+        moved = moved + 1
+      end
+    end
+    redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+    full = #ids == limit
+    c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+  end
+  return moved, full, c[1] and tonumber(c[2])
 end

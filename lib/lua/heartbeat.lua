@@ -94,25 +94,10 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   -- Due retries, of every queue, and the next one.
   limit = 1000
   for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-    local dk = P .. 'delayed:' .. q
-    c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
-    if c[1] and tonumber(c[2]) <= NOW then
-      local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0,
-        limit)
-      for _, id in ipairs(ids) do
-        redis.call('ZREM', dk, id)
-        local jk = P .. 'job:' .. id
-        if redis.call('HGET', jk, 's') == 'pending' then
-          redis.call('HDEL', jk, 'y')
-          redis.call('LPUSH', P .. 'queue:' .. q, id)
-          moved = moved + 1
-        end
-      end
-      redis.call('PUBLISH', P .. 'wake:' .. q, '1')
-      if #ids == limit then full = true end
-      c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
-    end
-    if c[1] then due = math.min(due, tonumber(c[2])) end
+    local m, f, nextdue = wq_promote(P, q, limit)
+    moved = moved + m
+    if f then full = true end
+    if nextdue then due = math.min(due, nextdue) end
   end
   -- Schedules: firing one needs its time zone, so the caller does it
   -- (schedule.c); the next one due shortens the gate like a retry.

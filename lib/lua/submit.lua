@@ -1,8 +1,13 @@
 -- submit.lua: queue new jobs, or answer the record of a known id.
--- KEYS: queue:<q>.
+-- KEYS: queue:<q>, delayed:<q>.
 -- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl,
 --       traceparent ('' when unset; the same for every job of one call),
---       then per job: id, data.
+--       when to run ('' now, '+MS' after a delay, 'MS' at a time since
+--       the epoch), then per job: id, data.
+-- A job to run later is pending with its time in u (run_at) and waits in
+-- delayed:<q>, scored by that time, until a worker or the sweep promotes
+-- it (promote.lua, heartbeat.lua); due:<q> tells the queue's workers
+-- when, so that they promote it on time without polling.
 -- Atomic because the check for an existing record and the creation of the
 -- new one must not interleave with another submission of the same id:
 -- that is what makes the callback id an idempotency key.
@@ -26,8 +31,18 @@ if ttl ~= '' and tonumber(ttl) ~= WQ_TTL_DEFAULT then
   extra[#extra + 1] = 'l'; extra[#extra + 1] = ttl
 end
 if trace ~= '' then extra[#extra + 1] = 'x'; extra[#extra + 1] = trace end
+local due
+if ARGV[8] ~= '' then
+  if string.sub(ARGV[8], 1, 1) == '+' then
+    due = NOW + tonumber(string.sub(ARGV[8], 2))
+  else
+    due = tonumber(ARGV[8])
+  end
+  extra[#extra + 1] = 'u'; extra[#extra + 1] = string.format('%d', due)
+  if due <= NOW then due = nil end
+end
 local out, fresh, n = {}, {}, 0
-for a = 8, #ARGV, 2 do
+for a = 9, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -40,11 +55,17 @@ for a = 8, #ARGV, 2 do
     fresh[n] = id
   end
 end
-if n > 0 then
+if n > 0 and due then
+  local dues = string.format('%d', due)
+  for i = 1, n do redis.call('ZADD', KEYS[2], dues, fresh[i]) end
+  redis.call('PUBLISH', P .. 'due:' .. q, dues)
+elseif n > 0 then
   -- The new ids with one LPUSH (a call less per job than one LPUSH each).
   wq_lpush(KEYS[1], fresh, n)
-  redis.call('SADD', P .. 'queues', q)
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+end
+if n > 0 then
+  redis.call('SADD', P .. 'queues', q)
   redis.call('INCRBY', P .. 'stats:submitted', n)
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
