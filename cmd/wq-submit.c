@@ -27,7 +27,8 @@
 #include "cmd.h"
 
 enum { OPT_LINES = WQ_OPT_FIRST_PRIVATE, OPT_JSON, OPT_KEY, OPT_TIMEOUT,
-    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL, OPT_IN, OPT_AT };
+    OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL, OPT_IN, OPT_AT,
+    OPT_PRIORITY };
 
 static const struct option own[] = {
 	{ "lines",		no_argument,		NULL, OPT_LINES },
@@ -39,6 +40,7 @@ static const struct option own[] = {
 	{ "all-or-nothing",	no_argument,		NULL, OPT_ALL },
 	{ "in",			required_argument,	NULL, OPT_IN },
 	{ "at",			required_argument,	NULL, OPT_AT },
+	{ "priority",		required_argument,	NULL, OPT_PRIORITY },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -50,7 +52,7 @@ static const struct option own[] = {
 static struct wq	*wq;
 static int		 mode = WQ_TEXT_STRING;
 static char		*key;
-static long		 timeout, max_attempts;
+static long		 timeout, max_attempts, priority;
 static const char	*trace;		/* --traceparent, $TRACEPARENT */
 static int		 run = WQ_RUN_NOW;	/* --in, --at */
 static int64_t		 run_ms;
@@ -66,12 +68,13 @@ usage(FILE *f)
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
 "                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\",\n"
-"                     \"traceparent\",\"in\",\"at\"}\n"
+"                     \"traceparent\",\"in\",\"at\",\"priority\"}\n"
 "  --all-or-nothing   read and check all of stdin before queueing any\n"
 "                     of it (by default a bad line stops the stream)\n"
 "  --key K            idempotency key of the job (one job only)\n"
 "  --timeout S        seconds a worker may run each job\n"
 "  --max-attempts N   attempts before a job fails for good\n"
+"  --priority N       0 (the default) to 9: higher is claimed first\n"
 "  --in DURATION      run the jobs after DURATION (seconds, or 250ms,\n"
 "                     1.5s, 10m, 2h, 1d; at most 30 days)\n"
 "  --at TIME          run the jobs at TIME (RFC 3339, as\n"
@@ -105,6 +108,8 @@ parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
 		spec->max_attempts = max_attempts;
 	if (spec->traceparent == NULL && trace != NULL)
 		spec->traceparent = wq_strdup(trace);
+	if (spec->priority == 0)
+		spec->priority = priority;
 	if (spec->run == WQ_RUN_NOW) {
 		spec->run = run;
 		spec->run_ms = run_ms;
@@ -396,6 +401,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_ALL:
 			all = 1;
+			break;
+		case OPT_PRIORITY:
+			priority = cmd_long("--priority", optarg, 0,
+			    WQ_PRIORITY_MAX);
 			break;
 		case OPT_IN:
 			run_option(wq, WQ_RUN_IN, "--in", optarg);

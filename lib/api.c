@@ -202,6 +202,9 @@ submit_body(struct wq *wq, struct wq_spec *s)
 	if (s->traceparent != NULL)
 		o = jv_object_set(o, jv_string("traceparent"),
 		    jv_string(s->traceparent));
+	if (s->priority > 0)
+		o = jv_object_set(o, jv_string("priority"),
+		    jv_number((double)s->priority));
 	if (s->run != WQ_RUN_NOW)
 		o = jv_object_set(o, jv_string(s->run == WQ_RUN_IN ? "in" :
 		    "at"), jv_number((double)s->run_ms / 1000));

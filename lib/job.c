@@ -36,7 +36,7 @@ spec_ttl(struct wq *wq, struct wq_spec *s)
 /*
  * How many of specs[0..n), from the first, can go in one submit call (at
  * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts, ttl,
- * traceparent and time to run for all its jobs.
+ * traceparent, time to run and priority for all its jobs.
  */
 static size_t
 submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
@@ -49,6 +49,7 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 		    specs[i].max_attempts != specs[0].max_attempts ||
 		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs) ||
 		    specs[i].run != specs[0].run ||
+		    specs[i].priority != specs[0].priority ||
 		    specs[i].run_ms != specs[0].run_ms ||
 		    strcmp(specs[i].traceparent ? specs[i].traceparent : "",
 		    specs[0].traceparent ? specs[0].traceparent : ""))
@@ -70,7 +71,9 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
 	wq_argv_key(a, wq, "queue:%s", spec_queue(wq, specs));
 	wq_argv_key(a, wq, "delayed:%s", spec_queue(wq, specs));
-	wq_argv_setnkeys(a, 2);
+	wq_argv_key(a, wq, "urgent:%s", spec_queue(wq, specs));
+	wq_argv_key(a, wq, "useq:%s", spec_queue(wq, specs));
+	wq_argv_setnkeys(a, 4);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, spec_queue(wq, specs));
@@ -91,6 +94,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 		wq_argv_addf(a, "%lld", (long long)specs[0].run_ms);
 	else
 		wq_argv_adds(a, "");
+	wq_argv_addl(a, specs[0].priority);
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));
@@ -439,6 +443,58 @@ wq_status_ended(struct wq *wq, const char **ids, size_t n, int *ended)
 }
 
 
+/*
+ * The pending jobs of priorities above 0 (urgent:<q>, best first), when
+ * the queue's list r has markers for them: they come first.
+ */
+static int
+list_urgent(struct wq *wq, const char *queue, long limit, redisReply *r,
+    jv *ids)
+{
+	struct wq_argv	 a;
+	redisReply	*u;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < r->elements; i++)
+		if (strcmp(r->element[i]->str, "^") == 0)
+			break;
+	if (i == r->elements)
+		return WQ_OK;
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "ZRANGE");
+	wq_argv_key(&a, wq, "urgent:%s", queue);
+	wq_argv_adds(&a, "0");
+	wq_argv_addl(&a, limit - 1);
+	u = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, u, "list")) == WQ_OK)
+		for (i = 0; i < u->elements; i++)
+			*ids = jv_array_append(*ids,
+			    jv_string(u->element[i]->str));
+	if (u)
+		freeReplyObject(u);
+	return rc;
+}
+
+/* The ids of a list read, the urgent ones first when it is a queue. */
+static int
+list_ids(struct wq *wq, const char *queue, const char *state, long limit,
+    redisReply *r, jv *ids)
+{
+	size_t	i;
+	int	rc;
+
+	if (strcmp(state, "pending") == 0 &&
+	    (rc = list_urgent(wq, queue, limit, r, ids)) != WQ_OK)
+		return rc;
+	for (i = 0; i < r->elements; i++)
+		if (strcmp(r->element[i]->str, "^") != 0)
+			*ids = jv_array_append(*ids,
+			    jv_string(r->element[i]->str));
+	return WQ_OK;
+}
+
 /* Ids by state, as an array of ids.  limit bounds each list read. */
 int
 wq_list(struct wq *wq, const char *queue, const char *state, long limit,
@@ -484,12 +540,13 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 		return rc;
 	}
 	if (strcmp(state, "working") != 0) {
-		for (i = 0; i < r->elements; i++)
-			ids = jv_array_append(ids,
-			    jv_string(r->element[i]->str));
+		rc = list_ids(wq, queue, state, limit, r, &ids);
 		freeReplyObject(r);
-		*out = ids;
-		return WQ_OK;
+		if (rc != WQ_OK)
+			jv_free(ids);
+		else
+			*out = ids;
+		return rc;
 	}
 	/*
 	 * working: the active lists of the live nodes, whatever the queue
@@ -541,7 +598,9 @@ claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max,
 	wq_argv_key(a, wq, "active:%s", wq_name(wq));
 	for (i = 0; i < o->nqueues; i++)
 		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
-	wq_argv_setnkeys(a, (int)o->nqueues + 1);
+	for (i = 0; i < o->nqueues; i++)
+		wq_argv_key(a, wq, "urgent:%s", o->queues[i]);
+	wq_argv_setnkeys(a, (int)o->nqueues * 2 + 1);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_addl(a, (long long)max);

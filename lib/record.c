@@ -47,6 +47,7 @@ static const struct {
 	{ "finished_at", 'f', F_AFTER },
 	{ "retry_at",	'y', F_NUM },
 	{ "run_at",	'u', F_NUM },
+	{ "priority",	'p', F_NUM },
 	{ "timeout",	'o', F_NUM },
 	{ "ttl",	'l', F_NUM },
 	{ "traceparent", 'x', F_STR },

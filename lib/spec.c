@@ -1,7 +1,7 @@
 /*
  * spec.c -- a submission before it is sent: a JSON job object
  * {"data","key","queue","timeout","max_attempts","ttl","traceparent",
- * "in","at"} or a line of text turned into a struct wq_spec, every
+ * "in","at","priority"} or a line of text turned into a struct wq_spec, every
  * field checked, the data held to --max-data and the callback id
  * computed.  Nothing is sent from
  * here: a spec that is refused leaves no trace.
@@ -236,6 +236,9 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 		    &s->max_attempts);
 	else if (strcmp(name, "ttl") == 0)
 		rc = spec_number(wq, v, "ttl", 1, 100L * 365 * 86400, &s->ttl);
+	else if (strcmp(name, "priority") == 0)
+		rc = spec_number(wq, v, "priority", 0, WQ_PRIORITY_MAX,
+		    &s->priority);
 	else if (strcmp(name, "in") == 0)
 		rc = spec_run(wq, v, WQ_RUN_IN, s);
 	else if (strcmp(name, "at") == 0)
@@ -247,7 +250,7 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 	} else {
 		rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
 		    "(expected data, key, queue, timeout, max_attempts, ttl, "
-		    "traceparent, in, at)", name);
+		    "traceparent, in, at, priority)", name);
 		jv_free(v);
 	}
 	return rc;

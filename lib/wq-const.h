@@ -44,4 +44,12 @@
 #define WQ_LATENCY_BOUNDS	1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, \
 				2500, 5000, 10000, 30000, 60000
 
+/*
+ * Priorities: 0 (the default) to WQ_PRIORITY_MAX, higher first.  A job
+ * above 0 waits in urgent:<q>, scored by (WQ_PRIORITY_MAX + 1 - p)
+ * * WQ_PRIORITY_SPAN + its sequence number, and a marker in queue:<q>.
+ */
+#define WQ_PRIORITY_MAX		9
+#define WQ_PRIORITY_SPAN	1099511627776
+
 #endif

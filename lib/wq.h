@@ -185,6 +185,7 @@ struct wq_spec {
 	long		 max_attempts;	/* 0: the worker's */
 	long		 ttl;		/* seconds, 0: the configured one */
 	char		*traceparent;	/* W3C trace context, or NULL */
+	long		 priority;	/* 0 to WQ_PRIORITY_MAX, higher first */
 	int		 run;		/* WQ_RUN_NOW, WQ_RUN_IN, WQ_RUN_AT */
 	int64_t		 run_ms;	/* the delay, or the time (epoch) */
 };

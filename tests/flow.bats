@@ -90,3 +90,54 @@ calls() {
 	done
 	[ "$(rcli dbsize)" = 0 ]
 }
+
+@test "--priority: higher first, FIFO among equals, queues in the worker's order" {
+	for j in a0:0 b5:5 c9:9 d5:5 e0:0 f9:9 g1:1; do
+		wq-submit --priority "${j#*:}" "${j%:*}" >/dev/null
+	done
+	echo '{"data":"h9","priority":9}' | wq-submit --json >/dev/null
+	wq-submit --queue other --priority 9 z9 >/dev/null
+	run wq-status --list pending
+	[ "$(echo "$output" | wc -l)" = 8 ]
+	refute_output --partial '^'
+	[ "$(wq-status "$(echo "$output" | head -1)" | jq -r '"\(.data) \(.priority)"')" = "c9 9" ]
+	[ "$(rcli llen wq:queue:default)" = 8 ]
+	out=$(suite_dir)/order
+	: >"$out"
+	start w1 wq-worker --queue default --queue other --concurrency 1 \
+	    --exec "cat >> $out; echo >> $out"
+	wait_for 30 eval '[ "$(wc -l < "$out")" = 9 ]'
+	[ "$(paste -sd' ' "$out")" = "c9 f9 h9 b5 d5 g1 a0 e0 z9" ]
+}
+
+@test "--priority 0 claims cost what they did: no look at the urgent jobs" {
+	seq 50 | wq-submit --lines >/dev/null
+	rcli config resetstat >/dev/null
+	start w1 wq-worker --sleep 0
+	wait_for 30 eval '[ "$(stat_of worked)" = 50 ]'
+	stats=$(rcli info commandstats | tr -d '\r')
+	[ "$(calls zpopmin)" = 0 ]
+	[ "$(calls rpop)" -ge 1 ]
+	# one urgent job: one ZPOPMIN for it
+	rcli config resetstat >/dev/null
+	id=$(wq-submit --priority 3 urgent | jq -r .callback)
+	run wq-status --wait --timeout 30 "$id"
+	assert_success
+	stats=$(rcli info commandstats | tr -d '\r')
+	[ "$(calls zpopmin)" = 1 ]
+	[ "$(wq-status "$id" | jq .priority)" = 3 ]
+}
+
+@test "--priority out of range: one line, exit 2, nothing queued" {
+	for p in 10 -1 x 1.5 ''; do
+		run sh -c "wq-submit --priority '$p' x 2>&1"
+		[ "$status" = 2 ] || { echo "--priority $p: exit $status"; false; }
+		[ "$(echo "$output" | wc -l)" = 1 ]
+	done
+	for j in '{"data":1,"priority":10}' '{"data":1,"priority":-1}' \
+	    '{"data":1,"priority":"high"}'; do
+		run sh -c "echo '$j' | wq-submit --json 2>&1"
+		[ "$status" = 2 ] || { echo "$j: exit $status"; false; }
+	done
+	[ "$(rcli dbsize)" = 0 ]
+}

@@ -160,9 +160,9 @@ undocumented_routes() {
 	expect 200 GET "$url/api/v1/work/$(md5id traced)"
 	echo "$body" | jq -e --arg tp "$TP" '.traceparent == $tp'
 	# to run later
-	expect 200 POST "$url/api/v1/work" -d '{"data":"later","in":"1h"}'
+	expect 200 POST "$url/api/v1/work" -d '{"data":"later","in":"1h","priority":7}'
 	expect 200 GET "$url/api/v1/work/$(md5id later)"
-	echo "$body" | jq -e '.status == "pending" and .run_at - .created_at == 3600000'
+	echo "$body" | jq -e '.status == "pending" and .run_at - .created_at == 3600000 and .priority == 7'
 	expect 200 GET "$url/api/v1/queues"
 	echo "$body" | jq -e '.q1.pending == 1'
 	# a worker: worked records, one failed for good, one waiting to retry
@@ -222,7 +222,8 @@ undocumented_routes() {
 	for b in '{"data":' 'not json' '[1]' '{"nodata":1}' '{"data":1,"queue":"a b"}' \
 	    '{"data":1,"timeout":0}' '{"data":1,"colour":"red"}' \
 	    '{"data":1,"traceparent":"00-abc"}' '{"data":1,"in":-1}' \
-	    '{"data":1,"at":"soon"}' '{"data":1,"in":"31d"}'; do
+	    '{"data":1,"at":"soon"}' '{"data":1,"in":"31d"}' \
+	    '{"data":1,"priority":10}'; do
 		expect 400 POST "$url/api/v1/work" -d "$b"
 	done
 	expect 400 POST "$url/api/v1/work" -d '{"data":1}' \

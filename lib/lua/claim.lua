@@ -1,5 +1,9 @@
 -- claim.lua: take up to max jobs for a node, from its queues in order.
--- KEYS: active:<node>, then queue:<q> for each queue in priority order.
+-- KEYS: active:<node>, then queue:<q> for each queue in the order the
+--       worker takes them, then urgent:<q> for each.
+-- A marker '^' in queue:<q> stands for a job of urgent:<q>: its best
+-- (highest priority, then oldest) is taken for it (common.lua,
+-- wq_enqueue).
 -- ARGV: prefix, node, max, default max_attempts.
 -- The ids leave the queue and enter the node's active list in one step
 -- (the reliable queue pattern: a job is always in exactly one list), and
@@ -20,13 +24,17 @@ local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- The tables are filled by counters: #t is a search of the table each
 -- time, and this runs for every job.
 local out, taken, nout, ntaken = {}, {}, 0, 0
-for i = 2, #KEYS do
+local nq = (#KEYS - 1) / 2
+for i = 2, nq + 1 do
   local want = max - ntaken
   if want <= 0 then break end
   local ids = redis.pcall('RPOP', KEYS[i], want)
   if ids then
     for j = 1, #ids do
       local id = ids[j]
+      if id == '^' then
+        id = redis.call('ZPOPMIN', KEYS[i + nq])[1] or '^'
+      end
       local jk = P .. 'job:' .. id
       local f = redis.pcall('HMGET', jk, 's', 'y', 'a', 'd', 'o', 'm', 'c',
         'x')

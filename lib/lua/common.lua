@@ -17,6 +17,7 @@ local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 --   l ttl (s; absent: WQ_TTL_DEFAULT)
 --   x traceparent (W3C trace context; absent: none)
 --   u run_at (ms; a job submitted to run later)
+--   p priority (absent: 0)
 -- The callback id is the key's suffix and is not stored.
 local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))
@@ -119,6 +120,31 @@ local function wq_node_gone(P, name, why)
   redis.call('PUBLISH', P .. 'events', 'node ' .. why .. ' ' .. name)
 end
 
+-- Queue ids whose priority is p (a number): at 0, on queue:<q>, which
+-- claims take from the right; above, in urgent:<q> by priority and then
+-- order of arrival, with as many markers '^' pushed where claims take
+-- first: claim.lua takes the best of urgent:<q> for each marker.  So the
+-- claim of a job of priority 0 costs what it did, and a queue's length
+-- is still its pending jobs.
+local function wq_enqueue(P, q, ids, n, p)
+  if p == 0 then
+    wq_lpush(P .. 'queue:' .. q, ids, n)
+    return
+  end
+  local seq = redis.call('INCRBY', P .. 'useq:' .. q, n) - n
+  local base = (WQ_PRIORITY_MAX + 1 - p) * WQ_PRIORITY_SPAN
+  local marks = {}
+  for i = 1, n do
+    redis.call('ZADD', P .. 'urgent:' .. q, string.format('%d', base + seq
+      + i), ids[i])
+    marks[i] = '^'
+  end
+  for i = 1, n, 1000 do
+    redis.call('RPUSH', P .. 'queue:' .. q, unpack(marks, i,
+      math.min(i + 999, n)))
+  end
+end
+
 -- Move the due ids of delayed:<q> (retries, jobs to run later) to
 -- queue:<q>, at most limit of them, and wake the queue's sleepers.
 -- Returns how many moved, whether the limit was hit, and the time of the
@@ -133,9 +159,10 @@ local function wq_promote(P, q, limit)
     for _, id in ipairs(ids) do
       redis.call('ZREM', dk, id)
       local jk = P .. 'job:' .. id
-      if redis.call('HGET', jk, 's') == 'pending' then
+      local f = redis.call('HMGET', jk, 's', 'p')
+      if f[1] == 'pending' then
         redis.call('HDEL', jk, 'y')
-        redis.call('LPUSH', P .. 'queue:' .. q, id)
+        wq_enqueue(P, q, {id}, 1, tonumber(f[2] or '0'))
         moved = moved + 1
       end
     end

@@ -5,7 +5,7 @@
 -- ARGV: prefix, mode: 'ids' then ids, or 'dead' then a queue and a count:
 --       the oldest ids of its dead list, up to count, taken off it.
 -- A failed or cancelled job goes back to pending at the tail of its
--- queue, as a new one: its attempts, error, result, worker and times of
+-- queue (of its priority: wq_enqueue), as a new one: its attempts, error, result, worker and times of
 -- the last run are dropped, its id, data and settings kept, and it no
 -- longer expires; a failed one leaves dead:<q>.  Fencing still holds:
 -- the token starts again at 1, but a claim under an old token of the
@@ -29,7 +29,7 @@ end
 local out, woken = {}, {}
 for _, id in ipairs(ids) do
   local jk = P .. 'job:' .. id
-  local f = redis.call('HMGET', jk, 's', 'q')
+  local f = redis.call('HMGET', jk, 's', 'q', 'p')
   local code = 0
   if not f[1] or (mode == 'dead' and f[1] ~= 'failed') then
     -- (in a dead list: an entry left behind, see wq_lrem_near)
@@ -42,7 +42,7 @@ for _, id in ipairs(ids) do
     redis.call('HDEL', jk, 'a', 'e', 'r', 'w', 't', 'f', 'y')
     redis.call('HSET', jk, 's', 'pending')
     redis.call('PERSIST', jk)
-    redis.call('LPUSH', P .. 'queue:' .. q, id)
+    wq_enqueue(P, q, {id}, 1, tonumber(f[3] or '0'))
     woken[q] = true
     code = 1
   end

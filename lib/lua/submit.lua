@@ -1,9 +1,12 @@
 -- submit.lua: queue new jobs, or answer the record of a known id.
--- KEYS: queue:<q>, delayed:<q>.
+-- KEYS: queue:<q>, delayed:<q>, urgent:<q>, useq:<q>.
 -- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl,
 --       traceparent ('' when unset; the same for every job of one call),
 --       when to run ('' now, '+MS' after a delay, 'MS' at a time since
---       the epoch), then per job: id, data.
+--       the epoch), priority (0 to WQ_PRIORITY_MAX), then per job: id,
+--       data.
+-- A job of priority above 0 goes to urgent:<q> (common.lua,
+-- wq_enqueue).
 -- A job to run later is pending with its time in u (run_at) and waits in
 -- delayed:<q>, scored by that time, until a worker or the sweep promotes
 -- it (promote.lua, heartbeat.lua); due:<q> tells the queue's workers
@@ -31,6 +34,8 @@ if ttl ~= '' and tonumber(ttl) ~= WQ_TTL_DEFAULT then
   extra[#extra + 1] = 'l'; extra[#extra + 1] = ttl
 end
 if trace ~= '' then extra[#extra + 1] = 'x'; extra[#extra + 1] = trace end
+local prio = tonumber(ARGV[9])
+if prio > 0 then extra[#extra + 1] = 'p'; extra[#extra + 1] = ARGV[9] end
 local due
 if ARGV[8] ~= '' then
   if string.sub(ARGV[8], 1, 1) == '+' then
@@ -42,7 +47,7 @@ if ARGV[8] ~= '' then
   if due <= NOW then due = nil end
 end
 local out, fresh, n = {}, {}, 0
-for a = 9, #ARGV, 2 do
+for a = 10, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -61,7 +66,7 @@ if n > 0 and due then
   redis.call('PUBLISH', P .. 'due:' .. q, dues)
 elseif n > 0 then
   -- The new ids with one LPUSH (a call less per job than one LPUSH each).
-  wq_lpush(KEYS[1], fresh, n)
+  wq_enqueue(P, q, fresh, n, prio)
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
 end
 if n > 0 then
