@@ -1,11 +1,12 @@
 /*
  * control.c -- job control (docs/DESIGN.md, Job control): cancel jobs,
- * retry them, one by one or a queue's whole dead list.
+ * retry them, one by one or a queue's whole dead list; pause, resume
+ * and purge queues.
  *
  * The ids go to the scripts in calls of a bounded size, so that no call
  * holds Redis for long whatever the input: CONTROL_BATCH ids (each may
- * cost an LREM on a list), or DEAD_BATCH ids of a dead list (taken off
- * its end).  Each id gets a code and the record after the call.
+ * cost an LREM on a list), or DEAD_BATCH ids of a dead list or a queue
+ * (taken off its end).  Each id gets a code and the record after the call.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -134,5 +135,74 @@ wq_retry_dead(struct wq *wq, const char *queue,
 		rc = control_call(wq, WQ_CONTROL_RETRY, NULL, 0, queue, &got,
 		    fn, arg);
 	while (rc == WQ_OK && got == DEAD_BATCH);
+	return rc;
+}
+
+/*
+ * Pause or resume a queue (WQ_QUEUE_PAUSE, WQ_QUEUE_RESUME): *changed,
+ * whether it was not so already.
+ */
+int
+wq_queue_set(struct wq *wq, const char *queue, int op, int *changed)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
+
+	if ((rc = wq_check_queue(wq, queue)) != WQ_OK)
+		return rc;
+	wq_script_argv(&a, WQ_SCRIPT_QUEUE);
+	wq_argv_setnkeys(&a, 0);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, op == WQ_QUEUE_PAUSE ? "pause" : "resume");
+	wq_argv_adds(&a, queue);
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "queue")) == WQ_OK)
+		*changed = wq_reply_ll(r) == 1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Cancel the pending jobs of a queue (those waiting for a retry too),
+ * DEAD_BATCH ids a call, oldest first, until a call takes fewer:
+ * *cancelled, how many.
+ */
+int
+wq_queue_purge(struct wq *wq, const char *queue, long *cancelled)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	long long	 took;
+	int		 rc;
+
+	*cancelled = 0;
+	if ((rc = wq_check_queue(wq, queue)) != WQ_OK)
+		return rc;
+	do {
+		wq_script_argv(&a, WQ_SCRIPT_QUEUE);
+		wq_argv_setnkeys(&a, 0);
+		wq_argv_addf(&a, "%s:", wq->cfg.ns);
+		wq_argv_adds(&a, "purge");
+		wq_argv_adds(&a, queue);
+		wq_argv_adds(&a, wq_name(wq));
+		wq_argv_addl(&a, DEAD_BATCH);
+		r = wq_script_run(wq, &a);
+		wq_argv_free(&a);
+		took = 0;
+		if ((rc = wq_reply_error(wq, r, "purge")) == WQ_OK) {
+			if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+				rc = wq_seterr(wq, WQ_EREDIS,
+				    "purge: unexpected reply");
+			else {
+				took = wq_reply_ll(r->element[0]);
+				*cancelled += (long)wq_reply_ll(r->element[1]);
+			}
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+	} while (rc == WQ_OK && took == DEAD_BATCH);
 	return rc;
 }

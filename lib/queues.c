@@ -1,10 +1,11 @@
 /*
  * queues.c -- the depths of the queues, read in two rounds: the names of
  * the known queues (wq_queues_argv, then wq_queues_names), then
- * WQ_DEPTH_CMDS counts of each (wq_queues_depths_argv), which
- * wq_queues_depths_decode() turns into
- * {"q":{"pending":n,"delayed":n,"dead":n}}.  wq_queues() puts them
- * around two round trips; the API's reads (read.c) around its own.
+ * WQ_DEPTH_CMDS counts of each and whether it is paused
+ * (wq_queues_depths_argv), which wq_queues_depths_decode() turns into
+ * {"q":{"pending":n,"delayed":n,"dead":n,"paused":false}}.  wq_queues()
+ * puts them around two round trips; the API's reads (read.c) around its
+ * own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static const struct {
 	{ "pending",	"LLEN",		"queue" },
 	{ "delayed",	"ZCARD",	"delayed" },
 	{ "dead",	"LLEN",		"dead" },
+	{ "paused",	"SISMEMBER",	NULL },		/* paused <q> */
 };
 
 void
@@ -61,7 +63,12 @@ wq_queues_depths_argv(struct wq *wq, char *const *queues, size_t n,
 		for (s = 0; s < WQ_DEPTH_CMDS; s++, a++) {
 			wq_argv_init(a);
 			wq_argv_adds(a, depths[s].cmd);
-			wq_argv_key(a, wq, "%s:%s", depths[s].key, queues[i]);
+			if (depths[s].key == NULL) {
+				wq_argv_key(a, wq, "paused");
+				wq_argv_adds(a, queues[i]);
+			} else
+				wq_argv_key(a, wq, "%s:%s", depths[s].key,
+				    queues[i]);
 		}
 }
 
@@ -79,9 +86,10 @@ wq_queues_depths_decode(struct wq *wq, char *const *queues, size_t n,
 	o = jv_object();
 	for (i = 0; i < n; i++) {
 		q = jv_object();
-		for (s = 0; s < WQ_DEPTH_CMDS; s++)
+		for (s = 0; s < WQ_DEPTH_CMDS; s++, r++)
 			q = jv_object_set(q, jv_string(depths[s].state),
-			    jv_number((double)wq_reply_ll(*r++)));
+			    depths[s].key == NULL ? jv_bool(wq_reply_ll(*r)) :
+			    jv_number((double)wq_reply_ll(*r)));
 		o = jv_object_set(o, jv_string(queues[i]), q);
 	}
 	*out = o;

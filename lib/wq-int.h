@@ -107,6 +107,7 @@ enum wq_script_id {
 	WQ_SCRIPT_CANCEL,
 	WQ_SCRIPT_RETRY,
 	WQ_SCRIPT_PROMOTE,
+	WQ_SCRIPT_QUEUE,
 	WQ_SCRIPT_COUNT
 };
 
@@ -194,7 +195,7 @@ jv		 wq_cronop_result(struct wq_cronop *);
  * Queue depths (queues.c): SMEMBERS of the queues, then WQ_DEPTH_CMDS
  * counts of each queue.
  */
-#define WQ_DEPTH_CMDS	3
+#define WQ_DEPTH_CMDS	4
 void		 wq_queues_argv(struct wq *, struct wq_argv *);
 /* The queue names of its reply, sorted, malloc'd; returns how many. */
 size_t		 wq_queues_names(redisReply *, char ***);

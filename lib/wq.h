@@ -48,7 +48,7 @@
  *   hints.c     a worker's hints (work queued, a message)
  *   cron.c      schedule expressions: parsed, their next times in a zone
  *   schedule.c  recurring jobs: the schedules in Redis, fired by the sweep
- *   control.c   job control: cancel, retry
+ *   control.c   job control: cancel, retry; queues paused, purged
  *   api.c       the HTTP client (libcurl) behind --api
  *   trace.c     W3C trace context: a job's traceparent
  *   notify.c    telling systemd: ready, stopping, alive
@@ -314,11 +314,23 @@ int		 wq_control(struct wq *, int, const char **, size_t,
 		    void (*)(void *, const char *, int, jv), void *);
 int		 wq_retry_dead(struct wq *, const char *,
 		    void (*)(void *, const char *, int, jv), void *);
+/*
+ * Queues: pause (claims pass over it, for every worker; work is still
+ * queued) or resume one, *changed when it was not so; purge one, its
+ * pending jobs cancelled, *cancelled how many.
+ */
+#define WQ_QUEUE_PAUSE		0
+#define WQ_QUEUE_RESUME		1
+int		 wq_queue_set(struct wq *, const char *, int, int *);
+int		 wq_queue_purge(struct wq *, const char *, long *);
 
 /* Lists of ids by state. */
 int		 wq_list(struct wq *, const char *, const char *, long, jv *);
 
-/* Queue depths, by name: {"queue":{"pending":n,"delayed":n,"dead":n}} */
+/*
+ * Queue depths, by name:
+ * {"queue":{"pending":n,"delayed":n,"dead":n,"paused":bool}}
+ */
 int		 wq_queues(struct wq *, jv *);
 
 /*

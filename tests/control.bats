@@ -34,6 +34,16 @@ stuck_running() {
 	assert_output --partial 'not cancelled: the job is cancelled'
 }
 
+@test "wq-cancel: a job of a priority leaves urgent:<q>, with a marker" {
+	low=$(wq-submit low | jq -r .callback)
+	id=$(wq-submit --priority 7 high | jq -r .callback)
+	[ "$(rcli llen wq:queue:default)" = 2 ]
+	wq-cancel "$id" >/dev/null
+	[ "$(rcli zcard wq:urgent:default)" = 0 ]
+	[ "$(rcli lrange wq:queue:default 0 -1)" = "$low" ]
+	status_is "$id" cancelled
+}
+
 @test "wq-cancel: a job waiting for a retry leaves delayed:<q>" {
 	id=$(wq-submit --max-attempts 3 x | jq -r .callback)
 	rcli hset "wq:job:$id" y 99999999999999 >/dev/null
@@ -256,4 +266,88 @@ fail_jobs() {
 	wait_for 20 grep -q fenced "$(suite_dir)/wa.log"
 	wait_for 20 status_is "$id" worked
 	[ "$(rcli hget "wq:job:$id" r)" = '"from-c"' ]
+}
+
+@test "wq-queue pause: no worker claims from it, work still queues; resume" {
+	start w1 wq-worker --queue q1 --queue q2 --sleep 0
+	wait_for 20 eval '[ "$(rcli zcard wq:nodes)" = 1 ]'
+	run wq-queue pause q1
+	assert_success
+	echo "$output" | jq -e '.name == "q1" and .paused == true and
+	    .pending == 0 and .limits == null'
+	a=$(wq-submit --queue q1 a | jq -r .callback)
+	b=$(wq-submit --queue q2 b | jq -r .callback)
+	wait_for 20 status_is "$b" worked
+	# a worker started now does not take it either
+	start w2 wq-worker --queue q1 --sleep 0
+	wait_for 20 eval '[ "$(rcli zcard wq:nodes)" = 2 ]'
+	sleep 0.5
+	status_is "$a" pending
+	run wq-queue ls
+	echo "$output" | jq -s -e 'map(select(.name == "q1"))[0] |
+	    .pending == 1 and .paused'
+	echo "$output" | jq -s -e 'map(select(.name == "q2"))[0] |
+	    .paused == false'
+	wq-queue resume q1 | jq -e '.paused == false'
+	wait_for 20 status_is "$a" worked
+}
+
+@test "wq-queue pause while workers are mid-claim: no claim after the pause" {
+	seq 20000 | wq-submit --lines --queue busy >/dev/null
+	start w1 wq-worker --queue busy --jq . --quiet
+	start w2 wq-worker --queue busy --jq . --quiet
+	wait_for 20 eval '[ "$(stat_of worked)" -gt 0 ]'
+	wq-queue pause busy >/dev/null
+	# what was claimed before the pause ends; then nothing moves
+	held() {
+		for n in $(wq-peers | jq -r .name); do
+			rcli llen "wq:active:$n"
+		done | awk '{ s += $1 } END { print s }'
+	}
+	wait_for 20 eval '[ "$(held)" = 0 ]'
+	left=$(rcli llen wq:queue:busy)
+	worked=$(stat_of worked)
+	sleep 1
+	[ "$(rcli llen wq:queue:busy)" = "$left" ]
+	[ "$(stat_of worked)" = "$worked" ]
+	echo "# $worked worked before the pause, $left left" >&3
+	[ "$left" -gt 0 ]
+	wq-queue resume busy >/dev/null
+	wait_for 60 eval '[ "$(rcli llen wq:queue:busy)" = 0 ]'
+}
+
+@test "wq-queue purge: pending jobs cancelled in batches, refused without --yes" {
+	seq 1200 | wq-submit --lines --queue p >/dev/null
+	id=$(wq-submit --queue p --max-attempts 3 delayed | jq -r .callback)
+	rcli lrem wq:queue:p 1 "$id" >/dev/null
+	rcli hset "wq:job:$id" y 99999999999999 >/dev/null
+	rcli zadd wq:delayed:p 99999999999999 "$id" >/dev/null
+	other=$(wq-submit --queue o keep | jq -r .callback)
+	seq 3 | sed 's/^/urgent-/' | wq-submit --lines --queue p --priority 5 \
+	    >/dev/null
+	run wq-queue purge p
+	assert_failure 2
+	assert_output --partial 'say --yes'
+	[ "$(rcli llen wq:queue:p)" = 1203 ]
+	waiter=$(md5id 7)
+	start s1 wq-status --wait "$waiter"
+	wait_for 20 eval '[ "$(rcli pubsub numsub wq:done:$waiter | tail -1)" = 1 ]'
+	run wq-queue purge p --yes
+	assert_success
+	echo "$output" | jq -e '.name == "p" and .cancelled == 1204'
+	[ "$(rcli llen wq:queue:p)" = 0 ]
+	[ "$(rcli zcard wq:urgent:p)" = 0 ]
+	[ "$(rcli zcard wq:delayed:p)" = 0 ]
+	status_is "$id" cancelled
+	status_is "$other" pending
+	wait_for 20 sh -c "! kill -0 $(pid_of s1)"
+	run log_of s1
+	assert_output --partial '"status":"cancelled"'
+	# bad input
+	run wq-queue pause
+	assert_failure 2
+	run wq-queue frobnicate q
+	assert_failure 2
+	run wq-queue pause 'bad queue'
+	assert_failure 2
 }

@@ -4,7 +4,8 @@
 --       built from the prefix.
 -- ARGV: prefix, the name of the node that cancels, then ids.
 -- A pending job leaves queue:<q> (if it is near an end: wq_lrem_near;
--- else a claim drops it) or delayed:<q> (waiting for a retry); a working
+-- else a claim drops it), urgent:<q> with a marker (of a priority:
+-- wq_enqueue) or delayed:<q> (waiting for a retry or its time); a working
 -- one leaves active:<node>, and that node is told by a
 -- "cancel" message {"id","attempt"} in its inbox, on which it kills the
 -- job's process group.  Either way the record becomes cancelled, a final
@@ -22,7 +23,8 @@ local out = {}
 for a = 3, #ARGV do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
-  local f = redis.call('HMGET', jk, 's', 'q', 'y', 'w', 'a', 'l', 'c')
+  local f = redis.call('HMGET', jk, 's', 'q', 'y', 'w', 'a', 'l', 'c',
+    'p')
   local code = 0
   if not f[1] then
     code = -1
@@ -41,14 +43,14 @@ for a = 3, #ARGV do
         redis.call('PEXPIRE', ik, WQ_INBOX_KEEP_MS)
         redis.call('PUBLISH', P .. 'msg:' .. node, '1')
       end
+    elseif f[8] and not f[3] and
+        redis.call('ZREM', P .. 'urgent:' .. q, id) == 1 then
+      -- of a priority: one of its queue's markers goes with it
+      wq_lrem_near(P .. 'queue:' .. q, '^')
     elseif f[3] or not wq_lrem_near(P .. 'queue:' .. q, id) then
       redis.call('ZREM', P .. 'delayed:' .. q, id)
     end
-    redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
-      'f', wq_after(f[7]))
-    redis.call('HDEL', jk, 'y')
-    redis.call('EXPIRE', jk, f[6] or WQ_TTL_DEFAULT)
-    redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
+    wq_cancelled(P, jk, id, by, f[6], f[7])
     code = 1
   end
   out[#out + 1] = {code, id, redis.call('HGETALL', jk)}

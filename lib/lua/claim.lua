@@ -14,7 +14,8 @@
 -- retry) are dropped, as are ids whose record is of another type, and a
 -- queue's key of another type is passed over (bad data: pcall, whose
 -- error table has no elements), so that neither stops the other queues
--- nor loses an id popped before it.
+-- nor loses an id popped before it.  Queues in the set "paused"
+-- (wq-queue pause) are passed over.
 -- Returns per job: id, data, token, timeout ('' if unset), max_attempts,
 -- traceparent ('' if none).
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -25,10 +26,17 @@ local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- time, and this runs for every job.
 local out, taken, nout, ntaken = {}, {}, 0, 0
 local nq = (#KEYS - 1) / 2
+-- Paused queues (wq-queue pause) are passed over, whoever claims: a call
+-- more only while some queue is paused.
+local paused = redis.call('SCARD', P .. 'paused') > 0
 for i = 2, nq + 1 do
   local want = max - ntaken
   if want <= 0 then break end
-  local ids = redis.pcall('RPOP', KEYS[i], want)
+  local ids
+  if not paused or redis.call('SISMEMBER', P .. 'paused',
+      string.sub(KEYS[i], #P + 7)) == 0 then
+    ids = redis.pcall('RPOP', KEYS[i], want)
+  end
   if ids then
     for j = 1, #ids do
       local id = ids[j]

@@ -45,6 +45,16 @@ local function wq_lrem_near(key, id)
   return false
 end
 
+-- A job is cancelled (cancel.lua, queue.lua's purge): final, expiring
+-- after its ttl l, its waiters told; c: its created_at.
+local function wq_cancelled(P, jk, id, by, l, c)
+  redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
+    'f', wq_after(c))
+  redis.call('HDEL', jk, 'y')
+  redis.call('EXPIRE', jk, l or WQ_TTL_DEFAULT)
+  redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
+end
+
 -- A job fails for good: the record says so, it joins the bounded dead
 -- list of its queue, expires after its TTL, and waiters are told.
 local function wq_fail_final(P, jk, id, q, err, ttl, c)

@@ -39,7 +39,7 @@ for _, id in ipairs(ids) do
     if f[1] == 'failed' and mode ~= 'dead' then
       wq_lrem_near(P .. 'dead:' .. q, id)
     end
-    redis.call('HDEL', jk, 'a', 'e', 'r', 'w', 't', 'f', 'y')
+    redis.call('HDEL', jk, 'a', 'e', 'r', 'w', 't', 'f', 'y', 'u')
     redis.call('HSET', jk, 's', 'pending')
     redis.call('PERSIST', jk)
     wq_enqueue(P, q, {id}, 1, tonumber(f[3] or '0'))
