@@ -17,6 +17,7 @@
  * heartbeat's time: from the loop, whether Redis answers or not, so that
  * a worker that hangs is restarted and a Redis outage restarts nobody.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,7 @@ on_cancel(void *arg, struct wq_msg *m)
 	struct slot	*s;
 	const char	*id = "";
 	long		 attempt = 0;
+	long long	 n;
 	size_t		 i;
 	jv		 v, a;
 	int		 killed = 0;
@@ -251,8 +253,9 @@ on_cancel(void *arg, struct wq_msg *m)
 	if (jv_get_kind(v) == JV_KIND_STRING)
 		id = jv_string_value(v);
 	a = jv_object_get(jv_copy(m->body), jv_string("attempt"));
-	if (jv_get_kind(a) == JV_KIND_NUMBER)
-		attempt = (long)jv_number_value(a);
+	if (jv_get_kind(a) == JV_KIND_NUMBER &&
+	    wq_num_ll(jv_number_value(a), &n) == 0 && n > 0 && n <= LONG_MAX)
+		attempt = (long)n;
 	jv_free(a);
 	for (i = 0; i < w->nslots; i++) {
 		s = &w->slots[i];
@@ -331,6 +334,24 @@ fire_schedules(struct worker *w)
 }
 
 /*
+ * Coming back, the name is held by another live process (this one was
+ * reaped while cut off, and a new one took the name): this one is no
+ * member and cannot become one.  Its jobs were given to others: kill
+ * them (their process groups) at once, as a drain past its grace does,
+ * and exit 2 once they are reaped, rather than leave them running.
+ */
+static void
+name_taken(struct worker *w)
+{
+	worker_log(w, "fenced", jv_null(), "%s; stopping %d running job(s) "
+	    "and exiting", wq_error(w->wq), worker_nrunning(w, PROC_JOB));
+	w->name_lost = 1;
+	if (!w->draining)
+		drain_begin(w);
+	w->drain_deadline = wq_now_ms();
+}
+
+/*
  * The first time, register (which refuses a name a live node holds).
  * Coming back, beat: the name is ours unless we were reaped meanwhile,
  * and then we register anew.  *member: it was still a member.
@@ -348,8 +369,10 @@ join(struct worker *w, int *member)
 	log_sweep(w, &b);
 	if (rc == WQ_OK && !*member)
 		rc = wq_node_register(w->wq, &w->o, node_fields(w, 1));
-	if (rc == WQ_EUSAGE)
+	if (rc == WQ_EUSAGE && w->started_at == 0)
 		cmd_die(WQ_EUSAGE, "%s", wq_error(w->wq));
+	if (rc == WQ_EUSAGE)
+		name_taken(w);
 	if (rc == WQ_OK && *member)
 		rc = worker_recover(w);
 	return rc;

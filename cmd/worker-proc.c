@@ -64,10 +64,14 @@ worker_slots_init(struct worker *w)
 	w->jq_run.stuck = (size_t)-1;
 }
 
-static void
+static int
 set_nonblock(int fd)
 {
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	int	fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static void
@@ -91,24 +95,22 @@ child(const char *cmd, int in[2], int out[2], int err[2],
 {
 	char	num[32];
 
-	setpgid(0, 0);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	dup2(in[0], 0);
-	dup2(out[1], 1);
-	dup2(err[1], 2);
-	unsetenv("WQ_REDIS");
-	unsetenv("WQ_TOKEN");
+	/* A child that cannot be set up runs nothing: 127, as sh would. */
+	if (setpgid(0, 0) == -1 || signal(SIGPIPE, SIG_DFL) == SIG_ERR ||
+	    signal(SIGTERM, SIG_DFL) == SIG_ERR ||
+	    signal(SIGINT, SIG_DFL) == SIG_ERR ||
+	    signal(SIGCHLD, SIG_DFL) == SIG_ERR || dup2(in[0], 0) == -1 ||
+	    dup2(out[1], 1) == -1 || dup2(err[1], 2) == -1 ||
+	    unsetenv("WQ_REDIS") == -1 || unsetenv("WQ_TOKEN") == -1)
+		_exit(127);
 	if (c != NULL) {
-		setenv("WQ_JOB_ID", c->id, 1);
 		snprintf(num, sizeof(num), "%ld", c->token);
-		setenv("WQ_ATTEMPT", num, 1);
-		if (c->traceparent != NULL)
-			setenv("TRACEPARENT", c->traceparent, 1);
-		else
-			unsetenv("TRACEPARENT");
+		if (setenv("WQ_JOB_ID", c->id, 1) == -1 ||
+		    setenv("WQ_ATTEMPT", num, 1) == -1 ||
+		    (c->traceparent != NULL ?
+		    setenv("TRACEPARENT", c->traceparent, 1) :
+		    unsetenv("TRACEPARENT")) == -1)
+			_exit(127);
 	}
 	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 	_exit(127);
@@ -154,13 +156,17 @@ spawn(struct slot *s, const char *cmd, jv input, const struct wq_claim *c)
 		goto fail_in;
 	if (pipe2(err, O_CLOEXEC) == -1)
 		goto fail_out;
-	if ((pid = fork()) == -1) {
+	/* the worker's ends only: each end of a pipe has its own flags */
+	if (set_nonblock(in[1]) == -1 || set_nonblock(out[0]) == -1 ||
+	    set_nonblock(err[0]) == -1 || (pid = fork()) == -1) {
 		close_pair(err);
 		goto fail_out;
 	}
 	if (pid == 0)
 		child(cmd, in, out, err, c);
-	setpgid(pid, pid);
+	/* (the child does it too: whichever runs first; EACCES once it
+	 * has run exec is the child's own doing) */
+	(void)setpgid(pid, pid);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
@@ -168,9 +174,6 @@ spawn(struct slot *s, const char *cmd, jv input, const struct wq_claim *c)
 	s->in_fd = in[1];
 	s->out_fd = out[0];
 	s->err_fd = err[0];
-	set_nonblock(s->in_fd);
-	set_nonblock(s->out_fd);
-	set_nonblock(s->err_fd);
 	set_input(s, input);
 	return 0;
 fail_out:

@@ -112,6 +112,7 @@ struct worker {
 	int64_t			 next_promote;	/* then, 0: none known */
 	int			 msg_now;
 	int			 draining;
+	int			 name_lost;	/* another holds the name */
 	int64_t			 drain_deadline;
 	long			 processed, failed;
 	int64_t			 started_at;

@@ -98,7 +98,8 @@ parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
 		snprintf(err, errlen, "input %zu: %s", no, wq_error(wq));
 		return -1;
 	}
-	if (key != NULL) {
+	if (key != NULL) {		/* over a "key" of the JSON */
+		free(spec->key);
 		spec->key = wq_strdup(key);
 		wq_id_of(jv_null(), key, spec->id);
 	}

@@ -87,9 +87,10 @@ signals_init(void)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGCHLD, &sa, NULL) == -1)
+		cmd_die(WQ_EUNAVAIL, "sigaction: %s", strerror(errno));
 }
 
 /* The next timer: reconnect or beat, the drain's end, a job's. */
@@ -134,7 +135,7 @@ turn(struct worker *w)
 {
 	worker_drain_tick(w);
 	worker_watchdog(w);
-	if (!w->up && wq_now_ms() >= w->reconnect_at)
+	if (!w->up && !w->name_lost && wq_now_ms() >= w->reconnect_at)
 		worker_come_up(w);
 	if (w->up && wq_now_ms() >= w->next_beat)
 		worker_heartbeat(w);
@@ -305,5 +306,5 @@ main(int argc, char **argv)
 	free(w.outs);
 	free(w.last_err);
 	wq_free(w.wq);
-	return 0;
+	return w.name_lost ? WQ_EUSAGE : 0;
 }

@@ -321,6 +321,21 @@ api_redis_up(int which)
 }
 
 /*
+ * A batch failed after its MULTI went out: the connection would stay in
+ * the transaction and queue the next requests' commands.  Close it (the
+ * replies owed before are still read; Redis drops the MULTI with the
+ * link) and let the timer reconnect.
+ */
+static int
+batch_broken(struct aconn *c)
+{
+	kore_log(LOG_NOTICE, "wq-api: Redis %s connection: a batch could "
+	    "not be sent, reconnecting", c->name);
+	redisAsyncDisconnect(c->ac);
+	return -1;
+}
+
+/*
  * Send n commands; fn(ac, reply, arg) gets the reply, or NULL when the
  * connection is lost first.  Several commands go in MULTI/EXEC and fn
  * gets EXEC's array.  -1 when the connection is down: fn is not called.
@@ -345,9 +360,9 @@ api_redis_send(int which, struct wq_argv *cmds, size_t n,
 			if (redisAsyncCommandArgv(c->ac, NULL, NULL,
 			    cmds[i].argc, (const char **)cmds[i].argv,
 			    cmds[i].len) != REDIS_OK)
-				return -1;
+				return batch_broken(c);
 		if (redisAsyncCommand(c->ac, fn, arg, "EXEC") != REDIS_OK)
-			return -1;
+			return batch_broken(c);
 	}
 	if (which == API_CMD && c->pending++ == 0)
 		c->progress = kore_time_ms();

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,7 @@ route_status(struct http_request *req)
 	struct rq	*rq;
 	const char	*id;
 	double		 wait = 0;
+	int		 i;
 
 	id = req->path + strlen("/api/v1/work/");
 	if (!wq_id_valid(id))
@@ -395,7 +397,9 @@ route_status(struct http_request *req)
 	if (wait > WAIT_MAX_S)
 		wait = WAIT_MAX_S;
 	rq = rq_new(req);
-	memcpy(rq->id, id, WQ_ID_LEN + 1);
+	/* upper case, as the CLI reads ids: the keys' spelling */
+	for (i = 0; i <= WQ_ID_LEN; i++)
+		rq->id[i] = (char)toupper((unsigned char)id[i]);
 	if (wait > 0)
 		rq->deadline = kore_time_ms() + (u_int64_t)(wait * 1000);
 	wq_status_argv(api_wq, rq->id, &a);

@@ -268,14 +268,18 @@ wq_msg_wait_reply(struct wq *wq, const char *id, double timeout, jv *out)
 	struct timeval	 tv;
 	redisReply	*r;
 	char		 err[64];
-	int		 rc, ms;
+	long long	 ms;
+	int		 rc;
 
 	if ((rc = wq_connect(wq)) != WQ_OK)
 		return rc;
-	ms = (int)(timeout * 1000) + wq->cfg.command_timeout_ms;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	redisSetTimeout(wq->rc, tv);
+	/* (timeout is at most 1e9 s: wq_parse_seconds) */
+	ms = (long long)(timeout * 1000) + wq->cfg.command_timeout_ms;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (redisSetTimeout(wq->rc, tv) != REDIS_OK)
+		return wq_seterr(wq, WQ_EUNAVAIL, "wait for reply: cannot set "
+		    "the timeout");
 	wq_argv_init(&a);
 	wq_argv_adds(&a, "BLPOP");
 	wq_argv_key(&a, wq, "reply:%s", id);
@@ -285,14 +289,16 @@ wq_msg_wait_reply(struct wq *wq, const char *id, double timeout, jv *out)
 	if (wq->rc != NULL) {
 		tv.tv_sec = wq->cfg.command_timeout_ms / 1000;
 		tv.tv_usec = (wq->cfg.command_timeout_ms % 1000) * 1000;
-		redisSetTimeout(wq->rc, tv);
+		if (redisSetTimeout(wq->rc, tv) != REDIS_OK)
+			wq_disconnect(wq);	/* the next one has it */
 	}
 	if ((rc = wq_reply_error(wq, r, "wait for reply")) != WQ_OK) {
 		if (r)
 			freeReplyObject(r);
 		return rc;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[1]->type != REDIS_REPLY_STRING) {
 		freeReplyObject(r);
 		return wq_seterr(wq, WQ_NO, "no reply within %.1f s", timeout);
 	}

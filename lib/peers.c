@@ -31,6 +31,7 @@ node_from_reply(const char *name, redisReply *r, int member, double score,
 	char		*end, err[8];
 	const char	*f, *val;
 	double		 d, timeout, last;
+	long long	 t;
 
 	o = jv_object();
 	o = jv_object_set(o, jv_string("name"), jv_string(name));
@@ -63,11 +64,12 @@ node_from_reply(const char *name, redisReply *r, int member, double score,
 	o = jv_object_set(o, jv_string("alive"), jv_bool(alive));
 	if (member && !alive)
 		o = jv_object_set(o, jv_string("gone"), jv_string("dead"));
+	/* (numbers another node wrote: checked before they are cast) */
 	v = jv_object_get(jv_copy(o), jv_string("started_at"));
-	if (jv_get_kind(v) == JV_KIND_NUMBER)
+	if (jv_get_kind(v) == JV_KIND_NUMBER &&
+	    wq_num_ll(jv_number_value(v), &t) == 0)
 		o = jv_object_set(o, jv_string("age"),
-		    jv_number((double)((now - (long long)jv_number_value(v)) /
-		    1000)));
+		    jv_number((double)((now - t) / 1000)));
 	jv_free(v);
 	/*
 	 * Seconds since the last beat, on the server's clock.  A member's is
@@ -84,10 +86,9 @@ node_from_reply(const char *name, redisReply *r, int member, double score,
 			last = jv_number_value(v);
 		jv_free(v);
 	}
-	if (last > 0)
+	if (last > 0 && wq_num_ll(last, &t) == 0)
 		o = jv_object_set(o, jv_string("beat_ago"),
-		    jv_number((double)((long long)now - (long long)last) /
-		    1000));
+		    jv_number((double)((long long)now - t) / 1000));
 	return o;
 }
 

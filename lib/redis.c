@@ -74,6 +74,39 @@ authenticate(redisContext *c, struct wq_url *a, char *err,
 	return 0;
 }
 
+/* A TCP port, 1 to 65535, from a string of digits; else -1. */
+static int
+port_of(const char *s)
+{
+	char	*end;
+	long	 n;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 65535)
+		return -1;
+	return (int)n;
+}
+
+/*
+ * The Sentinel's answer to get-master-addr-by-name: two strings, a host
+ * and a port.  Anything else (nil: an unknown master; an error; elements
+ * of other types from a server that is no Sentinel) is -1.
+ */
+static int
+master_addr(redisReply *r, char *host, size_t hostlen)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len == 0 || r->element[0]->len >= hostlen)
+		return -1;
+	memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+	return port_of(r->element[1]->str);
+}
+
 /*
  * Ask the Sentinels, in turn, where the master is.  The master is
  * authenticated before it is asked for its ROLE, which a server with a
@@ -92,34 +125,36 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 	snprintf(err, errlen, "no sentinel answered for master %s", a->master);
 	for (tok = strtok_r(list, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save)) {
-		colon = strrchr(tok, ':');
-		*colon = '\0';
-		s = connect_tcp(tok, atoi(colon + 1),
-		    wq->cfg.connect_timeout_ms, err, errlen);
-		if (s == NULL)
-			continue;
-		redisSetTimeout(s, ms_tv(wq->cfg.connect_timeout_ms));
-		r = redisCommand(s, "SENTINEL get-master-addr-by-name %s",
-		    a->master);
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
-		    r->elements != 2) {
-			snprintf(err, errlen, "sentinel %s does not know "
-			    "master %s", tok, a->master);
-			if (r)
-				freeReplyObject(r);
-			redisFree(s);
+		if ((colon = strrchr(tok, ':')) == NULL ||
+		    (port = port_of(colon + 1)) == -1) {
+			snprintf(err, errlen, "bad sentinel address %s", tok);
 			continue;
 		}
-		snprintf(host, sizeof(host), "%s", r->element[0]->str);
-		port = atoi(r->element[1]->str);
-		freeReplyObject(r);
+		*colon = '\0';
+		s = connect_tcp(tok, port, wq->cfg.connect_timeout_ms, err,
+		    errlen);
+		if (s == NULL)
+			continue;
+		r = NULL;
+		if (redisSetTimeout(s, ms_tv(wq->cfg.connect_timeout_ms)) ==
+		    REDIS_OK)
+			r = redisCommand(s, "SENTINEL get-master-addr-by-name "
+			    "%s", a->master);
+		port = master_addr(r, host, sizeof(host));
+		if (r)
+			freeReplyObject(r);
 		redisFree(s);
+		if (port == -1) {
+			snprintf(err, errlen, "sentinel %s does not know "
+			    "master %s", tok, a->master);
+			continue;
+		}
 		c = connect_tcp(host, port, wq->cfg.connect_timeout_ms, err,
 		    errlen);
 		if (c == NULL)
 			continue;
-		redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms));
-		if (authenticate(c, a, err, errlen) == -1) {
+		if (redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms)) !=
+		    REDIS_OK || authenticate(c, a, err, errlen) == -1) {
 			redisFree(c);
 			continue;
 		}
@@ -183,9 +218,15 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 		redisFree(c);
 		return NULL;
 	}
-	redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms));
-	if (a->unix_socket == 0)
-		redisEnableKeepAlive(c);
+	if (redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms)) !=
+	    REDIS_OK || (a->unix_socket == 0 &&
+	    redisEnableKeepAlive(c) != REDIS_OK)) {
+		snprintf(err, errlen, "cannot connect to Redis: %s",
+		    c->errstr[0] ? c->errstr : "cannot set the socket's "
+		    "options");
+		redisFree(c);
+		return NULL;
+	}
 	if (a->sentinels == NULL && authenticate(c, a, err, errlen) == -1) {
 		redisFree(c);
 		return NULL;

@@ -110,9 +110,11 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 	case WQ_OPT_TOKEN:
 		return set_string(&c->token, arg);
 	case WQ_OPT_NAMESPACE:
-		if (!valid_name(arg, 64))
+		/* no ':': "a" and "a:b" would share the keys of "a:b:" */
+		if (!valid_name(arg, 64) || strchr(arg, ':') != NULL)
 			return wq_seterr(wq, WQ_EUSAGE, "bad namespace: 1 to "
-			    "64 characters, no spaces or control characters");
+			    "64 characters, no spaces, colons or control "
+			    "characters");
 		return set_string(&c->ns, arg);
 	case WQ_OPT_QUEUE:
 		if (wq_check_queue(wq, arg) != WQ_OK)

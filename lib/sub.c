@@ -55,7 +55,9 @@ wq_sub_cmd(struct wq_sub *s, const char *cmd, const char *fmt, const char *arg)
 
 	if (asprintf(&ch, fmt, s->wq->cfg.ns, arg) < 0)
 		abort();
-	redisAppendCommand(s->c, "%s %s", cmd, ch);
+	/* (fails only out of memory: abort, as wq_calloc does) */
+	if (redisAppendCommand(s->c, "%s %s", cmd, ch) != REDIS_OK)
+		abort();
 	free(ch);
 }
 
@@ -83,7 +85,9 @@ wq_sub_cmd_many(struct wq_sub *s, const char *cmd, const char *fmt,
 				abort();
 			lens[k + 1] = strlen(argv[k + 1]);
 		}
-		redisAppendCommandArgv(s->c, (int)m + 1, argv, lens);
+		if (redisAppendCommandArgv(s->c, (int)m + 1, argv, lens) !=
+		    REDIS_OK)
+			abort();
 		for (k = 0; k < m; k++)
 			free((char *)argv[k + 1]);
 	}

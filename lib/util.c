@@ -310,3 +310,13 @@ wq_parse_time_ms(const char *s, int64_t *out)
 	*out = ((int64_t)t - off) * 1000 + (int64_t)llround(frac * 1000);
 	return *out < 0 ? -1 : 0;
 }
+
+int
+wq_num_ll(double d, long long *out)
+{
+	/* false for NaN too */
+	if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0))
+		return -1;
+	*out = (long long)d;
+	return 0;
+}

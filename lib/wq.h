@@ -585,6 +585,10 @@ int		 wq_parse_long(const char *, long, long, long *);
 /* "1.5s", "10m"... and epoch seconds or RFC 3339, in ms (util.c). */
 int		 wq_parse_duration_ms(const char *, int64_t *);
 int		 wq_parse_time_ms(const char *, int64_t *);
+/* A number read from elsewhere (JSON, another node's hash) as an integer:
+ * -1 when it is not finite or beyond 2^53 either way (a cast would be
+ * undefined, or lose the units). */
+int		 wq_num_ll(double, long long *);
 int64_t		 wq_now_ms(void);
 char		*wq_unctrl(char *);	/* control characters to '?' */
 char		*wq_hostname(void);

@@ -392,6 +392,17 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	[ "$code" = 200 ]
 }
 
+@test "an id in lower case is the same id, as for the CLI" {
+	api_start api
+	url=$(api_url api)
+	wq-submit foo >/dev/null
+	lower=$(echo "$ID_FOO" | tr A-F a-f)
+	wq-status "$lower" >/dev/null
+	http GET "$url/api/v1/work/$lower"
+	[ "$code" = 200 ] || { echo "$code $body"; false; }
+	echo "$body" | jq -e --arg id "$ID_FOO" '.callback == $id'
+}
+
 @test "a Redis that stops answering: 503 after the stall limit, then recovery" {
 	api_start api
 	url=$(api_url api)

@@ -197,3 +197,29 @@ restart_test() {
 	refute_output --partial 'connected again'
 	[ "$(rcli zscore wq:nodes w1)" != "" ]
 }
+
+@test "a worker that finds its name taken when it comes back kills its jobs and exits 2" {
+	d=$(suite_dir)
+	rm -f "$d/jobpid"
+	wq-submit --queue slow long >/dev/null
+	start w1 wq-worker --queue slow --name twin --heartbeat 0.1 --node-timeout 1 \
+		--exec "echo \$\$ >$d/jobpid; sleep 60"
+	wait_for 20 test -s "$d/jobpid"
+	job=$(cat "$d/jobpid")
+	kill -STOP "$(pid_of w1)"
+	# reaped while frozen (by another node's sweep); a new process takes
+	# the name
+	start sweeper wq-worker --queue other --name sweeper --heartbeat 0.1 --sleep 0
+	wait_for 20 eval '[ -z "$(rcli zscore wq:nodes twin)" ]'
+	start w2 wq-worker --queue other --name twin --heartbeat 0.1 --sleep 0
+	wait_for 20 eval '[ -n "$(rcli zscore wq:nodes twin)" ]'
+	kill -CONT "$(pid_of w1)"
+	wait_for 20 eval '! kill -0 "$(pid_of w1)"'
+	run wait "$(pid_of w1)"
+	[ "$status" = 2 ]
+	! kill -0 "$job" 2>/dev/null
+	run log_of w1
+	assert_output --partial 'stopping 1 running job(s) and exiting'
+	# the new holder of the name is untouched
+	kill -0 "$(pid_of w2)"
+}

@@ -105,6 +105,9 @@ ended() {
 	assert_output --partial '"duplicate":true'
 	run vg submit-json wq-submit --json <<<'{"data":1,"key":"k","timeout":5}'
 	assert_success
+	# --key over the object's own key
+	run vg submit-key wq-submit --json --key k2 <<<'{"data":1,"key":"k"}'
+	assert_success
 	# bad input, whatever is wrong with it, leaves nothing behind either
 	run vg submit-bad wq-submit --json <<<'{"data":1}
 {"data":1,"x" "leaked by jq 1.6 once"}'
@@ -127,7 +130,7 @@ all2"
 	run vg status-jq wq-status --jq 'select(.data == "7") | .status' <"$ids"
 	assert_output '"pending"'
 	run vg status-list wq-status --list pending --limit 2000
-	[ "${#lines[@]}" = 1004 ]	# and the --json, stream and all-or-nothing jobs
+	[ "${#lines[@]}" = 1005 ]	# and the --json, --key, stream and all-or-nothing jobs
 	run vg status-unknown wq-status 0123456789ABCDEF0123456789ABCDEF
 	assert_failure 1
 	run vg status-bad wq-status nothex
@@ -152,7 +155,7 @@ nothex"
 	run vg send wq-send --all ping
 	assert_success
 	assert_output --partial '"type":"pong"'
-	for n in submit submit-dup submit-json submit-bad submit-big submit-down \
+	for n in submit submit-dup submit-json submit-key submit-bad submit-big submit-down \
 	    submit-stream-bad submit-all status status-jq status-list \
 	    status-unknown status-bad status-badjq status-down status-wait \
 	    status-wait-timeout status-wait-bad peers send; do

@@ -154,6 +154,20 @@ screen_has() {
 	[ "$(printf '%s' "$output" | tr -d '\n' | LC_ALL=C tr -d '[:print:]' | wc -c)" = 0 ]
 }
 
+@test "numbers another node wrote out of any range: no age, no beat_ago, no crash" {
+	# a member and a gone node, as anyone with Redis access can write
+	now=$(redis_ms)
+	rcli zadd wq:nodes "$now" big >/dev/null
+	rcli hset wq:node:big instance i alive 1 timeout_ms 60000 started_at 1e300 >/dev/null
+	rcli zadd wq:gone "$now" old >/dev/null
+	rcli hset wq:node:old alive 0 started_at -1e300 last_seen 1e308 >/dev/null
+	run wq-peers --all
+	assert_success
+	[ "$(echo "$output" | jq -s 'map(select(.age != null)) | length')" = 0 ]
+	[ "$(echo "$output" | jq -s 'map(select(.name == "old" and .beat_ago != null)) | length')" = 0 ]
+	[ "$(echo "$output" | jq -s 'map(select(.name == "big" and .beat_ago != null)) | length')" = 1 ]
+}
+
 @test "errors: Redis unreachable exits 3; bad options exit 2" {
 	run wq-peers --redis "unix://$(suite_dir)/none.sock"
 	assert_failure 3

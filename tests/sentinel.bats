@@ -88,3 +88,24 @@ EOT
 	run wq-submit --redis "redis-sentinel://127.0.0.1:26379/" foo
 	assert_failure 2
 }
+
+@test "a sentinel whose answer has elements of other types: exit 3, no crash" {
+	port=$(free_port)
+	# answers every command with an array of two integers
+	start fake python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(b"*2\r\n:1\r\n:2\r\n")
+    c.close()
+' "$port"
+	wait_for 20 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))"
+	run wq-status --redis "redis-sentinel://127.0.0.1:$port/mymaster" ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	assert_failure 3
+	assert_output --partial 'does not know master mymaster'
+}

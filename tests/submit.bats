@@ -167,6 +167,12 @@ teardown() { stop_started; }
 	assert_output --partial 'WQ_REDIS: bad Redis URL: bad port'
 	run wq-submit --ttl 0 foo
 	assert_failure 2
+	# a namespace with a colon would reach into another's keys
+	run wq-submit --namespace wq:queue foo
+	assert_failure 2
+	assert_output --partial 'bad namespace'
+	WQ_NAMESPACE=a:b run wq-submit foo
+	assert_failure 2
 	[ "$(rcli dbsize)" = 0 ]
 }
 
