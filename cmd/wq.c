@@ -14,7 +14,7 @@
 #include "wq.h"
 
 static const char *cmds[] = { "submit", "status", "worker", "peers", "send",
-    "cluster", "api", "cron", NULL };
+    "cluster", "api", "cron", "cancel", "retry", "queue", NULL };
 
 static void
 usage(FILE *f)
@@ -30,6 +30,9 @@ usage(FILE *f)
 "  cluster  start and stop a local cluster          (wq-cluster)\n"
 "  api      the HTTP API server                     (wq-api)\n"
 "  cron     recurring jobs                          (wq-cron)\n"
+"  cancel   cancel pending and working jobs         (wq-cancel)\n"
+"  retry    run failed or cancelled jobs again      (wq-retry)\n"
+"  queue    list, pause, resume, purge queues       (wq-queue)\n"
 "'wq COMMAND --help' tells more; see also wq(7).\n");
 }
 

@@ -1,6 +1,6 @@
 # wq.bash -- bash completion for wq and its commands: wq-submit, wq-status,
-# wq-worker, wq-peers, wq-send, wq-cluster, wq-api, wq-cron, and the
-# dispatcher wq.
+# wq-worker, wq-peers, wq-send, wq-cluster, wq-api, wq-cron, wq-cancel,
+# wq-retry, wq-queue, and the dispatcher wq.
 #
 # The options come from the tables below; tests/docs.bats checks them
 # against each command's --help, so that the two cannot drift.  Queue and
@@ -26,6 +26,9 @@ declare -gA _wq_args=(
 	[wq-send]='--timeout'
 	[wq-api]='--listen --workers --max-body --allow-host --insecure-no-token'
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
+	[wq-cancel]=''
+	[wq-retry]=''
+	[wq-queue]=''
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
 		--exec --jq --concurrency --grace'
 )
@@ -37,6 +40,9 @@ declare -gA _wq_flags=(
 	[wq-send]='--all --no-wait --json'
 	[wq-api]=''
 	[wq-cron]='--json'
+	[wq-cancel]=''
+	[wq-retry]='--all'
+	[wq-queue]='--yes'
 	[wq-cluster]='--lb -f'
 )
 # wq-cluster's options, by what they go with.
@@ -49,11 +55,13 @@ declare -gA _wq_cluster_opts=(
 	[logs]='-f --dir'
 	[down]='--grace --dir'
 )
-_wq_commands='submit status worker peers send cluster api cron help'
+_wq_commands='submit status worker peers send cluster api cron cancel retry
+	queue help'
 _wq_cluster_verbs='up status env scale logs down'
 _wq_states='pending delayed working failed dead'
 _wq_msg_types='ping info drain'
 _wq_cron_verbs='add ls rm pause resume'
+_wq_queue_verbs='ls pause resume purge'
 _wq_cron_specs='@every @hourly @daily @weekly @monthly @yearly'
 
 # _wq_takes_arg CMD OPT: true if OPT of CMD takes a value.
@@ -207,6 +215,12 @@ _wq_positional() {
 		2) [[ $_wq_verb == add ]] && _wq_reply "$_wq_cron_specs" "$3" ;;
 		esac
 		;;
+	wq-queue)
+		case $2 in
+		0) _wq_reply "$_wq_queue_verbs" "$3" ;;
+		1) [[ $_wq_verb == ls ]] || _wq_reply "$(_wq_queues)" "$3" ;;
+		esac
+		;;
 	wq-cluster)
 		if (($2 == 0)); then
 			_wq_reply "$_wq_cluster_verbs" "$3"
@@ -252,8 +266,8 @@ _wq_cmd() {
 			[[ ${COMP_WORDS[i + 1]-} != = ]] &&
 			    _wq_takes_arg "$cmd" "$w" && ((i++))
 		else
-			[[ $n == 0 && ($cmd == wq-cluster || $cmd == wq-cron) ]] &&
-			    _wq_verb=$w
+			[[ $n == 0 && ($cmd == wq-cluster || $cmd == wq-cron ||
+			    $cmd == wq-queue) ]] && _wq_verb=$w
 			((n++))
 		fi
 	done
@@ -285,4 +299,4 @@ _wq() {
 
 complete -F _wq wq
 complete -F _wq_cmd wq-submit wq-status wq-worker wq-peers wq-send \
-    wq-cluster wq-api wq-cron
+    wq-cluster wq-api wq-cron wq-cancel wq-retry wq-queue
