@@ -43,6 +43,8 @@ static int	route_ping(struct http_request *);
 static int	route_openapi(struct http_request *);
 static int	route_cron(struct http_request *);
 static int	route_cron_name(struct http_request *);
+static int	route_job(struct http_request *);
+static int	route_queue(struct http_request *);
 
 #define GET_HEAD	(HTTP_METHOD_GET | HTTP_METHOD_HEAD)
 /* /api/v1/cron/NAME[/VERB]: the handler answers 405 with its own Allow. */
@@ -64,6 +66,8 @@ static const struct route routes[] = {
 	{ "/api/v1/openapi.json", 0, GET_HEAD, "GET, HEAD", 0, route_openapi },
 	{ "/api/v1/cron",	0, GET_HEAD, "GET, HEAD", 0, route_cron },
 	{ "/api/v1/cron/",	1, CRON_ONE, CRON_ALLOW, 0, route_cron_name },
+	{ "/api/v1/jobs/",	1, HTTP_METHOD_POST, "POST", 0, route_job },
+	{ "/api/v1/queues/",	1, HTTP_METHOD_POST, "POST", 0, route_queue },
 };
 
 /* The token: a constant-time comparison, whatever the lengths. */
@@ -432,11 +436,14 @@ read_reply(struct rq *rq, redisReply *r)
 		rs = r->element;
 		n = r->elements;
 	}
-	/* A schedule's operation: no such schedule, or one refused. */
+	/*
+	 * A schedule's operation: no such schedule, or one refused; job
+	 * control: no such job, or one not in a state for it.
+	 */
 	if ((rc = wq_read_feed(rq->read, rs, n)) == WQ_NO ||
 	    rc == WQ_EUSAGE) {
-		rq_answer_error(rq, rc == WQ_NO ? 404 : 400,
-		    wq_error(api_wq));
+		rq_answer_error(rq, rc == WQ_EUSAGE ? 400 :
+		    wq_read_conflict(rq->read) ? 409 : 404, wq_error(api_wq));
 		return;
 	}
 	if (rc != WQ_OK) {
@@ -594,4 +601,67 @@ route_cron_name(struct http_request *req)
 	if (rc != WQ_OK)
 		return rq_respond_error(req, 400, wq_error(api_wq));
 	return route_read_start(req, wq_read_cron(api_wq, o), 0);
+}
+
+/* Job control: an operation (WQ_CTL_*) on arg, a read in rounds. */
+static int
+route_control(struct http_request *req, int op, const char *arg)
+{
+	struct wq_ctlop	*o;
+	int		 rc;
+
+	if ((rc = wq_ctlop_new(api_wq, op, arg, &o)) != WQ_OK)
+		return rq_respond_error(req, rc == WQ_NO ? 404 : 400,
+		    wq_error(api_wq));
+	return route_read_start(req, wq_read_control(api_wq, o), 0);
+}
+
+/* POST /api/v1/jobs/ID/cancel, /api/v1/jobs/ID/retry */
+static int
+route_job(struct http_request *req)
+{
+	const char	*id, *verb;
+	char		 buf[WQ_ID_LEN + 1];
+
+	id = req->path + strlen("/api/v1/jobs/");
+	verb = strchr(id, '/');
+	if (verb == NULL || verb - id != WQ_ID_LEN)
+		return rq_respond_error(req, 404, "not found");
+	memcpy(buf, id, WQ_ID_LEN);
+	buf[WQ_ID_LEN] = '\0';
+	if (strcmp(verb, "/cancel") == 0)
+		return route_control(req, WQ_CTL_CANCEL, buf);
+	if (strcmp(verb, "/retry") == 0)
+		return route_control(req, WQ_CTL_RETRY, buf);
+	return rq_respond_error(req, 404, "not found");
+}
+
+/* POST /api/v1/queues/Q/retry (its dead list), /pause, /resume */
+static int
+route_queue(struct http_request *req)
+{
+	static const struct {
+		const char	*verb;
+		int		 op;
+	} verbs[] = {
+		{ "retry",	WQ_CTL_RETRY_DEAD },
+		{ "pause",	WQ_CTL_PAUSE },
+		{ "resume",	WQ_CTL_RESUME },
+	};
+	const char	*q, *verb;
+	char		 buf[256];
+	size_t		 i, n;
+
+	q = req->path + strlen("/api/v1/queues/");
+	if ((verb = strrchr(q, '/')) == NULL)
+		return rq_respond_error(req, 404, "not found");
+	n = (size_t)(verb - q);
+	if (n == 0 || n >= sizeof(buf))
+		return rq_respond_error(req, 400, "bad queue name");
+	memcpy(buf, q, n);
+	buf[n] = '\0';
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verb + 1, verbs[i].verb) == 0)
+			return route_control(req, verbs[i].op, buf);
+	return rq_respond_error(req, 404, "not found");
 }

@@ -10,7 +10,8 @@
  * longer than a callback.  The queues, the members and the totals are
  * read with the commands and decoders of the blocking wq_queues(),
  * wq_peers() and wq_stats().  A schedule's operation (wq_read_cron) is
- * driven the same way, its rounds schedule.c's.
+ * driven the same way, its rounds schedule.c's, and so is job control
+ * (wq_read_control), its rounds control.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct wq_read {
 	jv			 out;
 	int			 done;
 	struct wq_cronop	*cron;		/* a schedule's operation */
+	struct wq_ctlop		*ctl;		/* job control (control.c) */
 };
 
 struct wq_read *
@@ -72,12 +74,30 @@ wq_read_cron(struct wq *wq, struct wq_cronop *o)
 	return rd;
 }
 
+struct wq_read *
+wq_read_control(struct wq *wq, struct wq_ctlop *o)
+{
+	struct wq_read	*rd;
+
+	rd = wq_read_new(wq, 0, 0);
+	rd->ctl = o;
+	return rd;
+}
+
+/* After WQ_NO: the job is known, but not in a state for the operation. */
+int
+wq_read_conflict(struct wq_read *rd)
+{
+	return rd->ctl != NULL && wq_ctlop_conflict(rd->ctl);
+}
+
 void
 wq_read_free(struct wq_read *rd)
 {
 	if (rd == NULL)
 		return;
 	wq_cronop_free(rd->cron);
+	wq_ctlop_free(rd->ctl);
 	read_cmds_free(rd);
 	wq_strs_free(rd->queues, rd->nqueues);
 	wq_peers_members_clear(&rd->m);
@@ -305,6 +325,8 @@ wq_read_next(struct wq_read *rd, struct wq_argv **cmds)
 	*cmds = NULL;
 	if (rd->cron != NULL)
 		return wq_cronop_next(rd->cron, cmds);
+	if (rd->ctl != NULL)
+		return wq_ctlop_next(rd->ctl, cmds);
 	if (rd->done)
 		return 0;
 	if (rd->round == 0) {
@@ -329,6 +351,8 @@ wq_read_feed(struct wq_read *rd, redisReply **r, size_t n)
 
 	if (rd->cron != NULL)
 		return wq_cronop_feed(rd->cron, r, n);
+	if (rd->ctl != NULL)
+		return wq_ctlop_feed(rd->ctl, r, n);
 	if (n != rd->ncmds)
 		return wq_seterr(rd->wq, WQ_EUNAVAIL, "read: %zu replies to "
 		    "%zu commands", n, rd->ncmds);
@@ -358,6 +382,8 @@ wq_read_result(struct wq_read *rd)
 
 	if (rd->cron != NULL)
 		return wq_cronop_result(rd->cron);
+	if (rd->ctl != NULL)
+		return wq_ctlop_result(rd->ctl);
 	out = rd->out;
 	rd->out = jv_invalid();
 	return jv_is_valid(out) ? out : jv_null();

@@ -188,6 +188,11 @@ jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
 size_t		 wq_cronop_next(struct wq_cronop *, struct wq_argv **);
 int		 wq_cronop_feed(struct wq_cronop *, redisReply **, size_t);
 jv		 wq_cronop_result(struct wq_cronop *);
+/* control.c: the rounds of a job-control operation (wq-async.h). */
+size_t		 wq_ctlop_next(struct wq_ctlop *, struct wq_argv **);
+int		 wq_ctlop_feed(struct wq_ctlop *, redisReply **, size_t);
+jv		 wq_ctlop_result(struct wq_ctlop *);
+int		 wq_ctlop_conflict(struct wq_ctlop *);
 
 /*
  * The reads that take two rounds, each built and decoded once, for the

@@ -3,7 +3,7 @@
 # configuration of deploy/haproxy.cfg made local (loopback ports instead of
 # Docker's DNS, faster health checks), the original curl session through
 # it, round robin, an instance killed, work that wq-worker does, and the
-# schedules' routes (/api/v1/cron) through it.
+# schedules' routes (/api/v1/cron) and job control's through it.
 
 load helpers
 load api-helpers
@@ -220,4 +220,44 @@ name_of() {
 	http DELETE "$LB/api/v1/cron/tick" "${auth[@]}"
 	[ "$code" = 404 ]
 	[ -z "$(wq-cron ls)" ]
+}
+
+@test "job control through the balancer: cancel, retry, pause, resume, retry all" {
+	cluster_start --token s3cret
+	auth=(-H 'Authorization: Bearer s3cret')
+	id=$(wq-submit --queue jc --max-attempts 1 one | jq -r .callback)
+	# the token is needed
+	http POST "$LB/api/v1/jobs/$id/cancel" -d '{}'
+	[ "$code" = 401 ]
+	status_is "$id" pending
+	http POST "$LB/api/v1/jobs/$id/cancel" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e --arg id "$id" '.callback == $id and .status == "cancelled"'
+	# again, on the other instance: the job is no longer pending
+	http POST "$LB/api/v1/jobs/$id/cancel" "${auth[@]}" -d '{}'
+	[ "$code" = 409 ]
+	http POST "$LB/api/v1/jobs/$id/retry" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.status == "pending" and .attempts == 0'
+	# pause: a worker leaves the queue alone until resumed
+	http POST "$LB/api/v1/queues/jc/pause" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ] && echo "$body" | jq -e '.paused'
+	start worker wq-worker --queue jc --jq 'error("no")'
+	wait_for 20 eval '[ "$(rcli zcard wq:nodes)" -ge 3 ]'
+	http GET "$LB/api/v1/queues" "${auth[@]}"
+	echo "$body" | jq -e '.jc.paused and .jc.pending == 1'
+	status_is "$id" pending
+	http POST "$LB/api/v1/queues/jc/resume" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ] && echo "$body" | jq -e '.paused == false'
+	wait_for 20 status_is "$id" failed
+	# retry the whole dead list
+	kill "$(pid_of worker)"
+	http POST "$LB/api/v1/queues/jc/retry" "${auth[@]}" -d '{}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '. == {"queue":"jc","retried":1}'
+	status_is "$id" pending
+	[ "$(rcli llen wq:dead:jc)" = 0 ]
+	http POST "$LB/api/v1/jobs/0123456789ABCDEF0123456789ABCDEF/retry" \
+	    "${auth[@]}" -d '{}'
+	[ "$code" = 404 ]
 }

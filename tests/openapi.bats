@@ -188,6 +188,20 @@ undocumented_routes() {
 	wait_for 10 sh -c "! wq-peers | grep -q worker-"
 	expect 200 GET "$url/api/v1/peers?all=1"
 	echo "$body" | jq -e 'map(select(.alive == false)) | length >= 1'
+	# job control
+	failed=$(md5id 'fail now')
+	expect 200 POST "$url/api/v1/jobs/$failed/retry" -d '{}'
+	echo "$body" | jq -e '.status == "pending" and .attempts == 0'
+	expect 200 POST "$url/api/v1/jobs/$failed/cancel" -H 'Content-Length: 0'
+	echo "$body" | jq -e '.status == "cancelled"'
+	expect 200 POST "$url/api/v1/queues/q1/pause" -d '{}'
+	echo "$body" | jq -e '. == {"name":"q1","paused":true}'
+	expect 200 GET "$url/api/v1/queues"
+	echo "$body" | jq -e '.q1.paused and (.bad.paused | not)'
+	expect 200 POST "$url/api/v1/queues/q1/resume" -d '{}'
+	echo "$body" | jq -e '. == {"name":"q1","paused":false}'
+	expect 200 POST "$url/api/v1/queues/bad/retry" -d '{}'
+	echo "$body" | jq -e '. == {"queue":"bad","retried":0}'
 	expect 200 GET "$url/api/v1/stats"
 	echo "$body" | jq -e '.totals.worked >= 1'
 	expect 200 GET "$url/api/v1/recent?limit=3"
@@ -267,6 +281,23 @@ undocumented_routes() {
 	expect 400 POST "$url/api/v1/cron/a:b/resume" -d '{}'
 	expect 400 GET "$url/api/v1/cron" -H 'Content-Length: 2' \
 	    -H 'Transfer-Encoding: chunked' -d 'ab'
+	# job control
+	expect 404 POST "$url/api/v1/jobs/$ID_FOO/cancel" -d '{}'
+	expect 404 POST "$url/api/v1/jobs/$ID_FOO/retry" -d '{}'
+	expect 404 POST "$url/api/v1/jobs/not-an-id/cancel" -d '{}'
+	expect 404 POST "$url/api/v1/jobs/$ID_FOO/stop" -d '{}'
+	expect 200 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	expect 409 POST "$url/api/v1/jobs/$ID_FOO/retry" -d '{}'
+	echo "$body" | jq -e '.error | test("pending")'
+	expect 200 POST "$url/api/v1/jobs/$ID_FOO/cancel" -d '{}'
+	expect 409 POST "$url/api/v1/jobs/$ID_FOO/cancel" -d '{}'
+	q=$(printf 'q%.0s' $(seq 129))
+	for v in retry pause resume; do
+		expect 400 POST "$url/api/v1/queues/$q/$v" -d '{}'
+		expect 415 POST "$url/api/v1/queues/q/$v" -H 'Content-Type: text/plain' -d '{}'
+	done
+	expect 415 POST "$url/api/v1/jobs/$ID_FOO/cancel" -H 'Content-Type: text/plain' -d '{}'
+	expect 415 POST "$url/api/v1/jobs/$ID_FOO/retry" -H 'Content-Type: text/plain' -d '{}'
 	expect 404 DELETE "$url/api/v1/cron/none"
 	expect 404 POST "$url/api/v1/cron/none/pause" -d '{}'
 	expect 404 POST "$url/api/v1/cron/none/resume" -d '{}'
@@ -299,6 +330,10 @@ undocumented_routes() {
 	expect 401 DELETE "$url/api/v1/cron/c"
 	expect 401 POST "$url/api/v1/cron/c/pause" -d '{}'
 	expect 401 POST "$url/api/v1/cron/c/resume" -d '{}'
+	for p in jobs/$ID_FOO/cancel jobs/$ID_FOO/retry queues/q/retry \
+	    queues/q/pause queues/q/resume; do
+		expect 401 POST "$url/api/v1/$p" -d '{}'
+	done
 	expect 401 GET "$url/" -H 'Accept: text/html'
 	echo "$body" | grep -q 'bearer token'
 	expect 200 GET "$url/healthz"
@@ -326,6 +361,10 @@ undocumented_routes() {
 	expect 503 DELETE "$url/api/v1/cron/c"
 	expect 503 POST "$url/api/v1/cron/c/pause" -d '{}'
 	expect 503 POST "$url/api/v1/cron/c/resume" -d '{}'
+	for p in jobs/$ID_FOO/cancel jobs/$ID_FOO/retry queues/q/retry \
+	    queues/q/pause queues/q/resume; do
+		expect 503 POST "$url/api/v1/$p" -d '{}'
+	done
 	# what needs no Redis still answers
 	expect 200 GET "$url/api/v1/ping"
 	expect 200 GET "$url/"
