@@ -36,6 +36,11 @@ worker_outcome_add(struct worker *w, struct wq_claim *c, int kind,
 	o->retry_ms = kind == WQ_DONE_FAIL ?
 	    wq_backoff_retry_ms(c->token, w->backoff_ms) : 0;
 	o->traceparent = c->traceparent ? wq_strdup(c->traceparent) : NULL;
+	/* A slot is free: claim with the outcome (one round trip), since
+	 * the last claim found work (a queue's limit may have held back
+	 * more: docs/DESIGN.md, Limits). */
+	if (w->claim_on_end)
+		w->claim_now = 1;
 }
 
 /* The fields of a job's log line in JSON: id, state, traceparent. */
@@ -228,6 +233,7 @@ worker_claim(struct worker *w)
 		else
 			outcomes_recorded(w);
 		w->claim_now = n == max;
+		w->claim_on_end = n > 0;
 		if (w->work == WORK_JQ && n > 0) {
 			worker_jq_start(w, cs, n);
 			return;

@@ -108,6 +108,8 @@ struct worker {
 	int64_t			 reconnect_at;
 	int64_t			 next_beat;
 	int			 claim_now;
+	int			 claim_on_end;	/* the last claim took some:
+						   claim when a job ends */
 	int			 promote_now;	/* ask when jobs are due */
 	int64_t			 next_promote;	/* then, 0: none known */
 	int			 msg_now;

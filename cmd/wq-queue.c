@@ -1,7 +1,8 @@
 /*
  * wq-queue -- the queues: list them with their depths, pause and resume
  * one (workers stop claiming from it; work still queues), purge one (its
- * pending jobs cancelled).  docs/DESIGN.md, Job control.
+ * pending jobs cancelled), limit one (docs/DESIGN.md, Job control and
+ * Limits).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,10 +11,14 @@
 
 #include "cmd.h"
 
-enum { OPT_YES = WQ_OPT_FIRST_PRIVATE };
+enum { OPT_YES = WQ_OPT_FIRST_PRIVATE, OPT_CONCURRENCY, OPT_RATE,
+    OPT_CLEAR };
 
 static const struct option own[] = {
-	{ "yes",	no_argument,	NULL, OPT_YES },
+	{ "yes",		no_argument,	NULL, OPT_YES },
+	{ "concurrency",	required_argument, NULL, OPT_CONCURRENCY },
+	{ "rate",		required_argument, NULL, OPT_RATE },
+	{ "clear",		no_argument,	NULL, OPT_CLEAR },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -24,11 +29,18 @@ usage(FILE *f)
 "usage: wq-queue ls\n"
 "       wq-queue pause|resume Q\n"
 "       wq-queue purge Q --yes\n"
-"The queues: ls prints one line per queue, with its depths and whether\n"
-"it is paused.  pause: workers stop claiming from Q (work still\n"
-"queues); resume: they claim again.  purge: Q's pending jobs, those\n"
-"waiting for a retry too, become cancelled.\n"
+"       wq-queue limit Q [--concurrency N] [--rate N/PERIOD] [--clear]\n"
+"The queues: ls prints one line per queue, with its depths, whether\n"
+"it is paused and its limits.  pause: workers stop claiming from Q\n"
+"(work still queues); resume: they claim again.  purge: Q's pending\n"
+"jobs, those waiting for a retry too, become cancelled.  limit: what\n"
+"every worker may start from Q, from its next claim on.\n"
 "  --yes              purge: yes, cancel them (refused without)\n"
+"  --concurrency N    limit: at most N of Q's jobs working at once\n"
+"  --rate N/PERIOD    limit: at most N started in any PERIOD (50/s,\n"
+"                     100/10s, 5/500ms, 1000/m, 1/h)\n"
+"  --clear            limit: remove Q's limits (before setting those\n"
+"                     given)\n"
 "%s", wq_common_usage);
 }
 
@@ -39,7 +51,7 @@ done(struct wq *wq, int rc)
 		cmd_die(rc, "%s", wq_error(wq));
 }
 
-/* The line of one queue: its name, depths, paused, limits (to come). */
+/* The line of one queue: its name, depths, paused, limits (or null). */
 static jv
 queue_line(const char *name, jv depths)
 {
@@ -57,9 +69,10 @@ queue_line(const char *name, jv depths)
 		depths = jv_object_set(depths, jv_string("paused"),
 		    jv_false());
 	}
+	if (!jv_object_has(jv_copy(depths), jv_string("limits")))
+		depths = jv_object_set(depths, jv_string("limits"), jv_null());
 	o = jv_object_set(jv_object(), jv_string("name"), jv_string(name));
-	o = jv_object_merge(o, depths);
-	return jv_object_set(o, jv_string("limits"), jv_null());
+	return jv_object_merge(o, depths);
 }
 
 /* Print the line of queue q, or of every queue (q NULL). */
@@ -89,25 +102,42 @@ print_queues(struct wq *wq, const char *q)
 int
 main(int argc, char **argv)
 {
-	struct option	*opts;
-	struct wq	*wq;
-	const char	*verb;
-	long		 cancelled;
-	int		 c, yes = 0, changed;
+	struct option		*opts;
+	struct wq		*wq;
+	struct wq_limits	 lim;
+	const char		*verb;
+	long			 cancelled;
+	int			 c, yes = 0, changed;
 
+	memset(&lim, 0, sizeof(lim));
 	wq = cmd_start("queue", own, &opts);
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == OPT_YES)
+		switch (c) {
+		case OPT_YES:
 			yes = 1;
-		else
+			break;
+		case OPT_CONCURRENCY:
+			lim.concurrency = cmd_long("--concurrency", optarg, 1,
+			    WQ_LIMIT_MAX);
+			break;
+		case OPT_RATE:
+			if (wq_limit_rate(wq, optarg, &lim.rate,
+			    &lim.period_ms) != WQ_OK)
+				cmd_die(WQ_EUSAGE, "--rate: %s", wq_error(wq));
+			break;
+		case OPT_CLEAR:
+			lim.clear = 1;
+			break;
+		default:
 			cmd_common(wq, c, optarg, argv, usage);
+		}
 	}
 	free(opts);
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		cmd_die(WQ_EUSAGE, "expected ls, pause, resume or purge "
-		    "(try --help)");
+		cmd_die(WQ_EUSAGE, "expected ls, pause, resume, purge or "
+		    "limit (try --help)");
 	if (wq_setting(wq, WQ_OPT_API) != NULL)
 		cmd_die(WQ_EUSAGE, "--api: wq-queue talks to Redis only");
 	verb = argv[0];
@@ -131,9 +161,18 @@ main(int argc, char **argv)
 		cmd_print(jv_object_set(jv_object_set(jv_object(),
 		    jv_string("name"), jv_string(argv[1])),
 		    jv_string("cancelled"), jv_number((double)cancelled)));
+	} else if (strcmp(verb, "limit") == 0) {
+		if (argc != 2)
+			cmd_die(WQ_EUSAGE, "usage: limit Q [--concurrency N] "
+			    "[--rate N/PERIOD] [--clear]");
+		if (!lim.concurrency && !lim.rate && !lim.clear)
+			cmd_die(WQ_EUSAGE, "limit: say --concurrency, --rate "
+			    "or --clear");
+		done(wq, wq_queue_limit(wq, argv[1], &lim));
+		print_queues(wq, argv[1]);
 	} else
 		cmd_die(WQ_EUSAGE, "unknown verb \"%.32s\" (expected ls, "
-		    "pause, resume or purge)", verb);
+		    "pause, resume, purge or limit)", verb);
 	cmd_flush();
 	wq_free(wq);
 	return 0;

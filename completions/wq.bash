@@ -28,7 +28,7 @@ declare -gA _wq_args=(
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cancel]=''
 	[wq-retry]=''
-	[wq-queue]=''
+	[wq-queue]='--concurrency --rate'
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
 		--exec --jq --concurrency --grace'
 )
@@ -42,7 +42,7 @@ declare -gA _wq_flags=(
 	[wq-cron]='--json'
 	[wq-cancel]=''
 	[wq-retry]='--all'
-	[wq-queue]='--yes'
+	[wq-queue]='--yes --clear'
 	[wq-cluster]='--lb -f'
 )
 # wq-cluster's options, by what they go with.
@@ -61,7 +61,7 @@ _wq_cluster_verbs='up status env scale logs down'
 _wq_states='pending delayed working failed dead'
 _wq_msg_types='ping info drain'
 _wq_cron_verbs='add ls rm pause resume'
-_wq_queue_verbs='ls pause resume purge'
+_wq_queue_verbs='ls pause resume purge limit'
 _wq_cron_specs='@every @hourly @daily @weekly @monthly @yearly'
 
 # _wq_takes_arg CMD OPT: true if OPT of CMD takes a value.

@@ -79,6 +79,37 @@ counters(struct kore_buf *b, jv totals)
 	}
 }
 
+/* The limits of the queues that have some (docs/DESIGN.md, Limits). */
+static void
+limits(struct kore_buf *b, jv qs)
+{
+	static const char	*kinds[] = { "concurrency", "rate",
+				    "period_ms" };
+	int			 it;
+	size_t			 s;
+	jv			 k, v, l;
+
+	help(b, "wq_queue_limit", "gauge", "The limits of each queue that "
+	    "has: jobs working at once, jobs started per period, the period "
+	    "in ms.");
+	for (it = jv_object_iter(qs); jv_object_iter_valid(qs, it);
+	    it = jv_object_iter_next(qs, it)) {
+		k = jv_object_iter_key(qs, it);
+		v = jv_object_iter_value(qs, it);
+		l = jv_object_get(v, jv_string("limits"));
+		for (s = 0; jv_get_kind(l) == JV_KIND_OBJECT && s < 3; s++) {
+			if (!jv_object_has(jv_copy(l), jv_string(kinds[s])))
+				continue;
+			kore_buf_appendf(b, "wq_queue_limit{queue=\"");
+			label(b, jv_string_value(k));
+			kore_buf_appendf(b, "\",kind=\"%s\"} %.0f\n",
+			    kinds[s], num(l, kinds[s]));
+		}
+		jv_free(l);
+		jv_free(k);
+	}
+}
+
 static void
 queues(struct kore_buf *b, jv qs, double working)
 {
@@ -103,6 +134,7 @@ queues(struct kore_buf *b, jv qs, double working)
 	}
 	help(b, "wq_jobs_working", "gauge", "Jobs held by live nodes.");
 	kore_buf_appendf(b, "wq_jobs_working %.0f\n", working);
+	limits(b, qs);
 }
 
 static void

@@ -592,15 +592,18 @@ static void
 claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max,
     struct wq_argv *a)
 {
-	size_t	i;
+	/* Per queue, in this order: claim.lua's KEYS (its limits' state:
+	 * docs/DESIGN.md, Limits). */
+	static const char *const keys[] = { "queue", "urgent", "limit",
+	    "running", "started" };
+	size_t	i, k, nk = sizeof(keys) / sizeof(keys[0]);
 
 	wq_script_argv(a, WQ_SCRIPT_CLAIM);
 	wq_argv_key(a, wq, "active:%s", wq_name(wq));
-	for (i = 0; i < o->nqueues; i++)
-		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
-	for (i = 0; i < o->nqueues; i++)
-		wq_argv_key(a, wq, "urgent:%s", o->queues[i]);
-	wq_argv_setnkeys(a, (int)o->nqueues * 2 + 1);
+	for (k = 0; k < nk; k++)
+		for (i = 0; i < o->nqueues; i++)
+			wq_argv_key(a, wq, "%s:%s", keys[k], o->queues[i]);
+	wq_argv_setnkeys(a, (int)(o->nqueues * nk) + 1);
 	wq_argv_addf(a, "%s:", wq->cfg.ns);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_addl(a, (long long)max);

@@ -1,12 +1,13 @@
 /*
  * queues.c -- the depths of the queues, read in two rounds: the names of
  * the known queues (wq_queues_argv, then wq_queues_names), then
- * WQ_DEPTH_CMDS counts of each and whether it is paused
+ * WQ_DEPTH_CMDS counts of each, whether it is paused and its limits
  * (wq_queues_depths_argv), which wq_queues_depths_decode() turns into
- * {"q":{"pending":n,"delayed":n,"dead":n,"paused":false}}.  wq_queues()
- * puts them around two round trips; the API's reads (read.c) around its
- * own.
+ * {"q":{"pending":n,"delayed":n,"dead":n,"paused":false[,"limits":{...}]}}.
+ * wq_queues() puts them around two round trips; the API's reads (read.c)
+ * around its own.  And the limits of a queue, set (wq_queue_limit).
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,22 @@ static const struct {
 	{ "delayed",	"ZCARD",	"delayed" },
 	{ "dead",	"LLEN",		"dead" },
 	{ "paused",	"SISMEMBER",	NULL },		/* paused <q> */
+	{ "limits",	"HMGET",	"limit" },	/* the last */
 };
+
+/* The fields of limit:<q>, in the order claim.lua reads them. */
+static const char *const limit_fields[] = { "concurrency", "rate",
+    "period" };
+#define NLIMITS	3
+
+static void
+add_limit_fields(struct wq_argv *a)
+{
+	size_t	i;
+
+	for (i = 0; i < NLIMITS; i++)
+		wq_argv_adds(a, limit_fields[i]);
+}
 
 void
 wq_queues_argv(struct wq *wq, struct wq_argv *a)
@@ -69,7 +85,31 @@ wq_queues_depths_argv(struct wq *wq, char *const *queues, size_t n,
 			} else
 				wq_argv_key(a, wq, "%s:%s", depths[s].key,
 				    queues[i]);
+			if (s == WQ_DEPTH_CMDS - 1)
+				add_limit_fields(a);
 		}
+}
+
+/* A queue's limits from their HMGET: {"concurrency","rate","period_ms"},
+ * or null when it has none. */
+static jv
+limits_json(redisReply *r)
+{
+	static const char *const names[] = { "concurrency", "rate",
+	    "period_ms" };
+	size_t	i;
+	jv	o = jv_null();
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+	    i < NLIMITS; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		if (jv_get_kind(o) == JV_KIND_NULL)
+			o = jv_object();
+		o = jv_object_set(o, jv_string(names[i]),
+		    jv_number((double)wq_reply_ll(r->element[i])));
+	}
+	return o;
 }
 
 int
@@ -77,7 +117,7 @@ wq_queues_depths_decode(struct wq *wq, char *const *queues, size_t n,
     redisReply **r, jv *out)
 {
 	size_t	i, s;
-	jv	o, q;
+	jv	o, q, l;
 	int	rc;
 
 	for (i = 0; i < n * WQ_DEPTH_CMDS; i++)
@@ -86,10 +126,15 @@ wq_queues_depths_decode(struct wq *wq, char *const *queues, size_t n,
 	o = jv_object();
 	for (i = 0; i < n; i++) {
 		q = jv_object();
-		for (s = 0; s < WQ_DEPTH_CMDS; s++, r++)
+		for (s = 0; s < WQ_DEPTH_CMDS - 1; s++, r++)
 			q = jv_object_set(q, jv_string(depths[s].state),
 			    depths[s].key == NULL ? jv_bool(wq_reply_ll(*r)) :
 			    jv_number((double)wq_reply_ll(*r)));
+		l = limits_json(*r++);
+		if (jv_get_kind(l) == JV_KIND_OBJECT)
+			q = jv_object_set(q, jv_string("limits"), l);
+		else
+			jv_free(l);
 		o = jv_object_set(o, jv_string(queues[i]), q);
 	}
 	*out = o;
@@ -127,4 +172,104 @@ wq_queues(struct wq *wq, jv *out)
 	free(rs);
 	wq_strs_free(names, n);
 	return rc;
+}
+
+/*
+ * A queue's limits (docs/DESIGN.md, Limits): those of l set, the others
+ * kept, or all removed first with l->clear.
+ */
+int
+wq_queue_limit(struct wq *wq, const char *q, const struct wq_limits *l)
+{
+	struct wq_argv	 cmds[5];
+	redisReply	*r[5];
+	size_t		 n = 0, i;
+	int		 rc;
+
+	if ((rc = wq_check_queue(wq, q)) != WQ_OK)
+		return rc;
+	if ((l->concurrency != 0 && (l->concurrency < 1 ||
+	    l->concurrency > WQ_LIMIT_MAX)) || (l->rate != 0 && (l->rate < 1 ||
+	    l->rate > WQ_LIMIT_MAX || l->period_ms < WQ_LIMIT_PERIOD_MIN_MS ||
+	    l->period_ms > WQ_LIMIT_PERIOD_MAX_MS)))
+		return wq_seterr(wq, WQ_EUSAGE, "bad limit: 1 to %d, a period "
+		    "from %d ms to %d s", WQ_LIMIT_MAX, WQ_LIMIT_PERIOD_MIN_MS,
+		    WQ_LIMIT_PERIOD_MAX_MS / 1000);
+	for (i = 0; i < 5; i++)
+		wq_argv_init(&cmds[i]);
+	wq_argv_adds(&cmds[n++], "MULTI");
+	if (l->clear) {
+		wq_argv_adds(&cmds[n], "DEL");
+		wq_argv_key(&cmds[n], wq, "limit:%s", q);
+		wq_argv_key(&cmds[n], wq, "running:%s", q);
+		wq_argv_key(&cmds[n++], wq, "started:%s", q);
+	}
+	if (l->concurrency || l->rate) {
+		wq_argv_adds(&cmds[n], "HSET");
+		wq_argv_key(&cmds[n], wq, "limit:%s", q);
+		if (l->concurrency) {
+			wq_argv_adds(&cmds[n], "concurrency");
+			wq_argv_addl(&cmds[n], l->concurrency);
+		}
+		if (l->rate) {
+			wq_argv_adds(&cmds[n], "rate");
+			wq_argv_addl(&cmds[n], l->rate);
+			wq_argv_adds(&cmds[n], "period");
+			wq_argv_addl(&cmds[n], l->period_ms);
+		}
+		n++;
+	}
+	/* listed with the others, submitted to or not */
+	wq_argv_adds(&cmds[n], "SADD");
+	wq_argv_key(&cmds[n], wq, "queues");
+	wq_argv_adds(&cmds[n++], q);
+	wq_argv_adds(&cmds[n++], "EXEC");
+	rc = wq_redis_pipeline(wq, cmds, n, r);
+	for (i = 0; rc == WQ_OK && i < n; i++)
+		rc = wq_reply_error(wq, r[i], "limit");
+	if (rc == WQ_OK && r[n - 1]->type != REDIS_REPLY_ARRAY)
+		rc = wq_seterr(wq, WQ_EREDIS, "limit: the change was not made");
+	wq_redis_pipeline_free(cmds, r, n);
+	return rc;
+}
+
+/* "N/PERIOD": N jobs per PERIOD, a number (1 by default) and a unit. */
+int
+wq_limit_rate(struct wq *wq, const char *s, long *n, long *period_ms)
+{
+	static const struct {
+		const char	*unit;
+		long		 ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+	    { "h", 3600000 } };
+	const char	*p;
+	char		*end;
+	long		 k = 1;
+	size_t		 i;
+
+	*n = strtol(s, &end, 10);
+	p = end;
+	if (!isdigit((unsigned char)*s) || *p != '/' || *n < 1 ||
+	    *n > WQ_LIMIT_MAX)
+		goto bad;
+	p++;
+	if (isdigit((unsigned char)*p)) {
+		k = strtol(p, &end, 10);
+		p = end;
+		if (k < 1 || k > WQ_LIMIT_PERIOD_MAX_MS)
+			goto bad;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(p, units[i].unit) == 0 &&
+		    k <= WQ_LIMIT_PERIOD_MAX_MS / units[i].ms) {
+			*period_ms = k * units[i].ms;
+			if (*period_ms < WQ_LIMIT_PERIOD_MIN_MS ||
+			    *period_ms > WQ_LIMIT_PERIOD_MAX_MS)
+				goto bad;
+			return WQ_OK;
+		}
+bad:
+	return wq_seterr(wq, WQ_EUSAGE, "bad rate \"%.32s\": N/PERIOD, N "
+	    "from 1 to %d, PERIOD such as s, 10s, 500ms, m, h (10 ms to 1 "
+	    "day)", s, WQ_LIMIT_MAX);
 }

@@ -200,7 +200,7 @@ int		 wq_ctlop_conflict(struct wq_ctlop *);
  * Queue depths (queues.c): SMEMBERS of the queues, then WQ_DEPTH_CMDS
  * counts of each queue.
  */
-#define WQ_DEPTH_CMDS	4
+#define WQ_DEPTH_CMDS	5
 void		 wq_queues_argv(struct wq *, struct wq_argv *);
 /* The queue names of its reply, sorted, malloc'd; returns how many. */
 size_t		 wq_queues_names(redisReply *, char ***);

@@ -329,9 +329,29 @@ int		 wq_list(struct wq *, const char *, const char *, long, jv *);
 
 /*
  * Queue depths, by name:
- * {"queue":{"pending":n,"delayed":n,"dead":n,"paused":bool}}
+ * {"queue":{"pending":n,"delayed":n,"dead":n,"paused":bool}}, and
+ * "limits":{"concurrency","rate","period_ms"} for a queue that has.
  */
 int		 wq_queues(struct wq *, jv *);
+
+/*
+ * A queue's limits (queues.c), enforced by the claim: at most concurrency
+ * jobs working, at most rate started per period_ms (0: unchanged).  With
+ * clear, every limit is removed first.
+ */
+#define WQ_LIMIT_MAX		100000
+#define WQ_LIMIT_PERIOD_MIN_MS	10
+#define WQ_LIMIT_PERIOD_MAX_MS	86400000
+struct wq_limits {
+	long		 concurrency;
+	long		 rate;
+	long		 period_ms;
+	int		 clear;
+};
+int		 wq_queue_limit(struct wq *, const char *,
+		    const struct wq_limits *);
+/* "N/PERIOD" (50/s, 100/10s, 5/500ms): N and the period in ms. */
+int		 wq_limit_rate(struct wq *, const char *, long *, long *);
 
 /*
  * The worker's side.  A claimed job carries the token (its attempt number)

@@ -1,6 +1,8 @@
--- claim.lua: take up to max jobs for a node, from its queues in order.
+-- claim.lua: take up to max jobs for a node, from its queues in order,
+-- within each queue's limits (docs/DESIGN.md, Limits).
 -- KEYS: active:<node>, then queue:<q> for each queue in the order the
---       worker takes them, then urgent:<q> for each.
+--       worker takes them, then urgent:<q> for each, then limit:<q>,
+--       running:<q> and started:<q> for each likewise.
 -- A marker '^' in queue:<q> stands for a job of urgent:<q>: its best
 -- (highest priority, then oldest) is taken for it (common.lua,
 -- wq_enqueue).
@@ -16,6 +18,11 @@
 -- error table has no elements), so that neither stops the other queues
 -- nor loses an id popped before it.  Queues in the set "paused"
 -- (wq-queue pause) are passed over.
+-- A queue without limits costs one HMGET of limit:<q> more.  With a
+-- concurrency limit N, running:<q> holds the ids claimed under it; when
+-- its count is in the way, the ids no longer working are dropped from
+-- it first.  With a rate of N per period, started:<q> holds the time of
+-- each claim: at most N in any period (a sliding window).
 -- Returns per job: id, data, token, timeout ('' if unset), max_attempts,
 -- traceparent ('' if none).
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -25,18 +32,46 @@ local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- The tables are filled by counters: #t is a search of the table each
 -- time, and this runs for every job.
 local out, taken, nout, ntaken = {}, {}, 0, 0
-local nq = (#KEYS - 1) / 2
+-- How many more the limits of a queue let start now (lim: its HMGET).
+local function room(lim, runk, stk, want)
+  if lim[1] then
+    local cap = tonumber(lim[1])
+    local n = redis.call('SCARD', runk)
+    if n + want > cap then
+      for _, id in ipairs(redis.call('SMEMBERS', runk)) do
+        if redis.pcall('HGET', P .. 'job:' .. id, 's') ~= 'working' then
+          redis.call('SREM', runk, id)
+          n = n - 1
+        end
+      end
+    end
+    want = math.min(want, cap - n)
+  end
+  if lim[2] and want > 0 then
+    redis.call('ZREMRANGEBYSCORE', stk, '-inf',
+      string.format('%d', NOW - tonumber(lim[3])))
+    want = math.min(want, tonumber(lim[2]) - redis.call('ZCARD', stk))
+  end
+  return want
+end
+
+local nq = (#KEYS - 1) / 5
 -- Paused queues (wq-queue pause) are passed over, whoever claims: a call
 -- more only while some queue is paused.
 local paused = redis.call('SCARD', P .. 'paused') > 0
 for i = 2, nq + 1 do
   local want = max - ntaken
   if want <= 0 then break end
-  local ids
-  if not paused or redis.call('SISMEMBER', P .. 'paused',
-      string.sub(KEYS[i], #P + 7)) == 0 then
-    ids = redis.pcall('RPOP', KEYS[i], want)
+  local lim = redis.call('HMGET', KEYS[i + 2 * nq], 'concurrency', 'rate',
+    'period')
+  if paused and redis.call('SISMEMBER', P .. 'paused',
+      string.sub(KEYS[i], #P + 7)) == 1 then
+    want = 0
+  elseif lim[1] or lim[2] then
+    want = room(lim, KEYS[i + 3 * nq], KEYS[i + 4 * nq], want)
   end
+  local ids
+  if want > 0 then ids = redis.pcall('RPOP', KEYS[i], want) end
   if ids then
     for j = 1, #ids do
       local id = ids[j]
@@ -60,6 +95,12 @@ for i = 2, nq + 1 do
         end
         ntaken = ntaken + 1
         taken[ntaken] = id
+        if lim[1] then redis.call('SADD', KEYS[i + 3 * nq], id) end
+        if lim[2] then
+          redis.call('ZADD', KEYS[i + 4 * nq], string.format('%d', NOW),
+            id .. ':' .. toks)
+          redis.call('PEXPIRE', KEYS[i + 4 * nq], lim[3])
+        end
         out[nout + 1], out[nout + 2], out[nout + 3] = id, f[4], tok
         out[nout + 4], out[nout + 5] = f[5] or '', maxa
         out[nout + 6] = f[8] or ''
