@@ -3,7 +3,8 @@
 # and chromium-driver, driven over the WebDriver protocol with curl):
 # enter the token, submit work through the form, see it reach worked, and
 # keep a screenshot in tests/out/; list the schedules, pause, resume,
-# remove and add them.  Without the right token the page is refused.
+# remove and add them; cancel and retry a job, pause and resume a queue,
+# retry its dead list.  Without the right token the page is refused.
 
 load helpers
 load api-helpers
@@ -147,6 +148,41 @@ text_lacks() {
 	type_in '#cron-spec' '61 * * * *'
 	click 'form#cron-add button'
 	wait_for 20 text_has '#cron-msg' 'column 1'
+}
+
+@test "the console: cancel a job, retry it, pause and resume a queue, retry its dead list" {
+	api_start api --token s3cret
+	url=$(api_url api)
+	held=$(wq-submit --queue held held-job | jq -r .callback)
+	bad=$(wq-submit --queue bad --max-attempts 1 bad-job | jq -r .callback)
+	start wb wq-worker --queue bad --jq 'error("no")' --quiet
+	wait_for 20 status_is "$bad" failed
+	kill "$(pid_of wb)"
+	session
+	wd POST "/session/$SID/url" "{\"url\":\"$url/\"}" >/dev/null
+	type_in '#t' s3cret
+	click 'form#f button'
+	wait_for 20 text_has '#recent' "$held"
+	# cancel the pending job, then retry it
+	click "button[data-id='$held'][data-verb=cancel]"
+	wait_for 20 status_is "$held" cancelled
+	wait_for 20 text_has '#ctl-msg' "$held: cancelled"
+	wait_for 20 find_el "button[data-id='$held'][data-verb=retry]"
+	click "button[data-id='$held'][data-verb=retry]"
+	wait_for 20 status_is "$held" pending
+	# pause the queue (tests/control.bats: no worker claims from it),
+	# resume it
+	wait_for 20 find_el "button[data-queue=held][data-verb=pause]"
+	click "button[data-queue=held][data-verb=pause]"
+	wait_for 20 eval '[ "$(rcli sismember wq:paused held)" = 1 ]'
+	wait_for 20 text_has '#queues' paused
+	click "button[data-queue=held][data-verb=resume]"
+	wait_for 20 eval '[ "$(rcli sismember wq:paused held)" = 0 ]'
+	# retry the failed job of queue bad: its whole dead list
+	click "button[data-queue=bad][data-verb=retry]"
+	wait_for 20 status_is "$bad" pending
+	wait_for 20 text_has '#ctl-msg' 'bad: 1 retried'
+	[ "$(rcli llen wq:dead:bad)" = 0 ]
 }
 
 @test "the console: a wrong token is refused and shows nothing" {
