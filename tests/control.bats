@@ -249,7 +249,7 @@ fail_jobs() {
 @test "wq-retry against a worker that still holds a late result: fenced" {
 	id=$(wq-submit --max-attempts 1 late | jq -r .callback)
 	start wa wq-worker --name wa --node-timeout 1 --heartbeat 0.2 \
-	    --exec 'sleep 0.5; echo from-a'
+	    --exec 'sleep 3; echo from-a'
 	wait_for 20 status_is "$id" working
 	# wa freezes with the job; wb reaps it: the job fails (attempts spent)
 	kill -STOP "$(pid_of wa)"
