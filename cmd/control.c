@@ -24,7 +24,7 @@ struct control {
 static char **
 control_ids(char **items, size_t *lens, size_t n, size_t *nids)
 {
-	char	**ids, err[256];
+	char	**ids, buf[256];	/* the id, or why it is none */
 	size_t	  i;
 
 	ids = wq_calloc(n + 1, sizeof(*ids));
@@ -32,13 +32,9 @@ control_ids(char **items, size_t *lens, size_t n, size_t *nids)
 	for (i = 0; i < n; i++) {
 		if (strspn(items[i], " \t") == lens[i])
 			continue;
-		ids[*nids] = wq_calloc(1, WQ_ID_LEN + 1);
-		if (wq_id_from_line(items[i], lens[i], ids[*nids],
-		    sizeof(err)) == -1) {
-			snprintf(err, sizeof(err), "%s", ids[*nids]);
-			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1, err);
-		}
-		(*nids)++;
+		if (wq_id_from_line(items[i], lens[i], buf, sizeof(buf)) == -1)
+			cmd_die(WQ_EUSAGE, "input %zu: %s", i + 1, buf);
+		ids[(*nids)++] = wq_strdup(buf);
 	}
 	return ids;
 }
