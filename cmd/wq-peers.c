@@ -376,14 +376,38 @@ draw_nodes(struct view *v, int n, int wn, int wh)
 	line(v, "%s", "");
 }
 
+/* A queue's limits, short: "  3 at once, 50/1000ms", or "" (none). */
+static const char *
+limits_text(jv q, char *buf, size_t len)
+{
+	char	c[32], r[32], p[32];
+	jv	l = get(q, "limits");
+
+	if (jv_get_kind(l) != JV_KIND_OBJECT)
+		snprintf(buf, len, "%s", "");
+	else if (jv_object_has(jv_copy(l), jv_string("rate")))
+		snprintf(buf, len, "  %s%s%s/%sms",
+		    jv_object_has(jv_copy(l), jv_string("concurrency")) ?
+		    str(l, "concurrency", c, sizeof(c)) : "",
+		    jv_object_has(jv_copy(l), jv_string("concurrency")) ?
+		    " at once, " : "", str(l, "rate", r, sizeof(r)),
+		    str(l, "period_ms", p, sizeof(p)));
+	else
+		snprintf(buf, len, "  %s at once", str(l, "concurrency", c,
+		    sizeof(c)));
+	jv_free(l);
+	return buf;
+}
+
 static void
 draw_queues(struct view *v)
 {
-	char	b[4][256];
+	char	b[5][256];
 	int	i, nq;
 	jv	k, q, names;
 
-	line(v, "%-24s %9s %9s %9s", "QUEUE", "PENDING", "DELAYED", "DEAD");
+	line(v, "%-24s %9s %9s %9s  %s", "QUEUE", "PENDING", "DELAYED", "DEAD",
+	    "LIMITS");
 	if (jv_get_kind(v->queues) != JV_KIND_OBJECT)
 		return;
 	names = jv_keys(jv_copy(v->queues));	/* sorted */
@@ -392,10 +416,11 @@ draw_queues(struct view *v)
 		k = jv_array_get(jv_copy(names), i);
 		q = jv_object_get(jv_copy(v->queues), jv_copy(k));
 		snprintf(b[3], sizeof(b[3]), "%s", jv_string_value(k));
-		line(v, "%-24s %9s %9s %9s", wq_unctrl(b[3]),
+		line(v, "%-24s %9s %9s %9s%s", wq_unctrl(b[3]),
 		    str(q, "pending", b[0], sizeof(b[0])),
 		    str(q, "delayed", b[1], sizeof(b[1])),
-		    str(q, "dead", b[2], sizeof(b[2])));
+		    str(q, "dead", b[2], sizeof(b[2])),
+		    limits_text(q, b[4], sizeof(b[4])));
 		jv_free(k);
 		jv_free(q);
 	}

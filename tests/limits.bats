@@ -3,7 +3,8 @@
 # every worker: a concurrency limit (the jobs record when they start and
 # end, and no more than the limit ever overlap), a rate (the claim times
 # Redis recorded: never more than N in any period), the limits shown by
-# wq-queue ls, /api/v1/queues and /metrics, and bad limits refused.
+# wq-queue ls, /api/v1/queues, /metrics and wq-peers --watch, and bad
+# limits refused.
 
 load helpers
 load api-helpers
@@ -71,7 +72,7 @@ sys.exit(1 if bad else 0)' "$starts"
 	assert_success
 }
 
-@test "limits shown by wq-queue ls, /api/v1/queues and /metrics; --clear" {
+@test "limits shown by wq-queue ls, /api/v1/queues, /metrics, wq-peers --watch" {
 	wq-queue limit q1 --concurrency 5 --rate 100/10s
 	wq-queue limit q1 --concurrency 4
 	run wq-queue ls
@@ -83,11 +84,17 @@ sys.exit(1 if bad else 0)' "$starts"
 	echo "$body" | grep -qx 'wq_queue_limit{queue="q1",kind="concurrency"} 4'
 	echo "$body" | grep -qx 'wq_queue_limit{queue="q1",kind="rate"} 100'
 	echo "$body" | grep -qx 'wq_queue_limit{queue="q1",kind="period_ms"} 10000'
+	# the monitor's queue table, on a terminal
+	wq-queue limit q2 --rate 5/m
+	script -qec "timeout 3 wq-peers --watch --interval 0.3" /dev/null |
+	    tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >"$(suite_dir)/screen" || true
+	grep -aqE '^q1 +0 +0 +0  4 at once, 100/10000ms$' "$(suite_dir)/screen"
+	grep -aqE '^q2 +0 +0 +0  5/60000ms$' "$(suite_dir)/screen"
 	run wq-queue limit q1 --clear
 	echo "$output" | jq -e '.name == "q1" and .limits == null'
 	[ "$(rcli exists wq:limit:q1)" = 0 ]
 	http GET "$(api_url api)/metrics"
-	! echo "$body" | grep -q 'wq_queue_limit{'
+	! echo "$body" | grep -q 'wq_queue_limit{queue="q1"'
 }
 
 @test "bad limits: one line, exit 2, nothing changed" {
