@@ -41,6 +41,7 @@ static const struct option own[] = {
 	{ "in",			required_argument,	NULL, OPT_IN },
 	{ "at",			required_argument,	NULL, OPT_AT },
 	{ "priority",		required_argument,	NULL, OPT_PRIORITY },
+	{ "max-queues",		required_argument, NULL, WQ_OPT_MAX_QUEUES },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -81,6 +82,8 @@ usage(FILE *f)
 "                     2026-12-04T10:30:00Z, or seconds since the epoch)\n"
 "  --traceparent TP   the W3C trace context of the jobs (default:\n"
 "                     $TRACEPARENT); their commands get it as TRACEPARENT\n"
+"  --max-queues N     a new queue is refused when there are N already\n"
+"                     (WQ_MAX_QUEUES; default 1000)\n"
 "%s", wq_common_usage);
 }
 

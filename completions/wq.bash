@@ -17,14 +17,15 @@ _wq_common_flags='-h --help --version'
 # Options that take a value, and options that do not, per command.
 declare -gA _wq_args=(
 	[wq-submit]='--key --timeout --max-attempts --traceparent --in --at
-		--priority'
+		--priority --max-queues'
 	[wq-status]='--timeout --jq --list --limit'
 	[wq-worker]='--exec --jq --sleep --concurrency --timeout --max-attempts
 		--backoff --heartbeat --node-timeout --batch --grace --on
 		--handler-timeout --log'
 	[wq-peers]='--interval'
 	[wq-send]='--timeout'
-	[wq-api]='--listen --workers --max-body --allow-host --insecure-no-token'
+	[wq-api]='--listen --workers --max-body --allow-host --insecure-no-token
+		--max-queues'
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cancel]=''
 	[wq-retry]=''

@@ -183,6 +183,10 @@ rq_answer_unavailable(struct rq *rq)
 void
 rq_answer_failed(struct rq *rq, int rc)
 {
+	if (rc == WQ_EUSAGE) {		/* a limit: --max-queues */
+		rq_answer_error(rq, 422, wq_error(api_wq));
+		return;
+	}
 	if (rc != WQ_EREDIS) {
 		rq_answer_unavailable(rq);
 		return;

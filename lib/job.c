@@ -95,6 +95,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 	else
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, specs[0].priority);
+	wq_argv_addl(a, wq->cfg.max_queues);
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));
@@ -170,6 +171,12 @@ submit_decode(struct wq *wq, struct wq_spec *specs, size_t n,
 	size_t	i;
 	int	rc;
 
+	/* a new queue past --max-queues: refused before any write */
+	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "WQQUEUES ", 9) == 0)
+		return wq_seterr(wq, WQ_EUSAGE, "queue %s: there are %s "
+		    "queues already, the most there may be (--max-queues)",
+		    spec_queue(wq, specs), r->str + 9);
 	if ((rc = wq_reply_error(wq, r, "submit")) != WQ_OK)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)

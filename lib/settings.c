@@ -137,6 +137,12 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 			    "bad --max-data: a number of bytes");
 		c->max_data = (size_t)v;
 		return WQ_OK;
+	case WQ_OPT_MAX_QUEUES:
+		if (wq_parse_long(arg, 1, 1000000, &v) == -1)
+			return wq_seterr(wq, WQ_EUSAGE, "bad --max-queues: a "
+			    "whole number from 1 to 1000000");
+		c->max_queues = v;
+		return WQ_OK;
 	}
 	return wq_seterr(wq, WQ_EUSAGE, "unknown setting");
 }
@@ -153,6 +159,7 @@ wq_new(const char *role)
 		{ "WQ_TTL", WQ_OPT_TTL },
 		{ "WQ_NODE", WQ_OPT_NAME },
 		{ "WQ_MAX_DATA", WQ_OPT_MAX_DATA },
+		{ "WQ_MAX_QUEUES", WQ_OPT_MAX_QUEUES },
 	};
 	struct wq	*wq;
 	const char	*v;
@@ -164,6 +171,7 @@ wq_new(const char *role)
 	wq->cfg.queue = wq_strdup("default");
 	wq->cfg.ttl = WQ_TTL_DEFAULT;
 	wq->cfg.max_data = WQ_MAX_DATA;
+	wq->cfg.max_queues = WQ_MAX_QUEUES_DEFAULT;
 	wq->cfg.connect_timeout_ms = 2000;
 	wq->cfg.command_timeout_ms = 10000;
 	(void)wq_setopt(wq, WQ_OPT_REDIS, "redis://127.0.0.1:6379/0");
@@ -238,7 +246,8 @@ wq_setting(struct wq *wq, int opt)
 }
 
 /*
- * A number: WQ_OPT_TTL (s), WQ_OPT_MAX_DATA (bytes), or the timeouts
+ * A number: WQ_OPT_TTL (s), WQ_OPT_MAX_DATA (bytes), WQ_OPT_MAX_QUEUES,
+ * or the timeouts
  * (ms) WQ_SET_CONNECT_MS and WQ_SET_COMMAND_MS; -1 for anything else.
  */
 long
@@ -249,6 +258,8 @@ wq_setting_num(struct wq *wq, int opt)
 		return wq->cfg.ttl;
 	case WQ_OPT_MAX_DATA:
 		return (long)wq->cfg.max_data;
+	case WQ_OPT_MAX_QUEUES:
+		return wq->cfg.max_queues;
 	case WQ_SET_CONNECT_MS:
 		return wq->cfg.connect_timeout_ms;
 	case WQ_SET_COMMAND_MS:

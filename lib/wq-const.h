@@ -45,6 +45,14 @@
 				2500, 5000, 10000, 30000, 60000
 
 /*
+ * Queues: at most WQ_MAX_QUEUES_DEFAULT unless --max-queues says (a new
+ * queue past it is refused); one empty and unused for WQ_QUEUE_IDLE_MS
+ * leaves the set "queues" (the sweep looks at one at random).
+ */
+#define WQ_MAX_QUEUES_DEFAULT	1000
+#define WQ_QUEUE_IDLE_MS	86400000
+
+/*
  * Priorities: 0 (the default) to WQ_PRIORITY_MAX, higher first.  A job
  * above 0 waits in urgent:<q>, scored by (WQ_PRIORITY_MAX + 1 - p)
  * * WQ_PRIORITY_SPAN + its sequence number, and a marker in queue:<q>.

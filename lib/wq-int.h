@@ -36,6 +36,7 @@ struct wq_settings {
 	char		*name;		/* node name, or NULL for the default */
 	long		 ttl;		/* seconds */
 	size_t		 max_data;	/* bytes */
+	long		 max_queues;	/* a new queue past it is refused */
 	int		 connect_timeout_ms;
 	int		 command_timeout_ms;
 	struct wq_url	 addr;

@@ -93,6 +93,8 @@ enum {
 	WQ_OPT_TTL,
 	WQ_OPT_NAME,
 	WQ_OPT_MAX_DATA,
+	WQ_OPT_MAX_QUEUES,	/* not in WQ_COMMON_LONGOPTS: the submitters'
+				   own flag; WQ_MAX_QUEUES for all */
 	WQ_OPT_VERSION,
 	WQ_OPT_HELP = 'h',
 	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands' own options from here */
@@ -135,7 +137,8 @@ const char	*wq_name(struct wq *);	/* ROLE-PID@HOSTNAME unless --name */
 int		 wq_setopt(struct wq *, int, const char *);
 /* A text setting by its WQ_OPT_* code; NULL when unset. */
 const char	*wq_setting(struct wq *, int);
-/* WQ_OPT_TTL, WQ_OPT_MAX_DATA, WQ_SET_CONNECT_MS, WQ_SET_COMMAND_MS. */
+/* WQ_OPT_TTL, WQ_OPT_MAX_DATA, WQ_OPT_MAX_QUEUES, WQ_SET_CONNECT_MS,
+ * WQ_SET_COMMAND_MS. */
 long		 wq_setting_num(struct wq *, int);
 /* The timeouts (ms) of the connections made from now on. */
 void		 wq_set_timeouts(struct wq *, int, int);

@@ -403,6 +403,19 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	echo "$body" | jq -e --arg id "$ID_FOO" '.callback == $id'
 }
 
+@test "--max-queues: a new queue past it is 422, and --api exits 2" {
+	api_start api --max-queues 1
+	url=$(api_url api)
+	http POST "$url/api/v1/work" -d '{"data":"a","queue":"one"}'
+	[ "$code" = 200 ]
+	http POST "$url/api/v1/work" -d '{"data":"b","queue":"two"}'
+	[ "$code" = 422 ] || { echo "$code $body"; false; }
+	echo "$body" | jq -e '.error | test("max-queues")'
+	run wq-submit --api "$url" --queue two b
+	assert_failure 2
+	[ "$(rcli sismember wq:queues two)" = 0 ]
+}
+
 @test "a Redis that stops answering: 503 after the stall limit, then recovery" {
 	api_start api
 	url=$(api_url api)

@@ -231,7 +231,7 @@ undocumented_routes() {
 }
 
 @test "4xx: bad input, unknown ids and paths, other methods, too large" {
-	api_start api --max-body 4000 --max-data 100
+	api_start api --max-body 4000 --max-data 100 --max-queues 1
 	url=$(api_url api)
 	for b in '{"data":' 'not json' '[1]' '{"nodata":1}' '{"data":1,"queue":"a b"}' \
 	    '{"data":1,"timeout":0}' '{"data":1,"colour":"red"}' \
@@ -268,6 +268,9 @@ undocumented_routes() {
 	expect 413 POST "$url/api/v1/work" -d "{\"data\":\"$(printf 'y%.0s' $(seq 150))\"}"
 	expect 415 POST "$url/api/v1/work" -H 'Content-Type: text/plain' -d '{"data":"x"}'
 	expect 421 POST "$url/api/v1/work" -H 'Host: wq.attacker.example' -d '{"data":"x"}'
+	# a new queue past --max-queues
+	expect 200 POST "$url/api/v1/work" -d '{"data":"q","queue":"one"}'
+	expect 422 POST "$url/api/v1/work" -d '{"data":"q","queue":"two"}'
 	# schedules
 	for b in '{"spec":"61 * * * *"}' '{"spec":"0 0 31 2 *"}' '{}' '[1]' \
 	    '{"spec":"@every 1s","tz":"Mars/Base"}' '{"spec":"@every 1s","x":1}' \

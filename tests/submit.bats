@@ -277,3 +277,48 @@ teardown() { stop_started; }
 	id=$(wq-submit baz | jq -r .callback)
 	wq-status "$id" | jq -e 'has("traceparent") | not'
 }
+
+@test "--max-queues: a new queue past it is refused, exit 2, nothing written" {
+	wq-submit --queue q1 a >/dev/null
+	wq-submit --queue q2 b >/dev/null
+	before=$(rcli dbsize)
+	run wq-submit --max-queues 2 --queue q3 c
+	assert_failure 2
+	assert_output --partial 'queue q3: there are 2 queues already'
+	WQ_MAX_QUEUES=2 run wq-submit --queue q3 c
+	assert_failure 2
+	[ "$(rcli dbsize)" = "$before" ]
+	[ "$(rcli sismember wq:queues q3)" = 0 ]
+	# the queues there are still take work
+	run wq-submit --max-queues 2 --queue q1 d
+	assert_success
+	run wq-submit --max-queues 3 --queue q3 c
+	assert_success
+	run wq-submit --max-queues 0 x
+	assert_failure 2
+	assert_output --partial 'bad --max-queues'
+}
+
+@test "a queue empty and unused for a day leaves the set of queues; one with work stays" {
+	wq-submit --queue idle a >/dev/null
+	rcli del wq:queue:idle >/dev/null
+	rcli lpush wq:dead:idle x >/dev/null
+	wq-submit --queue busy b >/dev/null
+	# both last used two days ago, as the sweep sees them
+	old=$(( $(redis_ms) - 2 * 86400000 ))
+	rcli zadd wq:queues:used "$old" idle "$old" busy >/dev/null
+	start w1 wq-worker --queue none --heartbeat 0.1 --sleep 0
+	wait_for 20 eval '[ "$(rcli sismember wq:queues idle)" = 0 ]'
+	[ "$(rcli exists wq:dead:idle)" = 0 ]
+	[ -z "$(rcli zscore wq:queues:used idle)" ]
+	[ "$(rcli sismember wq:queues busy)" = 1 ]
+}
+
+@test "a delayed:<q> the sweep was never told of is still found and promoted" {
+	id=$(wq-submit --queue lost x | jq -r .callback)
+	rcli rpop wq:queue:lost >/dev/null
+	rcli zadd wq:delayed:lost 1 "$id" >/dev/null
+	[ -z "$(rcli zscore wq:later lost)" ]
+	start w1 wq-worker --queue none --heartbeat 0.1 --sleep 0
+	wait_for 20 eval '[ "$(rcli lrange wq:queue:lost 0 -1)" = "$id" ]'
+}

@@ -83,6 +83,7 @@ for a = 3, #ARGV, 5 do
         redis.call('HSET', jk, 's', 'pending', 'e', payload, 'y',
           string.format('%d', due))
         redis.call('ZADD', P .. 'delayed:' .. q, due, id)
+        redis.call('ZADD', P .. 'later', 'LT', due, q)
         nretried = nretried + 1
         st = 'pending'
       end

@@ -27,8 +27,13 @@
 -- The sweep: reaping dead nodes and promoting due retries is work for
 -- the cluster, not for each node.  The node that beats first once the
 -- gate (the string "sweep", SET NX) has expired does it for every node
--- and every queue ever submitted to (the set "queues"); the others skip
--- it.  The gate lasts a quarter of the sweeper's heartbeat, at most
+-- and every queue with jobs due in delayed:<q> (the zset "later": queue
+-- -> its earliest, kept by submit.lua and complete.lua with ZADD LT, so
+-- that the sweep's cost follows the queues with something due, not the
+-- number of queues); the others skip it.  A sweep also looks at one
+-- queue of "queues" at random: a delayed:<q> that "later" does not name
+-- (from before it existed) is so found, and a queue empty and unused
+-- for WQ_QUEUE_IDLE_MS leaves "queues", with its dead list.  The gate lasts a quarter of the sweeper's heartbeat, at most
 -- 250 ms, or less: until the next thing due that the sweep saw, the
 -- deadline of the oldest member (the next to die if it stopped beating)
 -- or the next retry of a queue.  So the cluster sweeps a few times a
@@ -91,13 +96,53 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
     end
   end
   if oldest then due = math.min(due, oldest) end
-  -- Due retries, of every queue, and the next one.
+  -- Due jobs of delayed:<q>, of the queues "later" says have some (the
+  -- first 100 by time: those due, then the next one due).
   limit = 1000
-  for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+  local lk = P .. 'later'
+  c = redis.call('ZRANGE', lk, 0, 100, 'WITHSCORES')
+  if #c == 202 and tonumber(c[202]) <= NOW then full = true end
+  for i = 1, #c, 2 do
+    if tonumber(c[i + 1]) > NOW then
+      due = math.min(due, tonumber(c[i + 1]))
+      break
+    end
+    local m, f, nextdue = wq_promote(P, c[i], limit)
+    moved = moved + m
+    if f then full = true end
+    if nextdue then
+      redis.call('ZADD', lk, nextdue, c[i])
+      due = math.min(due, nextdue)
+    else
+      redis.call('ZREM', lk, c[i])
+    end
+  end
+  -- One queue at random: its delayed:<q> if "later" does not name it
+  -- (data from before), and whether it is idle: empty (nothing queued,
+  -- delayed or urgent, not paused) and not submitted to for
+  -- WQ_QUEUE_IDLE_MS, it leaves "queues" with its dead list.
+  local q = redis.call('SRANDMEMBER', P .. 'queues')
+  if q then
     local m, f, nextdue = wq_promote(P, q, limit)
     moved = moved + m
     if f then full = true end
-    if nextdue then due = math.min(due, nextdue) end
+    if nextdue then
+      redis.call('ZADD', lk, 'LT', nextdue, q)
+      due = math.min(due, nextdue)
+    end
+    local uk = P .. 'queues:used'
+    local used = tonumber(redis.call('ZSCORE', uk, q) or -1)
+    if used == -1 then
+      -- (a queue from before queues:used: counted from now)
+      redis.call('ZADD', uk, NOW, q)
+    elseif used < NOW - WQ_QUEUE_IDLE_MS and not nextdue and
+        redis.call('LLEN', P .. 'queue:' .. q) == 0 and
+        redis.call('ZCARD', P .. 'urgent:' .. q) == 0 and
+        redis.call('SISMEMBER', P .. 'paused', q) == 0 then
+      redis.call('SREM', P .. 'queues', q)
+      redis.call('ZREM', uk, q)
+      redis.call('DEL', P .. 'dead:' .. q, P .. 'useq:' .. q)
+    end
   end
   -- Schedules: firing one needs its time zone, so the caller does it
   -- (schedule.c); the next one due shortens the gate like a retry.

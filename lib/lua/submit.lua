@@ -3,8 +3,13 @@
 -- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl,
 --       traceparent ('' when unset; the same for every job of one call),
 --       when to run ('' now, '+MS' after a delay, 'MS' at a time since
---       the epoch), priority (0 to WQ_PRIORITY_MAX), then per job: id,
---       data.
+--       the epoch), priority (0 to WQ_PRIORITY_MAX), the most queues
+--       there may be (--max-queues), then per job: id, data.
+-- A queue not yet in "queues" is refused when there are that many
+-- already: an error reply WQQUEUES, before anything is written (the
+-- caller's exit 2, the API's 422).  queues:used keeps when each queue was
+-- last submitted to, for the sweep to drop those empty and unused for
+-- WQ_QUEUE_IDLE_MS (heartbeat.lua).
 -- A job of priority above 0 goes to urgent:<q> (common.lua,
 -- wq_enqueue).
 -- A job to run later is pending with its time in u (run_at) and waits in
@@ -18,6 +23,10 @@
 -- first), which the web console shows.
 -- Returns per job 0 (queued) or the existing record as field/value pairs.
 local P, by, q = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('SISMEMBER', P .. 'queues', q) == 0 and
+    redis.call('SCARD', P .. 'queues') >= tonumber(ARGV[10]) then
+  return redis.error_reply('WQQUEUES ' .. ARGV[10])
+end
 local timeout, maxa, ttl, trace = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 -- Numbers given to redis.call are formatted with "%.17g", dearer than
 -- the HSET itself: NOW is formatted once, as a string.
@@ -47,7 +56,7 @@ if ARGV[8] ~= '' then
   if due <= NOW then due = nil end
 end
 local out, fresh, n = {}, {}, 0
-for a = 10, #ARGV, 2 do
+for a = 11, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -63,6 +72,7 @@ end
 if n > 0 and due then
   local dues = string.format('%d', due)
   for i = 1, n do redis.call('ZADD', KEYS[2], dues, fresh[i]) end
+  redis.call('ZADD', P .. 'later', 'LT', dues, q)
   redis.call('PUBLISH', P .. 'due:' .. q, dues)
 elseif n > 0 then
   -- The new ids with one LPUSH (a call less per job than one LPUSH each).
@@ -71,6 +81,7 @@ elseif n > 0 then
 end
 if n > 0 then
   redis.call('SADD', P .. 'queues', q)
+  redis.call('ZADD', P .. 'queues:used', now, q)
   redis.call('INCRBY', P .. 'stats:submitted', n)
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
