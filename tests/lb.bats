@@ -183,6 +183,12 @@ name_of() {
 	cluster_start --token s3cret
 	auth=(-H 'Authorization: Bearer s3cret')
 	json=(-H 'Content-Type: application/json')
+	# every Kore worker behind the balancer has its link to Redis (a
+	# loaded machine may bring one up after the health check passed)
+	wait_for 20 sh -c "for i in 1 2 3 4 5 6 7 8; do
+	    curl -s -o /dev/null -w '%{http_code}\n' \
+	    -H 'Authorization: Bearer s3cret' $LB/api/v1/cron; done |
+	    grep -qvx 200 && exit 1; exit 0"
 	http PUT "$LB/api/v1/cron/tick" "${auth[@]}" "${json[@]}" \
 	    -d '{"spec":"@every 1s","job":{"data":"tick","queue":"cq"}}'
 	[ "$code" = 200 ]
