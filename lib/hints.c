@@ -56,10 +56,11 @@ wq_hints_fd(struct wq_hints *h)
 }
 
 static void
-hints_hint(void *arg, int kind, const char *chan)
+hints_hint(void *arg, int kind, const char *chan, const char *msg)
 {
 	struct wq_hints	*h = arg;
 
+	(void)msg;
 	if (kind != 'm')
 		return;
 	if (strncmp(chan, "wake:", 5) == 0)

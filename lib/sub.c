@@ -96,13 +96,15 @@ wq_sub_cmd_many(struct wq_sub *s, const char *cmd, const char *fmt,
 }
 
 /*
- * Read what has arrived; call fn for each published message ('m') and
- * each confirmed subscription ('s') with the channel name less "NS:".
+ * Read what has arrived; call fn for each published message ('m', with
+ * its text) and each confirmed subscription ('s', text NULL) with the
+ * channel name less "NS:", and for each error ('e', channel "": a
+ * (UN)SUBSCRIBE refused, as an ACL refuses a channel).
  * Returns WQ_EUNAVAIL when the link broke.
  */
 int
-wq_sub_read(struct wq_sub *s, void (*fn)(void *, int, const char *),
-    void *arg)
+wq_sub_read(struct wq_sub *s,
+    void (*fn)(void *, int, const char *, const char *), void *arg)
 {
 	redisReply	*r;
 	const char	*chan;
@@ -122,11 +124,13 @@ wq_sub_read(struct wq_sub *s, void (*fn)(void *, int, const char *),
 		    r->element[1]->type == REDIS_REPLY_STRING &&
 		    r->element[1]->len > s->prefix_len) {
 			chan = r->element[1]->str + s->prefix_len;
-			if (strcmp(r->element[0]->str, "message") == 0)
-				fn(arg, 'm', chan);
+			if (strcmp(r->element[0]->str, "message") == 0 &&
+			    r->element[2]->type == REDIS_REPLY_STRING)
+				fn(arg, 'm', chan, r->element[2]->str);
 			else if (strcmp(r->element[0]->str, "subscribe") == 0)
-				fn(arg, 's', chan);
-		}
+				fn(arg, 's', chan, NULL);
+		} else if (r->type == REDIS_REPLY_ERROR)
+			fn(arg, 'e', "", r->str);
 		freeReplyObject(r);
 	}
 	return WQ_OK;

@@ -64,6 +64,18 @@ wq_waiter_drop(struct wq_waiter *w, const char **ids, size_t n)
 	return wq_sub_flush(&w->s);
 }
 
+/*
+ * Follow every job of the namespace at once (on) on the channel ended,
+ * where each call that ends jobs names them all in one message, instead
+ * of a channel each; or stop (off).
+ */
+int
+wq_waiter_all(struct wq_waiter *w, int on)
+{
+	wq_sub_cmd(&w->s, on ? "SUBSCRIBE" : "UNSUBSCRIBE", "%s:%s", "ended");
+	return wq_sub_flush(&w->s);
+}
+
 int
 wq_waiter_remove(struct wq_waiter *w, const char *id)
 {
@@ -72,10 +84,11 @@ wq_waiter_remove(struct wq_waiter *w, const char *id)
 }
 
 static void
-waiter_hint(void *arg, int kind, const char *chan)
+waiter_hint(void *arg, int kind, const char *chan, const char *msg)
 {
 	struct wq_waiter	*w = arg;
 
+	(void)msg;
 	if (kind != 'm' || strncmp(chan, "done:", 5) != 0 || w->n >= w->max)
 		return;
 	if (w->n == w->cap) {
@@ -108,13 +121,30 @@ struct waiter_events {
 };
 
 static void
-waiter_event(void *arg, int kind, const char *chan)
+waiter_event(void *arg, int kind, const char *chan, const char *msg)
 {
 	struct waiter_events	*e = arg;
+	char			 id[WQ_ID_LEN + 1];
+	size_t			 n;
 
-	if (strncmp(chan, "done:", 5) == 0 && strlen(chan + 5) == WQ_ID_LEN)
+	if (kind == 'e')
+		e->fn(e->arg, WQ_WAITER_REFUSED, NULL);
+	else if (strncmp(chan, "done:", 5) == 0 &&
+	    strlen(chan + 5) == WQ_ID_LEN)
 		e->fn(e->arg, kind == 's' ? WQ_WAITER_SUBSCRIBED :
 		    WQ_WAITER_ENDED, chan + 5);
+	else if (strcmp(chan, "ended") != 0)
+		return;
+	else if (kind == 's')
+		e->fn(e->arg, WQ_WAITER_ALL, NULL);
+	else	/* the ids, between spaces */
+		for (; *msg != '\0'; msg += n + (msg[n] == ' ')) {
+			if ((n = strcspn(msg, " ")) != WQ_ID_LEN)
+				continue;
+			memcpy(id, msg, n);
+			id[n] = '\0';
+			e->fn(e->arg, WQ_WAITER_ENDED, id);
+		}
 }
 
 int

@@ -28,6 +28,11 @@
  * job ended already (wq-submit's answers kept in a file and read an hour
  * later), fresh ids are read first like the others until that changes.
  *
+ * With many ids in flight, one channel, ended, where each call of a
+ * worker names every job it ended, stands for a channel per id: "SUB"
+ * is then "wait for ended to be confirmed", and an id read after that
+ * has its hint on the way (all_mode()).
+ *
  * Reads are pipelined, many ids a round trip; SUBSCRIBE and UNSUBSCRIBE
  * take many channels a command.  When the subscriber link breaks, every
  * id is subscribed to and checked again on a new one.  And every few
@@ -43,8 +48,11 @@
 #define WATCH_BATCH	1024	/* ids a pipelined read */
 #define SWEEP_MS	3000
 #define SWEEP_MAX	1000	/* ids checked a sweep */
+#define ALL_ON		256	/* in flight: on ended, not a channel each */
+#define ALL_OFF		32	/* ... until as few are left */
 
 enum { W_READ, W_SUB, W_SUBBING, W_CHECK, W_WAIT };
+enum { A_OFF, A_SENT, A_ON, A_REFUSED };	/* the channel ended */
 
 struct went {
 	char		 id[WQ_ID_LEN + 1];
@@ -73,6 +81,7 @@ struct wq_watch {
 	size_t			 ndrops, dropcap;
 	struct went		*head, *tail;
 	int			 fresh_score;	/* >= 0: subscribe first */
+	int			 all;		/* A_OFF ... A_REFUSED */
 	int64_t			 next_sweep;
 	int64_t			 reopen_at;	/* the link broke: -1 if not */
 	void			(*fn)(void *, struct wq_rec *);
@@ -328,6 +337,12 @@ watch_event(void *arg, int what, const char *id)
 	struct wq_watch	*w = arg;
 	struct went	*e;
 
+	if (what == WQ_WAITER_ALL || what == WQ_WAITER_REFUSED) {
+		/* refused (an ACL): a channel each, from now on */
+		if (w->all == A_SENT)
+			w->all = what == WQ_WAITER_ALL ? A_ON : A_REFUSED;
+		return;
+	}
 	if ((e = ent_find(w, id)) == NULL)
 		return;		/* ended: the UNSUBSCRIBE is on its way */
 	if (what == WQ_WAITER_SUBSCRIBED && e->state == W_SUBBING) {
@@ -350,6 +365,7 @@ watch_broken(struct wq_watch *w)
 	wq_waiter_close(w->w);
 	w->w = NULL;
 	w->reopen_at = wq_now_ms() + wq_backoff_ms(w->wq);
+	w->all = A_OFF;
 	for (i = 0; i < w->ndrops; i++)
 		free((char *)w->drops[i]);
 	w->ndrops = 0;
@@ -384,6 +400,22 @@ ent_done(struct wq_watch *w, struct went *e, struct wq_rec *rec)
 	tab_delete(w, tab_slot(w, e->id, e->hash));
 	free(e);
 	w->fn(w->arg, rec);
+}
+
+/*
+ * The job of e had not ended when it was read: wait for the hint, if
+ * one is sure to come (its channel or ended was confirmed before the
+ * read), or subscribe first.
+ */
+static void
+ent_wait(struct wq_watch *w, struct went *e)
+{
+	if (e->subscribed || w->all == A_ON)
+		wait_link(w, e);
+	else {
+		e->state = W_SUB;
+		vec_push(&w->subs, e);
+	}
 }
 
 /*
@@ -422,7 +454,7 @@ do_checks(struct wq_watch *w, struct went **es, const char **ids, int *ended)
 				es[i]->state = W_READ;
 				vec_push(&w->reads, es[i]);
 			} else
-				wait_link(w, es[i]);
+				ent_wait(w, es[i]);
 		}
 	}
 	return WQ_OK;
@@ -445,12 +477,7 @@ do_reads(struct wq_watch *w, struct went **es, const char **ids,
 				continue;
 			}
 			wq_record_clear(&recs[i]);
-			if (es[i]->subscribed)
-				wait_link(w, es[i]);
-			else {
-				es[i]->state = W_SUB;
-				vec_push(&w->subs, es[i]);
-			}
+			ent_wait(w, es[i]);
 		}
 	}
 	return WQ_OK;
@@ -462,7 +489,15 @@ do_subs(struct wq_watch *w, struct went **es, const char **ids)
 	size_t	n, i;
 	int	rc;
 
-	while ((n = take(&w->subs, W_SUB, es, ids)) > 0) {
+	while (w->all != A_SENT &&
+	    (n = take(&w->subs, W_SUB, es, ids)) > 0) {
+		if (w->all == A_ON) {	/* covered: read it now */
+			for (i = 0; i < n; i++) {
+				es[i]->state = W_CHECK;
+				vec_push(&w->checks, es[i]);
+			}
+			continue;
+		}
 		for (i = 0; i < n; i++) {
 			es[i]->state = W_SUBBING;
 			es[i]->subscribed = 1;
@@ -479,6 +514,39 @@ do_subs(struct wq_watch *w, struct went **es, const char **ids)
 			return rc;
 	}
 	return WQ_OK;
+}
+
+/*
+ * With many ids in flight, the channel ended covers them all: a
+ * SUBSCRIBE and an UNSUBSCRIBE less per id, and one message per call of
+ * a worker that ends jobs, whoever waits for them.  With few left, each
+ * waiting id not subscribed to is subscribed to (and read once more,
+ * once confirmed) before ended goes.
+ */
+static int
+all_mode(struct wq_watch *w)
+{
+	struct went	*e, *next;
+	int		 rc;
+
+	if (w->all == A_OFF && w->count >= ALL_ON) {
+		w->all = A_SENT;
+		return wq_waiter_all(w->w, 1);
+	}
+	if (w->all != A_ON || w->count > ALL_OFF)
+		return WQ_OK;
+	for (e = w->head; e != NULL; e = next) {
+		next = e->next;
+		if (!e->subscribed) {
+			wait_unlink(w, e);
+			e->state = W_SUB;
+			vec_push(&w->subs, e);
+		}
+	}
+	w->all = A_OFF;
+	if ((rc = do_subs(w, w->es, w->ids)) != WQ_OK)
+		return rc;
+	return wq_waiter_all(w->w, 0);
 }
 
 /*
@@ -518,8 +586,11 @@ wq_watch_run(struct wq_watch *w, int readable,
 		}
 		w->next_sweep = wq_now_ms() + SWEEP_MS;
 	}
+	if (w->w != NULL && all_mode(w) != WQ_OK)
+		watch_broken(w);
 	while (rc == WQ_OK && (w->checks.n > 0 || w->reads.n > 0 ||
-	    (w->w != NULL && (w->subs.n > 0 || w->ndrops > 0)))) {
+	    (w->w != NULL && ((w->subs.n > 0 && w->all != A_SENT) ||
+	    w->ndrops > 0)))) {
 		if ((rc = do_checks(w, w->es, w->ids, w->ended)) != WQ_OK ||
 		    (rc = do_reads(w, w->es, w->ids, w->recs)) != WQ_OK)
 			break;

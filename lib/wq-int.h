@@ -160,7 +160,7 @@ void		 wq_sub_cmd(struct wq_sub *, const char *, const char *,
 void		 wq_sub_cmd_many(struct wq_sub *, const char *, const char *,
 		    const char **, size_t);
 int		 wq_sub_read(struct wq_sub *,
-		    void (*)(void *, int, const char *), void *);
+		    void (*)(void *, int, const char *, const char *), void *);
 
 /* json.c: members of a JSON object, found without parsing it. */
 int		 wq_json_members(const char *, size_t, const char *const *,

@@ -273,11 +273,17 @@ int		 wq_waiter_remove(struct wq_waiter *, const char *);
 int		 wq_waiter_read(struct wq_waiter *, char **, size_t, size_t *);
 /* Unsubscribe many at once. */
 int		 wq_waiter_drop(struct wq_waiter *, const char **, size_t);
+/* Subscribe to the end of every job of the namespace (1), or stop (0). */
+int		 wq_waiter_all(struct wq_waiter *, int);
 /* Read what arrived: fn(arg, what, id) for each subscription confirmed
- * (after which a read of the record sees any end that is not hinted)
- * and each hint.  WQ_EUNAVAIL when the link broke. */
+ * (after which a read of the record sees any end that is not hinted),
+ * each hint, the confirmation of wq_waiter_all(w, 1) (id NULL), and
+ * each subscription refused (id NULL).  WQ_EUNAVAIL when the link
+ * broke. */
 #define WQ_WAITER_SUBSCRIBED	1
 #define WQ_WAITER_ENDED		2
+#define WQ_WAITER_ALL		3
+#define WQ_WAITER_REFUSED	4
 int		 wq_waiter_events(struct wq_waiter *,
 		    void (*)(void *, int, const char *), void *);
 

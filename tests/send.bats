@@ -355,6 +355,10 @@ acl_as() {
 	run env WQ_REDIS="$sub" sh -c 'wq-submit a b | wq-status --wait --timeout 60 --jq .result'
 	assert_success
 	assert_output "$(printf '"done: a"\n"done: b"')"
+	# and may follow the channel ended, as it does with many jobs
+	run timeout 2 redis-cli -s "$(suite_dir)/acl.sock" --user wq-submit \
+	    --pass pw-sub --no-auth-warning subscribe wq:ended
+	assert_output "$(printf 'subscribe\nwq:ended\n1')"
 	# it reaches no inbox: not through wq-send, not by hand, not by a script
 	for type in drain hello ping; do
 		run env WQ_REDIS="$sub" wq-send --timeout 20 acl-w1 "$type"

@@ -163,6 +163,54 @@ resubscribed() {
 	[ "$(numsub "$id")" = 0 ]
 }
 
+# each_subscribed FILE: every id in FILE has a subscriber on its channel.
+each_subscribed() {
+	local id
+	while read -r id; do
+		[ "$(numsub "$id")" = 1 ] || return 1
+	done <"$1"
+}
+
+# ended_subs: how many connections follow the channel ended.
+ended_subs() {
+	rcli pubsub numsub wq:ended | tail -1
+}
+
+@test "wq-status --wait: many ids in flight are followed on ended, the last few on their own channels" {
+	seq 300 | wq-submit --lines >"$BATS_TEST_TMPDIR/ids"
+	for i in $(seq 10); do echo "slow$i"; done |
+	    wq-submit --lines --queue slow | tee -a "$BATS_TEST_TMPDIR/ids" |
+	    jq -r .callback >"$BATS_TEST_TMPDIR/slow"
+	# one read of a file: 310 ids in flight at once
+	start st sh -c "wq-status --wait --timeout 120 <'$BATS_TEST_TMPDIR/ids' >'$out'"
+	wait_for 30 eval '[ "$(ended_subs)" = 1 ]'
+	[ "$(rcli pubsub channels 'wq:done:*' | grep -c .)" = 0 ]
+	start w1 wq-worker --jq .
+	wait_for 60 sh -c "[ \$(wc -l <'$out') = 300 ]"
+	# 10 left: each on its own channel, subscribed before ended goes
+	wait_for 30 each_subscribed "$BATS_TEST_TMPDIR/slow"
+	wait_for 30 eval '[ "$(ended_subs)" = 0 ]'
+	kill -0 "$(pid_of st)"
+	start w2 wq-worker --jq . --queue slow
+	wait_for 60 sh -c "! kill -0 $(pid_of st) 2>/dev/null"
+	[ "$(wc -l <"$out")" = 310 ]
+	[ "$(jq -r .callback "$out" | sort -u | wc -l)" = 310 ]
+	[ "$(jq -r .status "$out" | sort -u)" = worked ]
+}
+
+@test "wq-status --wait where an ACL refuses the channel ended: a channel each, still" {
+	rcli acl setuser old on '>pw' resetchannels '+@all' '~*' \
+	    '&wq:done:*' '&wq:wake:*' >/dev/null
+	seq 300 | wq-submit --lines >"$BATS_TEST_TMPDIR/ids"
+	start st sh -c "WQ_REDIS='unix://$WQ_TEST_SOCK?user=old&password=pw' wq-status --wait --timeout 120 <'$BATS_TEST_TMPDIR/ids' >'$out'"
+	wait_for 30 eval '[ "$(rcli pubsub channels "wq:done:*" | grep -c .)" = 300 ]'
+	start w1 wq-worker --jq .
+	wait_for 60 sh -c "! kill -0 $(pid_of st) 2>/dev/null"
+	rcli acl deluser old >/dev/null
+	[ "$(jq -r .callback "$out" | sort -u | wc -l)" = 300 ]
+	[ "$(jq -r .status "$out" | sort -u)" = worked ]
+}
+
 @test "wq-status --wait stops when its reader has gone, though its input stays open" {
 	wq-submit a b >/dev/null
 	start w1 wq-worker --jq .

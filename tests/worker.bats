@@ -281,6 +281,39 @@ hgetalls() {
 worked"
 }
 
+# ended_ids LOG: the ids the pmessages on wq:ended in a redis-cli
+# psubscribe log named, one a line, sorted.
+ended_ids() {
+	grep -A1 -x 'wq:ended' "$1" | grep -v -x -e 'wq:ended' -e '--' |
+	    tr ' ' '\n' | grep . | sort
+}
+
+@test "ended names every job a call ends, once someone follows it" {
+	for i in $(seq 30); do echo "a$i"; done | wq-submit --lines >/dev/null
+	# a pattern subscriber is not counted: nothing is published for it
+	start spy redis-cli -s "$WQ_TEST_SOCK" psubscribe 'wq:ended*'
+	wait_for 20 sh -c "grep -q psubscribe '$(suite_dir)/spy.log'"
+	start w1 wq-worker --jq 'if . == "b7" then error("no") else . end' \
+	    --batch 16
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 30 ]"
+	[ -z "$(ended_ids "$(suite_dir)/spy.log")" ]
+	# someone follows ended: every end is named once, a failure too
+	start sub redis-cli -s "$WQ_TEST_SOCK" subscribe wq:ended
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:ended | tail -1)\" = 1 ]"
+	for i in $(seq 50); do echo "b$i"; done |
+	    wq-submit --lines --max-attempts 1 | jq -r .callback | sort \
+	    >"$BATS_TEST_TMPDIR/ids"
+	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 79 ]"
+	[ "$(job_status "$(md5id b7)")" = failed ]
+	spy="$(suite_dir)/spy.log"
+	wait_for 20 eval '[ "$(ended_ids "$spy" | wc -l)" -ge 50 ]'
+	ended_ids "$spy" | cmp - "$BATS_TEST_TMPDIR/ids"
+	# a cancelled job is named as well
+	id=$(wq-submit --queue nowhere c1 | jq -r .callback)
+	wq-cancel "$id" >/dev/null
+	wait_for 20 eval 'ended_ids "$spy" | grep -qx "$id"'
+}
+
 @test "a record keeps its times, and little else, in Redis" {
 	id=$(wq-submit foo | jq -r .callback)
 	start w1 wq-worker --jq '"x" + .'

@@ -46,17 +46,20 @@ local function wq_lrem_near(key, id)
 end
 
 -- A job is cancelled (cancel.lua, queue.lua's purge): final, expiring
--- after its ttl l, its waiters told; c: its created_at.
+-- after its ttl l, its waiters told (on its channel and on ended: see
+-- complete.lua); c: its created_at.
 local function wq_cancelled(P, jk, id, by, l, c)
   redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
     'f', wq_after(c))
   redis.call('HDEL', jk, 'y')
   redis.call('EXPIRE', jk, l or WQ_TTL_DEFAULT)
   redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
+  redis.call('PUBLISH', P .. 'ended', id)
 end
 
 -- A job fails for good: the record says so, it joins the bounded dead
--- list of its queue, expires after its TTL, and waiters are told.
+-- list of its queue, expires after its TTL, and waiters are told (on its
+-- channel and on ended: see complete.lua).
 local function wq_fail_final(P, jk, id, q, err, ttl, c)
   redis.call('HSET', jk, 's', 'failed', 'e', err, 'f', wq_after(c))
   redis.call('HDEL', jk, 'y')
@@ -65,6 +68,7 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c)
   redis.call('EXPIRE', jk, ttl or WQ_TTL_DEFAULT)
   redis.call('INCR', P .. 'stats:failed')
   redis.call('PUBLISH', P .. 'done:' .. id, 'failed')
+  redis.call('PUBLISH', P .. 'ended', id)
 end
 
 -- A claimed job goes back unfinished, its attempt not counted, to the

@@ -16,7 +16,9 @@
 -- have a subscriber (one PUBSUB NUMSUB for the whole call), since a drain
 -- with nobody waiting would otherwise spend a call per job on it.  The
 -- subscriber count and the record's change are one atomic step: a waiter
--- that subscribes later reads the final record.
+-- that subscribes later reads the final record.  A waiter that follows
+-- many jobs at once subscribes to ended instead, where one message names
+-- every job the call ended (the ids, between spaces).
 -- Returns per job: worked | pending | failed | stale.
 local P, node = ARGV[1], ARGV[2]
 local out, nout, nworked, nretried = {}, 0, 0, 0
@@ -24,7 +26,7 @@ local out, nout, nworked, nretried = {}, 0, 0, 0
 -- named once per call (tostring() formats with printf).
 local lat, latsum = {}, 0
 local nbounds = #WQ_LATENCY_BOUNDS
-local done, ndone = {}, 0
+local done, ids, ndone = {}, {}, 0
 -- Numbers given to redis.call are formatted with "%.17g": the default
 -- TTL as a string, made once.
 local ttl_default = string.format('%d', WQ_TTL_DEFAULT)
@@ -63,6 +65,7 @@ for a = 3, #ARGV, 5 do
     redis.call('EXPIRE', jk, ttl)
     ndone = ndone + 1
     done[ndone] = P .. 'done:' .. id
+    ids[ndone] = id
     nworked = nworked + 1
     latsum = latsum + ms
     local b = nbounds + 1
@@ -94,6 +97,9 @@ for a = 3, #ARGV, 5 do
   end
   nout = nout + 1
   out[nout] = st
+end
+if ndone > 0 and redis.call('PUBSUB', 'NUMSUB', P .. 'ended')[2] > 0 then
+  redis.call('PUBLISH', P .. 'ended', table.concat(ids, ' ', 1, ndone))
 end
 -- (in slices: unpack() is bounded by Lua's C stack)
 for i = 1, ndone, 1000 do
