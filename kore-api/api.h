@@ -99,7 +99,7 @@ int		 rq_respond_json(struct http_request *, int, jv);
 int		 rq_respond_error(struct http_request *, int, const char *);
 int		 rq_respond_method(struct http_request *, const char *);
 int		 rq_respond_page(struct http_request *, int, const char *,
-		    size_t);
+		    size_t, int);
 jv		 rq_not_found(void);
 struct rq	*rq_new(struct http_request *);
 int		 rq_yield(struct http_request *, struct rq *);
@@ -140,6 +140,10 @@ extern const char	 console_html[];
 extern const size_t	 console_html_len;
 extern const char	 login_html[];
 extern const size_t	 login_html_len;
+extern const char	 console_html_script[];	/* their blocks' hashes */
+extern const char	 console_html_style[];
+extern const char	 login_html_script[];
+extern const char	 login_html_style[];
 extern const char	 openapi_json[];
 extern const size_t	 openapi_json_len;
 

@@ -1,7 +1,21 @@
 #!/bin/sh
 # embed.sh OUT.c NAME=FILE... -- embed text files (the web console's
-# pages) in C: const char NAME[] and const size_t NAME_len for each.
+# pages) in C: const char NAME[] and const size_t NAME_len for each; and
+# for a page (NAME ending in _html) const char NAME_script[] and
+# NAME_style[], the hashes of its one <script> and one <style> block
+# (each tag alone on its line) in the form a Content-Security-Policy
+# takes them, so that the page needs no 'unsafe-inline'.
 set -eu
+
+# The CSP source of the block between the lines <TAG> and </TAG>: what a
+# browser hashes is the text between the tags, the newline after <TAG>
+# included.
+block_hash() {
+	{
+		printf '\n'
+		sed -n "/^<$1>\$/,/^<\/$1>\$/p" "$2" | sed '1d;$d'
+	} | openssl dgst -sha256 -binary | base64
+}
 out=$1
 shift
 {
@@ -15,6 +29,14 @@ shift
 		    "$file"
 		echo ';'
 		echo "const size_t ${name}_len = sizeof($name) - 1;"
+		case $name in
+		*_html)
+			s=$(block_hash script "$file")
+			c=$(block_hash style "$file")
+			echo "const char ${name}_script[] = \"'sha256-$s'\";"
+			echo "const char ${name}_style[] = \"'sha256-$c'\";"
+			;;
+		esac
 	done
 } > "$out.tmp"
 mv "$out.tmp" "$out"

@@ -115,7 +115,8 @@ respond_unauthorized(struct http_request *req, int page)
 	http_response_header(req, "www-authenticate", "Bearer realm=\"wq\"");
 	/* A browser gets a page that asks for the token. */
 	if (page && wants_html(req))
-		return rq_respond_page(req, 401, login_html, login_html_len);
+		return rq_respond_page(req, 401, login_html, login_html_len,
+		    1);
 	return rq_respond_error(req, 401, "missing or wrong bearer token");
 }
 
@@ -277,7 +278,8 @@ query_number(struct http_request *req, const char *name, double *out)
 static int
 route_console(struct http_request *req)
 {
-	return rq_respond_page(req, 200, console_html, console_html_len);
+	return rq_respond_page(req, 200, console_html, console_html_len,
+	    0);
 }
 
 /* kore-api/openapi.json, built in like the console. */

@@ -26,18 +26,25 @@ rq_respond(struct http_request *req, int status, const char *ctype,
 }
 
 /*
- * The console's pages: their own script and style only, talking to this
- * origin only, never in a frame.
+ * The console's pages: their own script and style only, by the hashes of
+ * their blocks (embed.sh), talking to this origin only, never in a frame.
+ * The login page writes the console into its own document once the token
+ * is taken, so its policy allows the console's blocks too.
  */
 int
 rq_respond_page(struct http_request *req, int status, const char *html,
-    size_t len)
+    size_t len, int login)
 {
-	http_response_header(req, "content-security-policy",
-	    "default-src 'none'; script-src 'unsafe-inline'; "
-	    "style-src 'unsafe-inline'; connect-src 'self'; "
-	    "img-src 'self' data:; form-action 'self'; base-uri 'none'; "
-	    "frame-ancestors 'none'");
+	char	*csp;
+
+	if (asprintf(&csp, "default-src 'none'; script-src %s %s; "
+	    "style-src %s %s; connect-src 'self'; img-src 'self' data:; "
+	    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+	    console_html_script, login ? login_html_script : "",
+	    console_html_style, login ? login_html_style : "") == -1)
+		return rq_respond(req, 500, "text/plain", "", 0);
+	http_response_header(req, "content-security-policy", csp);
+	free(csp);
 	http_response_header(req, "x-frame-options", "DENY");
 	http_response_header(req, "referrer-policy", "no-referrer");
 	return rq_respond(req, status, "text/html; charset=utf-8", html, len);

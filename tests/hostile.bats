@@ -394,6 +394,10 @@ api_whole() {
 	http GET "$url/"
 	echo "$headers" | grep -qi "^x-content-type-options: nosniff"
 	echo "$headers" | grep -i "^content-security-policy:" | grep -q "frame-ancestors 'none'"
+	# its own script and style by their hashes, nothing inline else
+	csp=$(echo "$headers" | grep -i "^content-security-policy:")
+	[ -z "$(echo "$csp" | grep unsafe-inline)" ]
+	echo "$csp" | grep -q "script-src 'sha256-[A-Za-z0-9+/]*=' *; style-src 'sha256-"
 	# beyond loopback, a token or an explicit --insecure-no-token
 	run env -u WQ_TOKEN wq-api --listen "0.0.0.0:$(free_port)"
 	assert_failure 2
