@@ -351,3 +351,22 @@ fail_jobs() {
 	run wq-queue pause 'bad queue'
 	assert_failure 2
 }
+
+@test "wq-queue pause: an idle worker's beats do not send it to claim in vain" {
+	wq-queue pause q >/dev/null
+	wq-submit --queue q held >/dev/null
+	start mon redis-cli -s "$WQ_TEST_SOCK" monitor
+	sleep 0.3
+	start w1 wq-worker --name w1 --queue q --heartbeat 0.2 --sleep 0
+	wait_for 20 grep -q '"wq:nodes"' "$(suite_dir)/mon.log"
+	sleep 2
+	beats=$(grep -c '"EVALSHA" "[0-9a-f]*" "[0-9]*" "wq:nodes"' "$(suite_dir)/mon.log")
+	claims=$(grep -c '"EVALSHA" "[0-9a-f]*" "[0-9]*" "wq:active:w1"' "$(suite_dir)/mon.log")
+	echo "# $beats beats, $claims claims" >&3
+	[ "$beats" -ge 5 ]
+	# the claim of its start, none at its beats
+	[ "$claims" -le 1 ]
+	# resumed: it claims at once
+	wq-queue resume q >/dev/null
+	wait_for 20 eval '[ "$(rcli llen wq:queue:q)" = 0 ]'
+}

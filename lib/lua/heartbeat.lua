@@ -162,10 +162,14 @@ end
 
 -- After the sweep, so that what it put back counts as work.  pcall: a
 -- queue's key of another type (bad data) must not stop the beat; the
--- claim reports it.
+-- claim reports it.  A paused queue (wq-queue pause) holds no work for
+-- a claim: an idle worker would claim from it in vain at every beat.
+-- (Looked at only for a queue that holds ids: an idle beat costs no more.)
 local work = 0
 for i = 6, #KEYS do
-  if (tonumber(redis.pcall('LLEN', KEYS[i])) or 0) > 0 then
+  if (tonumber(redis.pcall('LLEN', KEYS[i])) or 0) > 0 and
+      redis.call('SISMEMBER', P .. 'paused',
+        string.sub(KEYS[i], #P + 7)) == 0 then
     work = 1
     break
   end
