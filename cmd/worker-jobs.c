@@ -100,6 +100,10 @@ outcomes_recorded(struct worker *w)
 		o = &w->outs[i];
 		log_outcome(w, o, o->state ? o->state : "?");
 		count_outcome(w, o);
+		/* its children, told now (if this fails, by the sweep) */
+		if (o->children && wq_deps_release(w->wq, o->id) != WQ_OK)
+			worker_log(w, "deps", jv_null(), "job %s: its "
+			    "children: %s", o->id, wq_error(w->wq));
 		wq_outcome_clear(o);
 	}
 	w->nouts = 0;
@@ -281,6 +285,65 @@ worker_recover(struct worker *w)
 		worker_log(w, "recover", jv_null(), "%ld job(s) claimed "
 		    "before the link broke were handed back", handed);
 	return rc;
+}
+
+/*
+ * Write the progress the running jobs said since it was last written,
+ * in one call: of each job at most every PROGRESS_MS, the latest value
+ * (one that came meanwhile replaces it).  s: that job's at once (it
+ * ended).  A failure is logged; the value is dropped.
+ */
+void
+worker_flush_progress(struct worker *w, struct slot *s)
+{
+	const char	**ids, **vals;
+	long		 *toks;
+	size_t		  i, n = 0;
+	int64_t		  now = wq_now_ms();
+
+	ids = wq_calloc(w->nslots, sizeof(*ids));
+	vals = wq_calloc(w->nslots, sizeof(*vals));
+	toks = wq_calloc(w->nslots, sizeof(*toks));
+	for (i = 0; i < w->nslots; i++) {
+		struct slot *t = &w->slots[i];
+
+		if (!t->used || t->prog == NULL || (s != NULL && t != s) ||
+		    (s == NULL && now < t->prog_at + PROGRESS_MS))
+			continue;
+		ids[n] = t->claim.id;
+		toks[n] = t->claim.token;
+		vals[n++] = t->prog;
+	}
+	if (n > 0 && w->up && wq_progress(w->wq, ids, toks, vals, n) != WQ_OK)
+		worker_log(w, "progress", jv_null(), "progress: %s",
+		    wq_error(w->wq));
+	for (i = 0; i < w->nslots; i++) {
+		struct slot *t = &w->slots[i];
+
+		if (n > 0 && t->used && t->prog != NULL && (s == NULL ||
+		    t == s) && (s != NULL || now >= t->prog_at + PROGRESS_MS)) {
+			free(t->prog);
+			t->prog = NULL;
+			t->prog_at = now;
+		}
+	}
+	free(ids);
+	free(vals);
+	free(toks);
+}
+
+/* When the next progress is to be written (0: none waits). */
+int64_t
+worker_progress_due(struct worker *w)
+{
+	int64_t	t = 0;
+	size_t	i;
+
+	for (i = 0; i < w->nslots; i++)
+		if (w->slots[i].used && w->slots[i].prog != NULL &&
+		    (t == 0 || w->slots[i].prog_at + PROGRESS_MS < t))
+			t = w->slots[i].prog_at + PROGRESS_MS;
+	return t;
 }
 
 /*

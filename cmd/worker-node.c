@@ -333,6 +333,22 @@ fire_schedules(struct worker *w)
 		    "%ld job(s) of schedules submitted", fired);
 }
 
+/* This beat swept and deps holds steps a dead process left: do them. */
+static void
+sweep_deps(struct worker *w)
+{
+	size_t	done;
+
+	if (wq_deps_sweep(w->wq, &done) != WQ_OK)
+		worker_log(w, "deps", jv_null(), "dependencies: %s",
+		    wq_error(w->wq));
+	else if (done > 0)
+		worker_log(w, "deps", jv_object_set(jv_object(),
+		    jv_string("steps"), jv_number((double)done)),
+		    "%zu step(s) of dependencies finished for a process "
+		    "that died", done);
+}
+
 /*
  * Coming back, the name is held by another live process (this one was
  * reaped while cut off, and a new one took the name): this one is no
@@ -467,6 +483,8 @@ worker_heartbeat(struct worker *w)
 	log_sweep(w, &b);
 	if (b.cron)
 		fire_schedules(w);
+	if (b.deps)
+		sweep_deps(w);
 	for (i = 0; i < b.nmsgs; i++) {
 		handle_message(w, &msgs[i]);
 		wq_msg_clear(&msgs[i]);

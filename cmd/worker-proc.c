@@ -59,7 +59,7 @@ worker_slots_init(struct worker *w)
 	w->slots = wq_calloc(w->nslots, sizeof(*w->slots));
 	for (i = 0; i < w->nslots; i++)
 		w->slots[i].in_fd = w->slots[i].out_fd =
-		    w->slots[i].err_fd = -1;
+		    w->slots[i].err_fd = w->slots[i].prog_fd = -1;
 	w->jq_run.in_fd = w->jq_run.out_fd = -1;
 	w->jq_run.stuck = (size_t)-1;
 }
@@ -90,7 +90,7 @@ close_pair(int p[2])
  */
 __attribute__((noreturn))
 static void
-child(const char *cmd, int in[2], int out[2], int err[2],
+child(const char *cmd, int in[2], int out[2], int err[2], int prog,
     const struct wq_claim *c)
 {
 	char	num[32];
@@ -103,6 +103,16 @@ child(const char *cmd, int in[2], int out[2], int err[2],
 	    dup2(out[1], 1) == -1 || dup2(err[1], 2) == -1 ||
 	    unsetenv("WQ_REDIS") == -1 || unsetenv("WQ_TOKEN") == -1)
 		_exit(127);
+	/* a job's progress: the one descriptor it gets besides 0, 1, 2 */
+	if (unsetenv("WQ_PROGRESS_FD") == -1)
+		_exit(127);
+	if (prog >= 0) {
+		snprintf(num, sizeof(num), "%d", PROGRESS_FD);
+		if ((prog == PROGRESS_FD ? fcntl(prog, F_SETFD, 0) :
+		    dup2(prog, PROGRESS_FD)) == -1 ||
+		    setenv("WQ_PROGRESS_FD", num, 1) == -1)
+			_exit(127);
+	}
 	if (c != NULL) {
 		snprintf(num, sizeof(num), "%ld", c->token);
 		if (setenv("WQ_JOB_ID", c->id, 1) == -1 ||
@@ -147,9 +157,11 @@ set_input(struct slot *s, jv input)
 static int
 spawn(struct slot *s, const char *cmd, jv input, const struct wq_claim *c)
 {
-	int	in[2], out[2], err[2];
+	int	in[2], out[2], err[2], prog[2] = { -1, -1 };
 	pid_t	pid;
 
+	if (c != NULL && pipe2(prog, O_CLOEXEC) == -1)
+		goto fail;
 	if (pipe2(in, O_CLOEXEC) == -1)
 		goto fail;
 	if (pipe2(out, O_CLOEXEC) == -1)
@@ -163,10 +175,15 @@ spawn(struct slot *s, const char *cmd, jv input, const struct wq_claim *c)
 		goto fail_out;
 	}
 	if (pid == 0)
-		child(cmd, in, out, err, c);
+		child(cmd, in, out, err, prog[1], c);
 	/* (the child does it too: whichever runs first; EACCES once it
 	 * has run exec is the child's own doing) */
 	(void)setpgid(pid, pid);
+	if (prog[1] >= 0) {
+		close(prog[1]);
+		s->prog_fd = prog[0];
+		set_nonblock(s->prog_fd);
+	}
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
@@ -181,6 +198,8 @@ fail_out:
 fail_in:
 	close_pair(in);
 fail:
+	if (prog[0] >= 0)
+		close_pair(prog);
 	jv_free(input);
 	return -1;
 }
@@ -205,6 +224,9 @@ slot_reset(struct slot *s)
 		close(s->out_fd);
 	if (s->err_fd >= 0)
 		close(s->err_fd);
+	if (s->prog_fd >= 0)
+		close(s->prog_fd);
+	free(s->prog);
 	free(s->in);
 	free(s->out.p);
 	free(s->err.p);
@@ -213,14 +235,14 @@ slot_reset(struct slot *s)
 	else
 		wq_msg_clear(&s->msg);
 	memset(s, 0, sizeof(*s));
-	s->in_fd = s->out_fd = s->err_fd = -1;
+	s->in_fd = s->out_fd = s->err_fd = s->prog_fd = -1;
 }
 
 static void
 slot_take(struct slot *s, enum proc_kind kind)
 {
 	memset(s, 0, sizeof(*s));
-	s->in_fd = s->out_fd = s->err_fd = -1;
+	s->in_fd = s->out_fd = s->err_fd = s->prog_fd = -1;
 	s->used = 1;
 	s->kind = kind;
 	s->started = wq_now_ms();
@@ -341,6 +363,55 @@ worker_read_output(struct slot *s, int err)
 	}
 }
 
+/* One line of progress: the latest, if it is one (else ignored). */
+static void
+progress_line(struct slot *s, const char *line, size_t n)
+{
+	char	*p;
+
+	if ((p = wq_progress_parse(line, n)) == NULL)
+		return;
+	free(s->prog);
+	s->prog = p;
+}
+
+/*
+ * What the job wrote on WQ_PROGRESS_FD: lines, of which the last good
+ * one waits to be written (rate-limited: worker_flush_progress); a line
+ * longer than PROGRESS_LINE is ignored.
+ */
+void
+worker_read_progress(struct slot *s)
+{
+	char	 buf[4096], *nl;
+	ssize_t	 r;
+	size_t	 i, k;
+
+	while ((r = read(s->prog_fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < (size_t)r; i = k + 1) {
+			nl = memchr(buf + i, '\n', (size_t)r - i);
+			k = nl ? (size_t)(nl - buf) : (size_t)r;
+			if (!s->prog_skip && s->prog_len + (k - i) <=
+			    sizeof(s->prog_buf)) {
+				memcpy(s->prog_buf + s->prog_len, buf + i,
+				    k - i);
+				s->prog_len += k - i;
+			} else
+				s->prog_skip = 1;
+			if (nl == NULL)
+				break;
+			if (!s->prog_skip)
+				progress_line(s, s->prog_buf, s->prog_len);
+			s->prog_len = 0;
+			s->prog_skip = 0;
+		}
+	}
+	if (r == 0 || (r == -1 && errno != EAGAIN && errno != EINTR)) {
+		close(s->prog_fd);
+		s->prog_fd = -1;
+	}
+}
+
 void
 worker_write_input(struct slot *s)
 {
@@ -411,6 +482,11 @@ proc_done(struct worker *w, struct slot *s)
 	jv	 res;
 	size_t	 n;
 
+	/* its last word on progress, before its end is recorded */
+	if (s->kind == PROC_JOB && s->prog_fd >= 0)
+		worker_read_progress(s);
+	if (s->kind == PROC_JOB && s->prog != NULL)
+		worker_flush_progress(w, s);
 	failure(s, why, sizeof(why));
 	n = s->out.n;
 	if (n > 0 && s->out.p[n - 1] == '\n')

@@ -28,6 +28,10 @@
 #define MAX_CAPTURE	(1024 * 1024)	/* a job's stdout: its result */
 #define ERR_TAIL	4096		/* the end of its stderr kept */
 #define HANDLER_SLOTS	4		/* --on handlers at once */
+#define PROGRESS_FD	3		/* a job's WQ_PROGRESS_FD */
+#define PROGRESS_MS	250		/* a job's progress, written at most
+					   this often */
+#define PROGRESS_LINE	1024		/* the longest progress line */
 
 enum work { WORK_EXEC, WORK_JQ, WORK_SLEEP };
 enum proc_kind { PROC_JOB, PROC_HANDLER };
@@ -46,6 +50,12 @@ struct slot {
 	struct wq_msg	 msg;		/* PROC_HANDLER */
 	pid_t		 pid;
 	int		 in_fd, out_fd, err_fd;
+	int		 prog_fd;	/* WQ_PROGRESS_FD's other end */
+	char		 prog_buf[PROGRESS_LINE];
+	size_t		 prog_len;	/* 0 after a line too long */
+	int		 prog_skip;	/* in a line too long */
+	char		*prog;		/* the latest, not written yet */
+	int64_t		 prog_at;	/* the last written */
 	char		*in;
 	size_t		 in_len, in_off;
 	struct capture	 out, err;
@@ -147,6 +157,7 @@ int		 worker_start_handler(struct worker *, struct wq_msg *,
 		    const char *);
 void		 worker_kill_slot(struct slot *);
 void		 worker_read_output(struct slot *, int);
+void		 worker_read_progress(struct slot *);
 void		 worker_write_input(struct slot *);
 void		 worker_reap_children(struct worker *);
 void		 worker_service_slots(struct worker *);
@@ -170,6 +181,8 @@ void		 worker_outcome_add(struct worker *, struct wq_claim *, int,
 void		 worker_flush_outcomes(struct worker *);
 void		 worker_claim(struct worker *);
 void		 worker_promote(struct worker *);
+void		 worker_flush_progress(struct worker *, struct slot *);
+int64_t		 worker_progress_due(struct worker *);
 int		 worker_recover(struct worker *);
 
 /* worker-node.c */

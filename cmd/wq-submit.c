@@ -28,7 +28,7 @@
 
 enum { OPT_LINES = WQ_OPT_FIRST_PRIVATE, OPT_JSON, OPT_KEY, OPT_TIMEOUT,
     OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL, OPT_IN, OPT_AT,
-    OPT_PRIORITY };
+    OPT_PRIORITY, OPT_AFTER };
 
 static const struct option own[] = {
 	{ "lines",		no_argument,		NULL, OPT_LINES },
@@ -42,6 +42,7 @@ static const struct option own[] = {
 	{ "at",			required_argument,	NULL, OPT_AT },
 	{ "priority",		required_argument,	NULL, OPT_PRIORITY },
 	{ "max-queues",		required_argument, NULL, WQ_OPT_MAX_QUEUES },
+	{ "after",		required_argument,	NULL, OPT_AFTER },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -55,6 +56,7 @@ static int		 mode = WQ_TEXT_STRING;
 static char		*key;
 static long		 timeout, max_attempts, priority;
 static const char	*trace;		/* --traceparent, $TRACEPARENT */
+static struct wq_spec	 parents;	/* --after, in its after */
 static int		 run = WQ_RUN_NOW;	/* --in, --at */
 static int64_t		 run_ms;
 
@@ -69,13 +71,15 @@ usage(FILE *f)
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
 "                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\",\n"
-"                     \"traceparent\",\"in\",\"at\",\"priority\"}\n"
+"                     \"traceparent\",\"in\",\"at\",\"priority\",\n"
+"                     \"after\"}\n"
 "  --all-or-nothing   read and check all of stdin before queueing any\n"
 "                     of it (by default a bad line stops the stream)\n"
 "  --key K            idempotency key of the job (one job only)\n"
 "  --timeout S        seconds a worker may run each job\n"
 "  --max-attempts N   attempts before a job fails for good\n"
 "  --priority N       0 (the default) to 9: higher is claimed first\n"
+"  --after ID         run the jobs once job ID has worked (repeatable)\n"
 "  --in DURATION      run the jobs after DURATION (seconds, or 250ms,\n"
 "                     1.5s, 10m, 2h, 1d; at most 30 days)\n"
 "  --at TIME          run the jobs at TIME (RFC 3339, as\n"
@@ -92,6 +96,8 @@ static int
 parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
     char *err, size_t errlen)
 {
+	size_t	i;
+
 	if (mode == WQ_TEXT_JSON && len == 0) {
 		snprintf(err, errlen, "input %zu: empty line (expected a JSON "
 		    "job object)", no);
@@ -114,6 +120,9 @@ parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
 		spec->traceparent = wq_strdup(trace);
 	if (spec->priority == 0)
 		spec->priority = priority;
+	if (spec->nafter == 0)
+		for (i = 0; i < parents.nafter; i++)
+			wq_spec_add_after(wq, spec, parents.after[i]);
 	if (spec->run == WQ_RUN_NOW) {
 		spec->run = run;
 		spec->run_ms = run_ms;
@@ -409,6 +418,10 @@ main(int argc, char **argv)
 		case OPT_PRIORITY:
 			priority = cmd_long("--priority", optarg, 0,
 			    WQ_PRIORITY_MAX);
+			break;
+		case OPT_AFTER:
+			if (wq_spec_add_after(wq, &parents, optarg) != WQ_OK)
+				cmd_die(WQ_EUSAGE, "--after: %s", wq_error(wq));
 			break;
 		case OPT_IN:
 			run_option(wq, WQ_RUN_IN, "--in", optarg);

@@ -46,7 +46,8 @@ enum event {
 	EV_STDERR,	/* a process's stderr: the tail of it is kept */
 	EV_STDIN,	/* a process's stdin: room for more input */
 	EV_JQ_OUT,	/* the --jq child's stdout: results */
-	EV_JQ_IN	/* the --jq child's stdin: room for more data */
+	EV_JQ_IN,	/* the --jq child's stdin: room for more data */
+	EV_PROGRESS	/* a job's WQ_PROGRESS_FD: what it says */
 };
 
 /* The poll set of one wait, and what each descriptor is. */
@@ -111,6 +112,8 @@ next_wakeup(struct worker *w)
 		t = w->next_watchdog;
 	if (w->up && w->next_promote > 0 && w->next_promote < t)
 		t = w->next_promote;
+	if (worker_progress_due(w) > 0 && worker_progress_due(w) < t)
+		t = worker_progress_due(w);
 	for (i = 0; i < w->nslots; i++) {
 		if (!w->slots[i].used)
 			continue;
@@ -145,6 +148,9 @@ turn(struct worker *w)
 	    (w->next_promote > 0 && wq_now_ms() >= w->next_promote)))
 		worker_promote(w);
 	worker_service_slots(w);
+	if (worker_progress_due(w) > 0 && wq_now_ms() >=
+	    worker_progress_due(w))
+		worker_flush_progress(w, NULL);
 	/* outcomes go with the claim, when there is one */
 	if (!w->claim_now || w->draining || worker_claimable(w) == 0)
 		worker_flush_outcomes(w);
@@ -191,6 +197,8 @@ pollset_fill(struct worker *w, struct pollset *ps)
 			watch(ps, s->err_fd, POLLIN, EV_STDERR, s);
 		if (s->in_fd >= 0)
 			watch(ps, s->in_fd, POLLOUT, EV_STDIN, s);
+		if (s->prog_fd >= 0)
+			watch(ps, s->prog_fd, POLLIN, EV_PROGRESS, s);
 	}
 }
 
@@ -230,6 +238,9 @@ event(struct worker *w, enum event ev, struct slot *s)
 	case EV_JQ_IN:
 		worker_jq_write(w);
 		break;
+	case EV_PROGRESS:
+		worker_read_progress(s);
+		break;
 	}
 }
 
@@ -268,7 +279,7 @@ loop(struct worker *w)
 {
 	struct pollset	ps;
 
-	ps.cap = w->nslots * 3 + 4;
+	ps.cap = w->nslots * 4 + 4;
 	ps.pfd = wq_calloc(ps.cap, sizeof(*ps.pfd));
 	ps.ev = wq_calloc(ps.cap, sizeof(*ps.ev));
 	ps.slot = wq_calloc(ps.cap, sizeof(*ps.slot));

@@ -17,7 +17,7 @@ _wq_common_flags='-h --help --version'
 # Options that take a value, and options that do not, per command.
 declare -gA _wq_args=(
 	[wq-submit]='--key --timeout --max-attempts --traceparent --in --at
-		--priority --max-queues'
+		--priority --max-queues --after'
 	[wq-status]='--timeout --jq --list --limit'
 	[wq-worker]='--exec --jq --sleep --concurrency --timeout --max-attempts
 		--backoff --heartbeat --node-timeout --batch --grace --on

@@ -379,6 +379,8 @@ route_submit(struct http_request *req)
 	rq = rq_new(req);
 	rq->spec = spec;
 	rq->has_spec = 1;
+	/* its parents (after) are linked by the next sweep: deps.c */
+	rq->spec.link_later = 1;
 	wq_submit_argv(api_wq, &rq->spec, 1, &rq->argv);
 	if (rq_send(rq, &rq->argv, 1, submit_reply) == -1)
 		rq_answer_unavailable(rq);

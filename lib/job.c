@@ -33,10 +33,23 @@ spec_ttl(struct wq *wq, struct wq_spec *s)
 	return s->ttl > 0 ? s->ttl : wq->cfg.ttl;
 }
 
+static int
+same_after(struct wq_spec *a, struct wq_spec *b)
+{
+	size_t	i;
+
+	if (a->nafter != b->nafter || a->link_later != b->link_later)
+		return 0;
+	for (i = 0; i < a->nafter; i++)
+		if (strcmp(a->after[i], b->after[i]) != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * How many of specs[0..n), from the first, can go in one submit call (at
  * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts, ttl,
- * traceparent, time to run and priority for all its jobs.
+ * traceparent, time to run, priority and parents for all its jobs.
  */
 static size_t
 submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
@@ -50,6 +63,7 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs) ||
 		    specs[i].run != specs[0].run ||
 		    specs[i].priority != specs[0].priority ||
+		    !same_after(&specs[i], &specs[0]) ||
 		    specs[i].run_ms != specs[0].run_ms ||
 		    strcmp(specs[i].traceparent ? specs[i].traceparent : "",
 		    specs[0].traceparent ? specs[0].traceparent : ""))
@@ -67,6 +81,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 {
 	size_t	 i;
 	char	*data;
+	jv	 after;
 
 	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
 	wq_argv_key(a, wq, "queue:%s", spec_queue(wq, specs));
@@ -96,6 +111,17 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, specs[0].priority);
 	wq_argv_addl(a, wq->cfg.max_queues);
+	if (specs[0].nafter > 0) {
+		after = jv_array();
+		for (i = 0; i < specs[0].nafter; i++)
+			after = jv_array_append(after,
+			    jv_string(specs[0].after[i]));
+		data = wq_dump(after);
+		wq_argv_adds(a, data);
+		free(data);
+	} else
+		wq_argv_adds(a, "");
+	wq_argv_addl(a, specs[0].link_later ? -WQ_DEPS_GRACE_MS : 0);
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));
@@ -247,6 +273,8 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 		answers[i] = jv_invalid();
 	if (n == 0)
 		return WQ_OK;
+	if ((rc = wq_deps_check(wq, specs, n)) != WQ_OK)
+		return rc;
 	off = wq_calloc(n, sizeof(*off));
 	cnt = wq_calloc(n, sizeof(*cnt));
 	for (nb = 0, i = 0; i < n; i += cnt[nb++]) {
@@ -301,6 +329,8 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	free(replies);
 	free(off);
 	free(cnt);
+	if (rc == WQ_OK)
+		rc = wq_deps_link(wq, specs, n, answers);
 	if (rc != WQ_OK)
 		for (i = 0; i < n; i++) {
 			jv_free(answers[i]);
@@ -709,7 +739,7 @@ static int
 complete_decode(struct wq *wq, redisReply *r, struct wq_outcome *outs,
     size_t n)
 {
-	size_t	i;
+	size_t	i, len;
 	int	rc;
 
 	if ((rc = wq_reply_error(wq, r, "complete")) != WQ_OK)
@@ -717,6 +747,12 @@ complete_decode(struct wq *wq, redisReply *r, struct wq_outcome *outs,
 	for (i = 0; i < n && i < r->elements; i++) {
 		free(outs[i].state);
 		outs[i].state = wq_strdup(r->element[i]->str);
+		/* "worked!": it has children to tell (complete.lua) */
+		if ((len = strlen(outs[i].state)) > 0 &&
+		    outs[i].state[len - 1] == '!') {
+			outs[i].state[len - 1] = '\0';
+			outs[i].children = 1;
+		}
 	}
 	return WQ_OK;
 }
@@ -836,4 +872,74 @@ wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved,
 	if (r)
 		freeReplyObject(r);
 	return rc;
+}
+
+int
+wq_progress(struct wq *wq, const char **ids, const long *tokens,
+    const char **progress, size_t n)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	size_t		 i;
+	int		 rc;
+
+	if (n == 0)
+		return WQ_OK;
+	wq_script_argv(&a, WQ_SCRIPT_PROGRESS);
+	wq_argv_setnkeys(&a, 0);
+	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_argv_adds(&a, wq_name(wq));
+	for (i = 0; i < n; i++) {
+		wq_argv_adds(&a, ids[i]);
+		wq_argv_addl(&a, tokens[i]);
+		wq_argv_adds(&a, progress[i]);
+	}
+	r = wq_script_run(wq, &a);
+	wq_argv_free(&a);
+	rc = wq_reply_error(wq, r, "progress");
+	if (r)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * A progress line: a number from 0 to 100, or an object with "progress"
+ * (such a number) and maybe "message" (a string, cut to 200 bytes).
+ */
+char *
+wq_progress_parse(const char *line, size_t n)
+{
+	char	 err[64];
+	jv	 v, p, m, o;
+	double	 d;
+
+	v = wq_parse(line, n, err, sizeof(err));
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return NULL;
+	}
+	if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		p = v;
+		m = jv_invalid();
+	} else if (jv_get_kind(v) == JV_KIND_OBJECT) {
+		p = jv_object_get(jv_copy(v), jv_string("progress"));
+		m = jv_object_get(v, jv_string("message"));
+	} else {
+		jv_free(v);
+		return NULL;
+	}
+	d = jv_get_kind(p) == JV_KIND_NUMBER ? jv_number_value(p) : -1;
+	jv_free(p);
+	if (!(d >= 0 && d <= 100)) {
+		jv_free(m);
+		return NULL;
+	}
+	o = jv_object_set(jv_object(), jv_string("progress"), jv_number(d));
+	if (jv_get_kind(m) == JV_KIND_STRING)
+		o = jv_object_set(o, jv_string("message"),
+		    jv_string_sized(jv_string_value(m),
+		    jv_string_length_bytes(jv_copy(m)) > 200 ? 200 :
+		    jv_string_length_bytes(jv_copy(m))));
+	jv_free(m);
+	return wq_dump(o);
 }

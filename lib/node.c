@@ -213,7 +213,8 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
 	b->reaped = (long)wq_reply_ll(r->element[2]);
 	b->reclaimed = (long)wq_reply_ll(r->element[3]);
 	b->promoted = (long)wq_reply_ll(r->element[4]);
-	b->cron = wq_reply_ll(r->element[5]) != 0;
+	b->cron = (wq_reply_ll(r->element[5]) & 1) != 0;
+	b->deps = (wq_reply_ll(r->element[5]) & 2) != 0;
 	for (i = 6; i < r->elements && b->nmsgs < b->max_msgs; i++)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    wq_msg_decode(r->element[i]->str, r->element[i]->len, now,
@@ -237,7 +238,7 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	b->nmsgs = 0;
 	b->more = b->work = 0;
 	b->reaped = b->reclaimed = b->promoted = 0;
-	b->cron = 0;
+	b->cron = b->deps = 0;
 	if ((rc = wq_connect(wq)) != WQ_OK) {
 		jv_free(fields);
 		return rc;

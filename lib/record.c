@@ -48,6 +48,8 @@ static const struct {
 	{ "retry_at",	'y', F_NUM },
 	{ "run_at",	'u', F_NUM },
 	{ "priority",	'p', F_NUM },
+	{ "after",	'h', F_JSON },
+	{ "progress",	'g', F_JSON },
 	{ "timeout",	'o', F_NUM },
 	{ "ttl",	'l', F_NUM },
 	{ "traceparent", 'x', F_STR },

@@ -1,11 +1,12 @@
 /*
  * spec.c -- a submission before it is sent: a JSON job object
  * {"data","key","queue","timeout","max_attempts","ttl","traceparent",
- * "in","at","priority"} or a line of text turned into a struct wq_spec, every
- * field checked, the data held to --max-data and the callback id
- * computed.  Nothing is sent from
- * here: a spec that is refused leaves no trace.
+ * "in","at","priority","after"} or a line of text turned into a
+ * struct wq_spec, every field checked, the data held to --max-data and
+ * the callback id computed.  Nothing is sent from here: a spec that is
+ * refused leaves no trace.
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,61 @@ wq_spec_clear(struct wq_spec *s)
 	s->key = NULL;
 	free(s->traceparent);
 	s->traceparent = NULL;
+	while (s->nafter > 0)
+		free(s->after[--s->nafter]);
+	free(s->after);
+	s->after = NULL;
+}
+
+int
+wq_spec_add_after(struct wq *wq, struct wq_spec *s, const char *id)
+{
+	char	*p, *c;
+
+	if (!wq_id_valid(id))
+		return wq_seterr(wq, WQ_EUSAGE, "bad \"after\": \"%.64s\" "
+		    "is no callback id (32 hex digits)", id);
+	if (s->nafter == WQ_AFTER_MAX)
+		return wq_seterr(wq, WQ_EUSAGE, "more than %d parents "
+		    "(\"after\")", WQ_AFTER_MAX);
+	p = wq_strdup(id);
+	for (c = p; *c != '\0'; c++)
+		*c = (char)toupper((unsigned char)*c);
+	s->after = wq_reallocarray(s->after, s->nafter + 1,
+	    sizeof(*s->after));
+	s->after[s->nafter++] = p;
+	return WQ_OK;
+}
+
+/* "after" of a job object: an id, or an array of ids. */
+static int
+spec_after(struct wq *wq, jv v, struct wq_spec *s)
+{
+	jv	e;
+	int	i, n, rc = WQ_OK;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		rc = wq_spec_add_after(wq, s, jv_string_value(v));
+		jv_free(v);
+		return rc;
+	}
+	if (jv_get_kind(v) != JV_KIND_ARRAY) {
+		jv_free(v);
+		return wq_seterr(wq, WQ_EUSAGE, "\"after\" must be an id or "
+		    "an array of ids");
+	}
+	n = jv_array_length(jv_copy(v));
+	for (i = 0; i < n && rc == WQ_OK; i++) {
+		e = jv_array_get(jv_copy(v), i);
+		if (jv_get_kind(e) != JV_KIND_STRING)
+			rc = wq_seterr(wq, WQ_EUSAGE, "\"after\" must be an "
+			    "id or an array of ids");
+		else
+			rc = wq_spec_add_after(wq, s, jv_string_value(e));
+		jv_free(e);
+	}
+	jv_free(v);
+	return rc;
 }
 
 int
@@ -239,6 +295,8 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 	else if (strcmp(name, "priority") == 0)
 		rc = spec_number(wq, v, "priority", 0, WQ_PRIORITY_MAX,
 		    &s->priority);
+	else if (strcmp(name, "after") == 0)
+		rc = spec_after(wq, v, s);
 	else if (strcmp(name, "in") == 0)
 		rc = spec_run(wq, v, WQ_RUN_IN, s);
 	else if (strcmp(name, "at") == 0)
@@ -250,7 +308,7 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 	} else {
 		rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
 		    "(expected data, key, queue, timeout, max_attempts, ttl, "
-		    "traceparent, in, at, priority)", name);
+		    "traceparent, in, at, priority, after)", name);
 		jv_free(v);
 	}
 	return rc;
@@ -261,6 +319,7 @@ int
 wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 {
 	jv	k, key = jv_null();
+	size_t	i;
 	int	it, rc = WQ_OK;
 
 	memset(s, 0, sizeof(*s));
@@ -287,6 +346,10 @@ wq_spec_from_json(struct wq *wq, jv obj, struct wq_spec *s)
 		s->key = wq_strdup(jv_string_value(key));
 	if (rc == WQ_OK)
 		wq_id_of(jv_copy(s->data), s->key, s->id);
+	for (i = 0; rc == WQ_OK && i < s->nafter; i++)
+		if (strcmp(s->after[i], s->id) == 0)
+			rc = wq_seterr(wq, WQ_EUSAGE, "\"after\" names the job "
+			    "itself");
 	jv_free(key);
 	if (rc != WQ_OK)
 		wq_spec_clear(s);

@@ -60,4 +60,11 @@
 #define WQ_PRIORITY_MAX		9
 #define WQ_PRIORITY_SPAN	1099511627776
 
+/*
+ * Dependencies: an entry of deps (a job ended whose children must be
+ * told, or a child to link to its parents) older than this was left by
+ * a process that died; the sweep finishes it.
+ */
+#define WQ_DEPS_GRACE_MS	2000
+
 #endif

@@ -109,6 +109,9 @@ enum wq_script_id {
 	WQ_SCRIPT_RETRY,
 	WQ_SCRIPT_PROMOTE,
 	WQ_SCRIPT_QUEUE,
+	WQ_SCRIPT_LINK,
+	WQ_SCRIPT_RELEASE,
+	WQ_SCRIPT_PROGRESS,
 	WQ_SCRIPT_COUNT
 };
 
@@ -238,6 +241,9 @@ int		 wq_stats_totals_decode(struct wq *, redisReply *, jv *);
 jv		 wq_stats_latency(redisReply *);
 
 /* msg.c: one inbox message; exposed for the fuzzer in fuzz/. */
+/* deps.c: before a submission, and after it for the fresh jobs. */
+int		 wq_deps_check(struct wq *, struct wq_spec *, size_t);
+int		 wq_deps_link(struct wq *, struct wq_spec *, size_t, jv *);
 int		 wq_msg_decode(const char *, size_t, long long,
 		    struct wq_msg *);
 

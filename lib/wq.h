@@ -189,9 +189,13 @@ struct wq_spec {
 	long		 ttl;		/* seconds, 0: the configured one */
 	char		*traceparent;	/* W3C trace context, or NULL */
 	long		 priority;	/* 0 to WQ_PRIORITY_MAX, higher first */
+	char		**after;	/* parents' ids (upper case), or NULL */
+	size_t		 nafter;
+	int		 link_later;	/* the sweep links it (the API) */
 	int		 run;		/* WQ_RUN_NOW, WQ_RUN_IN, WQ_RUN_AT */
 	int64_t		 run_ms;	/* the delay, or the time (epoch) */
 };
+#define WQ_AFTER_MAX	100	/* parents of a job */
 #define WQ_RUN_NOW	0
 #define WQ_RUN_IN	1
 #define WQ_RUN_AT	2
@@ -203,6 +207,8 @@ int		 wq_spec_set_trace(struct wq *, struct wq_spec *,
 /* Run later (WQ_RUN_IN: a duration, WQ_RUN_AT: a time), checked. */
 int		 wq_spec_set_run(struct wq *, struct wq_spec *, int,
 		    const char *);
+/* Add a parent (--after): a callback id, at most WQ_AFTER_MAX. */
+int		 wq_spec_add_after(struct wq *, struct wq_spec *, const char *);
 /* Parse a JSON job object {"data",...}; fills spec (id computed). */
 int		 wq_spec_from_json(struct wq *, jv, struct wq_spec *);
 int		 wq_spec_from_text(struct wq *, const char *, size_t, int,
@@ -387,6 +393,8 @@ struct wq_outcome {
 					   failed, stale (fenced off) */
 	char		*traceparent;	/* the claim's, for the caller's log;
 					   not sent */
+	int		 children;	/* after the call: it ended and has
+					   children to tell (wq_deps_release) */
 };
 #define WQ_DONE_OK	0
 #define WQ_DONE_FAIL	1
@@ -419,6 +427,22 @@ int		 wq_recover(struct wq *, const char **, size_t, long *);
  */
 int		 wq_promote(struct wq *, struct wq_worker_opts *, long *,
 		    int64_t *);
+/*
+ * Dependencies (deps.c).  A job that ended and has children (an outcome
+ * answered with a '!') tells them: wq_deps_release().  The sweeper
+ * finishes what a process that died left in deps: wq_deps_sweep().
+ */
+int		 wq_deps_release(struct wq *, const char *);
+/*
+ * Progress of running jobs (progress.lua): ids[i] under tokens[i] said
+ * progress[i] (JSON text); fenced like an outcome.  A line a job wrote:
+ * "42" or {"progress":42,"message":"..."}, made the JSON text to record
+ * (malloc'd), or NULL when it is neither.
+ */
+int		 wq_progress(struct wq *, const char **, const long *,
+		    const char **, size_t);
+char		*wq_progress_parse(const char *, size_t);
+int		 wq_deps_sweep(struct wq *, size_t *);
 
 /* Membership. */
 struct wq_msg;
@@ -445,6 +469,9 @@ struct wq_beat {
 	long		 reaped;	/* out: dead nodes this beat removed */
 	long		 reclaimed;	/* out: the jobs they held, put back */
 	long		 promoted;	/* out: retries moved to their queues */
+	int		 deps;		/* out: this beat swept, and deps has
+					   steps left by a process that died
+					   (wq_deps_sweep) */
 	int		 cron;		/* out: this beat swept, and a schedule
 					   is due: wq_schedule_sweep() */
 };

@@ -229,3 +229,23 @@ text_lacks() {
 	[ -z "$(rcli --scan --pattern 'wq:job:*')" ]
 	[ "$(rcli llen wq:queue:default)" = 0 ]
 }
+
+@test "the console: a working job's progress bar" {
+	api_start api
+	STOP=$(suite_dir)/stop
+	export STOP
+	start w1 wq-worker --exec 'echo "{\"progress\":42,\"message\":\"resizing\"}" >&$WQ_PROGRESS_FD
+		while [ ! -e "$STOP" ]; do sleep 0.05; done'
+	id=$(wq-submit photo | jq -r .callback)
+	url=$(api_url api)
+	session
+	wd POST "/session/$SID/url" "{\"url\":\"$url/\"}" >/dev/null
+	wait_for 20 text_has '#recent' '42% resizing'
+	# (the table is redrawn: the element is looked up each time)
+	wait_for 20 eval 'e=$(find_el "#recent progress") &&
+		[ "$(wd GET "/session/$SID/element/$e/property/value" | jq -r .)" = 42 ]'
+	touch "$STOP"
+	wait_for 20 text_has '#recent' worked
+	text_lacks '#recent' '42%'
+	[ -n "$id" ]
+}

@@ -163,6 +163,10 @@ undocumented_routes() {
 	expect 200 POST "$url/api/v1/work" -d '{"data":"later","in":"1h","priority":7}'
 	expect 200 GET "$url/api/v1/work/$(md5id later)"
 	echo "$body" | jq -e '.status == "pending" and .run_at - .created_at == 3600000 and .priority == 7'
+	# waiting for another job
+	expect 200 POST "$url/api/v1/work" -d "{\"data\":\"kid\",\"after\":[\"$ID_FOO\"]}"
+	expect 200 GET "$url/api/v1/work/$(md5id kid)"
+	echo "$body" | jq -e --arg p "$ID_FOO" '.status == "waiting" and .after == [$p]'
 	expect 200 GET "$url/api/v1/queues"
 	echo "$body" | jq -e '.q1.pending == 1'
 	# a worker: worked records, one failed for good, one waiting to retry
@@ -237,7 +241,8 @@ undocumented_routes() {
 	    '{"data":1,"timeout":0}' '{"data":1,"colour":"red"}' \
 	    '{"data":1,"traceparent":"00-abc"}' '{"data":1,"in":-1}' \
 	    '{"data":1,"at":"soon"}' '{"data":1,"in":"31d"}' \
-	    '{"data":1,"priority":10}'; do
+	    '{"data":1,"priority":10}' '{"data":1,"after":"nope"}' \
+	    '{"data":1,"key":"k","after":"8CE4B16B22B58894AA86C421E8759DF3"}'; do
 		expect 400 POST "$url/api/v1/work" -d "$b"
 	done
 	expect 400 POST "$url/api/v1/work" -d '{"data":1}' \

@@ -18,6 +18,9 @@ local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 --   x traceparent (W3C trace context; absent: none)
 --   u run_at (ms; a job submitted to run later)
 --   p priority (absent: 0)
+--   h after (JSON array of parent ids; status waiting until they worked)
+--   g progress (JSON: what the running job last said, WQ_PROGRESS_FD)
+--   k 1: the job has children (children:<id>) to tell of its end
 -- The callback id is the key's suffix and is not stored.
 local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))
@@ -45,9 +48,22 @@ local function wq_lrem_near(key, id)
   return false
 end
 
+-- A job with children (k) ended: note it in deps, for its children to be
+-- told (release.lua) by the caller, or by the sweep after a grace if the
+-- caller died first.  late: ms to add to the grace (negative: sooner).
+local function wq_deps_note(P, jk, id, late)
+  if redis.call('HGET', jk, 'k') then
+    redis.call('ZADD', P .. 'deps', string.format('%d', NOW + late),
+      'p:' .. id)
+    return true
+  end
+  return false
+end
+
 -- A job is cancelled (cancel.lua, queue.lua's purge): final, expiring
 -- after its ttl l, its waiters told (on its channel and on ended: see
--- complete.lua); c: its created_at.
+-- complete.lua), its children noted for the next sweep to tell
+-- (wq_deps_note); c: its created_at.
 local function wq_cancelled(P, jk, id, by, l, c)
   redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
     'f', wq_after(c))
@@ -55,6 +71,7 @@ local function wq_cancelled(P, jk, id, by, l, c)
   redis.call('EXPIRE', jk, l or WQ_TTL_DEFAULT)
   redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
   redis.call('PUBLISH', P .. 'ended', id)
+  wq_deps_note(P, jk, id, -WQ_DEPS_GRACE_MS)
 end
 
 -- A job fails for good: the record says so, it joins the bounded dead
@@ -69,6 +86,7 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c)
   redis.call('INCR', P .. 'stats:failed')
   redis.call('PUBLISH', P .. 'done:' .. id, 'failed')
   redis.call('PUBLISH', P .. 'ended', id)
+  return wq_deps_note(P, jk, id, 0)
 end
 
 -- A claimed job goes back unfinished, its attempt not counted, to the

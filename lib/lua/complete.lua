@@ -19,7 +19,10 @@
 -- that subscribes later reads the final record.  A waiter that follows
 -- many jobs at once subscribes to ended instead, where one message names
 -- every job the call ended (the ids, between spaces).
--- Returns per job: worked | pending | failed | stale.
+-- A job with children (k: link.lua) that ends is noted in deps
+-- (wq_deps_note) and answered with a '!' (worked!, failed!): the caller
+-- then tells its children (release.lua), or the sweep does after a crash.
+-- Returns per job: worked | pending | failed | stale, maybe with '!'.
 local P, node = ARGV[1], ARGV[2]
 local out, nout, nworked, nretried = {}, 0, 0, 0
 -- lat: jobs worked by bucket of WQ_LATENCY_BOUNDS (one past them: +Inf),
@@ -50,11 +53,11 @@ for a = 3, #ARGV, 5 do
   local st
   if not trim then redis.call('LREM', KEYS[1], -1, id) end
   -- Only what the common case needs: each field is a scan of the hash.
-  local f = redis.call('HMGET', jk, 's', 'w', 'a', 'l', 'c', 'e')
+  local f = redis.call('HMGET', jk, 's', 'w', 'a', 'l', 'c', 'e', 'k')
   local ttl = f[4] or ttl_default
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
-    st = 'worked'
+    st = f[7] and 'worked!' or 'worked'
   elseif f[1] ~= 'working' or f[2] ~= node or f[3] ~= tok then
     st = 'stale'
   elseif kind == 'ok' then
@@ -74,13 +77,17 @@ for a = 3, #ARGV, 5 do
     end
     lat[b] = (lat[b] or 0) + 1
     st = 'worked'
+    if f[7] then
+      wq_deps_note(P, jk, id, 0)
+      st = 'worked!'
+    end
   else
     local g = redis.call('HMGET', jk, 'q', 'm')
     local q, maxa = g[1] or 'default', g[2]
     if kind == 'fail' then
       if tonumber(f[3]) >= tonumber(maxa or '1') then
-        wq_fail_final(P, jk, id, q, payload, ttl, f[5])
-        st = 'failed'
+        st = wq_fail_final(P, jk, id, q, payload, ttl, f[5]) and 'failed!'
+          or 'failed'
       else
         local due = NOW + tonumber(ARGV[a + 4])
         redis.call('HSET', jk, 's', 'pending', 'e', payload, 'y',

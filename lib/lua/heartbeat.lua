@@ -11,8 +11,9 @@
 -- and its results will be fenced off; or another process registered the
 -- name since): it must register again, which the second case refuses.
 -- Else {server time ms, work (1: a queue in KEYS holds ids), nodes
--- reaped, jobs they held put back, retries promoted, cron (1: this beat
--- swept and a schedule is due: the caller fires it, schedule.c),
+-- reaped, jobs they held put back, retries promoted, cron (bit 1: this
+-- beat swept and a schedule is due: the caller fires it, schedule.c; bit
+-- 2: deps has steps left by a process that died, deps.c),
 -- messages...}.
 --
 -- Membership: a node is a member while its hash says alive = 1 under its
@@ -70,12 +71,21 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   -- No timeout is under WQ_NODE_TIMEOUT_MIN_MS, so younger beats are not
   -- looked at.
   -- The oldest member left is the next to die if it stops beating.
-  local dtimeout, limit, oldest = tonumber(ARGV[7]), 100, nil
-  local c = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf',
-    NOW - WQ_NODE_TIMEOUT_MIN_MS,
-    'WITHSCORES', 'LIMIT', 0, limit)
+  -- One read: the oldest members, those past WQ_NODE_TIMEOUT_MIN_MS
+  -- first, then the first younger one.
+  local dtimeout, limit, oldest, nold = tonumber(ARGV[7]), 100, nil, 0
+  local c = redis.call('ZRANGE', KEYS[1], 0, limit - 1, 'WITHSCORES')
   for i = 1, #c, 2 do
     local node, last = c[i], tonumber(c[i + 1])
+    if last > NOW - WQ_NODE_TIMEOUT_MIN_MS then
+      -- (its timeout matters only if it may end before the gate)
+      if not oldest and last + WQ_NODE_TIMEOUT_MIN_MS < due then
+        oldest = last + 1 + tonumber(redis.call('HGET',
+          P .. 'node:' .. node, 'timeout_ms') or dtimeout)
+      end
+      break
+    end
+    nold = nold + 1
     local t = tonumber(redis.call('HGET', P .. 'node:' .. node,
       'timeout_ms') or dtimeout)
     if last + t < NOW then
@@ -86,15 +96,7 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
       oldest = last + t + 1
     end
   end
-  if #c == 2 * limit then full = true end
-  if not oldest then
-    c = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    -- (its timeout matters only if it may end before the gate)
-    if c[1] and tonumber(c[2]) + WQ_NODE_TIMEOUT_MIN_MS < due then
-      oldest = tonumber(c[2]) + 1 + tonumber(redis.call('HGET',
-        P .. 'node:' .. c[1], 'timeout_ms') or dtimeout)
-    end
-  end
+  if nold == limit then full = true end
   if oldest then due = math.min(due, oldest) end
   -- Due jobs of delayed:<q>, of the queues "later" says have some (the
   -- first 100 by time: those due, then the next one due).
@@ -151,6 +153,14 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
     cron = 1
   elseif c[1] then
     due = math.min(due, tonumber(c[2]))
+  end
+  -- Dependencies: steps left in deps by a process that died (deps.c);
+  -- the caller does them.
+  c = redis.call('ZRANGE', P .. 'deps', 0, 0, 'WITHSCORES')
+  if c[1] and tonumber(c[2]) + WQ_DEPS_GRACE_MS <= NOW then
+    cron = cron + 2
+  elseif c[1] then
+    due = math.min(due, tonumber(c[2]) + WQ_DEPS_GRACE_MS)
   end
   if full then
     redis.call('DEL', KEYS[4])

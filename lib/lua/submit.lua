@@ -4,12 +4,19 @@
 --       traceparent ('' when unset; the same for every job of one call),
 --       when to run ('' now, '+MS' after a delay, 'MS' at a time since
 --       the epoch), priority (0 to WQ_PRIORITY_MAX), the most queues
---       there may be (--max-queues), then per job: id, data.
+--       there may be (--max-queues), after (the parents' ids, a JSON
+--       array, or ''), ms to add to the grace of the deps entry (0 when
+--       the caller links the jobs at once, -grace to leave it to the next
+--       sweep), then per job: id, data.
 -- A queue not yet in "queues" is refused when there are that many
 -- already: an error reply WQQUEUES, before anything is written (the
 -- caller's exit 2, the API's 422).  queues:used keeps when each queue was
 -- last submitted to, for the sweep to drop those empty and unused for
 -- WQ_QUEUE_IDLE_MS (heartbeat.lua).
+-- A job with parents is waiting: wait:<id> holds them, and deps the
+-- entry c:<id>, until the links are made (link.lua on each parent, then
+-- release.lua for those that ended already; the entry is then removed).
+-- It is queued when the last parent has worked (release.lua).
 -- A job of priority above 0 goes to urgent:<q> (common.lua,
 -- wq_enqueue).
 -- A job to run later is pending with its time in u (run_at) and waits in
@@ -44,6 +51,13 @@ if ttl ~= '' and tonumber(ttl) ~= WQ_TTL_DEFAULT then
 end
 if trace ~= '' then extra[#extra + 1] = 'x'; extra[#extra + 1] = trace end
 local prio = tonumber(ARGV[9])
+local parents, status = nil, 'pending'
+if ARGV[11] ~= '' then
+  parents = cjson.decode(ARGV[11])
+  status = 'waiting'
+  extra[#extra + 1] = 'h'; extra[#extra + 1] = ARGV[11]
+end
+local late = tonumber(ARGV[12])
 if prio > 0 then extra[#extra + 1] = 'p'; extra[#extra + 1] = ARGV[9] end
 local due
 if ARGV[8] ~= '' then
@@ -56,20 +70,26 @@ if ARGV[8] ~= '' then
   if due <= NOW then due = nil end
 end
 local out, fresh, n = {}, {}, 0
-for a = 11, #ARGV, 2 do
+for a = 13, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
     out[#out + 1] = redis.call('HGETALL', jk)
   else
-    redis.call('HSET', jk, 's', 'pending', 'd', ARGV[a + 1], 'b', by,
+    redis.call('HSET', jk, 's', status, 'd', ARGV[a + 1], 'b', by,
       'c', now, unpack(extra))
     out[#out + 1] = 0
     n = n + 1
     fresh[n] = id
   end
 end
-if n > 0 and due then
+if n > 0 and parents then
+  for i = 1, n do
+    redis.call('SADD', P .. 'wait:' .. fresh[i], unpack(parents))
+    redis.call('ZADD', P .. 'deps', string.format('%d', NOW + late),
+      'c:' .. fresh[i])
+  end
+elseif n > 0 and due then
   local dues = string.format('%d', due)
   for i = 1, n do redis.call('ZADD', KEYS[2], dues, fresh[i]) end
   redis.call('ZADD', P .. 'later', 'LT', dues, q)

@@ -1,0 +1,20 @@
+-- progress.lua: record what running jobs said of their progress
+-- (WQ_PROGRESS_FD, wq-worker(1)).
+-- KEYS: none given: each job's key, job:<id>, is built from the prefix.
+-- ARGV: prefix, node, then per job: id, token, progress (JSON).
+-- Fenced like a result (docs/DESIGN.md, Fencing): written only while the
+-- record is working, under this node, with this token, so a late word
+-- of a claim taken away changes nothing.  Atomic so that the check and
+-- the write are one.
+-- Returns how many were written.
+local P, node = ARGV[1], ARGV[2]
+local n = 0
+for a = 3, #ARGV, 3 do
+  local jk = P .. 'job:' .. ARGV[a]
+  local f = redis.call('HMGET', jk, 's', 'w', 'a')
+  if f[1] == 'working' and f[2] == node and f[3] == ARGV[a + 1] then
+    redis.call('HSET', jk, 'g', ARGV[a + 2])
+    n = n + 1
+  end
+end
+return n
