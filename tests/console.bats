@@ -163,23 +163,22 @@ text_lacks() {
 	type_in '#t' s3cret
 	click 'form#f button'
 	wait_for 20 text_has '#recent' "$held"
-	# cancel the pending job, then retry it
-	click "button[data-id='$held'][data-verb=cancel]"
+	# cancel the pending job, then retry it (a click is tried again when
+	# the table was redrawn under it: a stale element)
+	wait_for 20 click "button[data-id='$held'][data-verb=cancel]"
 	wait_for 20 status_is "$held" cancelled
 	wait_for 20 text_has '#ctl-msg' "$held: cancelled"
-	wait_for 20 find_el "button[data-id='$held'][data-verb=retry]"
-	click "button[data-id='$held'][data-verb=retry]"
+	wait_for 20 click "button[data-id='$held'][data-verb=retry]"
 	wait_for 20 status_is "$held" pending
 	# pause the queue (tests/control.bats: no worker claims from it),
 	# resume it
-	wait_for 20 find_el "button[data-queue=held][data-verb=pause]"
-	click "button[data-queue=held][data-verb=pause]"
+	wait_for 20 click "button[data-queue=held][data-verb=pause]"
 	wait_for 20 eval '[ "$(rcli sismember wq:paused held)" = 1 ]'
 	wait_for 20 text_has '#queues' paused
-	click "button[data-queue=held][data-verb=resume]"
+	wait_for 20 click "button[data-queue=held][data-verb=resume]"
 	wait_for 20 eval '[ "$(rcli sismember wq:paused held)" = 0 ]'
 	# retry the failed job of queue bad: its whole dead list
-	click "button[data-queue=bad][data-verb=retry]"
+	wait_for 20 click "button[data-queue=bad][data-verb=retry]"
 	wait_for 20 status_is "$bad" pending
 	wait_for 20 text_has '#ctl-msg' 'bad: 1 retried'
 	[ "$(rcli llen wq:dead:bad)" = 0 ]
