@@ -173,8 +173,12 @@ packages() {
 		grep -o 'WQ_[A-Z_]*') | grep '^WQ_' | sort -u)
 	[ -n "$vars" ]
 	for v in $vars; do
-		grep -q "{ \"$v\", WQ_OPT_" "$WQ_SRCDIR/lib/settings.c" || {
-			echo "$v is not a setting in lib/settings.c" >&2
+		# a setting of every command, or one command's own (wq-api's
+		# WQ_API_ALLOW_HOSTS) read where that command starts
+		grep -q "{ \"$v\", WQ_OPT_" "$WQ_SRCDIR/lib/settings.c" ||
+		grep -rq "getenv(\"$v\")" "$WQ_SRCDIR/kore-api" \
+		    "$WQ_SRCDIR/cmd" || {
+			echo "$v is not a setting wq reads" >&2
 			return 1
 		}
 	done
