@@ -224,6 +224,26 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	[ "$(field redis tcp)" != "127.0.0.1:$p" ]
 }
 
+@test "a port taken after it was picked: up picks another, not --port" {
+	# the first port up would pick, bound but not listening: it looks free
+	# to the check and redis-server cannot listen on it
+	p=16379
+	while listening "$p"; do p=$(( p + 1 )); done
+	start bound python3 -c "import socket,time
+s=socket.socket(); s.bind(('127.0.0.1',$p)); print('bound', flush=True)
+time.sleep(60)"
+	wait_for 20 grep -q bound "$(suite_dir)/bound.log"
+	run wq-cluster up --dir "$C" --workers 0
+	assert_success
+	[ "$(field redis tcp)" != "127.0.0.1:$p" ]
+	grep -q "Failed listening on port $p" "$C/logs/redis.log"
+	wq-cluster down --dir "$C" 2>/dev/null
+	# a port the user gave is not swapped for another
+	run wq-cluster up --dir "$C" --workers 0 --port "$p"
+	assert_failure 3
+	assert_output --partial "Failed listening on port $p"
+}
+
 @test "a missing program is a clear error, exit 3, and starts nothing" {
 	bin="$(suite_dir)/bin$BATS_TEST_NUMBER"
 	mkdir -p "$bin"
