@@ -294,7 +294,8 @@ undocumented_routes() {
 	expect 404 POST "$url/api/v1/jobs/$ID_FOO/retry" -d '{}'
 	expect 404 POST "$url/api/v1/jobs/not-an-id/cancel" -d '{}'
 	expect 404 POST "$url/api/v1/jobs/$ID_FOO/stop" -d '{}'
-	expect 200 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	# (in the queue made above: this instance takes no other, --max-queues 1)
+	expect 200 POST "$url/api/v1/work" -d '{"data":"foo","queue":"one"}'
 	expect 409 POST "$url/api/v1/jobs/$ID_FOO/retry" -d '{}'
 	echo "$body" | jq -e '.error | test("pending")'
 	expect 200 POST "$url/api/v1/jobs/$ID_FOO/cancel" -d '{}'
