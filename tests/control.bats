@@ -358,8 +358,8 @@ fail_jobs() {
 	start mon redis-cli -s "$WQ_TEST_SOCK" monitor
 	sleep 0.3
 	start w1 wq-worker --name w1 --queue q --heartbeat 0.2 --sleep 0
-	wait_for 20 grep -q '"wq:nodes"' "$(suite_dir)/mon.log"
-	sleep 2
+	# five beats, however long a loaded machine takes to give them
+	wait_for 60 eval '[ "$(grep -c "\"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"wq:nodes\"" "$(suite_dir)/mon.log")" -ge 5 ]'
 	beats=$(grep -c '"EVALSHA" "[0-9a-f]*" "[0-9]*" "wq:nodes"' "$(suite_dir)/mon.log")
 	claims=$(grep -c '"EVALSHA" "[0-9a-f]*" "[0-9]*" "wq:active:w1"' "$(suite_dir)/mon.log")
 	echo "# $beats beats, $claims claims" >&3
