@@ -30,6 +30,7 @@ static const struct option own[] = {
 	{ "log",		required_argument,	NULL, OPT_LOG },
 	{ "quiet",		no_argument,		NULL, OPT_QUIET },
 	{ "backoff",		required_argument,	NULL, OPT_BACKOFF },
+	{ "events",		required_argument,	NULL, WQ_OPT_EVENTS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -59,6 +60,8 @@ usage(FILE *f)
 "  --handler-timeout S kill an --on handler after S s (default 5)\n"
 "  --log text|json     log format on stderr (default text)\n"
 "  --quiet             no log line per job\n"
+"  --events N          keep about N events in the event stream, 0: write\n"
+"                      none (WQ_EVENTS; default 100000; wq-events(1))\n"
 "%s", wq_common_usage);
 }
 

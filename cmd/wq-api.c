@@ -40,6 +40,7 @@ static const struct option own[] = {
 	{ "allow-host",	required_argument,	NULL, OPT_ALLOW_HOST },
 	{ "insecure-no-token", no_argument,	NULL, OPT_INSECURE },
 	{ "max-queues",	required_argument,	NULL, WQ_OPT_MAX_QUEUES },
+	{ "events",	required_argument,	NULL, WQ_OPT_EVENTS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -60,6 +61,8 @@ usage(FILE *f)
 "  --insecure-no-token serve with no token on an address beyond loopback\n"
 "  --max-queues N      a new queue is refused (422) when there are N\n"
 "                      already (WQ_MAX_QUEUES; default 1000)\n"
+"  --events N          keep about N events in the event stream, 0: write\n"
+"                      none (WQ_EVENTS; default 100000)\n"
 "Environment: WQ_KORE (the kore program), WQ_API_MODULE (the module),\n"
 "WQ_API_SECCOMP_TRACE=1 (log what the sandbox refuses instead of killing).\n"
 "%s", wq_common_usage);
@@ -297,6 +300,7 @@ export_settings(struct launch *l)
 	env_set("WQ_NODE", wq_setting(wq, WQ_OPT_NAME));
 	env_setl("WQ_MAX_DATA", wq_setting_num(wq, WQ_OPT_MAX_DATA));
 	env_setl("WQ_MAX_QUEUES", wq_setting_num(wq, WQ_OPT_MAX_QUEUES));
+	env_setl("WQ_EVENTS", wq_setting_num(wq, WQ_OPT_EVENTS));
 	env_set("WQ_API", NULL);
 	env_setl("WQ_API_MAX_BODY", l->max_body);
 	env_setl("WQ_API_WORKERS", l->workers > 0 ? l->workers :

@@ -42,6 +42,7 @@ static const struct option own[] = {
 	{ "at",			required_argument,	NULL, OPT_AT },
 	{ "priority",		required_argument,	NULL, OPT_PRIORITY },
 	{ "max-queues",		required_argument, NULL, WQ_OPT_MAX_QUEUES },
+	{ "events",		required_argument, NULL, WQ_OPT_EVENTS },
 	{ "after",		required_argument,	NULL, OPT_AFTER },
 	{ NULL, 0, NULL, 0 }
 };
@@ -88,6 +89,8 @@ usage(FILE *f)
 "                     $TRACEPARENT); their commands get it as TRACEPARENT\n"
 "  --max-queues N     a new queue is refused when there are N already\n"
 "                     (WQ_MAX_QUEUES; default 1000)\n"
+"  --events N         keep about N events in the event stream, 0: write\n"
+"                     none (WQ_EVENTS; default 100000; wq-events(1))\n"
 "%s", wq_common_usage);
 }
 

@@ -14,7 +14,7 @@
 #include "wq.h"
 
 static const char *cmds[] = { "submit", "status", "worker", "peers", "send",
-    "cluster", "api", "cron", "cancel", "retry", "queue", NULL };
+    "cluster", "api", "cron", "cancel", "retry", "queue", "events", NULL };
 
 static void
 usage(FILE *f)
@@ -33,6 +33,7 @@ usage(FILE *f)
 "  cancel   cancel pending and working jobs         (wq-cancel)\n"
 "  retry    run failed or cancelled jobs again      (wq-retry)\n"
 "  queue    list, pause, resume, purge queues       (wq-queue)\n"
+"  events   what happened to jobs; --follow         (wq-events)\n"
 "'wq COMMAND --help' tells more; see also wq(7).\n");
 }
 

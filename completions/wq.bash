@@ -1,6 +1,6 @@
 # wq.bash -- bash completion for wq and its commands: wq-submit, wq-status,
 # wq-worker, wq-peers, wq-send, wq-cluster, wq-api, wq-cron, wq-cancel,
-# wq-retry, wq-queue, and the dispatcher wq.
+# wq-retry, wq-queue, wq-events, and the dispatcher wq.
 #
 # The options come from the tables below; tests/docs.bats checks them
 # against each command's --help, so that the two cannot drift.  Queue and
@@ -17,19 +17,20 @@ _wq_common_flags='-h --help --version'
 # Options that take a value, and options that do not, per command.
 declare -gA _wq_args=(
 	[wq-submit]='--key --timeout --max-attempts --traceparent --in --at
-		--priority --max-queues --after'
+		--priority --max-queues --after --events'
 	[wq-status]='--timeout --jq --list --limit'
 	[wq-worker]='--exec --jq --sleep --concurrency --timeout --max-attempts
 		--backoff --heartbeat --node-timeout --batch --grace --on
-		--handler-timeout --log'
+		--handler-timeout --log --events'
 	[wq-peers]='--interval'
 	[wq-send]='--timeout'
 	[wq-api]='--listen --workers --max-body --allow-host --insecure-no-token
-		--max-queues'
+		--max-queues --events'
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cancel]=''
 	[wq-retry]=''
 	[wq-queue]='--concurrency --rate'
+	[wq-events]='--since --jq'
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
 		--exec --jq --concurrency --grace'
 )
@@ -44,6 +45,7 @@ declare -gA _wq_flags=(
 	[wq-cancel]=''
 	[wq-retry]='--all'
 	[wq-queue]='--yes --clear'
+	[wq-events]='-f --follow'
 	[wq-cluster]='--lb -f'
 )
 # wq-cluster's options, by what they go with.
@@ -57,7 +59,7 @@ declare -gA _wq_cluster_opts=(
 	[down]='--grace --dir'
 )
 _wq_commands='submit status worker peers send cluster api cron cancel retry
-	queue help'
+	queue events help'
 _wq_cluster_verbs='up status env scale logs down'
 _wq_states='pending delayed working failed dead'
 _wq_msg_types='ping info drain'
@@ -300,4 +302,4 @@ _wq() {
 
 complete -F _wq wq
 complete -F _wq_cmd wq-submit wq-status wq-worker wq-peers wq-send \
-    wq-cluster wq-api wq-cron wq-cancel wq-retry wq-queue
+    wq-cluster wq-api wq-cron wq-cancel wq-retry wq-queue wq-events

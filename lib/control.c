@@ -34,7 +34,7 @@ control_argv(struct wq *wq, int op, const char **ids, size_t n,
 
 	wq_script_argv(a, control_scripts[op]);
 	wq_argv_setnkeys(a, 0);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	if (op == WQ_CONTROL_CANCEL)
 		wq_argv_adds(a, wq_name(wq));
 	else if (ids == NULL) {
@@ -154,7 +154,7 @@ wq_queue_set(struct wq *wq, const char *queue, int op, int *changed)
 		return rc;
 	wq_script_argv(&a, WQ_SCRIPT_QUEUE);
 	wq_argv_setnkeys(&a, 0);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_script_prefix(&a, wq);
 	wq_argv_adds(&a, op == WQ_QUEUE_PAUSE ? "pause" : "resume");
 	wq_argv_adds(&a, queue);
 	r = wq_script_run(wq, &a);
@@ -185,7 +185,7 @@ wq_queue_purge(struct wq *wq, const char *queue, long *cancelled)
 	do {
 		wq_script_argv(&a, WQ_SCRIPT_QUEUE);
 		wq_argv_setnkeys(&a, 0);
-		wq_argv_addf(&a, "%s:", wq->cfg.ns);
+		wq_script_prefix(&a, wq);
 		wq_argv_adds(&a, "purge");
 		wq_argv_adds(&a, queue);
 		wq_argv_adds(&a, wq_name(wq));
@@ -293,7 +293,7 @@ wq_ctlop_next(struct wq_ctlop *o, struct wq_argv **cmds)
 		else {
 			wq_script_argv(&o->cmd, WQ_SCRIPT_QUEUE);
 			wq_argv_setnkeys(&o->cmd, 0);
-			wq_argv_addf(&o->cmd, "%s:", o->wq->cfg.ns);
+			wq_script_prefix(&o->cmd, o->wq);
 			wq_argv_adds(&o->cmd, o->op == WQ_CTL_PAUSE ? "pause" :
 			    "resume");
 			wq_argv_adds(&o->cmd, o->queue);

@@ -53,7 +53,7 @@ release_argv(struct wq *wq, struct wq_argv *a, const char *child,
 	wq_argv_key(a, wq, "job:%s", child);
 	wq_argv_key(a, wq, "wait:%s", child);
 	wq_argv_setnkeys(a, 2);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, child);
 	wq_argv_adds(a, parent);
 	wq_argv_adds(a, how);
@@ -199,7 +199,7 @@ link_children(struct wq *wq, struct wq_spec **specs, size_t n)
 			wq_argv_key(&cmds[k], wq, "children:%s",
 			    specs[i]->after[j]);
 			wq_argv_setnkeys(&cmds[k], 2);
-			wq_argv_addf(&cmds[k], "%s:", wq->cfg.ns);
+			wq_script_prefix(&cmds[k], wq);
 			wq_argv_adds(&cmds[k], specs[i]->id);
 		}
 	rc = deps_run(wq, cmds, m, r);

@@ -89,7 +89,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 	wq_argv_key(a, wq, "urgent:%s", spec_queue(wq, specs));
 	wq_argv_key(a, wq, "useq:%s", spec_queue(wq, specs));
 	wq_argv_setnkeys(a, 4);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, spec_queue(wq, specs));
 	if (specs[0].timeout > 0)
@@ -641,7 +641,7 @@ claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max,
 		for (i = 0; i < o->nqueues; i++)
 			wq_argv_key(a, wq, "%s:%s", keys[k], o->queues[i]);
 	wq_argv_setnkeys(a, (int)(o->nqueues * nk) + 1);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_addl(a, (long long)max);
 	wq_argv_addl(a, o->max_attempts);
@@ -719,7 +719,7 @@ complete_argv(struct wq *wq, struct wq_outcome *outs, size_t n,
 	wq_script_argv(a, WQ_SCRIPT_COMPLETE);
 	wq_argv_key(a, wq, "active:%s", wq_name(wq));
 	wq_argv_setnkeys(a, 1);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, outs[i].id);
@@ -827,7 +827,7 @@ wq_recover(struct wq *wq, const char **known, size_t n, long *handed)
 	wq_script_argv(&a, WQ_SCRIPT_RECOVER);
 	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
 	wq_argv_setnkeys(&a, 1);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_script_prefix(&a, wq);
 	wq_argv_adds(&a, wq_name(wq));
 	for (i = 0; i < n; i++)
 		wq_argv_adds(&a, known[i]);
@@ -855,7 +855,7 @@ wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved,
 		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
 	}
 	wq_argv_setnkeys(&a, (int)o->nqueues * 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_script_prefix(&a, wq);
 	for (i = 0; i < o->nqueues; i++)
 		wq_argv_adds(&a, o->queues[i]);
 	r = wq_script_run(wq, &a);
@@ -887,7 +887,7 @@ wq_progress(struct wq *wq, const char **ids, const long *tokens,
 		return WQ_OK;
 	wq_script_argv(&a, WQ_SCRIPT_PROGRESS);
 	wq_argv_setnkeys(&a, 0);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_script_prefix(&a, wq);
 	wq_argv_adds(&a, wq_name(wq));
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(&a, ids[i]);

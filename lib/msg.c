@@ -61,7 +61,7 @@ msg_send(struct wq *wq, const char *to, const char *type, jv body,
 	wq_argv_key(&a, wq, "inbox:%s", to);
 	wq_argv_key(&a, wq, "node:%s", to);
 	wq_argv_setnkeys(&a, 3);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_script_prefix(&a, wq);
 	wq_argv_adds(&a, to);
 	wq_argv_adds(&a, s);
 	free(s);

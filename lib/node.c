@@ -97,7 +97,7 @@ node_argv(struct wq *wq, enum wq_script_id id, struct wq_argv *a)
 	wq_argv_key(a, wq, "nodes");
 	wq_argv_key(a, wq, "node:%s", wq_name(wq));
 	wq_argv_setnkeys(a, 2);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 }
 
@@ -171,7 +171,7 @@ beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	for (i = 0; b->want_work && i < o->nqueues; i++)
 		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
 	wq_argv_setnkeys(a, 5 + (b->want_work ? (int)o->nqueues : 0));
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, node_instance(wq));
 	if (full)

@@ -62,7 +62,7 @@ script_argv(struct wq *wq, const char *op, const char *name, int64_t next,
 	wq_argv_key(a, wq, "schedule:%s", name);
 	wq_argv_key(a, wq, "cron");
 	wq_argv_setnkeys(a, 3);
-	wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_script_prefix(a, wq);
 	wq_argv_adds(a, op);
 	wq_argv_adds(a, name);
 	wq_argv_addl(a, (long long)next);
@@ -789,7 +789,7 @@ fire(struct wq *wq, struct sched *s, int64_t now_ms, long *fired)
 	wq_argv_key(&a, wq, "schedule:%s", s->name);
 	wq_argv_key(&a, wq, "cron");
 	wq_argv_setnkeys(&a, 2);
-	wq_argv_addf(&a, "%s:", wq->cfg.ns);
+	wq_script_prefix(&a, wq);
 	wq_argv_adds(&a, s->name);
 	wq_argv_adds(&a, s->next_s);
 	/* Never again: parked far away, listed with no next time. */

@@ -19,6 +19,20 @@ wq_script_argv(struct wq_argv *a, enum wq_script_id id)
 	wq_argv_adds(a, "0");
 }
 
+/*
+ * The prefix and, when events are on, the stream's length after it: every
+ * script that changes a job writes its event (docs/DESIGN.md, Events) with
+ * no argument of its own, and with events off calls no XADD at all.
+ */
+void
+wq_script_prefix(struct wq_argv *a, struct wq *wq)
+{
+	if (wq->cfg.events > 0)
+		wq_argv_addf(a, "%s:%ld", wq->cfg.ns, wq->cfg.events);
+	else
+		wq_argv_addf(a, "%s:", wq->cfg.ns);
+}
+
 void
 wq_script_to_eval(struct wq_argv *a)
 {

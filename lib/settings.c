@@ -143,6 +143,13 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 			    "whole number from 1 to 1000000");
 		c->max_queues = v;
 		return WQ_OK;
+	case WQ_OPT_EVENTS:
+		if (wq_parse_long(arg, 0, WQ_EVENTS_MAX, &v) == -1)
+			return wq_seterr(wq, WQ_EUSAGE, "bad --events: a "
+			    "whole number from 0 (off) to "
+			    WQ_STR(WQ_EVENTS_MAX));
+		c->events = v;
+		return WQ_OK;
 	}
 	return wq_seterr(wq, WQ_EUSAGE, "unknown setting");
 }
@@ -160,6 +167,7 @@ wq_new(const char *role)
 		{ "WQ_NODE", WQ_OPT_NAME },
 		{ "WQ_MAX_DATA", WQ_OPT_MAX_DATA },
 		{ "WQ_MAX_QUEUES", WQ_OPT_MAX_QUEUES },
+		{ "WQ_EVENTS", WQ_OPT_EVENTS },
 	};
 	struct wq	*wq;
 	const char	*v;
@@ -172,6 +180,7 @@ wq_new(const char *role)
 	wq->cfg.ttl = WQ_TTL_DEFAULT;
 	wq->cfg.max_data = WQ_MAX_DATA;
 	wq->cfg.max_queues = WQ_MAX_QUEUES_DEFAULT;
+	wq->cfg.events = WQ_EVENTS_DEFAULT;
 	wq->cfg.connect_timeout_ms = 2000;
 	wq->cfg.command_timeout_ms = 10000;
 	(void)wq_setopt(wq, WQ_OPT_REDIS, "redis://127.0.0.1:6379/0");
@@ -247,7 +256,7 @@ wq_setting(struct wq *wq, int opt)
 
 /*
  * A number: WQ_OPT_TTL (s), WQ_OPT_MAX_DATA (bytes), WQ_OPT_MAX_QUEUES,
- * or the timeouts
+ * WQ_OPT_EVENTS (the event stream's length), or the timeouts
  * (ms) WQ_SET_CONNECT_MS and WQ_SET_COMMAND_MS; -1 for anything else.
  */
 long
@@ -260,6 +269,8 @@ wq_setting_num(struct wq *wq, int opt)
 		return (long)wq->cfg.max_data;
 	case WQ_OPT_MAX_QUEUES:
 		return wq->cfg.max_queues;
+	case WQ_OPT_EVENTS:
+		return wq->cfg.events;
 	case WQ_SET_CONNECT_MS:
 		return wq->cfg.connect_timeout_ms;
 	case WQ_SET_COMMAND_MS:

@@ -53,6 +53,14 @@
 #define WQ_QUEUE_IDLE_MS	86400000
 
 /*
+ * The event stream (events, a Redis stream): trimmed to about
+ * WQ_EVENTS_DEFAULT entries unless --events says (0: no events written),
+ * at most WQ_EVENTS_MAX.
+ */
+#define WQ_EVENTS_DEFAULT	100000
+#define WQ_EVENTS_MAX		100000000
+
+/*
  * Priorities: 0 (the default) to WQ_PRIORITY_MAX, higher first.  A job
  * above 0 waits in urgent:<q>, scored by (WQ_PRIORITY_MAX + 1 - p)
  * * WQ_PRIORITY_SPAN + its sequence number, and a marker in queue:<q>.

@@ -37,6 +37,7 @@ struct wq_settings {
 	long		 ttl;		/* seconds */
 	size_t		 max_data;	/* bytes */
 	long		 max_queues;	/* a new queue past it is refused */
+	long		 events;	/* the event stream's length, 0: off */
 	int		 connect_timeout_ms;
 	int		 command_timeout_ms;
 	struct wq_url	 addr;
@@ -129,6 +130,11 @@ extern struct wq_script wq_scripts[WQ_SCRIPT_COUNT];
  * wq_argv_setnkeys().  Run it: EVALSHA, falling back to EVAL on NOSCRIPT.
  */
 void		 wq_script_argv(struct wq_argv *, enum wq_script_id);
+/*
+ * A script's first argument: the key prefix "NS:", followed by the event
+ * stream's length when events are on ("wq:100000"; common.lua splits it).
+ */
+void		 wq_script_prefix(struct wq_argv *, struct wq *);
 redisReply	*wq_script_run(struct wq *, struct wq_argv *);
 
 /* redis.c */

@@ -49,6 +49,7 @@
  *   cron.c      schedule expressions: parsed, their next times in a zone
  *   schedule.c  recurring jobs: the schedules in Redis, fired by the sweep
  *   control.c   job control: cancel, retry; queues paused, purged
+ *   events.c    the event stream: what happened to jobs, read in order
  *   api.c       the HTTP client (libcurl) behind --api
  *   trace.c     W3C trace context: a job's traceparent
  *   notify.c    telling systemd: ready, stopping, alive
@@ -95,6 +96,9 @@ enum {
 	WQ_OPT_MAX_DATA,
 	WQ_OPT_MAX_QUEUES,	/* not in WQ_COMMON_LONGOPTS: the submitters'
 				   own flag; WQ_MAX_QUEUES for all */
+	WQ_OPT_EVENTS,		/* not in WQ_COMMON_LONGOPTS: the flag of
+				   wq-submit, wq-worker, wq-api; WQ_EVENTS
+				   for all */
 	WQ_OPT_VERSION,
 	WQ_OPT_HELP = 'h',
 	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands' own options from here */
@@ -137,8 +141,8 @@ const char	*wq_name(struct wq *);	/* ROLE-PID@HOSTNAME unless --name */
 int		 wq_setopt(struct wq *, int, const char *);
 /* A text setting by its WQ_OPT_* code; NULL when unset. */
 const char	*wq_setting(struct wq *, int);
-/* WQ_OPT_TTL, WQ_OPT_MAX_DATA, WQ_OPT_MAX_QUEUES, WQ_SET_CONNECT_MS,
- * WQ_SET_COMMAND_MS. */
+/* WQ_OPT_TTL, WQ_OPT_MAX_DATA, WQ_OPT_MAX_QUEUES, WQ_OPT_EVENTS,
+ * WQ_SET_CONNECT_MS, WQ_SET_COMMAND_MS. */
 long		 wq_setting_num(struct wq *, int);
 /* The timeouts (ms) of the connections made from now on. */
 void		 wq_set_timeouts(struct wq *, int, int);
@@ -634,6 +638,22 @@ int		 wq_api_pool_status(struct wq_api_pool *, const char *, double,
 		    size_t);
 int		 wq_api_pool_run(struct wq_api_pool *, int, int, int *,
 		    void (*)(void *, size_t, int, jv), void *);
+
+/*
+ * The event stream (events.c): what happened to jobs, in order, each
+ * event an object {"id" (its stream id), "type", "callback", "queue",
+ * "node", "time" (ms), and by type "attempt", "error", "progress",
+ * "retry_at"}.  wq_events_since() turns --since (a stream id, or a time:
+ * RFC 3339 or epoch seconds; NULL: from the start) into the id to read
+ * after, WQ_EUSAGE when malformed or ahead of the server's clock.
+ * wq_events_read() reads up to max events after it, waiting up to
+ * block_ms for one (0: not), and moves it past them.
+ */
+#define WQ_EVENT_ID_LEN	48
+int		 wq_events_since(struct wq *, const char *,
+		    char [WQ_EVENT_ID_LEN]);
+int		 wq_events_read(struct wq *, char [WQ_EVENT_ID_LEN], long,
+		    size_t, jv *);
 
 /* Small utilities shared by the commands. */
 int		 wq_parse_seconds(const char *, double *);

@@ -10,7 +10,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 CMDS="wq wq-submit wq-status wq-worker wq-peers wq-send wq-cluster wq-api"
-CMDS="$CMDS wq-cron wq-cancel wq-retry wq-queue"
+CMDS="$CMDS wq-cron wq-cancel wq-retry wq-queue wq-events"
 
 setup_file() {
 	redis_start

@@ -72,6 +72,8 @@ for i = 2, nq + 1 do
   end
   local ids
   if want > 0 then ids = redis.pcall('RPOP', KEYS[i], want) end
+  -- (the queue's name, for the events: the key less 'P..queue:')
+  local qname = WQ_EVENTS and string.sub(KEYS[i], #P + 7)
   if ids then
     for j = 1, #ids do
       local id = ids[j]
@@ -95,6 +97,7 @@ for i = 2, nq + 1 do
         end
         ntaken = ntaken + 1
         taken[ntaken] = id
+        wq_event(P, 'claimed', id, qname, node, 'a', toks)
         if lim[1] then redis.call('SADD', KEYS[i + 3 * nq], id) end
         if lim[2] then
           redis.call('ZADD', KEYS[i + 4 * nq], string.format('%d', NOW),

@@ -7,6 +7,32 @@
 local _t = redis.call('TIME')
 local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 
+-- The event stream (docs/DESIGN.md, Events): the prefix may end with the
+-- stream's length ("wq:100000", wq_script_prefix()) when events are on;
+-- it is split here, so that ARGV[1] is the prefix alone for the script.
+-- WQ_EVENTS is that length as a string, or nil: no event is written.
+local WQ_EVENTS
+do
+  local p, n = string.match(ARGV[1] or '', '^(.*:)(%d+)$')
+  if p then
+    ARGV[1] = p
+    if n ~= '0' then WQ_EVENTS = n end
+  end
+end
+
+-- Write an event of job id, of queue q, at node ('' if none), kind t
+-- (submitted, claimed, ...), with ... the fields of its kind (a attempt,
+-- e error, g progress, y retry_at), to the stream P .. 'events', trimmed
+-- to about WQ_EVENTS entries.  XADD in the script that makes the change,
+-- so that an event is written exactly when its change is.  The stream's
+-- id says when (the server's ms).
+local function wq_event(P, t, id, q, node, ...)
+  if WQ_EVENTS then
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
+      't', t, 'c', id, 'q', q, 'n', node, ...)
+  end
+end
+
 -- Records: job:<id> is a hash with one-letter field names (lib/record.c
 -- turns it into the JSON record; a finished record is kept for its TTL,
 -- and long names were most of its size):
@@ -63,10 +89,14 @@ end
 -- A job is cancelled (cancel.lua, queue.lua's purge): final, expiring
 -- after its ttl l, its waiters told (on its channel and on ended: see
 -- complete.lua), its children noted for the next sweep to tell
--- (wq_deps_note); c: its created_at.
-local function wq_cancelled(P, jk, id, by, l, c)
+-- (wq_deps_note); c: its created_at; q: its queue (nil: read).
+local function wq_cancelled(P, jk, id, by, l, c, q)
   redis.call('HSET', jk, 's', 'cancelled', 'e', 'cancelled by ' .. by,
     'f', wq_after(c))
+  if WQ_EVENTS then
+    wq_event(P, 'cancelled', id, q or redis.call('HGET', jk, 'q') or
+      'default', by)
+  end
   redis.call('HDEL', jk, 'y')
   redis.call('EXPIRE', jk, l or WQ_TTL_DEFAULT)
   redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
@@ -76,9 +106,11 @@ end
 
 -- A job fails for good: the record says so, it joins the bounded dead
 -- list of its queue, expires after its TTL, and waiters are told (on its
--- channel and on ended: see complete.lua).
-local function wq_fail_final(P, jk, id, q, err, ttl, c)
+-- channel and on ended: see complete.lua).  node, a: where it ran, its
+-- attempt, for its event.
+local function wq_fail_final(P, jk, id, q, err, ttl, c, node, a)
   redis.call('HSET', jk, 's', 'failed', 'e', err, 'f', wq_after(c))
+  wq_event(P, 'failed', id, q, node or '', 'a', a or '0', 'e', err)
   redis.call('HDEL', jk, 'y')
   redis.call('LPUSH', P .. 'dead:' .. q, id)
   redis.call('LTRIM', P .. 'dead:' .. q, 0, WQ_DEAD_MAX - 1)
@@ -118,9 +150,10 @@ local function wq_release(P, node, handback)
       if handback then
         wq_handback(P, jk, id, q)
       else
+        wq_event(P, 'reclaimed', id, q, node, 'a', f[3] or '0')
         if tonumber(f[3] or '0') >= tonumber(f[4] or '1') then
           wq_fail_final(P, jk, id, q, 'worker ' .. node .. ' was lost',
-            f[6], f[7])
+            f[6], f[7], node, f[3])
         else
           redis.call('HSET', jk, 's', 'pending', 'e',
             'worker ' .. node .. ' was lost')
@@ -195,6 +228,7 @@ local function wq_promote(P, q, limit)
       if f[1] == 'pending' then
         redis.call('HDEL', jk, 'y')
         wq_enqueue(P, q, {id}, 1, tonumber(f[2] or '0'))
+        wq_event(P, 'promoted', id, q, '')
         moved = moved + 1
       end
     end

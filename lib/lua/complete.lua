@@ -53,7 +53,7 @@ for a = 3, #ARGV, 5 do
   local st
   if not trim then redis.call('LREM', KEYS[1], -1, id) end
   -- Only what the common case needs: each field is a scan of the hash.
-  local f = redis.call('HMGET', jk, 's', 'w', 'a', 'l', 'c', 'e', 'k')
+  local f = redis.call('HMGET', jk, 's', 'w', 'a', 'l', 'c', 'e', 'k', 'q')
   local ttl = f[4] or ttl_default
   if f[2] == node and f[3] == tok and kind == 'ok' and f[1] == 'worked' then
     -- recorded already: the reply to an earlier call was lost
@@ -66,6 +66,7 @@ for a = 3, #ARGV, 5 do
       'f', string.format('%d', ms))
     if f[6] then redis.call('HDEL', jk, 'e') end
     redis.call('EXPIRE', jk, ttl)
+    wq_event(P, 'worked', id, f[8] or 'default', node, 'a', tok)
     ndone = ndone + 1
     done[ndone] = P .. 'done:' .. id
     ids[ndone] = id
@@ -86,14 +87,16 @@ for a = 3, #ARGV, 5 do
     local q, maxa = g[1] or 'default', g[2]
     if kind == 'fail' then
       if tonumber(f[3]) >= tonumber(maxa or '1') then
-        st = wq_fail_final(P, jk, id, q, payload, ttl, f[5]) and 'failed!'
-          or 'failed'
+        st = wq_fail_final(P, jk, id, q, payload, ttl, f[5], node, tok) and
+          'failed!' or 'failed'
       else
         local due = NOW + tonumber(ARGV[a + 4])
         redis.call('HSET', jk, 's', 'pending', 'e', payload, 'y',
           string.format('%d', due))
         redis.call('ZADD', P .. 'delayed:' .. q, due, id)
         redis.call('ZADD', P .. 'later', 'LT', due, q)
+        wq_event(P, 'retried', id, q, node, 'a', tok, 'e', payload, 'y',
+          string.format('%d', due))
         nretried = nretried + 1
         st = 'pending'
       end

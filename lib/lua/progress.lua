@@ -11,9 +11,11 @@ local P, node = ARGV[1], ARGV[2]
 local n = 0
 for a = 3, #ARGV, 3 do
   local jk = P .. 'job:' .. ARGV[a]
-  local f = redis.call('HMGET', jk, 's', 'w', 'a')
+  local f = redis.call('HMGET', jk, 's', 'w', 'a', 'q')
   if f[1] == 'working' and f[2] == node and f[3] == ARGV[a + 1] then
     redis.call('HSET', jk, 'g', ARGV[a + 2])
+    wq_event(P, 'progress', ARGV[a], f[4] or 'default', node, 'a', f[3],
+      'g', ARGV[a + 2])
     n = n + 1
   end
 end

@@ -41,7 +41,7 @@ for _, id in ipairs(ids) do
   local jk = P .. 'job:' .. id
   local f = redis.call('HMGET', jk, 's', 'l', 'c')
   if f[1] == 'pending' then
-    wq_cancelled(P, jk, id, by, f[2], f[3])
+    wq_cancelled(P, jk, id, by, f[2], f[3], q)
     n = n + 1
   end
 end

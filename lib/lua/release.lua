@@ -28,6 +28,7 @@ if how == 'worked' then
     redis.call('PUBLISH', P .. 'due:' .. q, f[4])
   else
     wq_enqueue(P, q, {child}, 1, tonumber(f[3] or '0'))
+    wq_event(P, 'promoted', child, q, '')
     redis.call('PUBLISH', P .. 'wake:' .. q, '1')
   end
   return 1
@@ -37,6 +38,7 @@ if how == 'cancelled' then
   redis.call('HSET', jk, 's', 'cancelled', 'e', 'parent ' .. parent ..
     ' was cancelled', 'f', wq_after(f[6]))
   redis.call('EXPIRE', jk, f[5] or WQ_TTL_DEFAULT)
+  wq_event(P, 'cancelled', child, q, '')
   redis.call('PUBLISH', P .. 'done:' .. child, 'cancelled')
   redis.call('PUBLISH', P .. 'ended', child)
   return wq_deps_note(P, jk, child, 0) and 3 or 2

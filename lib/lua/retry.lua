@@ -43,6 +43,7 @@ for _, id in ipairs(ids) do
     redis.call('HSET', jk, 's', 'pending')
     redis.call('PERSIST', jk)
     wq_enqueue(P, q, {id}, 1, tonumber(f[3] or '0'))
+    wq_event(P, 'retried', id, q, '')
     woken[q] = true
     code = 1
   end

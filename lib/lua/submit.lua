@@ -103,6 +103,9 @@ if n > 0 then
   redis.call('SADD', P .. 'queues', q)
   redis.call('ZADD', P .. 'queues:used', now, q)
   redis.call('INCRBY', P .. 'stats:submitted', n)
+  if WQ_EVENTS then
+    for i = 1, n do wq_event(P, 'submitted', fresh[i], q, by) end
+  end
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
   -- take the first WQ_RECENT_MAX.

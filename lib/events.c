@@ -1,0 +1,213 @@
+/*
+ * events.c -- the event stream: what happened to jobs, in the Redis
+ * stream events, written by the scripts that make each change
+ * (common.lua, wq_event) and read here in order, from where a reader
+ * stopped (docs/DESIGN.md, Events).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wq-int.h"
+#include "wq-async.h"
+
+/* The stream's fields (common.lua, wq_event) and their JSON names. */
+static const struct {
+	char		 field;
+	const char	*name;
+	int		 number;	/* 1 a number, 2 JSON, 0 a string */
+} event_fields[] = {
+	{ 't', "type", 0 },
+	{ 'c', "callback", 0 },
+	{ 'q', "queue", 0 },
+	{ 'n', "node", 0 },
+	{ 'a', "attempt", 1 },
+	{ 'e', "error", 0 },
+	{ 'g', "progress", 2 },
+	{ 'y', "retry_at", 1 },
+};
+
+/* A stream id: MS-SEQ, both whole numbers (a bare MS is a time). */
+static int
+is_stream_id(const char *s, unsigned long long *ms)
+{
+	char	*end;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	*ms = strtoull(s, &end, 10);
+	if (*end != '-' || end[1] < '0' || end[1] > '9' ||
+	    strlen(s) >= WQ_EVENT_ID_LEN)
+		return 0;
+	(void)strtoull(end + 1, &end, 10);
+	return *end == '\0';
+}
+
+/*
+ * Where to read from for --since: a stream id (the last one a reader
+ * printed: what follows it), or a time (RFC 3339 or seconds since the
+ * epoch: the events from it on).  One ahead of the server's clock is
+ * refused, as are ids and times that are neither (WQ_EUSAGE).  NULL: the
+ * whole stream.
+ */
+int
+wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
+{
+	struct wq_argv		 a;
+	redisReply		*r;
+	unsigned long long	 ms;
+	long long		 now;
+	int64_t			 t;
+	int			 id, rc;
+
+	snprintf(last, WQ_EVENT_ID_LEN, "0-0");
+	if (arg == NULL)
+		return WQ_OK;
+	if ((id = is_stream_id(arg, &ms)) == 0) {
+		if (wq_parse_time_ms(arg, &t) == -1)
+			return wq_seterr(wq, WQ_EUSAGE, "--since: \"%.64s\" is "
+			    "neither a stream id (MS-SEQ) nor a time (RFC "
+			    "3339, as 2026-12-04T10:30:00Z, or epoch seconds)",
+			    arg);
+		ms = (unsigned long long)t;
+	}
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "TIME");
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "time")) != WQ_OK) {
+		if (r != NULL)
+			freeReplyObject(r);
+		return rc;
+	}
+	now = wq_reply_time_ms(r);
+	freeReplyObject(r);
+	if (ms > (unsigned long long)now)
+		return wq_seterr(wq, WQ_EUSAGE, "--since: \"%.64s\" is in "
+		    "the future (%llu ms ahead of the server's clock)", arg,
+		    ms - (unsigned long long)now);
+	if (id)
+		snprintf(last, WQ_EVENT_ID_LEN, "%s", arg);
+	else if (ms > 0)
+		/* the last id that can come before the time */
+		snprintf(last, WQ_EVENT_ID_LEN, "%llu-18446744073709551615",
+		    ms - 1);
+	return WQ_OK;
+}
+
+/*
+ * XREAD of up to max events after last, waiting up to block_ms for one
+ * (0: not at all).
+ */
+void
+wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
+    struct wq_argv *a)
+{
+	wq_argv_init(a);
+	wq_argv_adds(a, "XREAD");
+	wq_argv_adds(a, "COUNT");
+	wq_argv_addl(a, (long long)max);
+	if (block_ms > 0) {
+		wq_argv_adds(a, "BLOCK");
+		wq_argv_addl(a, block_ms);
+	}
+	wq_argv_adds(a, "STREAMS");
+	wq_argv_key(a, wq, "events");
+	wq_argv_adds(a, last);
+}
+
+/* One entry [id, [field, value...]] as an event object. */
+static jv
+event_json(redisReply *e)
+{
+	redisReply	*f;
+	jv		 o, v;
+	char		 err[64];
+	size_t		 i, k;
+
+	o = jv_object_set(jv_object(), jv_string("id"),
+	    jv_string(e->element[0]->str));
+	f = e->element[1];
+	for (i = 0; i + 1 < f->elements; i += 2) {
+		if (f->element[i]->len != 1 || f->element[i + 1]->len == 0)
+			continue;
+		for (k = 0; k < sizeof(event_fields) /
+		    sizeof(event_fields[0]); k++)
+			if (event_fields[k].field == f->element[i]->str[0])
+				break;
+		if (k == sizeof(event_fields) / sizeof(event_fields[0]))
+			continue;
+		if (event_fields[k].number == 1)
+			v = jv_number((double)wq_reply_ll(f->element[i + 1]));
+		else if (event_fields[k].number == 2) {
+			v = wq_parse(f->element[i + 1]->str,
+			    f->element[i + 1]->len, err, sizeof(err));
+			if (!jv_is_valid(v)) {
+				jv_free(v);
+				continue;
+			}
+		} else
+			v = jv_string_sized(f->element[i + 1]->str,
+			    (int)f->element[i + 1]->len);
+		o = jv_object_set(o, jv_string(event_fields[k].name), v);
+	}
+	/* when: the id's milliseconds, the server's clock at the change */
+	return jv_object_set(o, jv_string("time"),
+	    jv_number((double)strtoull(e->element[0]->str, NULL, 10)));
+}
+
+/*
+ * The reply of wq_events_argv(): the events in *out (an array, maybe
+ * empty), and last moved to the id of the last one.
+ */
+int
+wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
+    jv *out)
+{
+	redisReply	*s, *e;
+	size_t		 i;
+	int		 rc;
+
+	*out = jv_array();
+	if ((rc = wq_reply_error(wq, r, "events")) != WQ_OK)
+		return rc;
+	if (r->type == REDIS_REPLY_NIL)
+		return WQ_OK;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+	    r->element[0]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->elements != 2 ||
+	    r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+		return wq_seterr(wq, WQ_EREDIS, "events: an unexpected reply");
+	s = r->element[0]->element[1];
+	for (i = 0; i < s->elements; i++) {
+		e = s->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[1]->type != REDIS_REPLY_ARRAY)
+			continue;
+		snprintf(last, WQ_EVENT_ID_LEN, "%s", e->element[0]->str);
+		*out = jv_array_append(*out, event_json(e));
+	}
+	return WQ_OK;
+}
+
+/*
+ * Up to max events after last (moved on past them), waiting up to
+ * block_ms for the first when there is none (0: not at all).
+ */
+int
+wq_events_read(struct wq *wq, char last[WQ_EVENT_ID_LEN], long block_ms,
+    size_t max, jv *out)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
+
+	wq_events_argv(wq, last, block_ms, max, &a);
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	rc = wq_events_decode(wq, r, last, out);
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
