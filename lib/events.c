@@ -99,8 +99,8 @@ wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
  * XREAD of up to max events after last, waiting up to block_ms for one
  * (0: not at all).
  */
-void
-wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
+static void
+events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
     struct wq_argv *a)
 {
 	wq_argv_init(a);
@@ -157,11 +157,11 @@ event_json(redisReply *e)
 }
 
 /*
- * The reply of wq_events_argv(): the events in *out (an array, maybe
+ * The reply of events_argv(): the events in *out (an array, maybe
  * empty), and last moved to the id of the last one.
  */
-int
-wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
+static int
+events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
     jv *out)
 {
 	redisReply	*s, *e;
@@ -203,10 +203,10 @@ wq_events_read(struct wq *wq, char last[WQ_EVENT_ID_LEN], long block_ms,
 	redisReply	*r;
 	int		 rc;
 
-	wq_events_argv(wq, last, block_ms, max, &a);
+	events_argv(wq, last, block_ms, max, &a);
 	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
-	rc = wq_events_decode(wq, r, last, out);
+	rc = events_decode(wq, r, last, out);
 	if (r != NULL)
 		freeReplyObject(r);
 	return rc;

@@ -74,12 +74,6 @@ int		 wq_read_feed(struct wq_read *, struct redisReply **, size_t);
 jv		 wq_read_result(struct wq_read *);
 void		 wq_read_free(struct wq_read *);
 
-/* The event stream (events.c): the XREAD of wq_events_read(), its reply. */
-void		 wq_events_argv(struct wq *, const char *, long, size_t,
-		    struct wq_argv *);
-int		 wq_events_decode(struct wq *, struct redisReply *,
-		    char [WQ_EVENT_ID_LEN], jv *);
-
 /*
  * Schedules (schedule.c): an operation of wq-cron, in rounds.
  * wq_cronop_new() checks its input (op WQ_SCHEDULE_*; s the schedule of
