@@ -95,6 +95,7 @@ main(int argc, char **argv)
 	struct wq_jq	*jq = NULL;
 	const char	*since = NULL;
 	char		*queue = NULL, last[WQ_EVENT_ID_LEN], err[512];
+	char		 trimmed[WQ_EVENT_ID_LEN];
 	int		 c, i, n, rc, follow = 0, lost = 0;
 	jv		 evs;
 
@@ -132,6 +133,13 @@ main(int argc, char **argv)
 		    "API serves GET /api/v1/events)");
 	if ((rc = wq_events_since(wq, since, last)) != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));
+	/* a reader that comes back too late is told what it missed */
+	if (since != NULL && (rc = wq_events_lost(wq, last, trimmed)) < 0)
+		cmd_die(-rc, "%s", wq_error(wq));
+	if (since != NULL && rc == 1)
+		cmd_warn("the stream was trimmed: it starts at %s, after "
+		    "%s; events between may be missed (--events keeps more)",
+		    trimmed, last);
 	for (;;) {
 		rc = wq_events_read(wq, last, follow ? EVENTS_BLOCK_MS : 0,
 		    EVENTS_BATCH, &evs);

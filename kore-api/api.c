@@ -307,6 +307,7 @@ api_tick(void *arg, u_int64_t now)
 	}
 	api_redis_tick(now);
 	wait_tick(now);
+	sse_tick(now);
 	if (worker != NULL && worker->id == 1) {
 		api_inbox();
 		api_watchdog(now);

@@ -13,6 +13,7 @@
  *   redis.c    the async connections on Kore's event loop
  *   wait.c     GET /api/v1/work/<id>?wait=S: waiting for a job to end
  *   metrics.c  GET /metrics in Prometheus's text format
+ *   sse.c      GET /api/v1/events: the event stream, Server-Sent Events
  *   console.c  the web console's pages and the OpenAPI description
  *              (generated from console.html, login.html, openapi.json)
  *
@@ -131,6 +132,10 @@ void		 wait_leave(struct rq *);
 void		 wait_tick(u_int64_t);
 void		 wait_sub_up(void);
 void		 wait_sub_down(void);
+
+/* sse.c: a stream after since, of queue (NULL: all); the tick. */
+int		 sse_start(struct http_request *, const char *, const char *);
+void		 sse_tick(u_int64_t);
 
 /* metrics.c */
 void		 metrics_text(jv, struct kore_buf *);

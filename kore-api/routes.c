@@ -45,6 +45,7 @@ static int	route_cron(struct http_request *);
 static int	route_cron_name(struct http_request *);
 static int	route_job(struct http_request *);
 static int	route_queue(struct http_request *);
+static int	route_events(struct http_request *);
 
 #define GET_HEAD	(HTTP_METHOD_GET | HTTP_METHOD_HEAD)
 /* /api/v1/cron/NAME[/VERB]: the handler answers 405 with its own Allow. */
@@ -68,6 +69,7 @@ static const struct route routes[] = {
 	{ "/api/v1/cron/",	1, CRON_ONE, CRON_ALLOW, 0, route_cron_name },
 	{ "/api/v1/jobs/",	1, HTTP_METHOD_POST, "POST", 0, route_job },
 	{ "/api/v1/queues/",	1, HTTP_METHOD_POST, "POST", 0, route_queue },
+	{ "/api/v1/events",	0, GET_HEAD, "GET, HEAD", 0, route_events },
 };
 
 /* The token: a constant-time comparison, whatever the lengths. */
@@ -515,6 +517,41 @@ static int
 route_stats(struct http_request *req)
 {
 	return route_read(req, WQ_READ_METRICS, 0, 0);
+}
+
+/* A query argument as a string (malloc'd), or NULL. */
+static char *
+query_string(struct http_request *req, const char *name)
+{
+	const char	*v;
+	size_t		 len;
+
+	if ((v = query_arg(req, name, &len)) == NULL)
+		return NULL;
+	return wq_strndup(v, len);
+}
+
+/*
+ * The event stream, after the Last-Event-ID the client sends back when it
+ * reconnects, else after ?since= (an id or a time), else all of it;
+ * ?queue= only that queue's events (sse.c).
+ */
+static int
+route_events(struct http_request *req)
+{
+	const char	*h;
+	char		*since = NULL, *queue;
+	int		 r;
+
+	if (http_request_header(req, "last-event-id", &h) && *h != '\0')
+		since = wq_strdup(h);
+	else
+		since = query_string(req, "since");
+	queue = query_string(req, "queue");
+	r = sse_start(req, since, queue);
+	free(since);
+	free(queue);
+	return r;
 }
 
 static int

@@ -46,19 +46,17 @@ is_stream_id(const char *s, unsigned long long *ms)
 /*
  * Where to read from for --since: a stream id (the last one a reader
  * printed: what follows it), or a time (RFC 3339 or seconds since the
- * epoch: the events from it on).  One ahead of the server's clock is
- * refused, as are ids and times that are neither (WQ_EUSAGE).  NULL: the
- * whole stream.
+ * epoch: the events from it on).  One ahead of now (ms, the server's
+ * clock) is refused, as are ids and times that are neither (WQ_EUSAGE).
+ * NULL: the whole stream.
  */
 int
-wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
+wq_events_start(struct wq *wq, const char *arg, long long now,
+    char last[WQ_EVENT_ID_LEN])
 {
-	struct wq_argv		 a;
-	redisReply		*r;
 	unsigned long long	 ms;
-	long long		 now;
 	int64_t			 t;
-	int			 id, rc;
+	int			 id;
 
 	snprintf(last, WQ_EVENT_ID_LEN, "0-0");
 	if (arg == NULL)
@@ -71,18 +69,7 @@ wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
 			    arg);
 		ms = (unsigned long long)t;
 	}
-	wq_argv_init(&a);
-	wq_argv_adds(&a, "TIME");
-	r = wq_redis_command(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "time")) != WQ_OK) {
-		if (r != NULL)
-			freeReplyObject(r);
-		return rc;
-	}
-	now = wq_reply_time_ms(r);
-	freeReplyObject(r);
-	if (ms > (unsigned long long)now)
+	if (now >= 0 && ms > (unsigned long long)now)
 		return wq_seterr(wq, WQ_EUSAGE, "--since: \"%.64s\" is in "
 		    "the future (%llu ms ahead of the server's clock)", arg,
 		    ms - (unsigned long long)now);
@@ -95,12 +82,37 @@ wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
 	return WQ_OK;
 }
 
+/* wq_events_start() against the server's clock (TIME). */
+int
+wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
+{
+	struct wq_argv		 a;
+	redisReply		*r;
+	long long		 now;
+	int			 rc;
+
+	if (arg == NULL)
+		return wq_events_start(wq, arg, -1, last);
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "TIME");
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "time")) != WQ_OK) {
+		if (r != NULL)
+			freeReplyObject(r);
+		return rc;
+	}
+	now = wq_reply_time_ms(r);
+	freeReplyObject(r);
+	return wq_events_start(wq, arg, now, last);
+}
+
 /*
  * XREAD of up to max events after last, waiting up to block_ms for one
  * (0: not at all).
  */
-static void
-events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
+void
+wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
     struct wq_argv *a)
 {
 	wq_argv_init(a);
@@ -157,11 +169,11 @@ event_json(redisReply *e)
 }
 
 /*
- * The reply of events_argv(): the events in *out (an array, maybe
+ * The reply of wq_events_argv(): the events in *out (an array, maybe
  * empty), and last moved to the id of the last one.
  */
-static int
-events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
+int
+wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
     jv *out)
 {
 	redisReply	*s, *e;
@@ -191,6 +203,82 @@ events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
 	return WQ_OK;
 }
 
+/* Stream ids compared: <0, 0, >0. */
+static int
+id_cmp(const char *a, const char *b)
+{
+	unsigned long long	 ma, sa = 0, mb, sb = 0;
+	char			*e;
+
+	ma = strtoull(a, &e, 10);
+	if (*e == '-')
+		sa = strtoull(e + 1, NULL, 10);
+	mb = strtoull(b, &e, 10);
+	if (*e == '-')
+		sb = strtoull(e + 1, NULL, 10);
+	if (ma != mb)
+		return ma < mb ? -1 : 1;
+	return sa < sb ? -1 : sa > sb;
+}
+
+/* The value of a field of XINFO STREAM's reply, or NULL. */
+static redisReply *
+xinfo_field(redisReply *r, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+	    i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, name) == 0)
+			return r->element[i + 1];
+	return NULL;
+}
+
+/*
+ * Whether events after last may have been trimmed off the stream already
+ * (a reader that resumes there has missed them): the stream was trimmed
+ * (it holds fewer than were ever added) and its first entry comes after
+ * last.  1 and that first entry's id in first, 0 when not, -WQ_* on an
+ * error.
+ */
+int
+wq_events_lost(struct wq *wq, const char *last, char first[WQ_EVENT_ID_LEN])
+{
+	struct wq_argv	 a;
+	redisReply	*r, *added, *len, *f;
+	int		 rc, lost;
+
+	if (strcmp(last, "0-0") == 0)
+		return 0;
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "XINFO");
+	wq_argv_adds(&a, "STREAM");
+	wq_argv_key(&a, wq, "events");
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "ERR no such key", 15) == 0) {
+		freeReplyObject(r);
+		return 0;
+	}
+	if ((rc = wq_reply_error(wq, r, "events")) != WQ_OK) {
+		if (r != NULL)
+			freeReplyObject(r);
+		return -rc;
+	}
+	added = xinfo_field(r, "entries-added");
+	len = xinfo_field(r, "length");
+	f = xinfo_field(r, "recorded-first-entry-id");
+	lost = added != NULL && len != NULL && f != NULL &&
+	    f->type == REDIS_REPLY_STRING &&
+	    wq_reply_ll(added) > wq_reply_ll(len) && id_cmp(last, f->str) < 0;
+	if (lost)
+		snprintf(first, WQ_EVENT_ID_LEN, "%s", f->str);
+	freeReplyObject(r);
+	return lost;
+}
+
 /*
  * Up to max events after last (moved on past them), waiting up to
  * block_ms for the first when there is none (0: not at all).
@@ -203,10 +291,10 @@ wq_events_read(struct wq *wq, char last[WQ_EVENT_ID_LEN], long block_ms,
 	redisReply	*r;
 	int		 rc;
 
-	events_argv(wq, last, block_ms, max, &a);
+	wq_events_argv(wq, last, block_ms, max, &a);
 	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
-	rc = events_decode(wq, r, last, out);
+	rc = wq_events_decode(wq, r, last, out);
 	if (r != NULL)
 		freeReplyObject(r);
 	return rc;

@@ -75,6 +75,18 @@ jv		 wq_read_result(struct wq_read *);
 void		 wq_read_free(struct wq_read *);
 
 /*
+ * The event stream (events.c): the XREAD of wq_events_read() and its
+ * reply; where to start, with the server's time (ms) known (-1: not
+ * checked).
+ */
+void		 wq_events_argv(struct wq *, const char *, long, size_t,
+		    struct wq_argv *);
+int		 wq_events_decode(struct wq *, struct redisReply *,
+		    char [WQ_EVENT_ID_LEN], jv *);
+int		 wq_events_start(struct wq *, const char *, long long,
+		    char [WQ_EVENT_ID_LEN]);
+
+/*
  * Schedules (schedule.c): an operation of wq-cron, in rounds.
  * wq_cronop_new() checks its input (op WQ_SCHEDULE_*; s the schedule of
  * an add, the name of the others, NULL for a list): WQ_EUSAGE, and

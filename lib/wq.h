@@ -654,6 +654,10 @@ int		 wq_events_since(struct wq *, const char *,
 		    char [WQ_EVENT_ID_LEN]);
 int		 wq_events_read(struct wq *, char [WQ_EVENT_ID_LEN], long,
 		    size_t, jv *);
+/* 1 when events after an id may have been trimmed (the stream's first id
+ * in the buffer), 0 when not, -WQ_* on an error. */
+int		 wq_events_lost(struct wq *, const char *,
+		    char [WQ_EVENT_ID_LEN]);
 
 /* Small utilities shared by the commands. */
 int		 wq_parse_seconds(const char *, double *);

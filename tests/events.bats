@@ -85,6 +85,11 @@ lines() {
 	seq 1 500 | wq-submit --lines --events 100 >/dev/null
 	n=$(rcli xlen wq:events)
 	[ "$n" -ge 100 ] && [ "$n" -lt 500 ]
+	# a reader that resumes from before what is left is told
+	run wq-events --since 1-0
+	assert_success
+	assert_output --partial 'the stream was trimmed'
+	[ "$(echo "$output" | grep -c '^{')" = "$n" ]
 }
 
 @test "wq-events --since: malformed or in the future is one line, exit 2" {

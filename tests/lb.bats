@@ -177,6 +177,27 @@ name_of() {
 	    -H 'traceparent: 00-nothex' -d '{"data":"u","queue":"traced"}'
 	[ "$code" = 400 ]
 	echo "$body" | jq -e '.error | test("bad traceparent")'
+	# the event stream through HAProxy: a client that comes back with
+	# Last-Event-ID (to either instance) gets what came while it was
+	# away, and nothing twice
+	dir=$(suite_dir)
+	start sse1 curl -s -N -H 'Authorization: Bearer lbtok' "$LB/api/v1/events"
+	n=$(rcli xlen wq:events)
+	wait_for 20 eval '[ "$(grep -c "^id: " "$dir/sse1.log")" -ge "$n" ]'
+	kill "$(pid_of sse1)"
+	wq-submit --api "$LB" sse-a sse-b | wq-status --api "$LB" --wait >/dev/null
+	last=$(grep '^id: ' "$dir/sse1.log" | tail -n 1 | cut -c5-)
+	start sse2 curl -s -N -H 'Authorization: Bearer lbtok' \
+	    -H "Last-Event-ID: $last" "$LB/api/v1/events"
+	n=$(rcli xlen wq:events)
+	wait_for 20 eval '[ "$(cat "$dir"/sse[12].log | grep -c "^id: ")" -ge "$n" ]'
+	[ "$(cat "$dir"/sse[12].log | grep '^id: ' | cut -c5-)" = \
+	    "$(wq-events | jq -r .id)" ]
+	[ "$(grep '^data: ' "$dir/sse2.log" | cut -c7- | jq -r \
+	    'select(.type == "worked") | .callback' | sort)" = \
+	    "$(printf '%s\n' "$(md5id sse-a)" "$(md5id sse-b)" | sort)" ]
+	http GET "$LB/api/v1/events?since=later" -H 'Authorization: Bearer lbtok'
+	[ "$code" = 400 ]
 }
 
 @test "schedules through the load balancer: one state whichever instance answers" {

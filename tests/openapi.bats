@@ -40,6 +40,20 @@ answer() {
 	echo "$method /${url#http://*/} $code" >"$dir/$n.meta"
 }
 
+# answer_stream URL [curl args...]: a GET of a stream that does not end
+# (the events): what came within a second, kept as answer keeps it.
+answer_stream() {
+	local url=$1 dir n
+	shift
+	dir=$(suite_dir)/answers
+	mkdir -p "$dir"
+	n=$(( $(ls "$dir" | wc -l) / 3 + 1 ))
+	code=$(curl -s -N -m 1 -o "$dir/$n.b" -D "$dir/$n.h" \
+	    -w '%{http_code}' "$@" "$url") || true
+	body=$(cat "$dir/$n.b")
+	echo "GET /${url#http://*/} $code" >"$dir/$n.meta"
+}
+
 # expect STATUS METHOD URL [curl args...]: answer, with that status.
 expect() {
 	local want=$1
@@ -231,6 +245,15 @@ undocumented_routes() {
 	echo "$body" | jq -e '.status == "resumed"'
 	expect 200 DELETE "$url/api/v1/cron/tock"
 	echo "$body" | jq -e '.status == "removed"'
+	# the event stream: the worker's events, resumed after one
+	answer_stream "$url/api/v1/events?queue=bad"
+	[ "$code" = 200 ]
+	echo "$body" | grep '^data: ' | cut -c7- | jq -s -e \
+	    'map(.type) | index("failed") != null'
+	first=$(echo "$body" | grep -m1 '^id: ' | cut -c5-)
+	answer_stream "$url/api/v1/events?queue=bad" -H "Last-Event-ID: $first"
+	[ "$code" = 200 ]
+	[ -n "$first" ] && [ -z "$(echo "$body" | grep -x "id: $first")" ]
 	checked
 }
 
@@ -251,6 +274,8 @@ undocumented_routes() {
 	expect 400 POST "$url/api/v1/work" -H 'Content-Length: 0'
 	expect 400 GET "$url/api/v1/work/$ID_FOO?wait=soon"
 	expect 400 GET "$url/api/v1/recent?limit=0"
+	expect 400 GET "$url/api/v1/events?since=soon"
+	expect 400 GET "$url/api/v1/events" -H 'Last-Event-ID: 99999999999999-0'
 	# an ambiguous body length, on any route
 	for p in / /healthz /metrics /api/v1/work/$ID_FOO /api/v1/peers \
 	    /api/v1/queues /api/v1/stats /api/v1/recent /api/v1/ping \
@@ -328,7 +353,8 @@ undocumented_routes() {
 	api_start api --token s3cr3t
 	url=$(api_url api)
 	for p in / /metrics /api/v1/work/$ID_FOO /api/v1/peers /api/v1/queues \
-	    /api/v1/stats /api/v1/recent /api/v1/ping /api/v1/openapi.json /nope; do
+	    /api/v1/stats /api/v1/recent /api/v1/ping /api/v1/openapi.json \
+	    /api/v1/events /nope; do
 		expect 401 GET "$url$p"
 		expect 401 GET "$url$p" -H 'Authorization: Bearer wrong'
 	done
@@ -360,7 +386,7 @@ undocumented_routes() {
 	redis_stop down
 	wait_for 10 sh -c "curl -s -o /dev/null -w '%{http_code}' $url/healthz | grep -qx 503"
 	for p in /healthz /metrics /api/v1/work/$ID_FOO /api/v1/peers \
-	    /api/v1/queues /api/v1/stats /api/v1/recent; do
+	    /api/v1/queues /api/v1/stats /api/v1/recent /api/v1/events; do
 		expect 503 GET "$url$p"
 	done
 	expect 503 POST "$url/api/v1/work" -d '{"data":"foo"}'
