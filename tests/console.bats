@@ -4,7 +4,7 @@
 # enter the token, submit work through the form, see it reach worked, and
 # keep a screenshot in tests/out/; list the schedules, pause, resume,
 # remove and add them; cancel and retry a job, pause and resume a queue,
-# retry its dead list.  Without the right token the page is refused.
+# retry its dead list; the events as the stream brings them.  Without the right token the page is refused.
 
 load helpers
 load api-helpers
@@ -100,6 +100,11 @@ text_lacks() {
 	id=$(printf '%s' hello-console | md5sum | cut -c1-32 | tr a-f A-F)
 	[ "$(job_status "$id")" = worked ]
 	wait_for 20 text_has '#recent' "$id"
+	# the events panel follows the event stream (SSE): its job's end,
+	# and work submitted from a shell, without a reload
+	wait_for 20 text_has '#events' "$id"
+	cli=$(wq-submit from-the-shell | jq -r .callback)
+	wait_for 20 text_has '#events' "$cli"
 	# keep what a person would see
 	out=${WQ_TEST_OUT:-$WQ_SRCDIR/tests/out}
 	mkdir -p "$out"
