@@ -188,6 +188,27 @@ kore_parent_teardown(void)
 }
 
 /*
+ * This beat won the sweep, and schedules are due or a process that died
+ * left steps of dependencies: the node that swept does them, whichever
+ * kind it is (a worker's beat does the same).  Were it left to workers,
+ * an API instance that wins the sweep would hold the schedules back
+ * until a worker's beat happened to win it.
+ */
+static void
+api_sweep_rest(const struct wq_beat *b)
+{
+	long	fired;
+	size_t	done;
+
+	if (b->cron && wq_schedule_sweep(api_wq, &fired) != WQ_OK)
+		kore_log(LOG_NOTICE, "wq-api: schedules: %s",
+		    wq_error(api_wq));
+	if (b->deps && wq_deps_sweep(api_wq, &done) != WQ_OK)
+		kore_log(LOG_NOTICE, "wq-api: dependencies: %s",
+		    wq_error(api_wq));
+}
+
+/*
  * The heartbeat, in the first worker only (one node per instance): a
  * blocking call of libwq with short timeouts, once a second, one round
  * trip.  A node that was reaped (it froze, or Redis was away) registers
@@ -217,6 +238,7 @@ api_beat(void *arg, u_int64_t now)
 			(void)wq_notify("READY=1\nSTATUS=serving, a member of "
 			    "the cluster");
 		}
+		api_sweep_rest(&b);
 		return;
 	}
 	if (!beat_failing)

@@ -8,6 +8,7 @@
 # one is killed, one stopped, then none runs for 4 s.
 
 load helpers
+load api-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() { redis_start; }
@@ -190,6 +191,19 @@ EOF
 	n=$(stat_of submitted)
 	last=$(last_s tick)
 	[ "$n" -le $((last - first + 1)) ]
+}
+
+@test "an API instance alone fires them: whichever node sweeps does" {
+	local first id
+	wq-cron add tick '@every 1s' hello
+	first=$(date -d "$(sched tick 'next[0]')" +%s)
+	api_start api
+	wait_for 30 fired tick $((first + 1))
+	# no worker: the job it fired is queued, in the schedule's queue
+	id=$(md5id "cron:tick:$(last_s tick)")
+	wait_for 10 status_is "$id" pending
+	[ "$(rcli llen wq:queue:default)" -ge 2 ]
+	api_logs_clean
 }
 
 @test "two nodes sweeping fire each time at most once" {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The libFuzzer targets of fuzz/: every saved regression input replayed,
-# then each target fuzzed for a short while (10 s; `make fuzz` runs them
+# then each target fuzzed for a short while (5 s; `make fuzz` runs them
 # for a minute).  A crash, a leak, undefined behaviour or a broken promise
 # fails the test, with the input left in the suite's directory.  And the
 # fixed bugs, seen from the commands: what the fuzzers found there.
@@ -19,7 +19,7 @@ teardown_file() { redis_stop; }
 setup() { redis_flush; }
 teardown() { stop_started; redis_stop pw; }
 
-FUZZ_SECONDS=${WQ_FUZZ_SECONDS:-10}
+FUZZ_SECONDS=${WQ_FUZZ_SECONDS:-5}
 
 # fuzz NAME: the regressions, then FUZZ_SECONDS of fuzzing.
 fuzz() {
