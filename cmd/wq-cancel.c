@@ -20,8 +20,9 @@ usage(FILE *f)
 "usage: wq-cancel [ID...]\n"
 "Cancel jobs: the ids of the arguments, else one per line of stdin\n"
 "(plain, or NDJSON with \"callback\", as wq-submit and wq-status print).\n"
-"A pending job is taken off its queue; a working one is killed, with\n"
-"its process group, by the worker that runs it.  Prints the record\n"
+"A pending job is taken off its queue, a waiting one (--after) out of\n"
+"its wait; a working one is killed, with its process group, by the\n"
+"worker that runs it.  Prints the record\n"
 "after the change, one line per id.  Exit 1 when an id is unknown or\n"
 "its job has ended already.\n"
 "%s", wq_common_usage);

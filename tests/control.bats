@@ -11,6 +11,11 @@ teardown() { stop_started; }
 # A sleep no other test runs, to find it among the processes.
 STUCK="301.$(( $$ % 1000 ))"
 
+# No dependency step is left to do.
+deps_done() {
+	[ "$(rcli zcard wq:deps)" = 0 ]
+}
+
 stuck_running() {
 	pgrep -f "^sleep $STUCK$" >/dev/null
 }
@@ -53,6 +58,27 @@ stuck_running() {
 	[ "$(rcli zcard wq:delayed:default)" = 0 ]
 	[ "$(rcli hexists "wq:job:$id" y)" = 0 ]
 	status_is "$id" cancelled
+}
+
+@test "wq-cancel: a waiting job leaves its wait; its children in turn; its parent's end leaves it" {
+	p=$(wq-submit parent | jq -r .callback)
+	c=$(wq-submit --after "$p" child | jq -r .callback)
+	g=$(wq-submit --after "$c" grandchild | jq -r .callback)
+	status_is "$c" waiting
+	run wq-cancel "$c"
+	assert_success
+	[ "$(echo "$output" | jq -r .status)" = cancelled ]
+	[ "$(rcli exists "wq:wait:$c")" = 0 ]
+	[ "$(rcli ttl "wq:job:$c")" -gt 0 ]
+	# the parent works after the cancel: the child stays as it is
+	start w1 wq-worker --jq .
+	run wq-status --wait --timeout 30 "$g"
+	assert_failure 1
+	[ "$(wq-status "$g" | jq -r '"\(.status) \(.error)"')" = "cancelled parent $c was cancelled" ]
+	wait_for 20 status_is "$p" worked
+	wait_for 20 deps_done
+	wq-status "$c" | jq -e '.status == "cancelled" and (.error | startswith("cancelled by ")) and .started_at == null'
+	[ "$(rcli llen wq:queue:default)" = 0 ]
 }
 
 @test "wq-cancel: a working job is killed with its process group; its late result is dropped" {

@@ -1,23 +1,29 @@
 -- cancel.lua: cancel jobs (docs/DESIGN.md, Job control).
 -- KEYS: none given: each job's keys (job:<id>, queue:<q> or delayed:<q>,
---       or active:<node> and inbox:<node> of the node that holds it) are
---       built from the prefix.
+--       or active:<node> and inbox:<node> of the node that holds it, or
+--       wait:<id>) are built from the prefix.
 -- ARGV: prefix, the name of the node that cancels, then ids.
 -- A pending job leaves queue:<q> (if it is near an end: wq_lrem_near;
 -- else a claim drops it), urgent:<q> with a marker (of a priority:
 -- wq_enqueue) or delayed:<q> (waiting for a retry or its time); a working
 -- one leaves active:<node>, and that node is told by a
 -- "cancel" message {"id","attempt"} in its inbox, on which it kills the
--- job's process group.  Either way the record becomes cancelled, a final
--- status: it expires after its TTL, and waiters are told (done:<id>).  A
--- result the node sends later is refused by the fencing of complete.lua
--- (the record is no longer working), and the sweep leaves the job alone
--- if the node dies (wq_release looks for working records only).
+-- job's process group.  A waiting one (--after) drops wait:<id>; its
+-- parents, not ended, still name it in children:<parent> (their keys,
+-- not its own): when one ends, release.lua finds it no longer waiting
+-- and leaves it.  Either way the record becomes cancelled, a final
+-- status: it expires after its TTL, waiters are told (done:<id>), and
+-- its own children are noted for the next sweep to cancel in turn, as
+-- for any cancelled parent (wq_cancelled).  A result the node sends
+-- later is refused by the fencing of complete.lua (the record is no
+-- longer working), and the sweep leaves the job alone if the node dies
+-- (wq_release looks for working records only).
 -- Atomic so that the status read and its change are one: a job is either
 -- cancelled or claimed (or finished), never both.
 -- Returns per id {code, id, the record after the call as field/value
 -- pairs}:
--- 1 cancelled, 0 left as it was (not pending nor working), -1 unknown.
+-- 1 cancelled, 0 left as it was (not pending, waiting nor working), -1
+-- unknown.
 local P, by = ARGV[1], ARGV[2]
 local out = {}
 for a = 3, #ARGV do
@@ -28,7 +34,7 @@ for a = 3, #ARGV do
   local code = 0
   if not f[1] then
     code = -1
-  elseif f[1] == 'pending' or f[1] == 'working' then
+  elseif f[1] == 'pending' or f[1] == 'working' or f[1] == 'waiting' then
     local q = f[2] or 'default'
     if f[1] == 'working' then
       local node = f[4]
@@ -43,6 +49,8 @@ for a = 3, #ARGV do
         redis.call('PEXPIRE', ik, WQ_INBOX_KEEP_MS)
         redis.call('PUBLISH', P .. 'msg:' .. node, '1')
       end
+    elseif f[1] == 'waiting' then
+      redis.call('DEL', P .. 'wait:' .. id)
     elseif f[8] and not f[3] and
         redis.call('ZREM', P .. 'urgent:' .. q, id) == 1 then
       -- of a priority: one of its queue's markers goes with it
