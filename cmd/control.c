@@ -5,7 +5,7 @@
  * before anything is done, then the job-control calls of libwq, and the
  * record after each printed as its call answers.  Exit 1 when an id was
  * unknown or its job not in a state for the verb (its record is printed
- * as it is).
+ * as it is).  With --api, the same through the HTTP API (api.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +60,8 @@ control_one(void *arg, const char *id, int code, jv rec)
 		c->rc = WQ_NO;
 	} else
 		c->done++;
-	if (jv_get_kind(rec) == JV_KIND_OBJECT)
+	/* (a dead list's entry left behind is no job of the list) */
+	if (code >= 0 && jv_get_kind(rec) == JV_KIND_OBJECT)
 		cmd_print(rec);
 	else
 		jv_free(rec);
@@ -75,24 +76,33 @@ int
 cmd_control(struct wq *wq, int op, const char *verb, const char *dead_queue,
     int argc, char **argv)
 {
-	struct control	  c = { verb, dead_queue != NULL, WQ_OK, 0 };
-	char		**items, **ids;
-	size_t		 *lens, n, nids, i;
-	int		  rc;
+	struct control		  c = { verb, dead_queue != NULL, WQ_OK, 0 };
+	struct wq_api_pool	 *pool = NULL;
+	char			**items, **ids;
+	size_t			 *lens, n, nids, i;
+	int			  rc;
 
+	if (wq_setting(wq, WQ_OPT_API) != NULL &&
+	    (rc = wq_api_pool_open(wq, 1, &pool)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
 	if (dead_queue != NULL)
-		rc = wq_retry_dead(wq, dead_queue, control_one, &c);
+		rc = pool != NULL ? wq_api_retry_dead(pool, dead_queue,
+		    control_one, &c) : wq_retry_dead(wq, dead_queue,
+		    control_one, &c);
 	else {
 		items = cmd_inputs(argc, argv, &n, &lens);
 		ids = control_ids(items, lens, n, &nids);
 		cmd_inputs_free(items);
 		free(lens);
-		rc = wq_control(wq, op, (const char **)ids, nids, control_one,
+		rc = pool != NULL ? wq_api_control(pool, op,
+		    (const char **)ids, nids, control_one, &c) :
+		    wq_control(wq, op, (const char **)ids, nids, control_one,
 		    &c);
 		for (i = 0; i < nids; i++)
 			free(ids[i]);
 		free(ids);
 	}
+	wq_api_pool_close(pool);
 	cmd_flush();
 	if (rc != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));

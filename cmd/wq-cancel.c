@@ -39,8 +39,6 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
 		cmd_common(wq, c, optarg, argv, usage);
 	free(opts);
-	if (wq_setting(wq, WQ_OPT_API) != NULL)
-		cmd_die(WQ_EUSAGE, "--api: wq-cancel talks to Redis only");
 	rc = cmd_control(wq, WQ_CONTROL_CANCEL, "cancelled", NULL,
 	    argc - optind, argv + optind);
 	wq_free(wq);

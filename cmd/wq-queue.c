@@ -2,7 +2,7 @@
  * wq-queue -- the queues: list them with their depths, pause and resume
  * one (workers stop claiming from it; work still queues), purge one (its
  * pending jobs cancelled), limit one (docs/DESIGN.md, Job control and
- * Limits).
+ * Limits).  With --api, each through the HTTP API's routes instead.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -44,6 +44,9 @@ usage(FILE *f)
 "%s", wq_common_usage);
 }
 
+/* The API's client, with --api (else NULL). */
+static struct wq_api_pool	*pool;
+
 static void
 done(struct wq *wq, int rc)
 {
@@ -82,7 +85,8 @@ print_queues(struct wq *wq, const char *q)
 	jv	all, keys, k;
 	int	i, n;
 
-	done(wq, wq_queues(wq, &all));
+	done(wq, pool != NULL ? wq_api_queues(pool, &all) : wq_queues(wq,
+	    &all));
 	if (q != NULL) {
 		cmd_print(queue_line(q, jv_object_get(all, jv_string(q))));
 		return;
@@ -107,7 +111,7 @@ main(int argc, char **argv)
 	struct wq_limits	 lim;
 	const char		*verb;
 	long			 cancelled;
-	int			 c, yes = 0, changed;
+	int			 c, yes = 0, changed, op;
 
 	memset(&lim, 0, sizeof(lim));
 	wq = cmd_start("queue", own, &opts);
@@ -139,7 +143,7 @@ main(int argc, char **argv)
 		cmd_die(WQ_EUSAGE, "expected ls, pause, resume, purge or "
 		    "limit (try --help)");
 	if (wq_setting(wq, WQ_OPT_API) != NULL)
-		cmd_die(WQ_EUSAGE, "--api: wq-queue talks to Redis only");
+		done(wq, wq_api_pool_open(wq, 1, &pool));
 	verb = argv[0];
 	if (strcmp(verb, "ls") == 0) {
 		if (argc != 1)
@@ -148,8 +152,9 @@ main(int argc, char **argv)
 	} else if (strcmp(verb, "pause") == 0 || strcmp(verb, "resume") == 0) {
 		if (argc != 2)
 			cmd_die(WQ_EUSAGE, "usage: %s Q", verb);
-		done(wq, wq_queue_set(wq, argv[1], verb[0] == 'p' ?
-		    WQ_QUEUE_PAUSE : WQ_QUEUE_RESUME, &changed));
+		op = verb[0] == 'p' ? WQ_QUEUE_PAUSE : WQ_QUEUE_RESUME;
+		done(wq, pool != NULL ? wq_api_queue_set(pool, argv[1], op) :
+		    wq_queue_set(wq, argv[1], op, &changed));
 		print_queues(wq, argv[1]);
 	} else if (strcmp(verb, "purge") == 0) {
 		if (argc != 2)
@@ -157,7 +162,8 @@ main(int argc, char **argv)
 		if (!yes)
 			cmd_die(WQ_EUSAGE, "purge cancels every pending job of "
 			    "%.128s: say --yes", argv[1]);
-		done(wq, wq_queue_purge(wq, argv[1], &cancelled));
+		done(wq, pool != NULL ? wq_api_queue_purge(pool, argv[1],
+		    &cancelled) : wq_queue_purge(wq, argv[1], &cancelled));
 		cmd_print(jv_object_set(jv_object_set(jv_object(),
 		    jv_string("name"), jv_string(argv[1])),
 		    jv_string("cancelled"), jv_number((double)cancelled)));
@@ -168,12 +174,14 @@ main(int argc, char **argv)
 		if (!lim.concurrency && !lim.rate && !lim.clear)
 			cmd_die(WQ_EUSAGE, "limit: say --concurrency, --rate "
 			    "or --clear");
-		done(wq, wq_queue_limit(wq, argv[1], &lim));
+		done(wq, pool != NULL ? wq_api_queue_limit(pool, argv[1],
+		    &lim) : wq_queue_limit(wq, argv[1], &lim));
 		print_queues(wq, argv[1]);
 	} else
 		cmd_die(WQ_EUSAGE, "unknown verb \"%.32s\" (expected ls, "
 		    "pause, resume, purge or limit)", verb);
 	cmd_flush();
+	wq_api_pool_close(pool);
 	wq_free(wq);
 	return 0;
 }

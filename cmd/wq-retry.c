@@ -47,8 +47,6 @@ main(int argc, char **argv)
 			cmd_common(wq, c, optarg, argv, usage);
 	}
 	free(opts);
-	if (wq_setting(wq, WQ_OPT_API) != NULL)
-		cmd_die(WQ_EUSAGE, "--api: wq-retry talks to Redis only");
 	if (all && optind < argc)
 		cmd_die(WQ_EUSAGE, "--all takes no ids");
 	rc = cmd_control(wq, WQ_CONTROL_RETRY, "retried",

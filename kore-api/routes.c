@@ -52,6 +52,10 @@ static int	route_events(struct http_request *);
 #define CRON_ONE	(HTTP_METHOD_PUT | HTTP_METHOD_DELETE | \
 			 HTTP_METHOD_POST | GET_HEAD)
 #define CRON_ALLOW	"PUT, DELETE, POST"
+/* /api/v1/queues/Q/VERB: POST, but PUT for /limits: the handler answers
+ * 405 with the Allow of the verb. */
+#define QUEUE_ONE	(HTTP_METHOD_POST | HTTP_METHOD_PUT | \
+			 HTTP_METHOD_DELETE | GET_HEAD)
 
 static const struct route routes[] = {
 	{ "/",			0, GET_HEAD, "GET, HEAD", 0, route_console },
@@ -68,7 +72,7 @@ static const struct route routes[] = {
 	{ "/api/v1/cron",	0, GET_HEAD, "GET, HEAD", 0, route_cron },
 	{ "/api/v1/cron/",	1, CRON_ONE, CRON_ALLOW, 0, route_cron_name },
 	{ "/api/v1/jobs/",	1, HTTP_METHOD_POST, "POST", 0, route_job },
-	{ "/api/v1/queues/",	1, HTTP_METHOD_POST, "POST", 0, route_queue },
+	{ "/api/v1/queues/",	1, QUEUE_ONE, "POST, PUT", 0, route_queue },
 	{ "/api/v1/events",	0, GET_HEAD, "GET, HEAD", 0, route_events },
 };
 
@@ -677,7 +681,27 @@ route_job(struct http_request *req)
 	return rq_respond_error(req, 404, "not found");
 }
 
-/* POST /api/v1/queues/Q/retry (its dead list), /pause, /resume */
+/* PUT /api/v1/queues/Q/limits {"concurrency","rate","period_ms","clear"} */
+static int
+route_queue_limits(struct http_request *req, const char *q)
+{
+	struct wq_ctlop	*o;
+
+	if (req->method != HTTP_METHOD_PUT)
+		return rq_respond_method(req, "PUT");
+	if (req->http_body_length > api.max_body)
+		return rq_respond_error(req, 413, "body over the limit");
+	if (wq_ctlop_limits(api_wq, q, req->http_body != NULL ?
+	    (const char *)req->http_body->data : "", req->http_body_length,
+	    &o) != WQ_OK)
+		return rq_respond_error(req, 400, wq_error(api_wq));
+	return route_read_start(req, wq_read_control(api_wq, o), 0);
+}
+
+/*
+ * POST /api/v1/queues/Q/retry (its dead list; ?max=N: one batch of N,
+ * with their records), /pause, /resume, /purge
+ */
 static int
 route_queue(struct http_request *req)
 {
@@ -688,10 +712,14 @@ route_queue(struct http_request *req)
 		{ "retry",	WQ_CTL_RETRY_DEAD },
 		{ "pause",	WQ_CTL_PAUSE },
 		{ "resume",	WQ_CTL_RESUME },
+		{ "purge",	WQ_CTL_PURGE },
 	};
+	struct wq_ctlop	*o;
 	const char	*q, *verb;
 	char		 buf[256];
 	size_t		 i, n;
+	double		 max = 0;
+	int		 rc, has;
 
 	q = req->path + strlen("/api/v1/queues/");
 	if ((verb = strrchr(q, '/')) == NULL)
@@ -701,8 +729,23 @@ route_queue(struct http_request *req)
 		return rq_respond_error(req, 400, "bad queue name");
 	memcpy(buf, q, n);
 	buf[n] = '\0';
+	if (strcmp(verb + 1, "limits") == 0)
+		return route_queue_limits(req, buf);
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb + 1, verbs[i].verb) == 0)
-			return route_control(req, verbs[i].op, buf);
-	return rq_respond_error(req, 404, "not found");
+			break;
+	if (i == sizeof(verbs) / sizeof(verbs[0]))
+		return rq_respond_error(req, 404, "not found");
+	if (req->method != HTTP_METHOD_POST)
+		return rq_respond_method(req, "POST");
+	if (verbs[i].op == WQ_CTL_RETRY_DEAD && (has = query_number(req,
+	    "max", &max)) != 0 && (has == -1 || max < 1 || max > WQ_CTL_MAX ||
+	    max != (double)(long)max))
+		return rq_respond_error(req, 400, "bad max: a whole number "
+		    "from 1 to 500");
+	if ((rc = wq_ctlop_new(api_wq, verbs[i].op, buf, &o)) != WQ_OK)
+		return rq_respond_error(req, 400, wq_error(api_wq));
+	if (max > 0)
+		wq_ctlop_max(o, (long)max);
+	return route_read_start(req, wq_read_control(api_wq, o), 0);
 }

@@ -1,13 +1,14 @@
 /*
  * api.c -- the HTTP client behind --api (libcurl).
  *
- * wq-submit and wq-status can talk to the HTTP API instead of Redis; they
- * must then behave exactly as on their Redis paths: same output, same exit
- * codes.  So the API's answers are mapped back here: 2xx is WQ_OK, 404 is
- * WQ_NO (unknown id), other 4xx are the client's mistake (WQ_EUSAGE), 500
- * is Redis's error (WQ_EREDIS), and other 5xx or no answer at all is
- * WQ_EUNAVAIL.  Requests go through a pool
- * (libcurl's multi interface): several in flight, on connections kept
+ * wq-submit, wq-status, wq-cancel, wq-retry and wq-queue can talk to the
+ * HTTP API instead of Redis; they must then behave exactly as on their
+ * Redis paths: same output, same exit codes.  So the API's answers are
+ * mapped back here: 2xx is WQ_OK, 404 is WQ_NO (unknown id), other 4xx
+ * are the client's mistake (WQ_EUSAGE; a 409 of job control is looked at
+ * by its caller), 500 is Redis's error (WQ_EREDIS), and other 5xx or no
+ * answer at all is WQ_EUNAVAIL.  Requests go through a pool (libcurl's
+ * multi interface): several in flight, on connections kept
  * alive, so that a stream of them is not one round trip each.
  */
 #include <stdio.h>
@@ -58,6 +59,7 @@ struct api_req {
 	char			*body;
 	char			 err[CURL_ERROR_SIZE];
 	size_t			 tag;
+	long			 status;	/* HTTP status (0: none) */
 	int			 busy;
 };
 
@@ -141,6 +143,7 @@ req_finish(struct wq *wq, struct api_req *r, CURLcode cc, jv *resp)
 	int	rc;
 
 	*resp = jv_null();
+	r->status = 0;
 	if (cc != CURLE_OK) {
 		rc = wq_seterr(wq, WQ_EUNAVAIL, "API unreachable at %s: %s",
 		    wq->cfg.api_url, r->err[0] ? r->err :
@@ -149,6 +152,7 @@ req_finish(struct wq *wq, struct api_req *r, CURLcode cc, jv *resp)
 		return rc;
 	}
 	curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &code);
+	r->status = code;
 	if (r->b.p != NULL)
 		*resp = wq_parse(r->b.p, r->b.n, err, sizeof(err));
 	if (!jv_is_valid(*resp))
@@ -391,4 +395,240 @@ wq_api_pool_run(struct wq_api_pool *p, int fd, int ms, int *ready,
 		return wq_seterr(p->wq, WQ_EUNAVAIL, "libcurl failed");
 	pool_done(p, fn, arg);
 	return WQ_OK;
+}
+
+/*
+ * One request at a time, blocking, on the pool's first connection (kept
+ * alive for the next): for the job-control commands.  *out the JSON
+ * answer (jv_null() when none); *status the HTTP status.
+ */
+static int
+pool_call(struct wq_api_pool *p, const char *method, const char *path,
+    char *body, long *status, jv *out)
+{
+	struct api_req	*r = &p->reqs[0];
+	int		 rc;
+
+	*out = jv_null();
+	*status = 0;
+	if (p->busy > 0 || r->busy) {
+		free(body);
+		return wq_seterr(p->wq, WQ_EUSAGE, "requests in flight");
+	}
+	if (r->c == NULL && (r->c = curl_easy_init()) == NULL) {
+		free(body);
+		return wq_seterr(p->wq, WQ_EUNAVAIL, "cannot start libcurl");
+	}
+	curl_easy_reset(r->c);
+	req_setup(p->wq, r, method, path, body, 0);
+	rc = req_finish(p->wq, r, curl_easy_perform(r->c), out);
+	*status = r->status;
+	return rc;
+}
+
+/* "/api/v1/queues/<q, escaped>/<verb>[suffix]", malloc'd. */
+static char *
+queue_path(const char *q, const char *verb, const char *suffix)
+{
+	char	*e, *path;
+
+	if ((e = curl_easy_escape(NULL, q, 0)) == NULL)
+		abort();
+	if (asprintf(&path, "/api/v1/queues/%s/%s%s", e, verb, suffix) < 0)
+		abort();
+	curl_free(e);
+	return path;
+}
+
+/* A queue's operation: POST (or PUT) body on its path; *out the answer. */
+static int
+queue_call(struct wq_api_pool *p, const char *method, const char *q,
+    const char *verb, const char *suffix, char *body, jv *out)
+{
+	char	*path;
+	long	 status;
+	int	 rc;
+
+	if ((rc = wq_check_queue(p->wq, q)) != WQ_OK) {
+		free(body);
+		*out = jv_null();
+		return rc;
+	}
+	path = queue_path(q, verb, suffix);
+	rc = pool_call(p, method, path, body, &status, out);
+	free(path);
+	if (rc == WQ_OK && jv_get_kind(*out) != JV_KIND_OBJECT) {
+		jv_free(*out);
+		*out = jv_null();
+		rc = wq_seterr(p->wq, WQ_EUNAVAIL, "API: unexpected answer");
+	}
+	return rc;
+}
+
+/*
+ * wq_control() through the API: POST /api/v1/jobs/<id>/<verb> for each
+ * id in turn; for a job not in a state for it (409), its record as it is
+ * (GET /api/v1/work/<id>).
+ */
+int
+wq_api_control(struct wq_api_pool *p, int op, const char **ids, size_t n,
+    void (*fn)(void *, const char *, int, jv), void *arg)
+{
+	char	path[128];
+	long	status;
+	size_t	i;
+	int	rc;
+	jv	out;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/api/v1/jobs/%s/%s", ids[i],
+		    op == WQ_CONTROL_CANCEL ? "cancel" : "retry");
+		rc = pool_call(p, "POST", path, wq_strdup("{}"), &status,
+		    &out);
+		if (rc == WQ_OK && jv_get_kind(out) == JV_KIND_OBJECT) {
+			fn(arg, ids[i], 1, out);
+			continue;
+		}
+		jv_free(out);
+		if (rc == WQ_NO) {
+			fn(arg, ids[i], -1, jv_null());
+			continue;
+		}
+		if (rc == WQ_OK)
+			return wq_seterr(p->wq, WQ_EUNAVAIL, "API: unexpected "
+			    "answer");
+		if (status != 409)
+			return rc;
+		status_path(path, sizeof(path), ids[i], 0);
+		rc = pool_call(p, "GET", path, NULL, &status, &out);
+		if (rc == WQ_NO || (rc == WQ_OK && jv_get_kind(out) !=
+		    JV_KIND_OBJECT)) {
+			jv_free(out);
+			fn(arg, ids[i], -1, jv_null());
+		} else if (rc == WQ_OK)
+			fn(arg, ids[i], 0, out);
+		else
+			return rc;
+	}
+	return WQ_OK;
+}
+
+/*
+ * wq_retry_dead() through the API: POST /api/v1/queues/<q>/retry?max=N,
+ * a batch a call, until a call takes fewer; the records of the jobs put
+ * back come in "jobs".
+ */
+int
+wq_api_retry_dead(struct wq_api_pool *p, const char *queue,
+    void (*fn)(void *, const char *, int, jv), void *arg)
+{
+	char	suffix[32];
+	double	taken;
+	jv	out, jobs, rec, id;
+	int	i, n, rc;
+
+	snprintf(suffix, sizeof(suffix), "?max=%d", WQ_CTL_MAX);
+	do {
+		if ((rc = queue_call(p, "POST", queue, "retry", suffix,
+		    wq_strdup("{}"), &out)) != WQ_OK)
+			return rc;
+		jobs = jv_object_get(jv_copy(out), jv_string("jobs"));
+		rec = jv_object_get(out, jv_string("taken"));
+		taken = jv_get_kind(rec) == JV_KIND_NUMBER ?
+		    jv_number_value(rec) : -1;
+		jv_free(rec);
+		if (jv_get_kind(jobs) != JV_KIND_ARRAY || taken < 0) {
+			jv_free(jobs);
+			return wq_seterr(p->wq, WQ_EUNAVAIL, "API: unexpected "
+			    "answer (no \"taken\": an older wq-api?)");
+		}
+		n = jv_array_length(jv_copy(jobs));
+		for (i = 0; i < n; i++) {
+			rec = jv_array_get(jv_copy(jobs), i);
+			id = jv_object_get(jv_copy(rec), jv_string("callback"));
+			if (jv_get_kind(id) == JV_KIND_STRING)
+				fn(arg, jv_string_value(id), 1, rec);
+			else
+				jv_free(rec);
+			jv_free(id);
+		}
+		jv_free(jobs);
+	} while (taken >= WQ_CTL_MAX);
+	return WQ_OK;
+}
+
+/* wq_queues() through the API: GET /api/v1/queues. */
+int
+wq_api_queues(struct wq_api_pool *p, jv *out)
+{
+	long	status;
+	int	rc;
+
+	rc = pool_call(p, "GET", "/api/v1/queues", NULL, &status, out);
+	if (rc == WQ_OK && jv_get_kind(*out) != JV_KIND_OBJECT) {
+		jv_free(*out);
+		*out = jv_null();
+		rc = wq_seterr(p->wq, WQ_EUNAVAIL, "API: unexpected answer");
+	}
+	return rc;
+}
+
+/* wq_queue_set() through the API: POST /api/v1/queues/<q>/pause|resume. */
+int
+wq_api_queue_set(struct wq_api_pool *p, const char *q, int op)
+{
+	jv	out;
+	int	rc;
+
+	rc = queue_call(p, "POST", q, op == WQ_QUEUE_PAUSE ? "pause" :
+	    "resume", "", wq_strdup("{}"), &out);
+	jv_free(out);
+	return rc;
+}
+
+/* wq_queue_purge() through the API: POST /api/v1/queues/<q>/purge. */
+int
+wq_api_queue_purge(struct wq_api_pool *p, const char *q, long *cancelled)
+{
+	jv	out, n;
+	int	rc;
+
+	*cancelled = 0;
+	if ((rc = queue_call(p, "POST", q, "purge", "", wq_strdup("{}"),
+	    &out)) != WQ_OK)
+		return rc;
+	n = jv_object_get(out, jv_string("cancelled"));
+	if (jv_get_kind(n) == JV_KIND_NUMBER)
+		*cancelled = (long)jv_number_value(n);
+	else
+		rc = wq_seterr(p->wq, WQ_EUNAVAIL, "API: unexpected answer");
+	jv_free(n);
+	return rc;
+}
+
+/* wq_queue_limit() through the API: PUT /api/v1/queues/<q>/limits. */
+int
+wq_api_queue_limit(struct wq_api_pool *p, const char *q,
+    const struct wq_limits *l)
+{
+	jv	b, out;
+	int	rc;
+
+	if ((rc = wq_queue_limit_check(p->wq, q, l)) != WQ_OK)
+		return rc;
+	b = jv_object();
+	if (l->clear)
+		b = jv_object_set(b, jv_string("clear"), jv_true());
+	if (l->concurrency)
+		b = jv_object_set(b, jv_string("concurrency"),
+		    jv_number((double)l->concurrency));
+	if (l->rate) {
+		b = jv_object_set(b, jv_string("rate"),
+		    jv_number((double)l->rate));
+		b = jv_object_set(b, jv_string("period_ms"),
+		    jv_number((double)l->period_ms));
+	}
+	rc = queue_call(p, "PUT", q, "limits", "", wq_dump(b), &out);
+	jv_free(out);
+	return rc;
 }

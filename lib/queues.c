@@ -174,17 +174,11 @@ wq_queues(struct wq *wq, jv *out)
 	return rc;
 }
 
-/*
- * A queue's limits (docs/DESIGN.md, Limits): those of l set, the others
- * kept, or all removed first with l->clear.
- */
+/* Whether the limits of l are in range. */
 int
-wq_queue_limit(struct wq *wq, const char *q, const struct wq_limits *l)
+wq_queue_limit_check(struct wq *wq, const char *q, const struct wq_limits *l)
 {
-	struct wq_argv	 cmds[5];
-	redisReply	*r[5];
-	size_t		 n = 0, i;
-	int		 rc;
+	int	rc;
 
 	if ((rc = wq_check_queue(wq, q)) != WQ_OK)
 		return rc;
@@ -195,9 +189,23 @@ wq_queue_limit(struct wq *wq, const char *q, const struct wq_limits *l)
 		return wq_seterr(wq, WQ_EUSAGE, "bad limit: 1 to %d, a period "
 		    "from %d ms to %d s", WQ_LIMIT_MAX, WQ_LIMIT_PERIOD_MIN_MS,
 		    WQ_LIMIT_PERIOD_MAX_MS / 1000);
-	for (i = 0; i < 5; i++)
+	return WQ_OK;
+}
+
+/*
+ * The commands that set the limits l of q, into cmds[0 ..
+ * WQ_LIMIT_CMDS), to run in one MULTI (the API's rounds wrap theirs):
+ * the last reads the limits after the change (wq_queue_limit_decode).
+ * Returns how many.
+ */
+size_t
+wq_queue_limit_argv(struct wq *wq, const char *q, const struct wq_limits *l,
+    struct wq_argv *cmds)
+{
+	size_t	n = 0, i;
+
+	for (i = 0; i < WQ_LIMIT_CMDS; i++)
 		wq_argv_init(&cmds[i]);
-	wq_argv_adds(&cmds[n++], "MULTI");
 	if (l->clear) {
 		wq_argv_adds(&cmds[n], "DEL");
 		wq_argv_key(&cmds[n], wq, "limit:%s", q);
@@ -223,10 +231,51 @@ wq_queue_limit(struct wq *wq, const char *q, const struct wq_limits *l)
 	wq_argv_adds(&cmds[n], "SADD");
 	wq_argv_key(&cmds[n], wq, "queues");
 	wq_argv_adds(&cmds[n++], q);
+	wq_argv_adds(&cmds[n], "HMGET");
+	wq_argv_key(&cmds[n], wq, "limit:%s", q);
+	add_limit_fields(&cmds[n++]);
+	return n;
+}
+
+/* The replies r[0 .. n) of those commands: *out the limits, or null. */
+int
+wq_queue_limit_decode(struct wq *wq, redisReply **r, size_t n, jv *out)
+{
+	size_t	i;
+	int	rc;
+
+	*out = jv_null();
+	for (i = 0; i < n; i++)
+		if ((rc = wq_reply_error(wq, r[i], "limit")) != WQ_OK)
+			return rc;
+	if (n == 0)
+		return wq_seterr(wq, WQ_EREDIS, "limit: unexpected reply");
+	*out = limits_json(r[n - 1]);
+	return WQ_OK;
+}
+
+/*
+ * A queue's limits (docs/DESIGN.md, Limits): those of l set, the others
+ * kept, or all removed first with l->clear.
+ */
+int
+wq_queue_limit(struct wq *wq, const char *q, const struct wq_limits *l)
+{
+	struct wq_argv	 cmds[WQ_LIMIT_CMDS + 2];
+	redisReply	*r[WQ_LIMIT_CMDS + 2];
+	size_t		 n;
+	int		 rc;
+
+	if ((rc = wq_queue_limit_check(wq, q, l)) != WQ_OK)
+		return rc;
+	wq_argv_init(&cmds[0]);
+	wq_argv_adds(&cmds[0], "MULTI");
+	n = 1 + wq_queue_limit_argv(wq, q, l, cmds + 1);
+	wq_argv_init(&cmds[n]);
 	wq_argv_adds(&cmds[n++], "EXEC");
 	rc = wq_redis_pipeline(wq, cmds, n, r);
-	for (i = 0; rc == WQ_OK && i < n; i++)
-		rc = wq_reply_error(wq, r[i], "limit");
+	if (rc == WQ_OK)
+		rc = wq_reply_error(wq, r[n - 1], "limit");
 	if (rc == WQ_OK && r[n - 1]->type != REDIS_REPLY_ARRAY)
 		rc = wq_seterr(wq, WQ_EREDIS, "limit: the change was not made");
 	wq_redis_pipeline_free(cmds, r, n);

@@ -106,21 +106,30 @@ struct wq_read	*wq_read_cron(struct wq *, struct wq_cronop *);
 
 /*
  * Job control for the API (control.c): cancel or retry a job (arg its
- * id), retry a queue's dead list, pause or resume a queue (arg the
- * queue), run as a read in rounds by wq_read_control(), which then owns
- * it.  A job's answers its record, else WQ_NO from wq_read_feed(): the
- * id unknown, or, when wq_read_conflict(), its job not in a state for
- * it.  A dead list's retry answers {"queue","retried"}, a pause or
- * resume {"name","paused"}.
+ * id), retry a queue's dead list, pause, resume or purge a queue (arg
+ * the queue), set its limits (wq_ctlop_limits(), from a JSON body), run
+ * as a read in rounds by wq_read_control(), which then owns it.  A job's
+ * answers its record, else WQ_NO from wq_read_feed(): the id unknown,
+ * or, when wq_read_conflict(), its job not in a state for it.  A dead
+ * list's retry answers {"queue","retried"} (after wq_ctlop_max(o, N):
+ * one round of N ids, and "taken", "jobs": the records put back), a
+ * pause or resume {"name","paused"}, a purge {"name","cancelled"}, a
+ * limit {"name","limits"} (the limits after it, or null).
  */
 #define WQ_CTL_CANCEL		0
 #define WQ_CTL_RETRY		1
 #define WQ_CTL_RETRY_DEAD	2
 #define WQ_CTL_PAUSE		3
 #define WQ_CTL_RESUME		4
+#define WQ_CTL_PURGE		5
+#define WQ_CTL_LIMIT		6
+#define WQ_CTL_MAX		500	/* ids a call of a dead list, purge */
 struct wq_ctlop;
 int		 wq_ctlop_new(struct wq *, int, const char *,
 		    struct wq_ctlop **);
+int		 wq_ctlop_limits(struct wq *, const char *, const char *,
+		    size_t, struct wq_ctlop **);
+void		 wq_ctlop_max(struct wq_ctlop *, long);
 void		 wq_ctlop_free(struct wq_ctlop *);
 struct wq_read	*wq_read_control(struct wq *, struct wq_ctlop *);
 int		 wq_read_conflict(struct wq_read *);

@@ -203,6 +203,14 @@ size_t		 wq_ctlop_next(struct wq_ctlop *, struct wq_argv **);
 int		 wq_ctlop_feed(struct wq_ctlop *, redisReply **, size_t);
 jv		 wq_ctlop_result(struct wq_ctlop *);
 int		 wq_ctlop_conflict(struct wq_ctlop *);
+/* queues.c: a queue's limits set, for wq_queue_limit() and the API. */
+#define WQ_LIMIT_CMDS	4
+int		 wq_queue_limit_check(struct wq *, const char *,
+		    const struct wq_limits *);
+size_t		 wq_queue_limit_argv(struct wq *, const char *,
+		    const struct wq_limits *, struct wq_argv *);
+int		 wq_queue_limit_decode(struct wq *, redisReply **, size_t,
+		    jv *);
 
 /*
  * The reads that take two rounds, each built and decoded once, for the

@@ -638,6 +638,22 @@ int		 wq_api_pool_status(struct wq_api_pool *, const char *, double,
 		    size_t);
 int		 wq_api_pool_run(struct wq_api_pool *, int, int, int *,
 		    void (*)(void *, size_t, int, jv), void *);
+/*
+ * Job control through the API, one request at a time on a pool with
+ * none in flight: as wq_control(), wq_retry_dead(), wq_queues(),
+ * wq_queue_set(), wq_queue_purge() and wq_queue_limit(), with the same
+ * callbacks, answers and return codes.
+ */
+int		 wq_api_control(struct wq_api_pool *, int, const char **,
+		    size_t, void (*)(void *, const char *, int, jv), void *);
+int		 wq_api_retry_dead(struct wq_api_pool *, const char *,
+		    void (*)(void *, const char *, int, jv), void *);
+int		 wq_api_queues(struct wq_api_pool *, jv *);
+int		 wq_api_queue_set(struct wq_api_pool *, const char *, int);
+int		 wq_api_queue_purge(struct wq_api_pool *, const char *,
+		    long *);
+int		 wq_api_queue_limit(struct wq_api_pool *, const char *,
+		    const struct wq_limits *);
 
 /*
  * The event stream (events.c): what happened to jobs, in order, each

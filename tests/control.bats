@@ -2,11 +2,12 @@
 # Job control: wq-cancel, wq-retry, wq-queue (docs/DESIGN.md, Job control).
 
 load helpers
+load api-helpers
 
 setup_file() { redis_start; }
 teardown_file() { redis_stop; }
 setup() { redis_flush; }
-teardown() { stop_started; }
+teardown() { api_teardown; }
 
 # A sleep no other test runs, to find it among the processes.
 STUCK="301.$(( $$ % 1000 ))"
@@ -395,4 +396,90 @@ fail_jobs() {
 	# resumed: it claims at once
 	wq-queue resume q >/dev/null
 	wait_for 20 eval '[ "$(rcli llen wq:queue:q)" = 0 ]'
+}
+
+@test "--api: wq-cancel, wq-retry by id and --all: what they print and exit through Redis" {
+	fail_jobs 600 q3
+	p=$(wq-submit --queue held parent | jq -r .callback)
+	c=$(wq-submit --after "$p" child | jq -r .callback)
+	api_start api --token s3cr3t
+	api=(--api "$(api_url api)" --token s3cr3t)
+	# a waiting job, cancelled through the API
+	run wq-cancel "${api[@]}" "$c"
+	assert_success
+	echo "$output" | jq -e --arg c "$c" '.callback == $c and .status == "cancelled"'
+	[ "$(rcli exists "wq:wait:$c")" = 0 ]
+	# a job ended, an unknown id: exit 1, the lines of the Redis path
+	u=0123456789ABCDEF0123456789ABCDEF
+	run wq-cancel "${api[@]}" "$c" "$u"
+	assert_failure 1
+	via_api=$output
+	run wq-cancel "$c" "$u"
+	assert_failure 1
+	[ "$output" = "$via_api" ]
+	assert_output --partial "$c: not cancelled: the job is cancelled"
+	assert_output --partial "$u: not found"
+	run wq-retry "${api[@]}" "$c"
+	assert_success
+	echo "$output" | jq -e '.status == "pending"'
+	run wq-retry "${api[@]}" "$c" "$u"
+	assert_failure 1
+	via_api=$output
+	run wq-retry "$c" "$u"
+	[ "$output" = "$via_api" ]
+	# a whole dead list: calls of 500 until one takes fewer
+	run wq-retry "${api[@]}" --all --queue q3
+	assert_success
+	[ "$(echo "$output" | jq -r .status | sort | uniq -c | awk '{print $1, $2}')" = "600 pending" ]
+	[ "$(echo "$output" | jq -r .callback | sort)" = "$(sort "$(suite_dir)/failed")" ]
+	[ "$(rcli llen wq:dead:q3)" = 0 ]
+	# bad input 2, the API unreachable 3, a wrong token 2
+	run wq-cancel "${api[@]}" junk
+	assert_failure 2
+	run wq-cancel --api "http://127.0.0.1:$(free_port)" "$c"
+	assert_failure 3
+	run wq-retry --api "$(api_url api)" --token wrong "$c"
+	assert_failure 2
+	assert_output --partial 401
+	status_is "$c" pending
+}
+
+@test "--api: wq-queue ls, pause, resume, limit, purge: what it prints and exits through Redis" {
+	seq 3 | wq-submit --lines --queue a >/dev/null
+	wq-submit --queue b x >/dev/null
+	api_start api
+	api=(--api "$(api_url api)")
+	run wq-queue "${api[@]}" ls
+	assert_success
+	[ "$output" = "$(wq-queue ls)" ]
+	[ "$(echo "$output" | wc -l)" = 2 ]
+	line_a() { wq-queue ls | grep '"name":"a"'; }
+	run wq-queue "${api[@]}" pause a
+	assert_success
+	[ "$output" = "$(line_a)" ]
+	echo "$output" | jq -e '.paused and .pending == 3'
+	[ "$(rcli sismember wq:paused a)" = 1 ]
+	run wq-queue "${api[@]}" resume a
+	assert_success
+	echo "$output" | jq -e '.paused == false'
+	run wq-queue "${api[@]}" limit a --concurrency 2 --rate 50/s
+	assert_success
+	[ "$output" = "$(line_a)" ]
+	echo "$output" | jq -e '.limits == {"concurrency":2,"rate":50,"period_ms":1000}'
+	run wq-queue "${api[@]}" limit a --clear --rate 5/500ms
+	echo "$output" | jq -e '.limits == {"rate":5,"period_ms":500}'
+	run wq-queue "${api[@]}" limit a --clear
+	echo "$output" | jq -e '.limits == null'
+	[ "$(rcli exists wq:limit:a)" = 0 ]
+	run wq-queue "${api[@]}" purge a
+	assert_failure 2
+	run wq-queue "${api[@]}" purge a --yes
+	assert_success
+	[ "$output" = '{"name":"a","cancelled":3}' ]
+	[ "$(rcli llen wq:queue:b)" = 1 ]
+	run wq-queue "${api[@]}" pause 'bad queue'
+	assert_failure 2
+	assert_output "$(wq-queue pause 'bad queue' 2>&1)"
+	run wq-queue --api "http://127.0.0.1:$(free_port)" ls
+	assert_failure 3
 }

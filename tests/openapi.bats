@@ -220,6 +220,21 @@ undocumented_routes() {
 	echo "$body" | jq -e '. == {"name":"q1","paused":false}'
 	expect 200 POST "$url/api/v1/queues/bad/retry" -d '{}'
 	echo "$body" | jq -e '. == {"queue":"bad","retried":0}'
+	# (a failed job in the dead list again: the one cancelled above)
+	rcli hset "wq:job:$failed" s failed >/dev/null
+	rcli lpush wq:dead:bad "$failed" >/dev/null
+	expect 200 POST "$url/api/v1/queues/bad/retry?max=10" -d '{}'
+	echo "$body" | jq -e --arg id "$failed" '.retried == 1 and .taken == 1 and .jobs[0].callback == $id'
+	expect 200 PUT "$url/api/v1/queues/q1/limits" -H 'Content-Type: application/json' \
+	    -d '{"concurrency":2,"rate":50,"period_ms":1000}'
+	echo "$body" | jq -e '. == {"name":"q1","limits":{"concurrency":2,"rate":50,"period_ms":1000}}'
+	expect 200 GET "$url/api/v1/queues"
+	echo "$body" | jq -e '.q1.limits.rate == 50'
+	expect 200 PUT "$url/api/v1/queues/q1/limits" -H 'Content-Type: application/json' \
+	    -d '{"clear":true}'
+	echo "$body" | jq -e '. == {"name":"q1","limits":null}'
+	expect 200 POST "$url/api/v1/queues/bad/purge" -d '{}'
+	echo "$body" | jq -e '. == {"name":"bad","cancelled":1}'
 	expect 200 GET "$url/api/v1/stats"
 	echo "$body" | jq -e '.totals.worked >= 1'
 	expect 200 GET "$url/api/v1/recent?limit=3"
@@ -326,10 +341,23 @@ undocumented_routes() {
 	expect 200 POST "$url/api/v1/jobs/$ID_FOO/cancel" -d '{}'
 	expect 409 POST "$url/api/v1/jobs/$ID_FOO/cancel" -d '{}'
 	q=$(printf 'q%.0s' $(seq 129))
-	for v in retry pause resume; do
+	for v in retry pause resume purge; do
 		expect 400 POST "$url/api/v1/queues/$q/$v" -d '{}'
 		expect 415 POST "$url/api/v1/queues/q/$v" -H 'Content-Type: text/plain' -d '{}'
 	done
+	expect 400 POST "$url/api/v1/queues/one/retry?max=0" -d '{}'
+	expect 400 POST "$url/api/v1/queues/one/retry?max=501" -d '{}'
+	for b in '{}' '[1]' 'nope' '{"concurrency":0}' '{"rate":5}' '{"period_ms":50}' \
+	    '{"concurrency":100001}' '{"rate":5,"period_ms":5}' '{"clear":1}' \
+	    '{"concurrency":"2"}' '{"concurrency":2,"colour":"red"}'; do
+		expect 400 PUT "$url/api/v1/queues/one/limits" -H 'Content-Type: application/json' -d "$b"
+	done
+	expect 400 PUT "$url/api/v1/queues/$q/limits" -H 'Content-Type: application/json' \
+	    -d '{"concurrency":1}'
+	expect 413 PUT "$url/api/v1/queues/one/limits" -H 'Content-Type: application/json' \
+	    -d "{\"clear\":true,\"x\":\"$(printf 'x%.0s' $(seq 4100))\"}"
+	expect 415 PUT "$url/api/v1/queues/one/limits" -H 'Content-Type: text/plain' -d '{"clear":true}'
+	[ "$(rcli exists wq:limit:one)" = 0 ]
 	expect 415 POST "$url/api/v1/jobs/$ID_FOO/cancel" -H 'Content-Type: text/plain' -d '{}'
 	expect 415 POST "$url/api/v1/jobs/$ID_FOO/retry" -H 'Content-Type: text/plain' -d '{}'
 	expect 404 DELETE "$url/api/v1/cron/none"
@@ -366,9 +394,11 @@ undocumented_routes() {
 	expect 401 POST "$url/api/v1/cron/c/pause" -d '{}'
 	expect 401 POST "$url/api/v1/cron/c/resume" -d '{}'
 	for p in jobs/$ID_FOO/cancel jobs/$ID_FOO/retry queues/q/retry \
-	    queues/q/pause queues/q/resume; do
+	    queues/q/pause queues/q/resume queues/q/purge; do
 		expect 401 POST "$url/api/v1/$p" -d '{}'
 	done
+	expect 401 PUT "$url/api/v1/queues/q/limits" -H 'Content-Type: application/json' \
+	    -d '{"clear":true}'
 	expect 401 GET "$url/" -H 'Accept: text/html'
 	echo "$body" | grep -q 'bearer token'
 	expect 200 GET "$url/healthz"
@@ -397,9 +427,11 @@ undocumented_routes() {
 	expect 503 POST "$url/api/v1/cron/c/pause" -d '{}'
 	expect 503 POST "$url/api/v1/cron/c/resume" -d '{}'
 	for p in jobs/$ID_FOO/cancel jobs/$ID_FOO/retry queues/q/retry \
-	    queues/q/pause queues/q/resume; do
+	    queues/q/pause queues/q/resume queues/q/purge; do
 		expect 503 POST "$url/api/v1/$p" -d '{}'
 	done
+	expect 503 PUT "$url/api/v1/queues/q/limits" -H 'Content-Type: application/json' \
+	    -d '{"clear":true}'
 	# what needs no Redis still answers
 	expect 200 GET "$url/api/v1/ping"
 	expect 200 GET "$url/"
