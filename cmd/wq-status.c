@@ -10,7 +10,9 @@
  * poll(2) on them and on stdin, so waiting costs Redis nothing, and what
  * it holds is the ids still in flight.  It is done when the input is
  * closed and every id has ended.  Through the API, API_INFLIGHT requests
- * are in flight, each held by the API until its job ends.
+ * are in flight, each held by the API until its job ends.  --progress
+ * adds a line {"callback","progress"[,"message"]} each time a job in
+ * flight writes its progress (the watch follows the channel progress).
  * Exit 1 when an id is unknown, a job failed, or --timeout passed first;
  * 2 when a line is no id (the ids before it are still answered).
  */
@@ -26,7 +28,7 @@
 #include "cmd.h"
 
 enum { OPT_WAIT = WQ_OPT_FIRST_PRIVATE, OPT_TIMEOUT, OPT_JQ, OPT_LIST,
-    OPT_LIMIT };
+    OPT_LIMIT, OPT_PROGRESS };
 
 static const struct option own[] = {
 	{ "wait",	no_argument,		NULL, OPT_WAIT },
@@ -34,6 +36,7 @@ static const struct option own[] = {
 	{ "jq",		required_argument,	NULL, OPT_JQ },
 	{ "list",	required_argument,	NULL, OPT_LIST },
 	{ "limit",	required_argument,	NULL, OPT_LIMIT },
+	{ "progress",	no_argument,		NULL, OPT_PROGRESS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -56,6 +59,7 @@ struct input {
 
 static struct wq_jq	*jq;
 static int		 result;
+static int		 progress;	/* --progress */
 
 static void
 usage(FILE *f)
@@ -68,6 +72,8 @@ usage(FILE *f)
 "  --wait             block until each job is worked, failed or\n"
 "                     cancelled; print each record as its job ends\n"
 "  --timeout S        with --wait: give up after S seconds (exit 1)\n"
+"  --progress         with --wait: also a line {\"callback\",\"progress\",\n"
+"                     \"message\"} each time a job reports its progress\n"
 "  --jq PROGRAM       filter or reshape each record (jq syntax)\n"
 "  --list STATE       ids of --queue by state: pending, delayed, working,\n"
 "                     failed or dead\n"
@@ -400,6 +406,15 @@ on_ended(void *arg, struct wq_rec *r)
 	emit_rec(r, r->count);
 }
 
+/* --progress: {"callback", "progress"[, "message"]}, not through --jq. */
+static void
+on_progress(void *arg, const char *id, jv p)
+{
+	(void)arg;
+	cmd_print(jv_object_merge(jv_object_set(jv_object(),
+	    jv_string("callback"), jv_string(id)), p));
+}
+
 /* The ids still waited for at the timeout: named, printed as they stand. */
 static void
 timed_out(struct wq *wq, char **ids, size_t n)
@@ -431,7 +446,8 @@ wait_redis(struct wq *wq, struct input *in, int64_t deadline)
 	int		  r = 0, rc, ms, readable = 0, fresh;
 
 	if ((rc = wq_watch_open(wq, jq != NULL ? WQ_REC_JV : WQ_REC_LINE,
-	    &w)) != WQ_OK)
+	    &w)) != WQ_OK || (progress && (rc = wq_watch_progress(w,
+	    on_progress, NULL)) != WQ_OK))
 		cmd_die(rc, "%s", wq_error(wq));
 	for (;;) {
 		while ((r = input_next(in, id, &fresh)) == 1)
@@ -581,6 +597,9 @@ main(int argc, char **argv)
 		case OPT_LIMIT:
 			limit = cmd_long("--limit", optarg, 1, 10000000);
 			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
 		default:
 			cmd_common(wq, c, optarg, argv, usage);
 		}
@@ -589,6 +608,10 @@ main(int argc, char **argv)
 	cmd_batched();
 	if (timeout >= 0 && !wait)
 		cmd_die(WQ_EUSAGE, "--timeout goes with --wait");
+	if (progress && !wait)
+		cmd_die(WQ_EUSAGE, "--progress goes with --wait");
+	if (progress && wq_setting(wq, WQ_OPT_API) != NULL)
+		cmd_die(WQ_EUSAGE, "--progress needs Redis, not --api");
 	if (state != NULL) {
 		if (optind < argc || wait)
 			cmd_die(WQ_EUSAGE, "--list takes no ids and no --wait");

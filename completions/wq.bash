@@ -36,7 +36,7 @@ declare -gA _wq_args=(
 )
 declare -gA _wq_flags=(
 	[wq-submit]='--lines --json --all-or-nothing'
-	[wq-status]='--wait'
+	[wq-status]='--wait --progress'
 	[wq-worker]='--quiet'
 	[wq-peers]='--all --watch --table'
 	[wq-send]='--all --no-wait --json'

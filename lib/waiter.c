@@ -76,6 +76,15 @@ wq_waiter_all(struct wq_waiter *w, int on)
 	return wq_sub_flush(&w->s);
 }
 
+/* Follow what running jobs say of their progress, on the channel
+ * progress (progress.lua). */
+int
+wq_waiter_progress(struct wq_waiter *w)
+{
+	wq_sub_cmd(&w->s, "SUBSCRIBE", "%s:%s", "progress");
+	return wq_sub_flush(&w->s);
+}
+
 int
 wq_waiter_remove(struct wq_waiter *w, const char *id)
 {
@@ -120,6 +129,24 @@ struct waiter_events {
 	void	 *arg;
 };
 
+/* A message of the channel progress: its lines "<id> <progress>". */
+static void
+waiter_progress(struct waiter_events *e, const char *msg)
+{
+	char	*line;
+	size_t	 n;
+
+	for (; *msg != '\0'; msg += n + (msg[n] == '\n')) {
+		n = strcspn(msg, "\n");
+		if (n <= WQ_ID_LEN + 1 || msg[WQ_ID_LEN] != ' ')
+			continue;
+		line = wq_calloc(1, n + 1);
+		memcpy(line, msg, n);
+		e->fn(e->arg, WQ_WAITER_PROGRESS, line);
+		free(line);
+	}
+}
+
 static void
 waiter_event(void *arg, int kind, const char *chan, const char *msg)
 {
@@ -129,7 +156,10 @@ waiter_event(void *arg, int kind, const char *chan, const char *msg)
 
 	if (kind == 'e')
 		e->fn(e->arg, WQ_WAITER_REFUSED, NULL);
-	else if (strncmp(chan, "done:", 5) == 0 &&
+	else if (strcmp(chan, "progress") == 0) {
+		if (kind == 'm')
+			waiter_progress(e, msg);
+	} else if (strncmp(chan, "done:", 5) == 0 &&
 	    strlen(chan + 5) == WQ_ID_LEN)
 		e->fn(e->arg, kind == 's' ? WQ_WAITER_SUBSCRIBED :
 		    WQ_WAITER_ENDED, chan + 5);

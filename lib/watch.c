@@ -38,6 +38,10 @@
  * id is subscribed to and checked again on a new one.  And every few
  * seconds the ids that have waited longest are checked, in case a hint
  * was lost some other way (a failover).
+ *
+ * With wq_watch_progress(), the waiter also follows the channel progress,
+ * where progress.lua says what running jobs wrote, and what concerns an
+ * id in flight is handed over as it comes: a report, not a state.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +90,8 @@ struct wq_watch {
 	int64_t			 reopen_at;	/* the link broke: -1 if not */
 	void			(*fn)(void *, struct wq_rec *);
 	void			*arg;
+	void			(*pfn)(void *, const char *, jv);
+	void			*parg;
 	/* a round's scratch, WATCH_BATCH each: kept, not made each run */
 	struct went		**es;
 	const char		**ids;
@@ -253,6 +259,19 @@ wq_watch_close(struct wq_watch *w)
 	free(w);
 }
 
+/*
+ * Hand what the jobs in flight say of their progress to fn(arg, id,
+ * progress) as it comes (progress: {"progress"[,"message"]}, fn's).
+ */
+int
+wq_watch_progress(struct wq_watch *w, void (*fn)(void *, const char *, jv),
+    void *arg)
+{
+	w->pfn = fn;
+	w->parg = arg;
+	return w->w != NULL ? wq_waiter_progress(w->w) : WQ_OK;
+}
+
 int
 wq_watch_add(struct wq_watch *w, const char *id, int fresh)
 {
@@ -331,12 +350,35 @@ wq_watch_ids(struct wq_watch *w, size_t *n)
 	return ids;
 }
 
+/* "<id> <JSON>" of the channel progress: an id in flight's is handed on. */
+static void
+watch_progress(struct wq_watch *w, const char *line)
+{
+	char	id[WQ_ID_LEN + 1], err[64];
+	jv	p;
+
+	memcpy(id, line, WQ_ID_LEN);
+	id[WQ_ID_LEN] = '\0';
+	if (w->pfn == NULL || ent_find(w, id) == NULL)
+		return;
+	line += WQ_ID_LEN + 1;
+	p = wq_parse(line, strlen(line), err, sizeof(err));
+	if (jv_get_kind(p) == JV_KIND_OBJECT)
+		w->pfn(w->parg, id, p);
+	else
+		jv_free(p);
+}
+
 static void
 watch_event(void *arg, int what, const char *id)
 {
 	struct wq_watch	*w = arg;
 	struct went	*e;
 
+	if (what == WQ_WAITER_PROGRESS) {
+		watch_progress(w, id);
+		return;
+	}
 	if (what == WQ_WAITER_ALL || what == WQ_WAITER_REFUSED) {
 		/* refused (an ACL): a channel each, from now on */
 		if (w->all == A_SENT)
@@ -569,8 +611,11 @@ wq_watch_run(struct wq_watch *w, int readable,
 	if (w->w == NULL && w->reopen_at >= 0 && wq_now_ms() >= w->reopen_at) {
 		if (wq_waiter_open(w->wq, &w->w) != WQ_OK)
 			w->reopen_at = wq_now_ms() + wq_backoff_ms(w->wq);
-		else
+		else {
 			w->reopen_at = -1;
+			if (w->pfn != NULL && wq_waiter_progress(w->w) != WQ_OK)
+				watch_broken(w);
+		}
 	}
 	if (w->w != NULL && readable) {
 		if (wq_waiter_events(w->w, watch_event, w) != WQ_OK)

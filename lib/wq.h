@@ -285,15 +285,19 @@ int		 wq_waiter_read(struct wq_waiter *, char **, size_t, size_t *);
 int		 wq_waiter_drop(struct wq_waiter *, const char **, size_t);
 /* Subscribe to the end of every job of the namespace (1), or stop (0). */
 int		 wq_waiter_all(struct wq_waiter *, int);
+/* Subscribe to the progress of every running job of the namespace. */
+int		 wq_waiter_progress(struct wq_waiter *);
 /* Read what arrived: fn(arg, what, id) for each subscription confirmed
  * (after which a read of the record sees any end that is not hinted),
- * each hint, the confirmation of wq_waiter_all(w, 1) (id NULL), and
- * each subscription refused (id NULL).  WQ_EUNAVAIL when the link
- * broke. */
+ * each hint, the confirmation of wq_waiter_all(w, 1) (id NULL), each
+ * subscription refused (id NULL), and after wq_waiter_progress() each
+ * progress a job wrote (WQ_WAITER_PROGRESS; id: "<id> <JSON>").
+ * WQ_EUNAVAIL when the link broke. */
 #define WQ_WAITER_SUBSCRIBED	1
 #define WQ_WAITER_ENDED		2
 #define WQ_WAITER_ALL		3
 #define WQ_WAITER_REFUSED	4
+#define WQ_WAITER_PROGRESS	5
 int		 wq_waiter_events(struct wq_waiter *,
 		    void (*)(void *, int, const char *), void *);
 
@@ -310,6 +314,10 @@ struct wq_watch;
 int		 wq_watch_open(struct wq *, int, struct wq_watch **);
 void		 wq_watch_close(struct wq_watch *);
 int		 wq_watch_add(struct wq_watch *, const char *, int);
+/* Also hand over, as it comes, the progress each job in flight writes:
+ * fn(arg, id, {"progress"[,"message"]}), which owns it. */
+int		 wq_watch_progress(struct wq_watch *,
+		    void (*)(void *, const char *, jv), void *);
 int		 wq_watch_fd(struct wq_watch *);
 int		 wq_watch_next_ms(struct wq_watch *);
 /* fn gets each ended record, which it owns (wq_record_clear()). */

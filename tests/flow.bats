@@ -257,6 +257,9 @@ for i in range(1000):
 	id=$(wq-submit x | jq -r .callback)
 	STOP=$(suite_dir)/stop
 	export STOP
+	# wq-status --wait --progress: a line each time, then the record
+	start s1 wq-status --wait --progress --timeout 60 "$id"
+	wait_for 20 eval '[ "$(rcli pubsub numsub wq:progress | tail -1)" = 1 ]'
 	# (the worker started without the descriptors bats leaves open)
 	start w1 python3 -c 'import os, sys; os.closerange(3, 65536)
 os.execvp(sys.argv[1], sys.argv[1:])' wq-worker --exec 'echo 10 >&$WQ_PROGRESS_FD; sleep 0.4
@@ -279,6 +282,15 @@ os.execvp(sys.argv[1], sys.argv[1:])' wq-worker --exec 'echo 10 >&$WQ_PROGRESS_F
 	[ "$(head -1 "$(suite_dir)/fds")" = fd=3 ]
 	[ "$(awk '$9 > 2 && $11 != "/dev/null" { print $9 }' "$(suite_dir)/fds")" = 3 ]
 	awk '$9 == 3 { print $11 }' "$(suite_dir)/fds" | grep -q '^pipe:'
+	wait_for 20 sh -c "! kill -0 $(pid_of s1)"
+	log_of s1 >"$(suite_dir)/s1"
+	[ "$(jq -c 'select(.status == null)' "$(suite_dir)/s1")" = "{\"callback\":\"$id\",\"progress\":10}
+{\"callback\":\"$id\",\"progress\":42,\"message\":\"resizing\"}" ]
+	[ "$(tail -1 "$(suite_dir)/s1" | jq -r .status)" = worked ]
+	run wq-status --progress "$id"
+	assert_failure 2
+	run wq-status --wait --progress --api http://127.0.0.1:1 "$id"
+	assert_failure 2
 }
 
 @test "WQ_PROGRESS_FD: rate-limited, the last value wins, fenced" {

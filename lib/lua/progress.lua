@@ -5,10 +5,12 @@
 -- Fenced like a result (docs/DESIGN.md, Fencing): written only while the
 -- record is working, under this node, with this token, so a late word
 -- of a claim taken away changes nothing.  Atomic so that the check and
--- the write are one.
+-- the write are one.  What was written is published on the channel
+-- progress, a line "<id> <progress>" a job, for wq-status --wait
+-- --progress (one message a call, whoever listens).
 -- Returns how many were written.
 local P, node = ARGV[1], ARGV[2]
-local n = 0
+local said = {}
 for a = 3, #ARGV, 3 do
   local jk = P .. 'job:' .. ARGV[a]
   local f = redis.call('HMGET', jk, 's', 'w', 'a', 'q')
@@ -16,7 +18,10 @@ for a = 3, #ARGV, 3 do
     redis.call('HSET', jk, 'g', ARGV[a + 2])
     wq_event(P, 'progress', ARGV[a], f[4] or 'default', node, 'a', f[3],
       'g', ARGV[a + 2])
-    n = n + 1
+    said[#said + 1] = ARGV[a] .. ' ' .. ARGV[a + 2]
   end
 end
-return n
+if #said > 0 then
+  redis.call('PUBLISH', P .. 'progress', table.concat(said, '\n'))
+end
+return #said
