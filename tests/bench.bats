@@ -21,8 +21,8 @@ row() {
 	out=$(suite_dir)/results
 	run env BENCH_RESULTS="$out" BENCH_NO_INSTALL=1 BENCH_PEERS=wq,naive \
 	    BENCH_REPS=1 BENCH_JOBS=2000 BENCH_SUBMIT=5000 BENCH_SUBMIT_ONE=500 \
-	    BENCH_RATE=200 BENCH_SECS=1 \
-	    "$WQ_SRCDIR/bench/run" drain submit latency
+	    BENCH_RATE=200 BENCH_SECS=1 BENCH_DUE=2000 BENCH_DUE_LEAD=2 \
+	    "$WQ_SRCDIR/bench/run" drain submit latency control
 	echo "$output"
 	assert_success
 	nd=$(echo "$out"/run-*.ndjson)
@@ -38,6 +38,11 @@ row() {
 	jq -e -s 'map(select(.scenario == "latency" and .system == "wq")) |
 	    length == 1 and (.[0] | .p50 > 0 and .p50 <= .p99 and .p99 <= .max)' \
 	    "$nd"
+	# job control: the drains of priority 0 and of 10 priorities, the
+	# jobs due at one second
+	[ "$(row "$nd" control wq | awk '$1 > 0' | wc -l)" = 3 ]
+	jq -e -s 'map(select(.scenario == "control" and (.variant | test("due")))) |
+	    .[0].seconds[0] > 0' "$nd"
 	# The naive loop: two drains (1 and 100 per round trip), two submits.
 	[ "$(row "$nd" drain naive | awk '$1 > 0' | wc -l)" = 2 ]
 	[ "$(row "$nd" submit naive | awk '$1 > 0' | wc -l)" = 2 ]

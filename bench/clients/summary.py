@@ -41,7 +41,7 @@ def place(r):
         return v + " (kB)", col, r["value"]
     if s == "api":
         return "API, %s (%s)" % (v, r["unit"]), col, r["value"]
-    if s == "pipeline":
+    if s in ("pipeline", "control"):
         return r["line"], col, r["value"]
     return None
 
