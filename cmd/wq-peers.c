@@ -376,25 +376,33 @@ draw_nodes(struct view *v, int n, int wn, int wh)
 	line(v, "%s", "");
 }
 
-/* A queue's limits, short: "  3 at once, 50/1000ms", or "" (none). */
+/*
+ * A queue's limits, short: "  3 at once, 50/1000ms, 2 a group", or ""
+ * (none).
+ */
 static const char *
 limits_text(jv q, char *buf, size_t len)
 {
-	char	c[32], r[32], p[32];
+	char	c[32], r[32], p[32], g[32];
 	jv	l = get(q, "limits");
+	int	hc, hr, hg;
 
-	if (jv_get_kind(l) != JV_KIND_OBJECT)
+	if (jv_get_kind(l) != JV_KIND_OBJECT) {
 		snprintf(buf, len, "%s", "");
-	else if (jv_object_has(jv_copy(l), jv_string("rate")))
-		snprintf(buf, len, "  %s%s%s/%sms",
-		    jv_object_has(jv_copy(l), jv_string("concurrency")) ?
-		    str(l, "concurrency", c, sizeof(c)) : "",
-		    jv_object_has(jv_copy(l), jv_string("concurrency")) ?
-		    " at once, " : "", str(l, "rate", r, sizeof(r)),
-		    str(l, "period_ms", p, sizeof(p)));
-	else
-		snprintf(buf, len, "  %s at once", str(l, "concurrency", c,
-		    sizeof(c)));
+		jv_free(l);
+		return buf;
+	}
+	hc = jv_object_has(jv_copy(l), jv_string("concurrency"));
+	hr = jv_object_has(jv_copy(l), jv_string("rate"));
+	hg = jv_object_has(jv_copy(l), jv_string("group_concurrency"));
+	snprintf(buf, len, "  %s%s%s%s%s%s%s%s%s%s",
+	    hc ? str(l, "concurrency", c, sizeof(c)) : "",
+	    hc ? " at once" : "", hc && hr ? ", " : "",
+	    hr ? str(l, "rate", r, sizeof(r)) : "", hr ? "/" : "",
+	    hr ? str(l, "period_ms", p, sizeof(p)) : "", hr ? "ms" : "",
+	    (hc || hr) && hg ? ", " : "",
+	    hg ? str(l, "group_concurrency", g, sizeof(g)) : "",
+	    hg ? " a group" : "");
 	jv_free(l);
 	return buf;
 }

@@ -12,13 +12,15 @@
 #include "cmd.h"
 
 enum { OPT_YES = WQ_OPT_FIRST_PRIVATE, OPT_CONCURRENCY, OPT_RATE,
-    OPT_CLEAR };
+    OPT_CLEAR, OPT_GROUP_CONCURRENCY };
 
 static const struct option own[] = {
 	{ "yes",		no_argument,	NULL, OPT_YES },
 	{ "concurrency",	required_argument, NULL, OPT_CONCURRENCY },
 	{ "rate",		required_argument, NULL, OPT_RATE },
 	{ "clear",		no_argument,	NULL, OPT_CLEAR },
+	{ "group-concurrency",	required_argument, NULL,
+	    OPT_GROUP_CONCURRENCY },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -29,7 +31,8 @@ usage(FILE *f)
 "usage: wq-queue ls\n"
 "       wq-queue pause|resume Q\n"
 "       wq-queue purge Q --yes\n"
-"       wq-queue limit Q [--concurrency N] [--rate N/PERIOD] [--clear]\n"
+"       wq-queue limit Q [--concurrency N] [--rate N/PERIOD]\n"
+"                        [--group-concurrency K] [--clear]\n"
 "The queues: ls prints one line per queue, with its depths, whether\n"
 "it is paused and its limits.  pause: workers stop claiming from Q\n"
 "(work still queues); resume: they claim again.  purge: Q's pending\n"
@@ -39,6 +42,9 @@ usage(FILE *f)
 "  --concurrency N    limit: at most N of Q's jobs working at once\n"
 "  --rate N/PERIOD    limit: at most N started in any PERIOD (50/s,\n"
 "                     100/10s, 5/500ms, 1000/m, 1/h)\n"
+"  --group-concurrency K\n"
+"                     limit: at most K jobs of one group (wq-submit\n"
+"                     --group) working at once; the groups take turns\n"
 "  --clear            limit: remove Q's limits (before setting those\n"
 "                     given)\n"
 "%s", wq_common_usage);
@@ -132,6 +138,10 @@ main(int argc, char **argv)
 		case OPT_CLEAR:
 			lim.clear = 1;
 			break;
+		case OPT_GROUP_CONCURRENCY:
+			lim.group_concurrency = cmd_long("--group-concurrency",
+			    optarg, 1, WQ_LIMIT_MAX);
+			break;
 		default:
 			cmd_common(wq, c, optarg, argv, usage);
 		}
@@ -170,10 +180,12 @@ main(int argc, char **argv)
 	} else if (strcmp(verb, "limit") == 0) {
 		if (argc != 2)
 			cmd_die(WQ_EUSAGE, "usage: limit Q [--concurrency N] "
-			    "[--rate N/PERIOD] [--clear]");
-		if (!lim.concurrency && !lim.rate && !lim.clear)
-			cmd_die(WQ_EUSAGE, "limit: say --concurrency, --rate "
-			    "or --clear");
+			    "[--rate N/PERIOD] [--group-concurrency K] "
+			    "[--clear]");
+		if (!lim.concurrency && !lim.rate && !lim.group_concurrency &&
+		    !lim.clear)
+			cmd_die(WQ_EUSAGE, "limit: say --concurrency, --rate, "
+			    "--group-concurrency or --clear");
 		done(wq, pool != NULL ? wq_api_queue_limit(pool, argv[1],
 		    &lim) : wq_queue_limit(wq, argv[1], &lim));
 		print_queues(wq, argv[1]);

@@ -28,7 +28,7 @@
 
 enum { OPT_LINES = WQ_OPT_FIRST_PRIVATE, OPT_JSON, OPT_KEY, OPT_TIMEOUT,
     OPT_MAX_ATTEMPTS, OPT_TRACEPARENT, OPT_ALL, OPT_IN, OPT_AT,
-    OPT_PRIORITY, OPT_AFTER };
+    OPT_PRIORITY, OPT_AFTER, OPT_GROUP };
 
 static const struct option own[] = {
 	{ "lines",		no_argument,		NULL, OPT_LINES },
@@ -41,6 +41,7 @@ static const struct option own[] = {
 	{ "in",			required_argument,	NULL, OPT_IN },
 	{ "at",			required_argument,	NULL, OPT_AT },
 	{ "priority",		required_argument,	NULL, OPT_PRIORITY },
+	{ "group",		required_argument,	NULL, OPT_GROUP },
 	{ "max-queues",		required_argument, NULL, WQ_OPT_MAX_QUEUES },
 	{ "events",		required_argument, NULL, WQ_OPT_EVENTS },
 	{ "after",		required_argument,	NULL, OPT_AFTER },
@@ -57,6 +58,7 @@ static int		 mode = WQ_TEXT_STRING;
 static char		*key;
 static long		 timeout, max_attempts, priority;
 static const char	*trace;		/* --traceparent, $TRACEPARENT */
+static const char	*group;		/* --group */
 static struct wq_spec	 parents;	/* --after, in its after */
 static int		 run = WQ_RUN_NOW;	/* --in, --at */
 static int64_t		 run_ms;
@@ -71,8 +73,8 @@ usage(FILE *f)
 "{\"accepted_by\",\"callback\",\"data\",\"status\"}.\n"
 "  --lines            each input is the data string (the default)\n"
 "  --json             each input is a JSON job object {\"data\",\"key\",\n"
-"                     \"queue\",\"timeout\",\"max_attempts\",\"ttl\",\n"
-"                     \"traceparent\",\"in\",\"at\",\"priority\",\n"
+"                     \"queue\",\"group\",\"timeout\",\"max_attempts\",\n"
+"                     \"ttl\",\"traceparent\",\"in\",\"at\",\"priority\",\n"
 "                     \"after\"}\n"
 "  --all-or-nothing   read and check all of stdin before queueing any\n"
 "                     of it (by default a bad line stops the stream)\n"
@@ -80,6 +82,9 @@ usage(FILE *f)
 "  --timeout S        seconds a worker may run each job\n"
 "  --max-attempts N   attempts before a job fails for good\n"
 "  --priority N       0 (the default) to 9: higher is claimed first\n"
+"  --group G          the jobs' group (a tenant, a customer): the queue's\n"
+"                     --group-concurrency holds for each group, and the\n"
+"                     groups take turns (wq-queue limit)\n"
 "  --after ID         run the jobs once job ID has worked (repeatable)\n"
 "  --in DURATION      run the jobs after DURATION (seconds, or 250ms,\n"
 "                     1.5s, 10m, 2h, 1d; at most 30 days)\n"
@@ -123,6 +128,8 @@ parse(const char *text, size_t len, size_t no, struct wq_spec *spec,
 		spec->traceparent = wq_strdup(trace);
 	if (spec->priority == 0)
 		spec->priority = priority;
+	if (spec->group == NULL && group != NULL)
+		spec->group = wq_strdup(group);
 	if (spec->nafter == 0)
 		for (i = 0; i < parents.nafter; i++)
 			wq_spec_add_after(wq, spec, parents.after[i]);
@@ -421,6 +428,11 @@ main(int argc, char **argv)
 		case OPT_PRIORITY:
 			priority = cmd_long("--priority", optarg, 0,
 			    WQ_PRIORITY_MAX);
+			break;
+		case OPT_GROUP:
+			if (wq_check_group(wq, optarg) != WQ_OK)
+				cmd_die(WQ_EUSAGE, "--group: %s", wq_error(wq));
+			group = optarg;
 			break;
 		case OPT_AFTER:
 			if (wq_spec_add_after(wq, &parents, optarg) != WQ_OK)

@@ -17,7 +17,7 @@ _wq_common_flags='-h --help --version'
 # Options that take a value, and options that do not, per command.
 declare -gA _wq_args=(
 	[wq-submit]='--key --timeout --max-attempts --traceparent --in --at
-		--priority --max-queues --after --events'
+		--priority --group --max-queues --after --events'
 	[wq-status]='--timeout --jq --list --limit'
 	[wq-worker]='--exec --jq --sleep --concurrency --timeout --max-attempts
 		--backoff --heartbeat --node-timeout --batch --grace --on
@@ -29,7 +29,7 @@ declare -gA _wq_args=(
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cancel]=''
 	[wq-retry]=''
-	[wq-queue]='--concurrency --rate'
+	[wq-queue]='--concurrency --rate --group-concurrency'
 	[wq-events]='--since --jq'
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
 		--exec --jq --concurrency --grace'

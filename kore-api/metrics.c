@@ -84,20 +84,20 @@ static void
 limits(struct kore_buf *b, jv qs)
 {
 	static const char	*kinds[] = { "concurrency", "rate",
-				    "period_ms" };
+				    "period_ms", "group_concurrency" };
 	int			 it;
 	size_t			 s;
 	jv			 k, v, l;
 
 	help(b, "wq_queue_limit", "gauge", "The limits of each queue that "
 	    "has: jobs working at once, jobs started per period, the period "
-	    "in ms.");
+	    "in ms, jobs of one group working at once.");
 	for (it = jv_object_iter(qs); jv_object_iter_valid(qs, it);
 	    it = jv_object_iter_next(qs, it)) {
 		k = jv_object_iter_key(qs, it);
 		v = jv_object_iter_value(qs, it);
 		l = jv_object_get(v, jv_string("limits"));
-		for (s = 0; jv_get_kind(l) == JV_KIND_OBJECT && s < 3; s++) {
+		for (s = 0; jv_get_kind(l) == JV_KIND_OBJECT && s < 4; s++) {
 			if (!jv_object_has(jv_copy(l), jv_string(kinds[s])))
 				continue;
 			kore_buf_appendf(b, "wq_queue_limit{queue=\"");

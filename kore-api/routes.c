@@ -681,7 +681,10 @@ route_job(struct http_request *req)
 	return rq_respond_error(req, 404, "not found");
 }
 
-/* PUT /api/v1/queues/Q/limits {"concurrency","rate","period_ms","clear"} */
+/*
+ * PUT /api/v1/queues/Q/limits {"concurrency","rate","period_ms",
+ * "group_concurrency","clear"}
+ */
 static int
 route_queue_limits(struct http_request *req, const char *q)
 {

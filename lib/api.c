@@ -195,6 +195,8 @@ submit_body(struct wq *wq, struct wq_spec *s)
 		o = jv_object_set(o, jv_string("key"), jv_string(s->key));
 	o = jv_object_set(o, jv_string("queue"),
 	    jv_string(s->queue ? s->queue : wq->cfg.queue));
+	if (s->group != NULL)
+		o = jv_object_set(o, jv_string("group"), jv_string(s->group));
 	if (s->timeout > 0)
 		o = jv_object_set(o, jv_string("timeout"),
 		    jv_number((double)s->timeout));
@@ -628,6 +630,9 @@ wq_api_queue_limit(struct wq_api_pool *p, const char *q,
 		b = jv_object_set(b, jv_string("period_ms"),
 		    jv_number((double)l->period_ms));
 	}
+	if (l->group_concurrency)
+		b = jv_object_set(b, jv_string("group_concurrency"),
+		    jv_number((double)l->group_concurrency));
 	rc = queue_call(p, "PUT", q, "limits", "", wq_dump(b), &out);
 	jv_free(out);
 	return rc;

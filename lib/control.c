@@ -304,7 +304,7 @@ static int
 limit_fields_known(struct wq *wq, jv body)
 {
 	static const char *const known[] = { "concurrency", "rate",
-	    "period_ms", "clear" };
+	    "period_ms", "group_concurrency", "clear" };
 	jv	keys, k;
 	int	i, j, n, ok = 1;
 
@@ -312,7 +312,7 @@ limit_fields_known(struct wq *wq, jv body)
 	n = jv_array_length(jv_copy(keys));
 	for (i = 0; ok && i < n; i++) {
 		k = jv_array_get(jv_copy(keys), i);
-		for (j = 0, ok = 0; !ok && j < 4; j++)
+		for (j = 0, ok = 0; !ok && j < 5; j++)
 			ok = strcmp(jv_string_value(k), known[j]) == 0;
 		if (!ok)
 			wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.32s\"",
@@ -325,8 +325,8 @@ limit_fields_known(struct wq *wq, jv body)
 
 /*
  * WQ_CTL_LIMIT on queue q, from a JSON body {"concurrency","rate",
- * "period_ms","clear"} (as wq-queue limit's flags): WQ_EUSAGE for a bad
- * one, with why.
+ * "period_ms","group_concurrency","clear"} (as wq-queue limit's flags):
+ * WQ_EUSAGE for a bad one, with why.
  */
 int
 wq_ctlop_limits(struct wq *wq, const char *q, const char *body, size_t len,
@@ -360,13 +360,17 @@ wq_ctlop_limits(struct wq *wq, const char *q, const char *body, size_t len,
 		rc = limit_field(wq, b, "rate", &l.rate);
 	if (rc == WQ_OK)
 		rc = limit_field(wq, b, "period_ms", &l.period_ms);
+	if (rc == WQ_OK)
+		rc = limit_field(wq, b, "group_concurrency",
+		    &l.group_concurrency);
 	jv_free(b);
 	if (rc == WQ_OK && (l.rate != 0) != (l.period_ms != 0))
 		rc = wq_seterr(wq, WQ_EUSAGE, "rate and period_ms go "
 		    "together");
-	if (rc == WQ_OK && !l.concurrency && !l.rate && !l.clear)
+	if (rc == WQ_OK && !l.concurrency && !l.rate &&
+	    !l.group_concurrency && !l.clear)
 		rc = wq_seterr(wq, WQ_EUSAGE, "say concurrency, rate and "
-		    "period_ms, or clear");
+		    "period_ms, group_concurrency, or clear");
 	if (rc == WQ_OK)
 		rc = wq_queue_limit_check(wq, q, &l);
 	if (rc != WQ_OK)

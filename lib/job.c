@@ -49,7 +49,7 @@ same_after(struct wq_spec *a, struct wq_spec *b)
 /*
  * How many of specs[0..n), from the first, can go in one submit call (at
  * most SUBMIT_BATCH): a call has one queue, timeout, max_attempts, ttl,
- * traceparent, time to run, priority and parents for all its jobs.
+ * traceparent, time to run, priority, group and parents for all its jobs.
  */
 static size_t
 submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
@@ -63,6 +63,8 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs) ||
 		    specs[i].run != specs[0].run ||
 		    specs[i].priority != specs[0].priority ||
+		    strcmp(specs[i].group ? specs[i].group : "",
+		    specs[0].group ? specs[0].group : "") ||
 		    !same_after(&specs[i], &specs[0]) ||
 		    specs[i].run_ms != specs[0].run_ms ||
 		    strcmp(specs[i].traceparent ? specs[i].traceparent : "",
@@ -122,6 +124,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 	} else
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, specs[0].link_later ? -WQ_DEPS_GRACE_MS : 0);
+	wq_argv_adds(a, specs[0].group ? specs[0].group : "");
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));
@@ -480,6 +483,22 @@ wq_status_ended(struct wq *wq, const char **ids, size_t n, int *ended)
 }
 
 
+/* A reply's ids: append them to *ids. */
+static int
+list_append(struct wq *wq, redisReply *u, jv *ids)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = wq_reply_error(wq, u, "list")) == WQ_OK)
+		for (i = 0; i < u->elements; i++)
+			*ids = jv_array_append(*ids,
+			    jv_string(u->element[i]->str));
+	if (u)
+		freeReplyObject(u);
+	return rc;
+}
+
 /*
  * The pending jobs of priorities above 0 (urgent:<q>, best first), when
  * the queue's list r has markers for them: they come first.
@@ -491,7 +510,6 @@ list_urgent(struct wq *wq, const char *queue, long limit, redisReply *r,
 	struct wq_argv	 a;
 	redisReply	*u;
 	size_t		 i;
-	int		 rc;
 
 	for (i = 0; i < r->elements; i++)
 		if (strcmp(r->element[i]->str, "^") == 0)
@@ -505,16 +523,61 @@ list_urgent(struct wq *wq, const char *queue, long limit, redisReply *r,
 	wq_argv_addl(&a, limit - 1);
 	u = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, u, "list")) == WQ_OK)
-		for (i = 0; i < u->elements; i++)
-			*ids = jv_array_append(*ids,
-			    jv_string(u->element[i]->str));
-	if (u)
-		freeReplyObject(u);
+	return list_append(wq, u, ids);
+}
+
+/*
+ * The pending jobs of groups (group:<q>:<g>, the groups in turn, each
+ * best first), when the queue's list r has markers '@' for them, up to
+ * limit ids in all.
+ */
+static int
+list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
+    jv *ids)
+{
+	struct wq_argv	 a;
+	redisReply	*g;
+	size_t		 i;
+	jv		 got;
+	int		 rc;
+
+	for (i = 0; i < r->elements; i++)
+		if (strcmp(r->element[i]->str, "@") == 0)
+			break;
+	if (i == r->elements)
+		return WQ_OK;
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "ZRANGE");
+	wq_argv_key(&a, wq, "groups:%s", queue);
+	wq_argv_adds(&a, "0");
+	wq_argv_addl(&a, limit - 1);
+	g = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, g, "list")) != WQ_OK) {
+		if (g)
+			freeReplyObject(g);
+		return rc;
+	}
+	got = jv_array();
+	for (i = 0; rc == WQ_OK && i < g->elements &&
+	    jv_array_length(jv_copy(got)) < limit; i++) {
+		wq_argv_init(&a);
+		wq_argv_adds(&a, "ZRANGE");
+		wq_argv_key(&a, wq, "group:%s:%s", queue, g->element[i]->str);
+		wq_argv_adds(&a, "0");
+		wq_argv_addl(&a, limit - jv_array_length(jv_copy(got)) - 1);
+		rc = list_append(wq, wq_redis_command(wq, &a), &got);
+		wq_argv_free(&a);
+	}
+	freeReplyObject(g);
+	*ids = jv_array_concat(*ids, got);
 	return rc;
 }
 
-/* The ids of a list read, the urgent ones first when it is a queue. */
+/*
+ * The ids of a list read, when it is a queue the urgent ones first, then
+ * those of groups, without the markers.
+ */
 static int
 list_ids(struct wq *wq, const char *queue, const char *state, long limit,
     redisReply *r, jv *ids)
@@ -523,10 +586,12 @@ list_ids(struct wq *wq, const char *queue, const char *state, long limit,
 	int	rc;
 
 	if (strcmp(state, "pending") == 0 &&
-	    (rc = list_urgent(wq, queue, limit, r, ids)) != WQ_OK)
+	    ((rc = list_urgent(wq, queue, limit, r, ids)) != WQ_OK ||
+	    (rc = list_groups(wq, queue, limit, r, ids)) != WQ_OK))
 		return rc;
 	for (i = 0; i < r->elements; i++)
-		if (strcmp(r->element[i]->str, "^") != 0)
+		if (strcmp(r->element[i]->str, "^") != 0 &&
+		    strcmp(r->element[i]->str, "@") != 0)
 			*ids = jv_array_append(*ids,
 			    jv_string(r->element[i]->str));
 	return WQ_OK;

@@ -27,8 +27,8 @@ static const struct {
 
 /* The fields of limit:<q>, in the order claim.lua reads them. */
 static const char *const limit_fields[] = { "concurrency", "rate",
-    "period" };
-#define NLIMITS	3
+    "period", "group_concurrency" };
+#define NLIMITS	4
 
 static void
 add_limit_fields(struct wq_argv *a)
@@ -90,13 +90,13 @@ wq_queues_depths_argv(struct wq *wq, char *const *queues, size_t n,
 		}
 }
 
-/* A queue's limits from their HMGET: {"concurrency","rate","period_ms"},
- * or null when it has none. */
+/* A queue's limits from their HMGET: {"concurrency","rate","period_ms",
+ * "group_concurrency"}, or null when it has none. */
 static jv
 limits_json(redisReply *r)
 {
 	static const char *const names[] = { "concurrency", "rate",
-	    "period_ms" };
+	    "period_ms", "group_concurrency" };
 	size_t	i;
 	jv	o = jv_null();
 
@@ -183,7 +183,9 @@ wq_queue_limit_check(struct wq *wq, const char *q, const struct wq_limits *l)
 	if ((rc = wq_check_queue(wq, q)) != WQ_OK)
 		return rc;
 	if ((l->concurrency != 0 && (l->concurrency < 1 ||
-	    l->concurrency > WQ_LIMIT_MAX)) || (l->rate != 0 && (l->rate < 1 ||
+	    l->concurrency > WQ_LIMIT_MAX)) || (l->group_concurrency != 0 &&
+	    (l->group_concurrency < 1 || l->group_concurrency >
+	    WQ_LIMIT_MAX)) || (l->rate != 0 && (l->rate < 1 ||
 	    l->rate > WQ_LIMIT_MAX || l->period_ms < WQ_LIMIT_PERIOD_MIN_MS ||
 	    l->period_ms > WQ_LIMIT_PERIOD_MAX_MS)))
 		return wq_seterr(wq, WQ_EUSAGE, "bad limit: 1 to %d, a period "
@@ -212,7 +214,7 @@ wq_queue_limit_argv(struct wq *wq, const char *q, const struct wq_limits *l,
 		wq_argv_key(&cmds[n], wq, "running:%s", q);
 		wq_argv_key(&cmds[n++], wq, "started:%s", q);
 	}
-	if (l->concurrency || l->rate) {
+	if (l->concurrency || l->rate || l->group_concurrency) {
 		wq_argv_adds(&cmds[n], "HSET");
 		wq_argv_key(&cmds[n], wq, "limit:%s", q);
 		if (l->concurrency) {
@@ -224,6 +226,10 @@ wq_queue_limit_argv(struct wq *wq, const char *q, const struct wq_limits *l,
 			wq_argv_addl(&cmds[n], l->rate);
 			wq_argv_adds(&cmds[n], "period");
 			wq_argv_addl(&cmds[n], l->period_ms);
+		}
+		if (l->group_concurrency) {
+			wq_argv_adds(&cmds[n], "group_concurrency");
+			wq_argv_addl(&cmds[n], l->group_concurrency);
 		}
 		n++;
 	}

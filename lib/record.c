@@ -36,6 +36,7 @@ static const struct {
 	{ "status",	's', F_STR },
 	{ "data",	'd', F_JSON },
 	{ "queue",	'q', F_STR },
+	{ "group",	'n', F_STR },
 	{ "accepted_by", 'b', F_STR },
 	{ "worker",	'w', F_STR },
 	{ "attempts",	'a', F_NUM },

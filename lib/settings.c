@@ -86,6 +86,16 @@ wq_check_queue(struct wq *wq, const char *q)
 	return WQ_OK;
 }
 
+/* A job's group names keys after its queue's: no ':' (the separator). */
+int
+wq_check_group(struct wq *wq, const char *g)
+{
+	if (!valid_name(g, 128) || strchr(g, ':') != NULL)
+		return wq_seterr(wq, WQ_EUSAGE, "bad group: 1 to 128 "
+		    "characters, no spaces, control characters or ':'");
+	return WQ_OK;
+}
+
 int
 wq_setopt(struct wq *wq, int opt, const char *arg)
 {

@@ -1,7 +1,7 @@
 /*
  * spec.c -- a submission before it is sent: a JSON job object
- * {"data","key","queue","timeout","max_attempts","ttl","traceparent",
- * "in","at","priority","after"} or a line of text turned into a
+ * {"data","key","queue","group","timeout","max_attempts","ttl",
+ * "traceparent","in","at","priority","after"} or a line of text turned into a
  * struct wq_spec, every field checked, the data held to --max-data and
  * the callback id computed.  Nothing is sent from here: a spec that is
  * refused leaves no trace.
@@ -22,6 +22,8 @@ wq_spec_clear(struct wq_spec *s)
 	s->data = jv_invalid();
 	free(s->queue);
 	s->queue = NULL;
+	free(s->group);
+	s->group = NULL;
 	free(s->key);
 	s->key = NULL;
 	free(s->traceparent);
@@ -265,6 +267,19 @@ spec_queue(struct wq *wq, jv v, struct wq_spec *s)
 	return rc;
 }
 
+/* The group of a job object (docs/DESIGN.md, Limits). */
+static int
+spec_set_group(struct wq *wq, struct wq_spec *s, const char *g)
+{
+	int	rc;
+
+	if ((rc = wq_check_group(wq, g)) != WQ_OK)
+		return rc;
+	free(s->group);
+	s->group = wq_strdup(g);
+	return WQ_OK;
+}
+
 /* One field of a job object, its value v (consumed); the key in *key. */
 static int
 spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
@@ -284,7 +299,11 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 		}
 	} else if (strcmp(name, "queue") == 0)
 		rc = spec_queue(wq, v, s);
-	else if (strcmp(name, "timeout") == 0)
+	else if (strcmp(name, "group") == 0) {
+		if ((rc = spec_string(wq, v, "group", 0)) == WQ_OK)
+			rc = spec_set_group(wq, s, jv_string_value(v));
+		jv_free(v);
+	} else if (strcmp(name, "timeout") == 0)
 		rc = spec_number(wq, v, "timeout", 1, WQ_JOB_TIMEOUT_MAX,
 		    &s->timeout);
 	else if (strcmp(name, "max_attempts") == 0)
@@ -307,8 +326,8 @@ spec_field(struct wq *wq, const char *name, jv v, struct wq_spec *s,
 		jv_free(v);
 	} else {
 		rc = wq_seterr(wq, WQ_EUSAGE, "unknown field \"%.64s\" "
-		    "(expected data, key, queue, timeout, max_attempts, ttl, "
-		    "traceparent, in, at, priority, after)", name);
+		    "(expected data, key, queue, group, timeout, max_attempts, "
+		    "ttl, traceparent, in, at, priority, after)", name);
 		jv_free(v);
 	}
 	return rc;

@@ -149,6 +149,7 @@ void		 wq_set_timeouts(struct wq *, int, int);
 /* WQ_EUSAGE when an environment variable held a bad value. */
 int		 wq_env_error(struct wq *);
 int		 wq_check_queue(struct wq *, const char *);
+int		 wq_check_group(struct wq *, const char *);
 /* The URL with any password replaced by "***", for messages. */
 char		*wq_url_safe(const char *);
 
@@ -188,6 +189,7 @@ struct wq_spec {
 	char		*key;		/* idempotency key, or NULL */
 	char		 id[WQ_ID_LEN + 1];
 	char		*queue;		/* NULL: the configured queue */
+	char		*group;		/* NULL: none (DESIGN.md, Limits) */
 	long		 timeout;	/* seconds, 0: the worker's */
 	long		 max_attempts;	/* 0: the worker's */
 	long		 ttl;		/* seconds, 0: the configured one */
@@ -357,13 +359,15 @@ int		 wq_list(struct wq *, const char *, const char *, long, jv *);
 /*
  * Queue depths, by name:
  * {"queue":{"pending":n,"delayed":n,"dead":n,"paused":bool}}, and
- * "limits":{"concurrency","rate","period_ms"} for a queue that has.
+ * "limits":{"concurrency","rate","period_ms","group_concurrency"} for a
+ * queue that has.
  */
 int		 wq_queues(struct wq *, jv *);
 
 /*
  * A queue's limits (queues.c), enforced by the claim: at most concurrency
- * jobs working, at most rate started per period_ms (0: unchanged).  With
+ * jobs working, at most rate started per period_ms, at most
+ * group_concurrency of one group working (0: unchanged).  With
  * clear, every limit is removed first.
  */
 #define WQ_LIMIT_MAX		100000
@@ -373,6 +377,7 @@ struct wq_limits {
 	long		 concurrency;
 	long		 rate;
 	long		 period_ms;
+	long		 group_concurrency;	/* of each group */
 	int		 clear;
 };
 int		 wq_queue_limit(struct wq *, const char *,

@@ -5,7 +5,8 @@
 -- ARGV: prefix, the name of the node that cancels, then ids.
 -- A pending job leaves queue:<q> (if it is near an end: wq_lrem_near;
 -- else a claim drops it), urgent:<q> with a marker (of a priority:
--- wq_enqueue) or delayed:<q> (waiting for a retry or its time); a working
+-- wq_enqueue), its group:<q>:<g> with a marker (of a group) or
+-- delayed:<q> (waiting for a retry or its time); a working
 -- one leaves active:<node>, and that node is told by a
 -- "cancel" message {"id","attempt"} in its inbox, on which it kills the
 -- job's process group.  A waiting one (--after) drops wait:<id>; its
@@ -30,7 +31,7 @@ for a = 3, #ARGV do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   local f = redis.call('HMGET', jk, 's', 'q', 'y', 'w', 'a', 'l', 'c',
-    'p')
+    'p', 'n')
   local code = 0
   if not f[1] then
     code = -1
@@ -51,6 +52,8 @@ for a = 3, #ARGV do
       end
     elseif f[1] == 'waiting' then
       redis.call('DEL', P .. 'wait:' .. id)
+    elseif f[9] and not f[3] and wq_group_drop(P, q, f[9], id) then
+      -- of a group: gone with one of its queue's markers
     elseif f[8] and not f[3] and
         redis.call('ZREM', P .. 'urgent:' .. q, id) == 1 then
       -- of a priority: one of its queue's markers goes with it

@@ -47,6 +47,7 @@ end
 --   h after (JSON array of parent ids; status waiting until they worked)
 --   g progress (JSON: what the running job last said, WQ_PROGRESS_FD)
 --   k 1: the job has children (children:<id>) to tell of its end
+--   n group (absent: none; docs/DESIGN.md, Limits)
 -- The callback id is the key's suffix and is not stored.
 local function wq_after(c)
   return string.format('%d', NOW - (tonumber(c) or NOW))
@@ -121,14 +122,36 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c, node, a)
   return wq_deps_note(P, jk, id, 0)
 end
 
+-- Groups (docs/DESIGN.md, Limits).  A job of group g waits in the zset
+-- group:<q>:<g>, scored as in urgent:<q> (priority, then order), with a
+-- marker '@' in queue:<q> that a claim takes for a job of whichever
+-- group's turn it is; groups:<q> holds the groups with jobs waiting,
+-- scored by their turn (from the sequence useq:<q>: the lowest is next).
+-- So LLEN queue:<q> still counts every pending job.  A job put back
+-- (wq_putback) goes first in its group, and its group in turn.
+local function wq_group_add(P, q, g, id, score, turn)
+  redis.call('ZADD', P .. 'group:' .. q .. ':' .. g, score, id)
+  redis.call('ZADD', P .. 'groups:' .. q, 'NX', turn, g)
+end
+
+-- A claimed job goes back to the head of its queue (the end claims take
+-- from): its id, or for a job of a group a marker and the id first in
+-- its group (g: its group, or nil).
+local function wq_putback(P, q, id, g)
+  if g then
+    wq_group_add(P, q, g, id, '0', '0')
+    id = '@'
+  end
+  redis.call('RPUSH', P .. 'queue:' .. q, id)
+end
+
 -- A claimed job goes back unfinished, its attempt not counted, to the
--- head of its queue (the end claims take from), and its queue's sleepers
--- are woken.
+-- head of its queue, and its queue's sleepers are woken.
 local function wq_handback(P, jk, id, q)
   redis.call('HINCRBY', jk, 'a', -1)
   redis.call('HSET', jk, 's', 'pending')
   redis.call('HDEL', jk, 'w', 't')
-  redis.call('RPUSH', P .. 'queue:' .. q, id)
+  wq_putback(P, q, id, redis.call('HGET', jk, 'n') or nil)
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
 end
 
@@ -144,7 +167,8 @@ local function wq_release(P, node, handback)
     local id = redis.call('RPOP', ak)
     if not id then break end
     local jk = P .. 'job:' .. id
-    local f = redis.call('HMGET', jk, 's', 'w', 'a', 'm', 'q', 'l', 'c')
+    local f = redis.call('HMGET', jk, 's', 'w', 'a', 'm', 'q', 'l', 'c',
+      'n')
     if f[1] == 'working' and f[2] == node then
       local q = f[5] or 'default'
       if handback then
@@ -157,7 +181,7 @@ local function wq_release(P, node, handback)
         else
           redis.call('HSET', jk, 's', 'pending', 'e',
             'worker ' .. node .. ' was lost')
-          redis.call('RPUSH', P .. 'queue:' .. q, id)
+          wq_putback(P, q, id, f[8] or nil)
         end
         redis.call('PUBLISH', P .. 'wake:' .. q, '1')
       end
@@ -190,23 +214,61 @@ end
 -- order of arrival, with as many markers '^' pushed where claims take
 -- first: claim.lua takes the best of urgent:<q> for each marker.  So the
 -- claim of a job of priority 0 costs what it did, and a queue's length
--- is still its pending jobs.
-local function wq_enqueue(P, q, ids, n, p)
-  if p == 0 then
+-- is still its pending jobs.  Ids of a group g (a string, or nil) go to
+-- group:<q>:<g> by priority and order, with as many markers '@', pushed
+-- where claims take last (priority 0) or first (wq_group_add).
+local function wq_enqueue(P, q, ids, n, p, g)
+  if p == 0 and not g then
     wq_lpush(P .. 'queue:' .. q, ids, n)
     return
   end
   local seq = redis.call('INCRBY', P .. 'useq:' .. q, n) - n
   local base = (WQ_PRIORITY_MAX + 1 - p) * WQ_PRIORITY_SPAN
-  local marks = {}
+  local marks, mark = {}, g and '@' or '^'
   for i = 1, n do
-    redis.call('ZADD', P .. 'urgent:' .. q, string.format('%d', base + seq
-      + i), ids[i])
-    marks[i] = '^'
+    local score = string.format('%d', base + seq + i)
+    if g then
+      wq_group_add(P, q, g, ids[i], score, string.format('%d', seq + i))
+    else
+      redis.call('ZADD', P .. 'urgent:' .. q, score, ids[i])
+    end
+    marks[i] = mark
+  end
+  if p == 0 then
+    wq_lpush(P .. 'queue:' .. q, marks, n)
+    return
   end
   for i = 1, n, 1000 do
     redis.call('RPUSH', P .. 'queue:' .. q, unpack(marks, i,
       math.min(i + 999, n)))
+  end
+end
+
+-- A pending job of group g leaves it (cancel.lua), with a marker of its
+-- queue (if one is near an end: else a claim finds it spent); the group
+-- leaves groups:<q> when it has no job left.  Returns whether it was
+-- there.
+local function wq_group_drop(P, q, g, id)
+  local gk = P .. 'group:' .. q .. ':' .. g
+  if redis.call('ZREM', gk, id) == 0 then return false end
+  wq_lrem_near(P .. 'queue:' .. q, '@')
+  if redis.call('EXISTS', gk) == 0 then
+    redis.call('ZREM', P .. 'groups:' .. q, g)
+  end
+  return true
+end
+
+-- The next job of the group whose turn it is (queue.lua's purge: no
+-- limit), or nil; the group leaves groups:<q> when it has none left.
+local function wq_group_pop(P, q)
+  local rk = P .. 'groups:' .. q
+  while true do
+    local g = redis.call('ZRANGE', rk, 0, 0)[1]
+    if not g then return nil end
+    local gk = P .. 'group:' .. q .. ':' .. g
+    local id = redis.call('ZPOPMIN', gk)[1]
+    if redis.call('EXISTS', gk) == 0 then redis.call('ZREM', rk, g) end
+    if id then return id end
   end
 end
 
@@ -224,10 +286,10 @@ local function wq_promote(P, q, limit)
     for _, id in ipairs(ids) do
       redis.call('ZREM', dk, id)
       local jk = P .. 'job:' .. id
-      local f = redis.call('HMGET', jk, 's', 'p')
+      local f = redis.call('HMGET', jk, 's', 'p', 'n')
       if f[1] == 'pending' then
         redis.call('HDEL', jk, 'y')
-        wq_enqueue(P, q, {id}, 1, tonumber(f[2] or '0'))
+        wq_enqueue(P, q, {id}, 1, tonumber(f[2] or '0'), f[3] or nil)
         wq_event(P, 'promoted', id, q, '')
         moved = moved + 1
       end

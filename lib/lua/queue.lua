@@ -7,10 +7,10 @@
 -- pause: the queue joins the set "paused", which claim.lua passes over
 -- whoever claims (so it holds for every worker, at once); work is still
 -- queued to it.  resume: it leaves the set, and its sleepers are woken.
--- purge: the next ids of queue:<q> (of urgent:<q> for its markers),
--- then of delayed:<q>, up to the count, are taken off, and those pending
--- become cancelled (as with cancel.lua); the caller calls again until
--- fewer come.
+-- purge: the next ids of queue:<q> (of urgent:<q> or of its groups for
+-- its markers), then of delayed:<q>, up to the count, are taken off, and
+-- those pending become cancelled (as with cancel.lua); the caller calls
+-- again until fewer come.
 -- Atomic so that a job purged is never claimed as well: the pop, the
 -- status read and its change are one.
 -- Returns pause, resume: 1 changed, 0 it was so already; purge: {ids
@@ -30,6 +30,9 @@ for i = 1, #ids do
   if ids[i] == '^' then
     -- a marker: the best of urgent:<q> (wq_enqueue)
     ids[i] = redis.call('ZPOPMIN', P .. 'urgent:' .. q)[1] or '^'
+  elseif ids[i] == '@' then
+    -- a group's (wq_enqueue)
+    ids[i] = wq_group_pop(P, q) or '@'
   end
 end
 if #ids < max then

@@ -14,7 +14,7 @@
 -- in deps), 0 nothing changed.
 local P, child, parent, how = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jk = KEYS[1]
-local f = redis.call('HMGET', jk, 's', 'q', 'p', 'u', 'l', 'c')
+local f = redis.call('HMGET', jk, 's', 'q', 'p', 'u', 'l', 'c', 'n')
 if f[1] ~= 'waiting' then return 0 end
 if redis.call('SREM', KEYS[2], parent) == 0 then return 0 end
 local q = f[2] or 'default'
@@ -27,7 +27,7 @@ if how == 'worked' then
     redis.call('ZADD', P .. 'later', 'LT', f[4], q)
     redis.call('PUBLISH', P .. 'due:' .. q, f[4])
   else
-    wq_enqueue(P, q, {child}, 1, tonumber(f[3] or '0'))
+    wq_enqueue(P, q, {child}, 1, tonumber(f[3] or '0'), f[7] or nil)
     wq_event(P, 'promoted', child, q, '')
     redis.call('PUBLISH', P .. 'wake:' .. q, '1')
   end

@@ -29,7 +29,7 @@ end
 local out, woken = {}, {}
 for _, id in ipairs(ids) do
   local jk = P .. 'job:' .. id
-  local f = redis.call('HMGET', jk, 's', 'q', 'p')
+  local f = redis.call('HMGET', jk, 's', 'q', 'p', 'n')
   local code = 0
   if not f[1] or (mode == 'dead' and f[1] ~= 'failed') then
     -- (in a dead list: an entry left behind, see wq_lrem_near)
@@ -42,7 +42,7 @@ for _, id in ipairs(ids) do
     redis.call('HDEL', jk, 'a', 'e', 'r', 'w', 't', 'f', 'y', 'u')
     redis.call('HSET', jk, 's', 'pending')
     redis.call('PERSIST', jk)
-    wq_enqueue(P, q, {id}, 1, tonumber(f[3] or '0'))
+    wq_enqueue(P, q, {id}, 1, tonumber(f[3] or '0'), f[4] or nil)
     wq_event(P, 'retried', id, q, '')
     woken[q] = true
     code = 1

@@ -7,7 +7,7 @@
 --       there may be (--max-queues), after (the parents' ids, a JSON
 --       array, or ''), ms to add to the grace of the deps entry (0 when
 --       the caller links the jobs at once, -grace to leave it to the next
---       sweep), then per job: id, data.
+--       sweep), the group ('' none), then per job: id, data.
 -- A queue not yet in "queues" is refused when there are that many
 -- already: an error reply WQQUEUES, before anything is written (the
 -- caller's exit 2, the API's 422).  queues:used keeps when each queue was
@@ -17,8 +17,8 @@
 -- entry c:<id>, until the links are made (link.lua on each parent, then
 -- release.lua for those that ended already; the entry is then removed).
 -- It is queued when the last parent has worked (release.lua).
--- A job of priority above 0 goes to urgent:<q> (common.lua,
--- wq_enqueue).
+-- A job of priority above 0 goes to urgent:<q>, one of a group to
+-- group:<q>:<g> (common.lua, wq_enqueue).
 -- A job to run later is pending with its time in u (run_at) and waits in
 -- delayed:<q>, scored by that time, until a worker or the sweep promotes
 -- it (promote.lua, heartbeat.lua); due:<q> tells the queue's workers
@@ -59,6 +59,8 @@ if ARGV[11] ~= '' then
 end
 local late = tonumber(ARGV[12])
 if prio > 0 then extra[#extra + 1] = 'p'; extra[#extra + 1] = ARGV[9] end
+local group = ARGV[13] ~= '' and ARGV[13] or nil
+if group then extra[#extra + 1] = 'n'; extra[#extra + 1] = group end
 local due
 if ARGV[8] ~= '' then
   if string.sub(ARGV[8], 1, 1) == '+' then
@@ -70,7 +72,7 @@ if ARGV[8] ~= '' then
   if due <= NOW then due = nil end
 end
 local out, fresh, n = {}, {}, 0
-for a = 13, #ARGV, 2 do
+for a = 14, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -96,7 +98,7 @@ elseif n > 0 and due then
   redis.call('PUBLISH', P .. 'due:' .. q, dues)
 elseif n > 0 then
   -- The new ids with one LPUSH (a call less per job than one LPUSH each).
-  wq_enqueue(P, q, fresh, n, prio)
+  wq_enqueue(P, q, fresh, n, prio, group)
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
 end
 if n > 0 then
