@@ -19,6 +19,13 @@
  *                           worker's fields, its inbox and its queue
  *                           (beat, sweep when its turn comes, messages,
  *                           is there work); spread over the second
+ *   wqdrive cron N          N schedules "@every 1s" added, one
+ *                           wq_schedule_add() each
+ *   wqdrive sweep N         once they are all due (1.2 s),
+ *                           wq_schedule_sweep() back to back (what the
+ *                           sweeper does when its beat says one is due,
+ *                           without the gate between sweeps) until N
+ *                           jobs are fired
  */
 #include <errno.h>
 #include <poll.h>
@@ -278,6 +285,55 @@ mode_beat(long nodes, long secs)
 	free(wqs);
 }
 
+static void
+mode_cron(long n, int add)
+{
+	struct wq		*wq;
+	struct wq_schedule	 s;
+	char			 name[64];
+	double			 t0, tadd, tfire;
+	long			 i, fired, total = 0, sweeps = 0;
+	jv			 answer;
+
+	wq = wq_new("bench");
+	if (wq_connect(wq) != WQ_OK)
+		die(wq, "connect");
+	if (!add)
+		goto sweep;
+	memset(&s, 0, sizeof(s));
+	s.name = name;
+	s.spec = "@every 1s";
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "bench-%ld", i);
+		s.job = jv_object_set(jv_object_set(jv_object(),
+		    jv_string("data"), jv_number((double)i)),
+		    jv_string("queue"), jv_string("cronbench"));
+		if (wq_schedule_add(wq, &s, &answer) != WQ_OK)
+			die(wq, "schedule add");
+		jv_free(s.job);
+		jv_free(answer);
+	}
+	tadd = now_s() - t0;
+	printf("{\"value\":%.0f,\"unit\":\"schedules/s\"}\n", n / tadd);
+	wq_free(wq);
+	return;
+sweep:
+	usleep(1200000);	/* the last one added is due */
+	t0 = now_s();
+	while (total < n) {
+		if (wq_schedule_sweep(wq, &fired) != WQ_OK)
+			die(wq, "sweep");
+		total += fired;
+		sweeps++;
+	}
+	tfire = now_s() - t0;
+	printf("{\"value\":%.0f,\"unit\":\"fired/s\",\"fired\":%ld,"
+	    "\"sweeps\":%ld,\"fire_ms\":%.0f}\n", total / tfire, total,
+	    sweeps, tfire * 1000);
+	wq_free(wq);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,9 +343,13 @@ main(int argc, char **argv)
 		mode_latency(atol(argv[2]), atol(argv[3]));
 	else if (argc == 4 && strcmp(argv[1], "beat") == 0)
 		mode_beat(atol(argv[2]), atol(argv[3]));
+	else if (argc == 3 && strcmp(argv[1], "cron") == 0)
+		mode_cron(atol(argv[2]), 1);
+	else if (argc == 3 && strcmp(argv[1], "sweep") == 0)
+		mode_cron(atol(argv[2]), 0);
 	else {
 		fprintf(stderr, "usage: wqdrive submit1 N | latency RATE S | "
-		    "beat NODES S\n");
+		    "beat NODES S | cron N | sweep N\n");
 		return 2;
 	}
 	return 0;
