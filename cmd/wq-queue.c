@@ -43,8 +43,9 @@ usage(FILE *f)
 "  --rate N/PERIOD    limit: at most N started in any PERIOD (50/s,\n"
 "                     100/10s, 5/500ms, 1000/m, 1/h)\n"
 "  --group-concurrency K\n"
-"                     limit: at most K jobs of one group (wq-submit\n"
-"                     --group) working at once; the groups take turns\n"
+"                     limit: at most K jobs of one group working at\n"
+"                     once (a job's group: wq-submit's --group); the\n"
+"                     groups take turns\n"
 "  --clear            limit: remove Q's limits (before setting those\n"
 "                     given)\n"
 "%s", wq_common_usage);
