@@ -110,6 +110,22 @@ print_queues(struct wq *wq, const char *q)
 	jv_free(all);
 }
 
+/* limit Q: the limits of the options. */
+static void
+limit(struct wq *wq, int argc, char **argv, const struct wq_limits *lim)
+{
+	if (argc != 2)
+		cmd_die(WQ_EUSAGE, "usage: limit Q [--concurrency N] "
+		    "[--rate N/PERIOD] [--group-concurrency K] [--clear]");
+	if (!lim->concurrency && !lim->rate && !lim->group_concurrency &&
+	    !lim->clear)
+		cmd_die(WQ_EUSAGE, "limit: say --concurrency, --rate, "
+		    "--group-concurrency or --clear");
+	done(wq, pool != NULL ? wq_api_queue_limit(pool, argv[1], lim) :
+	    wq_queue_limit(wq, argv[1], lim));
+	print_queues(wq, argv[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -178,19 +194,9 @@ main(int argc, char **argv)
 		cmd_print(jv_object_set(jv_object_set(jv_object(),
 		    jv_string("name"), jv_string(argv[1])),
 		    jv_string("cancelled"), jv_number((double)cancelled)));
-	} else if (strcmp(verb, "limit") == 0) {
-		if (argc != 2)
-			cmd_die(WQ_EUSAGE, "usage: limit Q [--concurrency N] "
-			    "[--rate N/PERIOD] [--group-concurrency K] "
-			    "[--clear]");
-		if (!lim.concurrency && !lim.rate && !lim.group_concurrency &&
-		    !lim.clear)
-			cmd_die(WQ_EUSAGE, "limit: say --concurrency, --rate, "
-			    "--group-concurrency or --clear");
-		done(wq, pool != NULL ? wq_api_queue_limit(pool, argv[1],
-		    &lim) : wq_queue_limit(wq, argv[1], &lim));
-		print_queues(wq, argv[1]);
-	} else
+	} else if (strcmp(verb, "limit") == 0)
+		limit(wq, argc, argv, &lim);
+	else
 		cmd_die(WQ_EUSAGE, "unknown verb \"%.32s\" (expected ls, "
 		    "pause, resume, purge or limit)", verb);
 	cmd_flush();

@@ -145,6 +145,12 @@ sys.exit(1 if bad else 0)' "$starts"
 	echo "$body" | grep -qx 'wq_queue_limit{queue="q1",kind="rate"} 100'
 	echo "$body" | grep -qx 'wq_queue_limit{queue="q1",kind="period_ms"} 10000'
 	echo "$body" | grep -qx 'wq_queue_limit{queue="q3",kind="group_concurrency"} 2'
+	# set through the API too
+	http PUT "$(api_url api)/api/v1/queues/q4/limits" \
+	    -H 'Content-Type: application/json' -d '{"group_concurrency":3}'
+	[ "$code" = 200 ]
+	echo "$body" | jq -e '.limits == {"group_concurrency":3}'
+	[ "$(rcli hget wq:limit:q4 group_concurrency)" = 3 ]
 	# a job's group through the API: kept in its record; a bad one: 400
 	http POST "$(api_url api)/api/v1/work" -d '{"data":"g","queue":"q3","group":"t-1"}'
 	[ "$code" = 200 ]
