@@ -19,9 +19,9 @@
  *                           worker's fields, its inbox and its queue
  *                           (beat, sweep when its turn comes, messages,
  *                           is there work); spread over the second
- *   wqdrive cron N          N schedules "@every 1s" added, one
+ *   wqdrive cron N          N schedules "@every 5s" added, one
  *                           wq_schedule_add() each
- *   wqdrive sweep N         once they are all due (1.2 s),
+ *   wqdrive sweep N         once they are all due (5.2 s: each once),
  *                           wq_schedule_sweep() back to back (what the
  *                           sweeper does when its beat says one is due,
  *                           without the gate between sweeps) until N
@@ -302,7 +302,7 @@ mode_cron(long n, int add)
 		goto sweep;
 	memset(&s, 0, sizeof(s));
 	s.name = name;
-	s.spec = "@every 1s";
+	s.spec = "@every 5s";
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "bench-%ld", i);
@@ -319,7 +319,7 @@ mode_cron(long n, int add)
 	wq_free(wq);
 	return;
 sweep:
-	usleep(1200000);	/* the last one added is due */
+	usleep(5200000);	/* the last one added is due, once */
 	t0 = now_s();
 	while (total < n) {
 		if (wq_schedule_sweep(wq, &fired) != WQ_OK)
