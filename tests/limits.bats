@@ -130,6 +130,44 @@ sys.exit(1 if bad else 0)' "$starts"
 	[ "$left" -gt 100 ]
 }
 
+@test "a group's pending jobs: listed, cancelled, retried and purged with their markers" {
+	wq-submit --queue gc --group A a1 a2 >"$(suite_dir)/a"
+	wq-submit --queue gc --group B --priority 3 b1 >/dev/null
+	wq-submit --queue gc p1 >/dev/null
+	# 4 pending: 3 markers and the plain id; listed by id, the groups
+	# in turn
+	[ "$(rcli llen wq:queue:gc)" = 4 ]
+	[ "$(wq-status --list pending --queue gc | jq -r .data | paste -sd' ')" = 'a1 a2 b1 p1' ]
+	# a cancelled one leaves its group with a marker
+	a1=$(head -1 "$(suite_dir)/a" | jq -r .callback)
+	wq-cancel "$a1" >/dev/null
+	[ "$(rcli llen wq:queue:gc)" = 3 ]
+	[ "$(rcli zrange wq:group:gc:A 0 -1 | wc -l)" = 1 ]
+	# retried, it is back in its group
+	wq-retry "$a1" | jq -e '.status == "pending" and .group == "A"'
+	[ "$(rcli llen wq:queue:gc)" = 4 ]
+	[ "$(rcli zrange wq:group:gc:A 0 -1 | wc -l)" = 2 ]
+	# purged: every job, the groups with them
+	wq-queue purge gc --yes | jq -e '.cancelled == 4'
+	[ "$(rcli exists wq:queue:gc wq:groups:gc wq:group:gc:A wq:group:gc:B)" = 0 ]
+}
+
+@test "a group at its limit: a job of a worker killed -9 frees its slot when reclaimed" {
+	wq-queue limit gk --group-concurrency 1
+	wq-submit --queue gk --group A k1 k2 >"$(suite_dir)/ids"
+	k1=$(head -1 "$(suite_dir)/ids" | jq -r .callback)
+	start w1 wq-worker --queue gk --concurrency 4 --sleep 30 \
+	    --node-timeout 1 --heartbeat 0.2
+	wait_for 30 status_is "$k1" working
+	# one at a time: k2 waits while k1 works
+	[ "$(wq-status --list pending --queue gk | jq -r .data)" = k2 ]
+	kill -9 "$(pid_of w1)"
+	start w2 wq-worker --queue gk --concurrency 4 --sleep 0 --heartbeat 0.2
+	wq-status --wait --timeout 60 <"$(suite_dir)/ids" >"$(suite_dir)/recs"
+	jq -e -s 'map(.status) == ["worked","worked"]' "$(suite_dir)/recs"
+	[ "$(jq -r 'select(.data == "k1") | .attempts' "$(suite_dir)/recs")" = 2 ]
+}
+
 @test "limits shown by wq-queue ls, /api/v1/queues, /metrics, wq-peers --watch" {
 	wq-queue limit q1 --concurrency 5 --rate 100/10s
 	wq-queue limit q1 --concurrency 4
