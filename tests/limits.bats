@@ -194,6 +194,9 @@ sys.exit(1 if bad else 0)' "$starts"
 	[ "$code" = 200 ]
 	id=$(echo "$body" | jq -r .callback)
 	[ "$(wq-status "$id" | jq -r .group)" = t-1 ]
+	id=$(wq-submit --api "$(api_url api)" --queue q3 --group t-2 g2 |
+	    jq -r .callback)
+	[ "$(wq-status "$id" | jq -r .group)" = t-2 ]
 	for bad in '"a b"' '"a:b"' '""' 7; do
 		http POST "$(api_url api)/api/v1/work" -d "{\"data\":\"h\",\"group\":$bad}"
 		[ "$code" = 400 ]
@@ -205,7 +208,7 @@ sys.exit(1 if bad else 0)' "$starts"
 	    tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >"$(suite_dir)/screen" || true
 	grep -aqE '^q1 +0 +0 +0  4 at once, 100/10000ms$' "$(suite_dir)/screen"
 	grep -aqE '^q2 +0 +0 +0  5/60000ms$' "$(suite_dir)/screen"
-	grep -aqE '^q3 +1 +0 +0  2 a group$' "$(suite_dir)/screen"
+	grep -aqE '^q3 +2 +0 +0  2 a group$' "$(suite_dir)/screen"
 	run wq-queue limit q1 --clear
 	echo "$output" | jq -e '.name == "q1" and .limits == null'
 	[ "$(rcli exists wq:limit:q1)" = 0 ]
