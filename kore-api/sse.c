@@ -146,7 +146,8 @@ sse_reply(redisAsyncContext *ac, void *reply, void *arg)
 		free(data);
 	}
 	jv_free(evs);
-	s->again = n == SSE_BATCH;
+	/* (an entry may hold many events: at least SSE_BATCH when full) */
+	s->again = n >= SSE_BATCH;
 	/* (the id moves on past events of other queues too) */
 	if (buf.offset > 0)
 		sse_write(s, buf.data, buf.offset);

@@ -27,7 +27,11 @@ static const struct {
 	{ 'y', "retry_at", 1 },
 };
 
-/* A stream id: MS-SEQ, both whole numbers (a bare MS is a time). */
+/*
+ * An event's id: MS-SEQ, the stream id of its entry, both whole numbers
+ * (a bare MS is a time), then .K when the entry holds many events, K
+ * from 1 (the K-th of them).
+ */
 static int
 is_stream_id(const char *s, unsigned long long *ms)
 {
@@ -40,7 +44,27 @@ is_stream_id(const char *s, unsigned long long *ms)
 	    strlen(s) >= WQ_EVENT_ID_LEN)
 		return 0;
 	(void)strtoull(end + 1, &end, 10);
+	if (*end == '.' && end[1] >= '1' && end[1] <= '9')
+		(void)strtoull(end + 1, &end, 10);
 	return *end == '\0';
+}
+
+/*
+ * A reader's place, last: the id of the last event it was given, MS-SEQ
+ * (all of that entry) or MS-SEQ.K (the first K of its events).  The
+ * entry in *entry, K in *skip (0 for all of it).
+ */
+static void
+place(const char *last, char entry[WQ_EVENT_ID_LEN], unsigned long *skip)
+{
+	const char	*dot;
+
+	snprintf(entry, WQ_EVENT_ID_LEN, "%s", last);
+	*skip = 0;
+	if ((dot = strchr(last, '.')) != NULL) {
+		entry[dot - last] = '\0';
+		*skip = strtoul(dot + 1, NULL, 10);
+	}
 }
 
 /*
@@ -108,13 +132,29 @@ wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
 }
 
 /*
- * XREAD of up to max events after last, waiting up to block_ms for one
- * (0: not at all).
+ * XREAD of up to max entries after last, waiting up to block_ms for one
+ * (0: not at all).  After MS-SEQ.K: from the entry MS-SEQ on (XREAD
+ * starts after the id it is given: the one before), whose first K
+ * events wq_events_decode() passes over.
  */
 void
 wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
     struct wq_argv *a)
 {
+	unsigned long long	 ms, seq;
+	unsigned long		 skip;
+	char			 from[WQ_EVENT_ID_LEN], *end;
+
+	place(last, from, &skip);
+	if (skip > 0) {
+		ms = strtoull(from, &end, 10);
+		seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+		if (seq > 0)
+			snprintf(from, sizeof(from), "%llu-%llu", ms, seq - 1);
+		else if (ms > 0)
+			snprintf(from, sizeof(from),
+			    "%llu-18446744073709551615", ms - 1);
+	}
 	wq_argv_init(a);
 	wq_argv_adds(a, "XREAD");
 	wq_argv_adds(a, "COUNT");
@@ -125,62 +165,133 @@ wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
 	}
 	wq_argv_adds(a, "STREAMS");
 	wq_argv_key(a, wq, "events");
-	wq_argv_adds(a, last);
+	wq_argv_adds(a, from);
 }
 
-/* One entry [id, [field, value...]] as an event object. */
-static jv
-event_json(redisReply *e)
+/* A field's value, p of len bytes, as the JSON of event field k. */
+static int
+event_value(size_t k, const char *p, size_t len, jv *v)
 {
-	redisReply	*f;
-	jv		 o, v;
-	char		 err[64];
-	size_t		 i, k;
+	char	err[64], num[32];
 
-	o = jv_object_set(jv_object(), jv_string("id"),
-	    jv_string(e->element[0]->str));
-	f = e->element[1];
-	for (i = 0; i + 1 < f->elements; i += 2) {
-		if (f->element[i]->len != 1 || f->element[i + 1]->len == 0)
-			continue;
-		for (k = 0; k < sizeof(event_fields) /
-		    sizeof(event_fields[0]); k++)
-			if (event_fields[k].field == f->element[i]->str[0])
-				break;
-		if (k == sizeof(event_fields) / sizeof(event_fields[0]))
-			continue;
-		if (event_fields[k].number == 1)
-			v = jv_number((double)wq_reply_ll(f->element[i + 1]));
-		else if (event_fields[k].number == 2) {
-			v = wq_parse(f->element[i + 1]->str,
-			    f->element[i + 1]->len, err, sizeof(err));
-			if (!jv_is_valid(v)) {
-				jv_free(v);
-				continue;
-			}
-		} else
-			v = jv_string_sized(f->element[i + 1]->str,
-			    (int)f->element[i + 1]->len);
-		o = jv_object_set(o, jv_string(event_fields[k].name), v);
+	if (event_fields[k].number == 1) {
+		if (len >= sizeof(num))
+			return -1;
+		memcpy(num, p, len);
+		num[len] = '\0';
+		*v = jv_number((double)strtoll(num, NULL, 10));
+	} else if (event_fields[k].number == 2) {
+		*v = wq_parse(p, len, err, sizeof(err));
+		if (!jv_is_valid(*v)) {
+			jv_free(*v);
+			return -1;
+		}
+	} else
+		*v = jv_string_sized(p, (int)len);
+	return 0;
+}
+
+/*
+ * The n-th word (from 0) of the list s of len bytes, words between
+ * spaces: its start, its length in *wlen; NULL when there are fewer.
+ */
+static const char *
+word(const char *s, size_t len, size_t n, size_t *wlen)
+{
+	const char	*p = s, *e = s + len, *sp;
+
+	for (; n > 0; n--) {
+		if ((sp = memchr(p, ' ', (size_t)(e - p))) == NULL)
+			return NULL;
+		p = sp + 1;
 	}
-	/* when: the id's milliseconds, the server's clock at the change */
-	return jv_object_set(o, jv_string("time"),
-	    jv_number((double)strtoull(e->element[0]->str, NULL, 10)));
+	sp = memchr(p, ' ', (size_t)(e - p));
+	*wlen = (size_t)((sp != NULL ? sp : e) - p);
+	return p;
+}
+
+/*
+ * An entry [id, [field, value...]] as its events, appended to *out, from
+ * the one after the first skip: one event (id: the entry's), or many when
+ * its 'c' (and 'a') list many, joined by spaces (common.lua,
+ * wq_batch_add), their ids ID.1, ID.2...; the other fields are all
+ * of theirs.
+ */
+static void
+entry_events(redisReply *e, unsigned long skip, jv *out)
+{
+	redisReply	*f, *v;
+	const char	*p;
+	jv		 o, val;
+	char		 id[WQ_EVENT_ID_LEN];
+	size_t		 i, k, n, j, len;
+	int		 list;
+
+	f = e->element[1];
+	n = 1;
+	for (i = 0; i + 1 < f->elements; i += 2)
+		if (f->element[i]->len == 1 && f->element[i]->str[0] == 'c')
+			for (p = f->element[i + 1]->str; (p = strchr(p, ' ')) !=
+			    NULL; p++)
+				n++;
+	for (j = skip; j < n; j++) {
+		if (n > 1)
+			snprintf(id, sizeof(id), "%s.%zu",
+			    e->element[0]->str, j + 1);
+		else
+			snprintf(id, sizeof(id), "%s", e->element[0]->str);
+		o = jv_object_set(jv_object(), jv_string("id"),
+		    jv_string(id));
+		for (i = 0; i + 1 < f->elements; i += 2) {
+			v = f->element[i + 1];
+			if (f->element[i]->len != 1 || v->len == 0)
+				continue;
+			for (k = 0; k < sizeof(event_fields) /
+			    sizeof(event_fields[0]); k++)
+				if (event_fields[k].field ==
+				    f->element[i]->str[0])
+					break;
+			if (k == sizeof(event_fields) /
+			    sizeof(event_fields[0]))
+				continue;
+			list = n > 1 && (event_fields[k].field == 'c' ||
+			    event_fields[k].field == 'a');
+			p = v->str;
+			len = v->len;
+			if (list && (p = word(v->str, v->len, j, &len)) ==
+			    NULL)
+				continue;
+			if (len == 0 || event_value(k, p, len, &val) == -1)
+				continue;
+			o = jv_object_set(o, jv_string(event_fields[k].name),
+			    val);
+		}
+		/* when: the id's milliseconds, the server's clock at the
+		 * change */
+		o = jv_object_set(o, jv_string("time"),
+		    jv_number((double)strtoull(e->element[0]->str, NULL, 10)));
+		*out = jv_array_append(*out, o);
+	}
 }
 
 /*
  * The reply of wq_events_argv(): the events in *out (an array, maybe
- * empty), and last moved to the id of the last one.
+ * empty; the entries' events, those of an entry last named by MS-SEQ.K
+ * from the one after the K-th), and last moved to the id of the last
+ * entry (all of its events given).
  */
 int
 wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
     jv *out)
 {
 	redisReply	*s, *e;
+	unsigned long	 skip;
 	size_t		 i;
 	int		 rc;
+	char		 entry[WQ_EVENT_ID_LEN];
 
 	*out = jv_array();
+	place(last, entry, &skip);
 	if ((rc = wq_reply_error(wq, r, "events")) != WQ_OK)
 		return rc;
 	if (r->type == REDIS_REPLY_NIL)
@@ -197,8 +308,9 @@ wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
 		    e->element[0]->type != REDIS_REPLY_STRING ||
 		    e->element[1]->type != REDIS_REPLY_ARRAY)
 			continue;
+		entry_events(e, strcmp(e->element[0]->str, entry) == 0 ?
+		    skip : 0, out);
 		snprintf(last, WQ_EVENT_ID_LEN, "%s", e->element[0]->str);
-		*out = jv_array_append(*out, event_json(e));
 	}
 	return WQ_OK;
 }

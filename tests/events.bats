@@ -26,14 +26,22 @@ lines() {
 	seq 21 40 | wq-submit --lines >/dev/null
 	start w1 wq-worker --sleep 0 --name ev-w1
 	wait_for 20 eval '[ "$(rcli get wq:stats:worked)" = 40 ]'
-	start reader2 wq-events --follow --since "$last"
-	# 20 more submitted, 40 claimed, 40 worked
-	wait_for 20 eval '[ "$(lines "$dir/reader2.log")" -ge 100 ]'
+	# a consumer that had dealt with 7 of them: the 20 submissions are
+	# one entry of the stream, its 7th event's id ENTRY.7
+	mid=$(sed -n 7p "$dir/first" | jq -r .id)
+	[[ $mid == *-*.7 ]]
+	start reader2 wq-events --follow --since "$mid"
+	# 13 + 20 more submitted, 40 claimed, 40 worked
+	wait_for 20 eval '[ "$(lines "$dir/reader2.log")" -ge 113 ]'
 	# everything the stream holds, once, in order: the two runs joined
 	wq-events >"$dir/all"
 	[ "$(wc -l <"$dir/all")" = 120 ]
-	cat "$dir/first" "$dir/reader2.log" | jq -r .id >"$dir/seen"
+	{ head -n 7 "$dir/first"; cat "$dir/reader2.log"; } | jq -r .id \
+	    >"$dir/seen"
 	[ "$(jq -r .id "$dir/all")" = "$(cat "$dir/seen")" ]
+	# after the last of an entry, or the entry's own id: what follows it
+	[ "$(wq-events --since "$last")" = "$(sed 1,20d "$dir/all")" ]
+	[ "$(wq-events --since "${last%.*}")" = "$(sed 1,20d "$dir/all")" ]
 	# each job: submitted, claimed by ev-w1 with attempt 1, worked
 	id=$(wq-submit 33 | jq -r .callback)
 	run jq -c --arg id "$id" 'select(.callback == $id) |
@@ -81,19 +89,24 @@ lines() {
 	start w2 wq-worker --sleep 0 --events 0
 	wait_for 20 eval '[ "$(rcli get wq:stats:worked)" = 2 ]'
 	[ "$(rcli exists wq:events)" = 0 ]
-	# a length: trimmed to about it
-	seq 1 500 | wq-submit --lines --events 100 >/dev/null
+	# a length: entries (one a call), trimmed to about it by the next
+	# XADD of a script
+	for i in $(seq 1 500); do
+		echo "XADD wq:events * t submitted c $i q default n x"
+	done | rcli >/dev/null
+	seq 1 3 | wq-submit --lines --events 100 >/dev/null
 	n=$(rcli xlen wq:events)
 	[ "$n" -ge 100 ] && [ "$n" -lt 500 ]
 	# a reader that resumes from before what is left is told
 	run wq-events --since 1-0
 	assert_success
 	assert_output --partial 'the stream was trimmed'
-	[ "$(echo "$output" | grep -c '^{')" = "$n" ]
+	# (the last entry: the 3 submissions)
+	[ "$(echo "$output" | grep -c '^{')" = "$(( n + 2 ))" ]
 }
 
 @test "wq-events --since: malformed or in the future is one line, exit 2" {
-	for bad in abc 12- 1-2-3 2026-13-01T00:00:00Z; do
+	for bad in abc 12- 1-2-3 1-2.0 1-2.x 2026-13-01T00:00:00Z; do
 		run wq-events --since "$bad"
 		assert_failure 2
 		[ "${#lines[@]}" = 1 ]

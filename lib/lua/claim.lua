@@ -38,6 +38,7 @@ local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 -- The tables are filled by counters: #t is a search of the table each
 -- time, and this runs for every job.
 local out, taken, nout, ntaken = {}, {}, 0, 0
+local evs = {}  -- the events, one entry a queue (common.lua, wq_batch_add)
 -- How many of cap the set runk leaves for want more: when its count is
 -- in the way, the ids no longer working leave it first.
 local function free(runk, cap, want)
@@ -149,7 +150,7 @@ for i = 2, nq + 1 do
         end
         ntaken = ntaken + 1
         taken[ntaken] = id
-        wq_event(P, 'claimed', id, qname, node, 'a', toks)
+        wq_batch_add(evs, 'claimed', qname, id, toks)
         if lim[1] then redis.call('SADD', KEYS[i + 3 * nq], id) end
         if g and gcap then
           redis.call('SADD', P .. 'grunning:' .. q .. ':' .. g, id)
@@ -183,4 +184,5 @@ for i = 2, nq + 1 do
   end
 end
 wq_lpush(KEYS[1], taken, ntaken)
+wq_batch_write(P, evs, node)
 return out

@@ -33,6 +33,41 @@ local function wq_event(P, t, id, q, node, ...)
   end
 end
 
+-- The events of a call that handles many jobs (claim, complete, submit):
+-- gathered per kind and queue with wq_batch_add (id, and a its attempt or
+-- nil), and written at the call's end by wq_batch_write, one entry for
+-- each kind and queue: its ids in 'c' and their attempts in 'a', each
+-- list joined by spaces (ids and attempts have none), the rest as one
+-- event's.  The readers give them back as one event each (events.c).
+-- An entry is one XADD, not one per job: most of the events' cost.
+local function wq_batch_add(B, t, q, id, a)
+  if not WQ_EVENTS then return end
+  local k = t .. ' ' .. q
+  local g = B[k]
+  if not g then
+    g = {t, q, {}, {}, 0}
+    B[k] = g
+    B[#B + 1] = g
+  end
+  g[5] = g[5] + 1
+  g[3][g[5]] = id
+  g[4][g[5]] = a
+end
+
+local function wq_batch_write(P, B, node)
+  for i = 1, #B do
+    local g = B[i]
+    if g[4][1] then
+      redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
+        't', g[1], 'c', table.concat(g[3], ' '), 'q', g[2], 'n', node,
+        'a', table.concat(g[4], ' '))
+    else
+      redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
+        't', g[1], 'c', table.concat(g[3], ' '), 'q', g[2], 'n', node)
+    end
+  end
+end
+
 -- Records: job:<id> is a hash with one-letter field names (lib/record.c
 -- turns it into the JSON record; a finished record is kept for its TTL,
 -- and long names were most of its size):

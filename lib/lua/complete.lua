@@ -30,6 +30,7 @@ local out, nout, nworked, nretried = {}, 0, 0, 0
 local lat, latsum = {}, 0
 local nbounds = #WQ_LATENCY_BOUNDS
 local done, ids, ndone = {}, {}, 0
+local evs = {}  -- the worked events, one entry a queue (common.lua)
 -- Numbers given to redis.call are formatted with "%.17g": the default
 -- TTL as a string, made once.
 local ttl_default = string.format('%d', WQ_TTL_DEFAULT)
@@ -66,7 +67,7 @@ for a = 3, #ARGV, 5 do
       'f', string.format('%d', ms))
     if f[6] then redis.call('HDEL', jk, 'e') end
     redis.call('EXPIRE', jk, ttl)
-    wq_event(P, 'worked', id, f[8] or 'default', node, 'a', tok)
+    wq_batch_add(evs, 'worked', f[8] or 'default', id, tok)
     ndone = ndone + 1
     done[ndone] = P .. 'done:' .. id
     ids[ndone] = id
@@ -108,6 +109,7 @@ for a = 3, #ARGV, 5 do
   nout = nout + 1
   out[nout] = st
 end
+wq_batch_write(P, evs, node)
 if ndone > 0 and redis.call('PUBSUB', 'NUMSUB', P .. 'ended')[2] > 0 then
   redis.call('PUBLISH', P .. 'ended', table.concat(ids, ' ', 1, ndone))
 end

@@ -106,7 +106,9 @@ if n > 0 then
   redis.call('ZADD', P .. 'queues:used', now, q)
   redis.call('INCRBY', P .. 'stats:submitted', n)
   if WQ_EVENTS then
-    for i = 1, n do wq_event(P, 'submitted', fresh[i], q, by) end
+    local evs = {}  -- one entry (common.lua, wq_batch_add)
+    for i = 1, n do wq_batch_add(evs, 'submitted', q, fresh[i]) end
+    wq_batch_write(P, evs, by)
   end
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
