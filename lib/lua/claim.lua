@@ -150,7 +150,7 @@ for i = 2, nq + 1 do
         end
         ntaken = ntaken + 1
         taken[ntaken] = id
-        wq_batch_add(evs, 'claimed', qname, id, toks)
+        wq_batch_add(evs, qname, id, toks)
         if lim[1] then redis.call('SADD', KEYS[i + 3 * nq], id) end
         if g and gcap then
           redis.call('SADD', P .. 'grunning:' .. q .. ':' .. g, id)
@@ -184,5 +184,5 @@ for i = 2, nq + 1 do
   end
 end
 wq_lpush(KEYS[1], taken, ntaken)
-wq_batch_write(P, evs, node)
+wq_batch_write(P, evs, 'claimed', node)
 return out

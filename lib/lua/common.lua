@@ -33,37 +33,38 @@ local function wq_event(P, t, id, q, node, ...)
   end
 end
 
--- The events of a call that handles many jobs (claim, complete, submit):
--- gathered per kind and queue with wq_batch_add (id, and a its attempt or
--- nil), and written at the call's end by wq_batch_write, one entry for
--- each kind and queue: its ids in 'c' and their attempts in 'a', each
+-- The events of one kind of a call that handles many jobs (claim,
+-- complete, submit): gathered per queue with wq_batch_add (id, and a its
+-- attempt or nil), and written at the call's end by wq_batch_write, one
+-- entry for each queue: its ids in 'c' and their attempts in 'a', each
 -- list joined by spaces (ids and attempts have none), the rest as one
 -- event's.  The readers give them back as one event each (events.c).
--- An entry is one XADD, not one per job: most of the events' cost.
-local function wq_batch_add(B, t, q, id, a)
+-- An entry is one XADD, not one per job: most of the events' cost.  B
+-- holds the groups {q, ids, attempts, n} by queue and in order.
+local function wq_batch_add(B, q, id, a)
   if not WQ_EVENTS then return end
-  local k = t .. ' ' .. q
-  local g = B[k]
+  local g = B[q]
   if not g then
-    g = {t, q, {}, {}, 0}
-    B[k] = g
+    g = {q, {}, {}, 0}
+    B[q] = g
     B[#B + 1] = g
   end
-  g[5] = g[5] + 1
-  g[3][g[5]] = id
-  g[4][g[5]] = a
+  local n = g[4] + 1
+  g[4] = n
+  g[2][n] = id
+  g[3][n] = a
 end
 
-local function wq_batch_write(P, B, node)
+local function wq_batch_write(P, B, t, node)
   for i = 1, #B do
     local g = B[i]
-    if g[4][1] then
+    if g[3][1] then
       redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
-        't', g[1], 'c', table.concat(g[3], ' '), 'q', g[2], 'n', node,
-        'a', table.concat(g[4], ' '))
+        't', t, 'c', table.concat(g[2], ' ', 1, g[4]), 'q', g[1], 'n', node,
+        'a', table.concat(g[3], ' ', 1, g[4]))
     else
       redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
-        't', g[1], 'c', table.concat(g[3], ' '), 'q', g[2], 'n', node)
+        't', t, 'c', table.concat(g[2], ' ', 1, g[4]), 'q', g[1], 'n', node)
     end
   end
 end

@@ -67,7 +67,7 @@ for a = 3, #ARGV, 5 do
       'f', string.format('%d', ms))
     if f[6] then redis.call('HDEL', jk, 'e') end
     redis.call('EXPIRE', jk, ttl)
-    wq_batch_add(evs, 'worked', f[8] or 'default', id, tok)
+    wq_batch_add(evs, f[8] or 'default', id, tok)
     ndone = ndone + 1
     done[ndone] = P .. 'done:' .. id
     ids[ndone] = id
@@ -109,7 +109,7 @@ for a = 3, #ARGV, 5 do
   nout = nout + 1
   out[nout] = st
 end
-wq_batch_write(P, evs, node)
+wq_batch_write(P, evs, 'worked', node)
 if ndone > 0 and redis.call('PUBSUB', 'NUMSUB', P .. 'ended')[2] > 0 then
   redis.call('PUBLISH', P .. 'ended', table.concat(ids, ' ', 1, ndone))
 end

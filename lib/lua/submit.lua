@@ -106,9 +106,8 @@ if n > 0 then
   redis.call('ZADD', P .. 'queues:used', now, q)
   redis.call('INCRBY', P .. 'stats:submitted', n)
   if WQ_EVENTS then
-    local evs = {}  -- one entry (common.lua, wq_batch_add)
-    for i = 1, n do wq_batch_add(evs, 'submitted', q, fresh[i]) end
-    wq_batch_write(P, evs, by)
+    -- one entry for all (common.lua, wq_batch_add)
+    wq_batch_write(P, {{q, fresh, {}, n}}, 'submitted', by)
   end
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
