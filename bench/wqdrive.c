@@ -294,6 +294,7 @@ mode_cron(long n, int add)
 	double			 t0, tadd, tfire;
 	long			 i, fired, total = 0, sweeps = 0;
 	jv			 answer;
+	int			 more;
 
 	wq = wq_new("bench");
 	if (wq_connect(wq) != WQ_OK)
@@ -322,7 +323,7 @@ sweep:
 	usleep(5200000);	/* the last one added is due, once */
 	t0 = now_s();
 	while (total < n) {
-		if (wq_schedule_sweep(wq, &fired) != WQ_OK)
+		if (wq_schedule_sweep(wq, &fired, &more) != WQ_OK)
 			die(wq, "sweep");
 		total += fired;
 		sweeps++;

@@ -318,13 +318,15 @@ log_sweep(struct worker *w, struct wq_beat *b)
 }
 
 /* This beat swept and a schedule is due: fire it (docs/DESIGN.md,
- * Schedules).  A failure waits for the next sweep. */
-static void
-fire_schedules(struct worker *w)
+ * Schedules).  A failure waits for the next sweep; a full sweep asks
+ * the loop to go on at once (cron_now). */
+void
+worker_fire_schedules(struct worker *w)
 {
 	long	fired;
 
-	if (wq_schedule_sweep(w->wq, &fired) != WQ_OK)
+	w->cron_now = 0;
+	if (wq_schedule_sweep(w->wq, &fired, &w->cron_now) != WQ_OK)
 		worker_log(w, "cron", jv_null(), "schedules: %s",
 		    wq_error(w->wq));
 	else if (fired > 0)
@@ -482,7 +484,7 @@ worker_heartbeat(struct worker *w)
 	}
 	log_sweep(w, &b);
 	if (b.cron)
-		fire_schedules(w);
+		worker_fire_schedules(w);
 	if (b.deps)
 		sweep_deps(w);
 	for (i = 0; i < b.nmsgs; i++) {

@@ -123,6 +123,8 @@ struct worker {
 	int			 promote_now;	/* ask when jobs are due */
 	int64_t			 next_promote;	/* then, 0: none known */
 	int			 msg_now;
+	int			 cron_now;	/* a full sweep of schedules:
+						   sweep again at once */
 	int			 draining;
 	int			 name_lost;	/* another holds the name */
 	int64_t			 drain_deadline;
@@ -193,6 +195,7 @@ void		 worker_come_up(struct worker *);
 void		 worker_went_down(struct worker *);
 int		 worker_failed(struct worker *, int);
 void		 worker_heartbeat(struct worker *);
+void		 worker_fire_schedules(struct worker *);
 void		 worker_read_inbox(struct worker *);
 void		 worker_reply(struct worker *, struct wq_msg *, const char *,
 		    jv);

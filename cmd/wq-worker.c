@@ -144,6 +144,8 @@ turn(struct worker *w)
 		worker_heartbeat(w);
 	if (w->up && w->msg_now)
 		worker_read_inbox(w);
+	if (w->up && w->cron_now && !w->draining)
+		worker_fire_schedules(w);
 	if (w->up && !w->draining && (w->promote_now ||
 	    (w->next_promote > 0 && wq_now_ms() >= w->next_promote)))
 		worker_promote(w);
@@ -255,8 +257,9 @@ wait_events(struct worker *w, struct pollset *ps)
 	pollset_fill(w, ps);
 	t = next_wakeup(w) - wq_now_ms();
 	ms = t < 0 ? 0 : (int)t;
-	if (w->claim_now && w->up && !w->draining &&
-	    worker_claimable(w) > 0)
+	if ((w->claim_now && w->up && !w->draining &&
+	    worker_claimable(w) > 0) || (w->cron_now && w->up &&
+	    !w->draining))
 		ms = 0;
 	rc = poll(ps->pfd, ps->n, ms);
 	if (rc < 0 && errno != EINTR)

@@ -199,8 +199,11 @@ api_sweep_rest(const struct wq_beat *b)
 {
 	long	fired;
 	size_t	done;
+	int	more;
 
-	if (b->cron && wq_schedule_sweep(api_wq, &fired) != WQ_OK)
+	/* (a full sweep's rest waits for the next: a worker's loop goes on
+	 * at once, Kore's timer would block the requests meanwhile) */
+	if (b->cron && wq_schedule_sweep(api_wq, &fired, &more) != WQ_OK)
 		kore_log(LOG_NOTICE, "wq-api: schedules: %s",
 		    wq_error(api_wq));
 	if (b->deps && wq_deps_sweep(api_wq, &done) != WQ_OK)

@@ -550,7 +550,7 @@ int		 wq_schedule_list(struct wq *, jv *);
 #define WQ_SCHEDULE_ADD		3
 #define WQ_SCHEDULE_LIST	4
 int		 wq_schedule_set(struct wq *, const char *, int, jv *);
-int		 wq_schedule_sweep(struct wq *, long *);
+int		 wq_schedule_sweep(struct wq *, long *, int *);
 
 /* Messages. */
 struct wq_msg {

@@ -206,6 +206,20 @@ EOF
 	api_logs_clean
 }
 
+@test "more schedules due than a sweep fires: the rest at once, not a beat later" {
+	local n
+	# 150 due together: a sweep fires 100, the worker sweeps again for
+	# the rest at once; with beats 60 s apart, a later beat cannot be
+	# what fires them
+	for n in $(seq 150); do echo "s$n"; done |
+	    xargs -P 4 -I{} wq-cron add {} '@every 1s' >/dev/null
+	sleep 1.1
+	start w1 wq-worker --jq . --heartbeat 60 --node-timeout 180 --quiet
+	wait_for 30 sh -c "[ \"\$(wq-cron ls | jq -s 'map(select(.last)) | length')\" = 150 ]"
+	# and their jobs were queued (a time less than 2 s late fires too)
+	[ "$(stat_of submitted)" -ge 150 ]
+}
+
 @test "two nodes sweeping fire each time at most once" {
 	local runs first last id
 	runs=$(suite_dir)/runs
