@@ -318,6 +318,15 @@ cmd_flush(void)
 	return 0;
 }
 
+void
+cmd_flush_filter(void)
+{
+	if (cmd_flush() == -1) {
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+}
+
 double
 cmd_seconds(const char *opt, const char *arg)
 {

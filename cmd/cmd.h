@@ -82,6 +82,11 @@ int		 cmd_print(jv);
 int		 cmd_print_answer(struct wq *, struct wq_spec *, jv);
 /* Flush stdout: -1 when its reader has gone (EPIPE), exit 2 on an error. */
 int		 cmd_flush(void);
+/*
+ * Flush stdout; when its reader has gone (wq-status --wait | head), end
+ * as a filter does, by SIGPIPE: on an endless input nothing else would.
+ */
+void		 cmd_flush_filter(void);
 /* A duration in seconds for an option, or exit 2. */
 double		 cmd_seconds(const char *, const char *);
 long		 cmd_long(const char *, const char *, long, long);

@@ -7,7 +7,6 @@
  */
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,16 +44,6 @@ usage(FILE *f)
 "Events are written while --events (WQ_EVENTS) is above 0 where jobs\n"
 "change: see wq-submit(1).\n"
 "%s", wq_common_usage);
-}
-
-/* Flush; when the reader has gone (wq-events -f | head), end by SIGPIPE. */
-static void
-flush(void)
-{
-	if (cmd_flush() == -1) {
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-	}
 }
 
 /* Print one event (consumed) if it is of queue (NULL: any), through jq. */
@@ -161,7 +150,7 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			emit(jv_array_get(jv_copy(evs), i), queue, jq);
 		jv_free(evs);
-		flush();
+		cmd_flush_filter();
 		if (!follow && n < EVENTS_BATCH)
 			break;
 	}

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,20 +106,6 @@ emit(jv rec)
 	for (i = 0; i < n; i++)
 		cmd_print(jv_array_get(jv_copy(out), i));
 	jv_free(out);
-}
-
-/*
- * Flush what was printed.  When the reader of stdout has gone (wq-status
- * --wait | head), stop as a filter does, by SIGPIPE: on an endless input
- * nothing else would ever end it.
- */
-static void
-flush(void)
-{
-	if (cmd_flush() == -1) {
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-	}
 }
 
 static void
@@ -299,7 +284,7 @@ status_stream(struct wq *wq, struct input *in)
 				cmd_die(rc, "%s", wq_error(wq));
 			for (i = 0; i < n; i++)
 				emit_rec(&recs[i], 1);
-			flush();
+			cmd_flush_filter();
 			continue;
 		}
 		if (r == -1)
@@ -393,7 +378,7 @@ wait_api(struct wq *wq, struct input *in, int64_t deadline)
 			cmd_die(rc, "%s", wq_error(wq));
 		if (ready)
 			cmd_lines_fill(&in->lines);
-		flush();
+		cmd_flush_filter();
 	}
 	free(a.ids);
 	free(a.free);
@@ -455,7 +440,7 @@ wait_redis(struct wq *wq, struct input *in, int64_t deadline)
 				cmd_die(rc, "%s", wq_error(wq));
 		if ((rc = wq_watch_run(w, readable, on_ended, NULL)) != WQ_OK)
 			cmd_die(rc, "%s", wq_error(wq));
-		flush();
+		cmd_flush_filter();
 		if (r == -1 && wq_watch_pending(w) == 0)
 			break;
 		if (deadline >= 0 && wq_now_ms() >= deadline)
@@ -555,7 +540,7 @@ list(struct wq *wq, const char *state, long limit)
 	free(recs);
 	free(v);
 	jv_free(ids);
-	flush();
+	cmd_flush_filter();
 }
 
 int
