@@ -236,13 +236,19 @@ term_restore(void)
 	fflush(stdout);
 }
 
-/* The alternate screen, no cursor; keys read one at a time, unechoed. */
+/*
+ * The alternate screen, no cursor; keys read one at a time, unechoed.
+ * Only from the terminal's foreground process group: from any other
+ * (under timeout(1) started by a shell that forks, say) tcsetattr()
+ * would stop the monitor with SIGTTOU, for good.  There, no keys.
+ */
 static void
 term_setup(void)
 {
 	struct termios	t;
 
-	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp() &&
+	    tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
 		tio_saved = 1;
 		t = saved_tio;
 		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);

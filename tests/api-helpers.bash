@@ -72,7 +72,8 @@ http() {
 	if [ "$method" = POST ] && ! printf '%s\n' "$@" | grep -qi '^content-type:'; then
 		set -- -H 'Content-Type: application/json' "$@"
 	fi
-	code=$(curl -s -o "$out" -D "$out.h" -w '%{http_code}' "$@" "$url")
+	code=$(curl -s --max-time 120 -o "$out" -D "$out.h" -w '%{http_code}' \
+	    "$@" "$url")
 	body=$(cat "$out")
 	headers=$(tr -d '\r' <"$out.h")
 	rm -f "$out" "$out.h"

@@ -259,7 +259,7 @@ gone_from_peers() {
 	run wq-send --all ping
 	assert_success
 	[ "$(echo "$output" | jq -r .from | sort | paste -sd' ')" = "w1 w2 w3" ]
-	run sh -c 'timeout 60 wq-peers --watch --interval 0.2 | head -2'
+	run sh -c 'timeout -k 5 60 wq-peers --watch --interval 0.2 | head -2'
 	[ "$(echo "$output" | jq -s 'map(.nodes | length)')" = "$(printf '[\n  3,\n  3\n]')" ]
 	kill -9 "$(pid_of w3)"
 	wait_for 20 peers_are w1 w2

@@ -325,14 +325,14 @@ start_node() {
 	export -f bash_complete
 	t0=$(now_ms)
 	WQ_REDIS="unix://$(suite_dir)/nothing.sock" run --separate-stderr \
-	    timeout 60 bash -c "WQ_SRCDIR='$WQ_SRCDIR'; bash_complete wq-send ''"
+	    timeout -k 5 60 bash -c "WQ_SRCDIR='$WQ_SRCDIR'; bash_complete wq-send ''"
 	echo "took $(( $(now_ms) - t0 )) ms"
 	assert_success
 	assert_output -- -
 	[ -z "$stderr" ]
 	t0=$(now_ms)
 	WQ_REDIS="unix://$(suite_dir)/nothing.sock" run --separate-stderr \
-	    timeout 60 bash -c "WQ_SRCDIR='$WQ_SRCDIR'; bash_complete wq-worker --queue ''"
+	    timeout -k 5 60 bash -c "WQ_SRCDIR='$WQ_SRCDIR'; bash_complete wq-worker --queue ''"
 	echo "took $(( $(now_ms) - t0 )) ms"
 	assert_success
 	assert_output ''

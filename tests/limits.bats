@@ -204,7 +204,8 @@ sys.exit(1 if bad else 0)' "$starts"
 	done
 	# the monitor's queue table, on a terminal
 	wq-queue limit q2 --rate 5/m
-	script -qec "timeout 3 wq-peers --watch --interval 0.3" /dev/null |
+	timeout -k 5 60 script -qec \
+	    "timeout -k 5 3 wq-peers --watch --interval 0.3" /dev/null </dev/null |
 	    tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >"$(suite_dir)/screen" || true
 	grep -aqE '^q1 +0 +0 +0  4 at once, 100/10000ms$' "$(suite_dir)/screen"
 	grep -aqE '^q2 +0 +0 +0  5/60000ms$' "$(suite_dir)/screen"

@@ -64,7 +64,7 @@ mon_sock() {
 	wait_for 20 peers_are w1 w2
 	# six snapshots, however long a busy machine takes for them (a
 	# minute at most)
-	timeout 60 sh -c 'wq-peers --watch --interval 0.4 | head -n 6' >"$(suite_dir)/snaps" || true
+	timeout -k 5 60 sh -c 'wq-peers --watch --interval 0.4 | head -n 6' >"$(suite_dir)/snaps" || true
 	run jq -s -c 'length' "$(suite_dir)/snaps"
 	[ "$output" = 6 ]
 	# every snapshot: redis ok, the two nodes, the queues, the counters
@@ -141,6 +141,22 @@ screen_has() {
 	# q quits, and the terminal is given back
 	tmux -S "$(suite_dir)/tmux.sock" send-keys -t mon q
 	wait_for 20 eval '! tmux -S "$(suite_dir)/tmux.sock" has-session -t mon'
+}
+
+@test "--watch on a terminal from a background process group: draws, and SIGTERM ends it" {
+	# dash forks for "timeout 3 ...", and timeout(1) puts itself and the
+	# monitor in a process group of their own: not the terminal's
+	# foreground.  Changing the terminal's mode from there would stop the
+	# monitor with SIGTTOU for good (CI hung here); it must draw, without
+	# keys, and end on timeout's SIGTERM.
+	wq-submit --queue bgq x >/dev/null
+	SHELL=/bin/sh timeout -k 5 60 script -qec \
+	    "timeout 3 $(command -v wq-peers) --watch --interval 0.3; echo rc=\$?" \
+	    /dev/null </dev/null | tr -d '\r' >"$(suite_dir)/screen"
+	grep -aq 'wq system monitor' "$(suite_dir)/screen"
+	grep -aqE 'bgq +1 +0 +0' "$(suite_dir)/screen"
+	# timeout's status for a command it had to end: 124, not 137 (-k)
+	grep -aq 'rc=124$' "$(suite_dir)/screen"
 }
 
 @test "--table escapes what another node wrote: no terminal control" {

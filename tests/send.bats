@@ -359,7 +359,7 @@ acl_as() {
 	assert_success
 	assert_output "$(printf '"done: a"\n"done: b"')"
 	# and may follow the channel ended, as it does with many jobs
-	run timeout 2 redis-cli -s "$(suite_dir)/acl.sock" --user wq-submit \
+	run timeout -k 5 2 redis-cli -s "$(suite_dir)/acl.sock" --user wq-submit \
 	    --pass pw-sub --no-auth-warning subscribe wq:ended
 	assert_output "$(printf 'subscribe\nwq:ended\n1')"
 	# it reaches no inbox: not through wq-send, not by hand, not by a script

@@ -180,7 +180,7 @@ teardown() { stop_started; }
 	# it gives up by itself, where a worker would keep trying (a wait
 	# without end, which timeout turns into 124)
 	t0=$(now_ms)
-	run timeout 60 wq-submit --redis 'redis://:s3cret@127.0.0.1:1/0' foo
+	run timeout -k 5 60 wq-submit --redis 'redis://:s3cret@127.0.0.1:1/0' foo
 	echo "# wq-submit gave up in $(( $(now_ms) - t0 )) ms" >&3
 	assert_failure 3
 	refute_output --partial s3cret
