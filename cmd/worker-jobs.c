@@ -276,7 +276,7 @@ worker_recover(struct worker *w)
 		if (w->slots[i].used && w->slots[i].kind == PROC_JOB)
 			known[n++] = w->slots[i].claim.id;
 	for (i = w->jq_run.h; i < w->jq_run.qn; i++)
-		known[n++] = w->jq_run.q[i].id;
+		known[n++] = w->jq_run.q[i].c.id;
 	for (i = 0; i < w->nouts; i++)
 		known[n++] = w->outs[i].id;
 	rc = wq_recover(w->wq, known, n, &handed);

@@ -11,7 +11,10 @@
  * child is running, and since when, it keeps in a page shared with the
  * worker.  Past that job's timeout the child is killed, that job fails
  * "timed out" as an --exec job would, and the jobs after it go to a new
- * child.  Meanwhile the loop heartbeats and answers messages as ever.
+ * child.  A cancelled job is marked; when it is the next whose result
+ * is due, the child (running it, or about to) is killed the same way, and
+ * the jobs after it but the cancelled ones go to a new child.  Meanwhile
+ * the loop heartbeats and answers messages as ever.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -155,7 +158,7 @@ queue_input(struct jqrun *r)
 	size_t	 k;
 
 	for (; r->sent < r->qn; r->sent++) {
-		s = wq_dump(jv_copy(r->q[r->sent].data));
+		s = wq_dump(jv_copy(r->q[r->sent].c.data));
 		k = strlen(s);
 		r->in = wq_realloc(r->in, r->in_len + k + 1);
 		memcpy(r->in + r->in_len, s, k);
@@ -234,15 +237,24 @@ jq_fork(struct worker *w)
 	return 0;
 }
 
-/* Job q[i] ended: its outcome, and out of the queue. */
+/*
+ * Job q[i] ended: its outcome (a cancelled job's is a failure, as an
+ * --exec job's, which the fencing drops), and out of the queue.
+ */
 static void
 jq_ended(struct worker *w, size_t i, int kind, jv result, const char *error)
 {
 	struct jqrun	*r = &w->jq_run;
-	struct wq_claim	 t;
+	struct jqjob	 t;
 
-	worker_outcome_add(w, &r->q[i], kind, result, error);
-	wq_claim_clear(&r->q[i]);
+	if (r->q[i].cancelled) {
+		jv_free(result);
+		result = jv_null();
+		kind = WQ_DONE_FAIL;
+		error = "cancelled";
+	}
+	worker_outcome_add(w, &r->q[i].c, kind, result, error);
+	wq_claim_clear(&r->q[i].c);
 	t = r->q[i];
 	memmove(&r->q[r->h + 1], &r->q[r->h], (i - r->h) * sizeof(*r->q));
 	r->q[r->h++] = t;
@@ -264,13 +276,16 @@ void
 worker_jq_start(struct worker *w, struct wq_claim *cs, size_t n)
 {
 	struct jqrun	*r = &w->jq_run;
+	size_t		 i;
 
 	if (r->qn + n > r->qcap) {
 		r->qcap = r->qn + n + 64;
 		r->q = wq_reallocarray(r->q, r->qcap, sizeof(*r->q));
 	}
-	memcpy(r->q + r->qn, cs, n * sizeof(*cs));
-	r->qn += n;
+	for (i = 0; i < n; i++) {
+		r->q[r->qn].c = cs[i];
+		r->q[r->qn++].cancelled = 0;
+	}
 	free(cs);
 	if (r->pid == 0 && jq_fork(w) == -1) {
 		jq_end_all(w, WQ_DONE_FAIL, "cannot start jq: out of "
@@ -295,8 +310,27 @@ worker_jq_ids(struct worker *w, jv a)
 	size_t	i;
 
 	for (i = w->jq_run.h; i < w->jq_run.qn; i++)
-		a = jv_array_append(a, jv_string(w->jq_run.q[i].id));
+		a = jv_array_append(a, jv_string(w->jq_run.q[i].c.id));
 	return a;
+}
+
+/*
+ * Job id (under that attempt; 0: any) was cancelled: 1 if it is here.
+ * It is marked, and the loop's next turn stops it (worker_jq_service).
+ */
+int
+worker_jq_cancel(struct worker *w, const char *id, long attempt)
+{
+	struct jqrun	*r = &w->jq_run;
+	size_t		 i;
+
+	for (i = r->h; i < r->qn; i++)
+		if (!r->q[i].cancelled && strcmp(r->q[i].c.id, id) == 0 &&
+		    (attempt == 0 || r->q[i].c.token == attempt)) {
+			r->q[i].cancelled = 1;
+			return 1;
+		}
+	return 0;
 }
 
 /* The index in q of the job the child runs; r->qn when none. */
@@ -311,7 +345,11 @@ jq_cur(struct jqrun *r)
 	return r->h + (taken - 1 - r->got);
 }
 
-/* When the running job's timeout comes (0: none to watch). */
+/*
+ * When the running job's timeout comes (0: none to watch); 1 (at once)
+ * when the next result due is a cancelled job's: the child runs it, or
+ * takes it next.
+ */
 int64_t
 worker_jq_deadline(struct worker *w)
 {
@@ -321,9 +359,11 @@ worker_jq_deadline(struct worker *w)
 
 	if (r->pid == 0 || r->exited || r->killed || r->h == r->qn)
 		return 0;
+	if (r->q[r->h].cancelled)
+		return 1;
 	if ((i = jq_cur(r)) == r->qn)
 		return 0;
-	c = &r->q[i];
+	c = &r->q[i].c;
 	return __atomic_load_n(&r->sh->started, __ATOMIC_RELAXED) +
 	    (int64_t)(c->timeout > 0 ? c->timeout : w->o.timeout) * 1000;
 }
@@ -436,13 +476,17 @@ jq_why(struct jqrun *r, char *why, size_t len)
 		snprintf(why, len, "jq exit status %d", WEXITSTATUS(r->status));
 }
 
-/* The child is gone: the job it ran fails, the rest go to a new one. */
+/*
+ * The child is gone: the job it ran fails (but when it was killed for a
+ * cancel: that job, if not the cancelled one, runs again), the cancelled
+ * ones end, the rest go to a new child.
+ */
 static void
 jq_gone(struct worker *w)
 {
 	struct jqrun	*r = &w->jq_run;
 	char		 why[128];
-	size_t		 cur;
+	size_t		 cur, i;
 
 	if (r->in_fd >= 0)
 		close(r->in_fd);
@@ -451,15 +495,19 @@ jq_gone(struct worker *w)
 	if (r->handback) {
 		jq_end_all(w, WQ_DONE_BACK, NULL);
 		r->handback = 0;
-	} else if (r->h < r->qn) {
+	} else if (r->h < r->qn && !r->for_cancel) {
 		cur = r->stuck != (size_t)-1 ? r->stuck : jq_cur(r);
 		jq_why(r, why, sizeof(why));
 		/* (its result may have come just before the kill) */
 		if (cur >= r->h && cur < r->qn)
 			jq_ended(w, cur, WQ_DONE_FAIL, jv_null(), why);
 	}
+	for (i = r->h; i < r->qn; i++)
+		if (r->q[i].cancelled)
+			jq_ended(w, i, WQ_DONE_FAIL, jv_null(), NULL);
 	r->timeout_s = 0;
 	r->stuck = (size_t)-1;
+	r->for_cancel = 0;
 	if (r->h < r->qn) {
 		if (jq_fork(w) == -1) {
 			jq_end_all(w, WQ_DONE_FAIL, "cannot start jq: out "
@@ -471,7 +519,7 @@ jq_gone(struct worker *w)
 	}
 }
 
-/* The running job's timeout, and the end of the child. */
+/* The running job's timeout, a cancel, and the end of the child. */
 void
 worker_jq_service(struct worker *w)
 {
@@ -488,10 +536,14 @@ worker_jq_service(struct worker *w)
 		deadline = worker_jq_deadline(w);
 	}
 	if (deadline != 0 && wq_now_ms() >= deadline) {
-		cur = jq_cur(r);
-		r->stuck = cur;
-		r->timeout_s = r->q[cur].timeout > 0 ? r->q[cur].timeout :
-		    w->o.timeout;
+		if (r->q[r->h].cancelled)
+			r->for_cancel = 1;
+		else {
+			cur = jq_cur(r);
+			r->stuck = cur;
+			r->timeout_s = r->q[cur].c.timeout > 0 ?
+			    r->q[cur].c.timeout : w->o.timeout;
+		}
 		jq_kill(r);
 	}
 	if (r->exited && r->out_fd < 0)

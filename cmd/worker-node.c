@@ -232,8 +232,8 @@ on_other(void *arg, struct wq_msg *m)
  * A job was cancelled (cancel.lua, docs/DESIGN.md, Job control): kill
  * it, with its process group, if it runs here under that attempt (with
  * none, any).  Its outcome is recorded as a failure, which the fencing
- * drops: the record is cancelled already.  --jq work runs in a child
- * shared by many jobs and is left to end; its result is dropped too.
+ * drops: the record is cancelled already.  A --sleep job just ends; a
+ * --jq job is stopped by killing the child that runs it (worker-jq.c).
  */
 static jv
 on_cancel(void *arg, struct wq_msg *m)
@@ -265,6 +265,9 @@ on_cancel(void *arg, struct wq_msg *m)
 			continue;
 		s->cancelled = 1;
 		worker_kill_slot(s);
+		killed = 1;
+	}
+	if (killed || worker_jq_cancel(w, id, attempt)) {
 		killed = 1;
 		worker_log(w, "cancel", jv_object_set(jv_object(),
 		    jv_string("id"), jv_string(id)), "job %s cancelled by %s",

@@ -66,9 +66,15 @@ struct slot {
 
 struct jqshared;
 
+/* A job given to --jq. */
+struct jqjob {
+	struct wq_claim	 c;
+	int		 cancelled;	/* its result is not wanted */
+};
+
 /* --jq: the child that runs the program, and the jobs given to it. */
 struct jqrun {
-	struct wq_claim	*q;		/* q[h..qn): no result yet */
+	struct jqjob	*q;		/* q[h..qn): no result yet */
 	size_t		 h, qn, qcap;
 	size_t		 sent;		/* q[h..sent) went to this child */
 	size_t		 got;		/* results it gave */
@@ -80,6 +86,7 @@ struct jqrun {
 	size_t		 stuck;		/* the job timed out, or -1 */
 	long		 timeout_s;
 	int		 exited, status, killed, handback;
+	int		 for_cancel;	/* killed: its next job was cancelled */
 };
 
 struct handler {
@@ -168,6 +175,7 @@ void		 worker_service_slots(struct worker *);
 void		 worker_jq_start(struct worker *, struct wq_claim *, size_t);
 size_t		 worker_jq_running(struct worker *);
 jv		 worker_jq_ids(struct worker *, jv);
+int		 worker_jq_cancel(struct worker *, const char *, long);
 int64_t		 worker_jq_deadline(struct worker *);
 void		 worker_jq_read(struct worker *);
 void		 worker_jq_write(struct worker *);

@@ -103,6 +103,73 @@ stuck_running() {
 	kill -0 "$(pid_of w1)"
 }
 
+# The --jq child of worker w1: its pid, when there is one alone.
+jq_child() {
+	local c
+	c=$(pgrep -P "$(pid_of w1)") && [ "$(echo "$c" | wc -l)" = 1 ] &&
+		echo "$c"
+}
+
+@test "wq-cancel: a working --jq job is stopped, its child killed; the worker goes on" {
+	# a long one, one that never ends, one not begun, one to work; all
+	# in the child's batch at once
+	long=$(wq-submit --json '{"data":1000000000}' | jq -r .callback)
+	spin=$(wq-submit --json '{"data":-1}' | jq -r .callback)
+	later=$(wq-submit --json '{"data":5}' | jq -r .callback)
+	ok=$(wq-submit --json '{"data":3}' | jq -r .callback)
+	start w1 wq-worker --jq 'until(. == 0; . - 1)' --name jqw
+	wait_for 20 status_is "$ok" working
+	wait_for 20 jq_child
+	first=$(jq_child)
+	# not begun: marked, the child left to run the long one
+	wq-cancel "$later" >/dev/null
+	wait_for 20 grep -q "job $later cancelled by" "$(suite_dir)/w1.log"
+	[ "$(jq_child)" = "$first" ]
+	wq-send --timeout 10 jqw info | jq -e --arg l "$long" \
+	    '.body.current[0] == $l'
+	# running: its child is killed, the rest go to a new one
+	run wq-cancel "$long"
+	assert_success
+	[ "$(echo "$output" | jq -r .status)" = cancelled ]
+	wait_for 20 eval 'c=$(jq_child) && [ "$c" != "$first" ]'
+	wait_for 20 eval 'wq-send --timeout 10 jqw info |
+	    jq -e --arg s "$spin" --arg o "$ok" ".body.current == [\$s, \$o]"'
+	second=$(jq_child)
+	run wq-cancel "$spin"
+	assert_success
+	wait_for 20 status_is "$ok" worked
+	wait_for 20 eval 'c=$(jq_child) && [ "$c" != "$second" ]'
+	for id in "$long" "$spin" "$later"; do
+		status_is "$id" cancelled
+		[ "$(rcli hexists "wq:job:$id" r)" = 0 ]
+	done
+	run wq-status --jq .result "$ok"
+	assert_output 0
+	# the worker lives on and claims
+	next=$(wq-submit --json '{"data":2}' | jq -r .callback)
+	wait_for 20 status_is "$next" worked
+	[ "$(wq-peers | jq -r .name)" = jqw ]
+	[ "$(rcli llen wq:active:jqw)" = 0 ]
+	run grep -c "timed out" "$(suite_dir)/w1.log"
+	assert_output 0
+}
+
+@test "wq-cancel: a working --sleep job ends at once; the worker goes on" {
+	id=$(wq-submit nap | jq -r .callback)
+	start w1 wq-worker --sleep 300 --name sw
+	wait_for 20 status_is "$id" working
+	run wq-cancel "$id"
+	assert_success
+	wait_for 20 grep -q "job $id cancelled by" "$(suite_dir)/w1.log"
+	wait_for 20 eval '[ "$(rcli llen wq:active:sw)" = 0 ]'
+	wait_for 20 eval '[ "$(wq-send --timeout 10 sw info |
+	    jq -c .body.current)" = "[]" ]'
+	status_is "$id" cancelled
+	next=$(wq-submit nap2 | jq -r .callback)
+	wait_for 20 status_is "$next" working
+	kill -0 "$(pid_of w1)"
+}
+
 @test "wq-cancel against completion: the first to change the record wins" {
 	# jobs that end while they are being cancelled: whichever script
 	# runs first decides, and a record is never both
