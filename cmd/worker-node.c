@@ -320,38 +320,24 @@ log_sweep(struct worker *w, struct wq_beat *b)
 		    b->reaped, b->reclaimed);
 }
 
-/* This beat swept and a schedule is due: fire it (docs/DESIGN.md,
- * Schedules).  A failure waits for the next sweep; a full sweep asks
- * the loop to go on at once (cron_now). */
-void
-worker_fire_schedules(struct worker *w)
+static void
+sweep_logged(void *arg, const char *kind, jv figure, const char *line)
 {
-	long	fired;
-
-	w->cron_now = 0;
-	if (wq_schedule_sweep(w->wq, &fired, &w->cron_now) != WQ_OK)
-		worker_log(w, "cron", jv_null(), "schedules: %s",
-		    wq_error(w->wq));
-	else if (fired > 0)
-		worker_log(w, "cron", jv_object_set(jv_object(),
-		    jv_string("jobs"), jv_number((double)fired)),
-		    "%ld job(s) of schedules submitted", fired);
+	worker_log(arg, kind, figure, "%s", line);
 }
 
-/* This beat swept and deps holds steps a dead process left: do them. */
-static void
-sweep_deps(struct worker *w)
+/*
+ * This beat swept and a schedule is due (cron: fire it, docs/DESIGN.md,
+ * Schedules), or deps holds steps a dead process left (deps: do them).
+ * A failure waits for the next sweep; a full sweep of schedules asks the
+ * loop to go on at once (cron_now).
+ */
+void
+worker_sweep_rest(struct worker *w, int cron, int deps)
 {
-	size_t	done;
-
-	if (wq_deps_sweep(w->wq, &done) != WQ_OK)
-		worker_log(w, "deps", jv_null(), "dependencies: %s",
-		    wq_error(w->wq));
-	else if (done > 0)
-		worker_log(w, "deps", jv_object_set(jv_object(),
-		    jv_string("steps"), jv_number((double)done)),
-		    "%zu step(s) of dependencies finished for a process "
-		    "that died", done);
+	if (cron)
+		w->cron_now = 0;
+	wq_node_sweep_rest(w->wq, cron, deps, &w->cron_now, sweep_logged, w);
 }
 
 /*
@@ -486,10 +472,8 @@ worker_heartbeat(struct worker *w)
 		return;
 	}
 	log_sweep(w, &b);
-	if (b.cron)
-		worker_fire_schedules(w);
-	if (b.deps)
-		sweep_deps(w);
+	if (b.cron || b.deps)
+		worker_sweep_rest(w, b.cron, b.deps);
 	for (i = 0; i < b.nmsgs; i++) {
 		handle_message(w, &msgs[i]);
 		wq_msg_clear(&msgs[i]);

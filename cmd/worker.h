@@ -203,7 +203,7 @@ void		 worker_come_up(struct worker *);
 void		 worker_went_down(struct worker *);
 int		 worker_failed(struct worker *, int);
 void		 worker_heartbeat(struct worker *);
-void		 worker_fire_schedules(struct worker *);
+void		 worker_sweep_rest(struct worker *, int, int);
 void		 worker_read_inbox(struct worker *);
 void		 worker_reply(struct worker *, struct wq_msg *, const char *,
 		    jv);

@@ -145,7 +145,7 @@ turn(struct worker *w)
 	if (w->up && w->msg_now)
 		worker_read_inbox(w);
 	if (w->up && w->cron_now && !w->draining)
-		worker_fire_schedules(w);
+		worker_sweep_rest(w, 1, 0);
 	if (w->up && !w->draining && (w->promote_now ||
 	    (w->next_promote > 0 && wq_now_ms() >= w->next_promote)))
 		worker_promote(w);

@@ -187,6 +187,17 @@ kore_parent_teardown(void)
 	_exit(0);
 }
 
+/* The failures of the sweep's rest: what the API logs of it. */
+static void
+api_sweep_log(void *arg, const char *kind, jv figure, const char *line)
+{
+	(void)arg;
+	(void)kind;
+	if (jv_get_kind(figure) == JV_KIND_NULL)
+		kore_log(LOG_NOTICE, "wq-api: %s", line);
+	jv_free(figure);
+}
+
 /*
  * This beat won the sweep, and schedules are due or a process that died
  * left steps of dependencies: the node that swept does them, whichever
@@ -197,18 +208,13 @@ kore_parent_teardown(void)
 static void
 api_sweep_rest(const struct wq_beat *b)
 {
-	long	fired;
-	size_t	done;
 	int	more;
 
 	/* (a full sweep's rest waits for the next: a worker's loop goes on
 	 * at once, Kore's timer would block the requests meanwhile) */
-	if (b->cron && wq_schedule_sweep(api_wq, &fired, &more) != WQ_OK)
-		kore_log(LOG_NOTICE, "wq-api: schedules: %s",
-		    wq_error(api_wq));
-	if (b->deps && wq_deps_sweep(api_wq, &done) != WQ_OK)
-		kore_log(LOG_NOTICE, "wq-api: dependencies: %s",
-		    wq_error(api_wq));
+	if (b->cron || b->deps)
+		wq_node_sweep_rest(api_wq, b->cron, b->deps, &more,
+		    api_sweep_log, NULL);
 }
 
 /*

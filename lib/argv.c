@@ -112,12 +112,20 @@ void
 wq_argv_key(struct wq_argv *a, struct wq *wq, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*rest, *key;
 
 	va_start(ap, fmt);
+	wq_argv_vkey(a, wq, fmt, ap);
+	va_end(ap);
+}
+
+/* The same, the arguments in ap (for functions that take a key's). */
+void
+wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
+{
+	char	*rest, *key;
+
 	if (vasprintf(&rest, fmt, ap) < 0)
 		abort();
-	va_end(ap);
 	if (asprintf(&key, "%s:%s", wq->cfg.ns, rest) < 0)
 		abort();
 	free(rest);

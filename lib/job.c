@@ -13,6 +13,7 @@
  * claiming takes up to its max jobs in one call; wq_complete() records
  * any number of outcomes in one call.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,6 +500,39 @@ list_append(struct wq *wq, redisReply *u, jv *ids)
 	return rc;
 }
 
+/* Whether the queue's list r holds the marker m. */
+static int
+list_has(redisReply *r, const char *m)
+{
+	size_t	i;
+
+	for (i = 0; i < r->elements; i++)
+		if (strcmp(r->element[i]->str, m) == 0)
+			return 1;
+	return 0;
+}
+
+/* The first n members of a sorted set, NS:fmt... (ZRANGE 0 n-1). */
+__attribute__((format(printf, 3, 4)))
+static redisReply *
+list_zrange(struct wq *wq, long n, const char *fmt, ...)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	va_list		 ap;
+
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "ZRANGE");
+	va_start(ap, fmt);
+	wq_argv_vkey(&a, wq, fmt, ap);
+	va_end(ap);
+	wq_argv_adds(&a, "0");
+	wq_argv_addl(&a, n - 1);
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	return r;
+}
+
 /*
  * The pending jobs of priorities above 0 (urgent:<q>, best first), when
  * the queue's list r has markers for them: they come first.
@@ -507,23 +541,10 @@ static int
 list_urgent(struct wq *wq, const char *queue, long limit, redisReply *r,
     jv *ids)
 {
-	struct wq_argv	 a;
-	redisReply	*u;
-	size_t		 i;
-
-	for (i = 0; i < r->elements; i++)
-		if (strcmp(r->element[i]->str, "^") == 0)
-			break;
-	if (i == r->elements)
+	if (!list_has(r, "^"))
 		return WQ_OK;
-	wq_argv_init(&a);
-	wq_argv_adds(&a, "ZRANGE");
-	wq_argv_key(&a, wq, "urgent:%s", queue);
-	wq_argv_adds(&a, "0");
-	wq_argv_addl(&a, limit - 1);
-	u = wq_redis_command(wq, &a);
-	wq_argv_free(&a);
-	return list_append(wq, u, ids);
+	return list_append(wq, list_zrange(wq, limit, "urgent:%s", queue),
+	    ids);
 }
 
 /*
@@ -535,24 +556,14 @@ static int
 list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
     jv *ids)
 {
-	struct wq_argv	 a;
 	redisReply	*g;
 	size_t		 i;
 	jv		 got;
 	int		 rc;
 
-	for (i = 0; i < r->elements; i++)
-		if (strcmp(r->element[i]->str, "@") == 0)
-			break;
-	if (i == r->elements)
+	if (!list_has(r, "@"))
 		return WQ_OK;
-	wq_argv_init(&a);
-	wq_argv_adds(&a, "ZRANGE");
-	wq_argv_key(&a, wq, "groups:%s", queue);
-	wq_argv_adds(&a, "0");
-	wq_argv_addl(&a, limit - 1);
-	g = wq_redis_command(wq, &a);
-	wq_argv_free(&a);
+	g = list_zrange(wq, limit, "groups:%s", queue);
 	if ((rc = wq_reply_error(wq, g, "list")) != WQ_OK) {
 		if (g)
 			freeReplyObject(g);
@@ -560,15 +571,10 @@ list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
 	}
 	got = jv_array();
 	for (i = 0; rc == WQ_OK && i < g->elements &&
-	    jv_array_length(jv_copy(got)) < limit; i++) {
-		wq_argv_init(&a);
-		wq_argv_adds(&a, "ZRANGE");
-		wq_argv_key(&a, wq, "group:%s:%s", queue, g->element[i]->str);
-		wq_argv_adds(&a, "0");
-		wq_argv_addl(&a, limit - jv_array_length(jv_copy(got)) - 1);
-		rc = list_append(wq, wq_redis_command(wq, &a), &got);
-		wq_argv_free(&a);
-	}
+	    jv_array_length(jv_copy(got)) < limit; i++)
+		rc = list_append(wq, list_zrange(wq, limit -
+		    jv_array_length(jv_copy(got)), "group:%s:%s", queue,
+		    g->element[i]->str), &got);
 	freeReplyObject(g);
 	*ids = jv_array_concat(*ids, got);
 	return rc;

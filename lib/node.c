@@ -268,6 +268,58 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	return WQ_OK;
 }
 
+/* The two sweeps of wq_node_sweep_rest(), as its log tells them. */
+struct sweep_words {
+	const char	*kind;		/* the log's event */
+	const char	*what;		/* what failed */
+	const char	*field;		/* what the figure counts */
+	const char	*did;		/* what it did, after the figure */
+};
+static const struct sweep_words	sweep_cron = { "cron", "schedules",
+    "jobs", "job(s) of schedules submitted" };
+static const struct sweep_words	sweep_deps = { "deps", "dependencies",
+    "steps", "step(s) of dependencies finished for a process that died" };
+
+/* A sweep's word to the log: why it failed (rc), or what it did (n). */
+static void
+sweep_told(struct wq *wq, const struct sweep_words *sw, int rc, long long n,
+    void (*log)(void *, const char *, jv, const char *), void *arg)
+{
+	char	line[512];
+
+	if (rc != WQ_OK) {
+		snprintf(line, sizeof(line), "%s: %s", sw->what, wq_error(wq));
+		log(arg, sw->kind, jv_null(), line);
+	} else if (n > 0) {
+		snprintf(line, sizeof(line), "%lld %s", n, sw->did);
+		log(arg, sw->kind, jv_object_set(jv_object(),
+		    jv_string(sw->field), jv_number((double)n)), line);
+	}
+}
+
+/*
+ * The rest of a sweep this node's beat won: the due schedules fired
+ * (cron), the steps of dependencies a dead process left finished (deps).
+ * Each sweep that failed, or did something, is told to log (wq.h).
+ */
+void
+wq_node_sweep_rest(struct wq *wq, int cron, int deps, int *more,
+    void (*log)(void *, const char *, jv, const char *), void *arg)
+{
+	long	fired = 0;
+	size_t	done = 0;
+	int	rc;
+
+	if (cron) {
+		rc = wq_schedule_sweep(wq, &fired, more);
+		sweep_told(wq, &sweep_cron, rc, fired, log, arg);
+	}
+	if (deps) {
+		rc = wq_deps_sweep(wq, &done);
+		sweep_told(wq, &sweep_deps, rc, (long long)done, log, arg);
+	}
+}
+
 int
 wq_node_leave(struct wq *wq)
 {

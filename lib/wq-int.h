@@ -8,6 +8,8 @@
 #ifndef WQ_INT_H
 #define WQ_INT_H
 
+#include <stdarg.h>
+
 #include <hiredis/hiredis.h>
 
 #include "wq.h"
@@ -91,6 +93,8 @@ void		 wq_argv_addl(struct wq_argv *, long long);
 /* Append a key: NS:fmt... */
 void		 wq_argv_key(struct wq_argv *, struct wq *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+void		 wq_argv_vkey(struct wq_argv *, struct wq *, const char *,
+		    va_list) __attribute__((format(printf, 3, 0)));
 void		 wq_argv_setnkeys(struct wq_argv *, int);
 char		*wq_argv_resp(struct wq_argv *, size_t *);
 

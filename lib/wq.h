@@ -494,6 +494,16 @@ struct wq_beat {
 };
 int		 wq_node_heartbeat(struct wq *, struct wq_worker_opts *, jv,
 		    struct wq_beat *);
+/*
+ * When a beat says so (cron, deps), the rest of its sweep: the due
+ * schedules fired (*more: it was a full sweep, another is due at once;
+ * left alone without cron), the steps of dependencies that a process
+ * that died left finished.  What each did, or why it failed, goes to the
+ * node's log: log(arg, "cron" or "deps", {"jobs":N} or {"steps":N} or
+ * null for a failure (log owns it), a line to say).
+ */
+void		 wq_node_sweep_rest(struct wq *, int, int, int *,
+		    void (*)(void *, const char *, jv, const char *), void *);
 int		 wq_node_leave(struct wq *);
 /*
  * The live nodes as an array of objects sorted by name; with all, also
