@@ -38,12 +38,14 @@ check_url(const char *url)
 		FUZZ_CHECK(err[0] != '\0');
 		FUZZ_CHECK(a.host == NULL && a.path == NULL &&
 		    a.password == NULL && a.user == NULL &&
-		    a.sentinels == NULL && a.master == NULL);
+		    a.sentinels == NULL && a.master == NULL &&
+		    a.cluster == NULL);
 		free(safe);
 		return;
 	}
 	FUZZ_CHECK(a.unix_socket ? a.path != NULL && a.path[0] == '/' :
-	    a.host != NULL || (a.sentinels != NULL && a.master != NULL));
+	    a.host != NULL || (a.sentinels != NULL && a.master != NULL) ||
+	    a.cluster != NULL);
 	FUZZ_CHECK(a.port >= 0 && a.port <= 65535);
 	FUZZ_CHECK(a.db >= 0 && a.db <= 100000);
 	if (wq_url_parse(safe, &b, err2, sizeof(err2)) == -1) {
@@ -54,7 +56,8 @@ check_url(const char *url)
 	FUZZ_CHECK((a.password == NULL) == (b.password == NULL));
 	FUZZ_CHECK(a.unix_socket == b.unix_socket && a.port == b.port &&
 	    a.db == b.db && same(a.host, b.host) && same(a.path, b.path) &&
-	    same(a.sentinels, b.sentinels) && same(a.master, b.master));
+	    same(a.sentinels, b.sentinels) && same(a.master, b.master) &&
+	    same(a.cluster, b.cluster));
 	wq_url_clear(&b);
 	wq_url_clear(&a);
 	free(safe);

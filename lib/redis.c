@@ -183,6 +183,49 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 	return NULL;
 }
 
+/* Close-on-exec, the command timeout, TCP keepalive; else frees c. */
+static int
+setup(redisContext *c, int tcp, int timeout_ms, char *err, size_t errlen)
+{
+	/* never inherited by what a worker runs */
+	if (wq_cloexec(c->fd) == -1) {
+		snprintf(err, errlen, "cannot connect to Redis: fcntl: %s",
+		    strerror(errno));
+		redisFree(c);
+		return -1;
+	}
+	if (redisSetTimeout(c, ms_tv(timeout_ms)) != REDIS_OK ||
+	    (tcp && redisEnableKeepAlive(c) != REDIS_OK)) {
+		snprintf(err, errlen, "cannot connect to Redis: %s",
+		    c->errstr[0] ? c->errstr : "cannot set the socket's "
+		    "options");
+		redisFree(c);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A connection to one server at host:port with the settings of wq and
+ * the credentials of a (a cluster's nodes, rcluster.c): no SELECT.
+ */
+redisContext *
+wq_redis_open_tcp(struct wq *wq, const char *host, int port,
+    struct wq_url *a, char *err, size_t errlen)
+{
+	redisContext	*c;
+
+	c = connect_tcp(host, port, wq->cfg.connect_timeout_ms, err, errlen);
+	if (c == NULL || setup(c, 1, wq->cfg.command_timeout_ms, err,
+	    errlen) == -1)
+		return NULL;
+	if (authenticate(c, a, err, errlen) == -1) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
 /*
  * Open a new connection with the settings of wq: used for the main
  * connection and for the subscriber connections of waiters and workers.
@@ -209,24 +252,9 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 	} else
 		c = connect_tcp(a->host, a->port, wq->cfg.connect_timeout_ms,
 		    err, errlen);
-	if (c == NULL)
+	if (c == NULL || setup(c, a->unix_socket == 0,
+	    wq->cfg.command_timeout_ms, err, errlen) == -1)
 		return NULL;
-	/* never inherited by what a worker runs */
-	if (wq_cloexec(c->fd) == -1) {
-		snprintf(err, errlen, "cannot connect to Redis: fcntl: %s",
-		    strerror(errno));
-		redisFree(c);
-		return NULL;
-	}
-	if (redisSetTimeout(c, ms_tv(wq->cfg.command_timeout_ms)) !=
-	    REDIS_OK || (a->unix_socket == 0 &&
-	    redisEnableKeepAlive(c) != REDIS_OK)) {
-		snprintf(err, errlen, "cannot connect to Redis: %s",
-		    c->errstr[0] ? c->errstr : "cannot set the socket's "
-		    "options");
-		redisFree(c);
-		return NULL;
-	}
 	if (a->sentinels == NULL && authenticate(c, a, err, errlen) == -1) {
 		redisFree(c);
 		return NULL;

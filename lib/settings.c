@@ -108,6 +108,14 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 	case WQ_OPT_REDIS:
 		if (wq_url_parse(arg, &a, err, sizeof(err)) == -1)
 			return wq_seterr(wq, WQ_EUSAGE, "%s", err);
+		/* libwq's cluster client (rcluster.c) has no user yet:
+		 * the keyspace is not partitioned (docs/DESIGN.md). */
+		if (a.cluster != NULL) {
+			wq_url_clear(&a);
+			return wq_seterr(wq, WQ_EUSAGE, "redis-cluster:// URLs "
+			    "are not supported yet: wq runs on one Redis "
+			    "primary (redis://, unix://, redis-sentinel://)");
+		}
 		wq_url_clear(&c->addr);
 		c->addr = a;
 		return set_string(&c->redis_url, arg);

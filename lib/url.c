@@ -5,7 +5,11 @@
  *   redis://[[user]:password@]host[:port][/db]
  *   unix:///path/to.sock[?db=N][&password=P][&user=U]
  *   redis-sentinel://host:port[,host:port...]/master[?db=N][&password=P]
+ *   redis-cluster://[[user]:password@]host:port[,host:port...]
  *
+ * A redis-cluster:// URL names seed nodes of a Redis Cluster (rcluster.c
+ * discovers the rest); a cluster has one database, so it takes neither a
+ * database nor a query.
  * The password is kept for AUTH and never shown: messages use
  * wq_url_safe(), which masks it.
  */
@@ -27,6 +31,7 @@ wq_url_clear(struct wq_url *a)
 	free(a->password);
 	free(a->sentinels);
 	free(a->master);
+	free(a->cluster);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -167,11 +172,34 @@ parse_unix(const char *p, struct wq_url *a, char *err, size_t errlen)
 	return 0;
 }
 
+/* Every address of a list "host:port,host:port" has a port; else -1. */
+static int
+check_hostports(const char *list)
+{
+	const char	*p, *end, *colon;
+	int		 port;
+
+	if (*list == '\0' || list[strlen(list) - 1] == ',')
+		return -1;
+	for (p = list; *p != '\0'; p = end + (*end == ',')) {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		colon = end;
+		while (colon > p && colon[-1] != ':')
+			colon--;
+		if (colon <= p + 1 || parse_port(colon, (size_t)(end - colon),
+		    &port) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* redis-sentinel://[userinfo@]host:port[,host:port...]/master[?query] */
 static int
 parse_sentinel(const char *p, struct wq_url *a, char *err, size_t errlen)
 {
-	const char	*auth_end, *hp, *colon, *q;
+	const char	*auth_end, *hp, *q;
 	size_t		 n;
 
 	auth_end = strchr(p, '/');
@@ -192,20 +220,34 @@ parse_sentinel(const char *p, struct wq_url *a, char *err, size_t errlen)
 	a->master = url_decode(auth_end + 1, n);
 	if (q != NULL && parse_query(q + 1, a, err, errlen) == -1)
 		return -1;
-	/* Every sentinel must be host:port. */
-	for (p = a->sentinels; *p != '\0'; p = hp + (*hp == ',')) {
-		hp = strchr(p, ',');
-		if (hp == NULL)
-			hp = p + strlen(p);
-		colon = memchr(p, ':', (size_t)(hp - p));
-		if (colon == NULL || colon == p || parse_port(colon + 1,
-		    (size_t)(hp - colon - 1), &a->port) == -1) {
-			snprintf(err, errlen, "bad Redis URL: sentinel "
-			    "addresses are host:port");
-			return -1;
-		}
+	if (check_hostports(a->sentinels) == -1) {
+		snprintf(err, errlen, "bad Redis URL: sentinel "
+		    "addresses are host:port");
+		return -1;
 	}
-	a->port = 0;
+	return 0;
+}
+
+/* redis-cluster://[userinfo@]host:port[,host:port...] */
+static int
+parse_cluster(const char *p, struct wq_url *a, char *err, size_t errlen)
+{
+	const char	*end, *hp;
+
+	end = p + strcspn(p, "/?");
+	if (*end != '\0') {
+		snprintf(err, errlen, "bad Redis URL: redis-cluster:// takes "
+		    "seed nodes only (host:port,host:port): no database, "
+		    "no parameters");
+		return -1;
+	}
+	hp = parse_userinfo(p, end, a);
+	a->cluster = url_decode(hp, (size_t)(end - hp));
+	if (check_hostports(a->cluster) == -1) {
+		snprintf(err, errlen, "bad Redis URL: cluster seed nodes "
+		    "are host:port,host:port");
+		return -1;
+	}
 	return 0;
 }
 
@@ -280,11 +322,13 @@ wq_url_parse(const char *url, struct wq_url *a, char *err, size_t errlen)
 		rc = parse_unix(url + 7, a, err, errlen);
 	else if (strncmp(url, "redis-sentinel://", 17) == 0)
 		rc = parse_sentinel(url + 17, a, err, errlen);
+	else if (strncmp(url, "redis-cluster://", 16) == 0)
+		rc = parse_cluster(url + 16, a, err, errlen);
 	else if (strncmp(url, "redis://", 8) == 0)
 		rc = parse_tcp(url + 8, a, err, errlen);
 	else {
 		snprintf(err, errlen, "bad Redis URL: expected redis://, "
-		    "unix:// or redis-sentinel://");
+		    "unix://, redis-sentinel:// or redis-cluster://");
 		rc = -1;
 	}
 	if (rc == -1)

@@ -26,6 +26,8 @@ struct wq_url {
 	char		*password;	/* never printed */
 	char		*sentinels;	/* "host:port,host:port" or NULL */
 	char		*master;	/* sentinel master name */
+	char		*cluster;	/* seeds "host:port,host:port" or
+					   NULL (rcluster.c) */
 };
 
 /* The settings (settings.c); callers outside read them by function. */
@@ -143,6 +145,9 @@ redisReply	*wq_script_run(struct wq *, struct wq_argv *);
 
 /* redis.c */
 redisContext	*wq_redis_open(struct wq *, char *, size_t);
+/* One server by address, with wq's timeouts and a's credentials. */
+redisContext	*wq_redis_open_tcp(struct wq *, const char *, int,
+		    struct wq_url *, char *, size_t);
 /* Append a command to the output buffer, without sending it. */
 int		 wq_redis_append(struct wq *, struct wq_argv *);
 /* Send one command; NULL means the connection broke (see wq_error()). */

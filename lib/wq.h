@@ -55,6 +55,8 @@
  *   notify.c    telling systemd: ready, stopping, alive
  *   async.c     hiredis async connections, for the Kore API
  *   read.c      the API's reads in rounds
+ *   rcluster.c  a Redis Cluster client (rcluster.h; no command uses it
+ *               yet)
  */
 #ifndef WQ_H
 #define WQ_H

@@ -54,6 +54,19 @@ redis_start() {
 	fi
 }
 
+# pid_reap PIDFILE: wait until the process of PIDFILE is gone (after
+# the SIGTERM sent to it), SIGKILL after 5 s; the file removed.
+pid_reap() {
+	local pid
+	pid=$(cat "$1")
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$1"
+}
+
 # redis_stop [NAME]: stop it and wait until it is gone.
 redis_stop() {
 	local name=${1:-redis} dir pid
@@ -61,12 +74,7 @@ redis_stop() {
 	[ -f "$dir/$name.pid" ] || return 0
 	pid=$(cat "$dir/$name.pid")
 	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$pid" 2>/dev/null || true
-	rm -f "$dir/$name.pid"
+	pid_reap "$dir/$name.pid"
 	if [ "$name" = redis ] && [ -z "${WQ_KEEP_SUITE_DIR:-}" ]; then
 		stop_started
 		rm -rf "$dir"
@@ -235,4 +243,101 @@ free_port() {
 # The callback id of string data: the MD5 of its bytes, upper-case hex.
 md5id() {
 	printf '%s' "$1" | md5sum | cut -c1-32 | tr a-f A-F
+}
+
+# free_ports N: N different free TCP ports on 127.0.0.1, one a line
+# (all held open until all are chosen, so none comes twice).
+free_ports() {
+	python3 -c 'import socket, sys
+s = [socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1", 0))
+for x in s: print(x.getsockname()[1])
+for x in s: x.close()' "$1"
+}
+
+# A real Redis Cluster on loopback, for the cluster client's tests
+# (tests/rcluster.bats): rcluster_start starts 3 primaries and 3
+# replicas (redis-server 7, cluster-enabled, each in its own directory
+# of the suite's, on private ports and private cluster bus ports), joins
+# them with redis-cli --cluster create, and waits until every node says
+# cluster_state:ok and every replica is in sync.  It exports
+# WQ_RCLUSTER_PORTS (the six client ports) and WQ_RCLUSTER_URL
+# (redis-cluster://127.0.0.1:P,... of the first three).  A node's pid is
+# in $(suite_dir)/rc-PORT/pid.  rcluster_stop stops every node.
+# WQ_RCLUSTER_NODE_TIMEOUT (ms, default 1000): how soon a silent
+# primary counts as failed and its replica takes over.
+rcluster_start() {
+	local dir ports p bus i all=()
+	suite_dir_init
+	dir=$WQ_SUITE_DIR
+	mapfile -t ports < <(free_ports 12)
+	WQ_RCLUSTER_PORTS="${ports[*]:0:6}"
+	export WQ_RCLUSTER_PORTS
+	for i in 0 1 2 3 4 5; do
+		p=${ports[$i]} bus=${ports[$((i + 6))]}
+		mkdir -p "$dir/rc-$p"
+		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+			--cluster-port "$bus" \
+			--cluster-config-file "$dir/rc-$p/nodes.conf" \
+			--cluster-node-timeout "${WQ_RCLUSTER_NODE_TIMEOUT:-1000}" \
+			--cluster-replica-validity-factor 0 \
+			--save '' --appendonly no --daemonize yes \
+			--dir "$dir/rc-$p" --pidfile "$dir/rc-$p/pid" \
+			--logfile "$dir/rc-$p/log" >/dev/null || return 1
+		all+=("127.0.0.1:$p")
+	done
+	for p in $WQ_RCLUSTER_PORTS; do
+		wait_for 10 redis-cli -p "$p" ping || return 1
+	done
+	timeout -k 5 60 redis-cli --cluster create "${all[@]}" \
+		--cluster-replicas 1 --cluster-yes \
+		>"$dir/rc-create.log" 2>&1 || {
+		tail -5 "$dir/rc-create.log" >&2
+		return 1
+	}
+	for p in $WQ_RCLUSTER_PORTS; do
+		wait_for 30 rcluster_node_ok "$p" || return 1
+	done
+	WQ_RCLUSTER_URL="redis-cluster://$(echo "${all[@]:0:3}" | tr ' ' ,)"
+	export WQ_RCLUSTER_URL
+}
+
+# rcluster_node_ok PORT: the node sees the cluster whole; a replica is
+# in sync with its primary.
+rcluster_node_ok() {
+	local info
+	info=$(redis-cli -p "$1" cluster info) || return 1
+	case $info in *cluster_state:ok*) ;; *) return 1 ;; esac
+	case $info in *cluster_slots_ok:16384*) ;; *) return 1 ;; esac
+	info=$(redis-cli -p "$1" info replication) || return 1
+	case $info in
+	*role:master*) ;;
+	*master_link_status:up*) ;;
+	*) return 1 ;;
+	esac
+}
+
+rcluster_stop() {
+	local dir p pid
+	dir=$(suite_dir)
+	for p in ${WQ_RCLUSTER_PORTS:-}; do
+		[ -f "$dir/rc-$p/pid" ] || continue
+		pid=$(cat "$dir/rc-$p/pid")
+		kill "$pid" 2>/dev/null || true
+	done
+	for p in ${WQ_RCLUSTER_PORTS:-}; do
+		[ -f "$dir/rc-$p/pid" ] && pid_reap "$dir/rc-$p/pid"
+	done
+	return 0
+}
+
+# rcluster_primaries: the client ports of the nodes that are primaries
+# now, one a line.
+rcluster_primaries() {
+	local p
+	for p in $WQ_RCLUSTER_PORTS; do
+		redis-cli -p "$p" role 2>/dev/null | head -1 | grep -qx master &&
+		    echo "$p"
+	done
+	return 0
 }
