@@ -88,10 +88,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 
 	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
 	wq_argv_key(a, wq, "queue:%s", spec_queue(wq, specs));
-	wq_argv_key(a, wq, "delayed:%s", spec_queue(wq, specs));
-	wq_argv_key(a, wq, "urgent:%s", spec_queue(wq, specs));
-	wq_argv_key(a, wq, "useq:%s", spec_queue(wq, specs));
-	wq_argv_setnkeys(a, 4);
+	wq_argv_setnkeys(a, 1);
 	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, spec_queue(wq, specs));
@@ -103,8 +100,19 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 		wq_argv_addl(a, specs[0].max_attempts);
 	else
 		wq_argv_adds(a, "");
-	wq_argv_addl(a, spec_ttl(wq, specs));
+	if (spec_ttl(wq, specs) != WQ_TTL_DEFAULT)
+		wq_argv_addl(a, spec_ttl(wq, specs));
+	else
+		wq_argv_adds(a, "");	/* the script's default */
 	wq_argv_adds(a, specs[0].traceparent ? specs[0].traceparent : "");
+	/* the options of job control: none when all are the default */
+	if (specs[0].run == WQ_RUN_NOW && specs[0].priority == 0 &&
+	    wq->cfg.max_queues == WQ_MAX_QUEUES_DEFAULT &&
+	    specs[0].nafter == 0 && specs[0].group == NULL) {
+		wq_argv_adds(a, "0");
+		goto jobs;
+	}
+	wq_argv_adds(a, "6");
 	/* when to run: "" now, "+MS" after a delay, "MS" at a time */
 	if (specs[0].run == WQ_RUN_IN)
 		wq_argv_addf(a, "+%lld", (long long)specs[0].run_ms);
@@ -126,6 +134,7 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 		wq_argv_adds(a, "");
 	wq_argv_addl(a, specs[0].link_later ? -WQ_DEPS_GRACE_MS : 0);
 	wq_argv_adds(a, specs[0].group ? specs[0].group : "");
+jobs:
 	for (i = 0; i < n; i++) {
 		wq_argv_adds(a, specs[i].id);
 		data = wq_dump(jv_copy(specs[i].data));

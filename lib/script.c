@@ -27,10 +27,7 @@ wq_script_argv(struct wq_argv *a, enum wq_script_id id)
 void
 wq_script_prefix(struct wq_argv *a, struct wq *wq)
 {
-	if (wq->cfg.events > 0)
-		wq_argv_addf(a, "%s:%ld", wq->cfg.ns, wq->cfg.events);
-	else
-		wq_argv_addf(a, "%s:", wq->cfg.ns);
+	wq_argv_prefix(a, wq->cfg.ns, wq->cfg.events);
 }
 
 void

@@ -98,6 +98,7 @@ void		 wq_argv_key(struct wq_argv *, struct wq *, const char *, ...)
 void		 wq_argv_vkey(struct wq_argv *, struct wq *, const char *,
 		    va_list) __attribute__((format(printf, 3, 0)));
 void		 wq_argv_setnkeys(struct wq_argv *, int);
+void		 wq_argv_prefix(struct wq_argv *, const char *, long);
 char		*wq_argv_resp(struct wq_argv *, size_t *);
 
 /* Embedded scripts (the .lua files of lib/lua, generated into scripts.c). */

@@ -55,17 +55,23 @@ local function wq_batch_add(B, q, id, a)
   g[3][n] = a
 end
 
+-- One entry: kind t of ids[1..n] of queue q at node, with their attempts
+-- as[1..n] if as is given (submit.lua calls it for its one queue).
+local function wq_batch_entry(P, t, q, ids, n, node, as)
+  if as and as[1] then
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
+      't', t, 'c', table.concat(ids, ' ', 1, n), 'q', q, 'n', node,
+      'a', table.concat(as, ' ', 1, n))
+  else
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
+      't', t, 'c', table.concat(ids, ' ', 1, n), 'q', q, 'n', node)
+  end
+end
+
 local function wq_batch_write(P, B, t, node)
   for i = 1, #B do
     local g = B[i]
-    if g[3][1] then
-      redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
-        't', t, 'c', table.concat(g[2], ' ', 1, g[4]), 'q', g[1], 'n', node,
-        'a', table.concat(g[3], ' ', 1, g[4]))
-    else
-      redis.call('XADD', P .. 'events', 'MAXLEN', '~', WQ_EVENTS, '*',
-        't', t, 'c', table.concat(g[2], ' ', 1, g[4]), 'q', g[1], 'n', node)
-    end
+    wq_batch_entry(P, t, g[1], g[2], g[4], node, g[3])
   end
 end
 

@@ -1,18 +1,21 @@
 -- submit.lua: queue new jobs, or answer the record of a known id.
--- KEYS: queue:<q>, delayed:<q>, urgent:<q>, useq:<q>.
--- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl,
---       traceparent ('' when unset; the same for every job of one call),
---       when to run ('' now, '+MS' after a delay, 'MS' at a time since
---       the epoch), priority (0 to WQ_PRIORITY_MAX), the most queues
---       there may be (--max-queues), after (the parents' ids, a JSON
---       array, or ''), ms to add to the grace of the deps entry (0 when
---       the caller links the jobs at once, -grace to leave it to the next
---       sweep), the group ('' none), then per job: id, data.
+-- KEYS: queue:<q> (the rest are named from the prefix).
+-- ARGV: prefix, accepted_by, queue, timeout, max_attempts, ttl ('' the
+--       default), traceparent ('' when unset; the same for every job of
+--       one call), how many options follow: 0 when all have their
+--       default (a plain job: each argument costs Redis as much as a
+--       tenth of the rest of the call), else 6: when to run ('' now,
+--       '+MS' after a delay, 'MS' at a time since the epoch), priority
+--       (0 to WQ_PRIORITY_MAX), the most queues there may be
+--       (--max-queues), after (the parents' ids, a JSON array, or ''),
+--       ms to add to the grace of the deps entry (0 when the caller links
+--       the jobs at once, -grace to leave it to the next sweep), the
+--       group ('' none); then per job: id, data.
 -- A queue not yet in "queues" is refused when there are that many
 -- already: an error reply WQQUEUES, before anything is written (the
 -- caller's exit 2, the API's 422).  queues:used keeps when each queue was
--- last submitted to, for the sweep to drop those empty and unused for
--- WQ_QUEUE_IDLE_MS (heartbeat.lua).
+-- last submitted to (to the second), for the sweep to drop those empty
+-- and unused for WQ_QUEUE_IDLE_MS (heartbeat.lua).
 -- A job with parents is waiting: wait:<id> holds them, and deps the
 -- entry c:<id>, until the links are made (link.lua on each parent, then
 -- release.lua for those that ended already; the entry is then removed).
@@ -30,9 +33,21 @@
 -- first), which the web console shows.
 -- Returns per job 0 (queued) or the existing record as field/value pairs.
 local P, by, q = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('SISMEMBER', P .. 'queues', q) == 0 and
-    redis.call('SCARD', P .. 'queues') >= tonumber(ARGV[10]) then
-  return redis.error_reply('WQQUEUES ' .. ARGV[10])
+local run, prio, maxq, after, late, group = '', 0, WQ_MAX_QUEUES_DEFAULT, '',
+  0, nil
+local first = 9		-- the first job's id
+if ARGV[8] ~= '0' then
+  run, prio, maxq, after = ARGV[9], tonumber(ARGV[10]), ARGV[11], ARGV[12]
+  late, group = tonumber(ARGV[13]), ARGV[14] ~= '' and ARGV[14] or nil
+  first = 15
+end
+-- A queue in queues:used is in "queues" (the sweep takes it off both at
+-- once): then one ZSCORE is all the check, and its time is written again
+-- only when its second has changed, far finer than WQ_QUEUE_IDLE_MS.
+local used = redis.call('ZSCORE', P .. 'queues:used', q)
+if not used and redis.call('SISMEMBER', P .. 'queues', q) == 0 and
+    redis.call('SCARD', P .. 'queues') >= tonumber(maxq) then
+  return redis.error_reply('WQQUEUES ' .. maxq)
 end
 local timeout, maxa, ttl, trace = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 -- Numbers given to redis.call are formatted with "%.17g", dearer than
@@ -50,29 +65,26 @@ if ttl ~= '' and tonumber(ttl) ~= WQ_TTL_DEFAULT then
   extra[#extra + 1] = 'l'; extra[#extra + 1] = ttl
 end
 if trace ~= '' then extra[#extra + 1] = 'x'; extra[#extra + 1] = trace end
-local prio = tonumber(ARGV[9])
 local parents, status = nil, 'pending'
-if ARGV[11] ~= '' then
-  parents = cjson.decode(ARGV[11])
+if after ~= '' then
+  parents = cjson.decode(after)
   status = 'waiting'
-  extra[#extra + 1] = 'h'; extra[#extra + 1] = ARGV[11]
+  extra[#extra + 1] = 'h'; extra[#extra + 1] = after
 end
-local late = tonumber(ARGV[12])
-if prio > 0 then extra[#extra + 1] = 'p'; extra[#extra + 1] = ARGV[9] end
-local group = ARGV[13] ~= '' and ARGV[13] or nil
+if prio > 0 then extra[#extra + 1] = 'p'; extra[#extra + 1] = ARGV[10] end
 if group then extra[#extra + 1] = 'n'; extra[#extra + 1] = group end
 local due
-if ARGV[8] ~= '' then
-  if string.sub(ARGV[8], 1, 1) == '+' then
-    due = NOW + tonumber(string.sub(ARGV[8], 2))
+if run ~= '' then
+  if string.sub(run, 1, 1) == '+' then
+    due = NOW + tonumber(string.sub(run, 2))
   else
-    due = tonumber(ARGV[8])
+    due = tonumber(run)
   end
   extra[#extra + 1] = 'u'; extra[#extra + 1] = string.format('%d', due)
   if due <= NOW then due = nil end
 end
 local out, fresh, n = {}, {}, 0
-for a = 14, #ARGV, 2 do
+for a = first, #ARGV, 2 do
   local id = ARGV[a]
   local jk = P .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
@@ -93,7 +105,8 @@ if n > 0 and parents then
   end
 elseif n > 0 and due then
   local dues = string.format('%d', due)
-  for i = 1, n do redis.call('ZADD', KEYS[2], dues, fresh[i]) end
+  local dk = P .. 'delayed:' .. q
+  for i = 1, n do redis.call('ZADD', dk, dues, fresh[i]) end
   redis.call('ZADD', P .. 'later', 'LT', dues, q)
   redis.call('PUBLISH', P .. 'due:' .. q, dues)
 elseif n > 0 then
@@ -102,12 +115,16 @@ elseif n > 0 then
   redis.call('PUBLISH', P .. 'wake:' .. q, '1')
 end
 if n > 0 then
-  redis.call('SADD', P .. 'queues', q)
-  redis.call('ZADD', P .. 'queues:used', now, q)
+  if not used then
+    redis.call('SADD', P .. 'queues', q)
+    redis.call('ZADD', P .. 'queues:used', now, q)
+  elseif string.sub(used, 1, -4) ~= string.sub(now, 1, -4) then
+    redis.call('ZADD', P .. 'queues:used', now, q)
+  end
   redis.call('INCRBY', P .. 'stats:submitted', n)
   if WQ_EVENTS then
-    -- one entry for all (common.lua, wq_batch_add)
-    wq_batch_write(P, {{q, fresh, {}, n}}, 'submitted', by)
+    -- one entry for all (common.lua, wq_batch_write)
+    wq_batch_entry(P, 'submitted', q, fresh, n, by)
   end
   -- "recent" is trimmed when it has grown by 50, not at every call (a
   -- call fewer for a submission of one job, the API's case): its readers
