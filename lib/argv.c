@@ -177,6 +177,68 @@ wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
 	free(key);
 }
 
+/* Room for n more bytes in r. */
+static void
+resp_room(struct wq_resp *r, size_t n)
+{
+	if (r->cap - r->n < n) {
+		while (r->cap - r->n < n)
+			r->cap = r->cap ? r->cap * 2 : 65536;
+		r->p = wq_realloc(r->p, r->cap);
+	}
+}
+
+/* Append the pieces s[0..k) as one RESP bulk string. */
+static void
+resp_bulk(struct wq_resp *r, const char **s, const size_t *n, int k)
+{
+	char	*p;
+	size_t	 len = 0;
+	int	 i;
+
+	for (i = 0; i < k; i++)
+		len += n[i];
+	resp_room(r, len + 32);
+	p = r->p + r->n;
+	*p++ = '$';
+	p = put_size(p, len);
+	*p++ = '\r';
+	*p++ = '\n';
+	for (i = 0; i < k; i++) {
+		memcpy(p, s[i], n[i]);
+		p += n[i];
+	}
+	*p++ = '\r';
+	*p++ = '\n';
+	r->n = (size_t)(p - r->p);
+}
+
+/*
+ * Append "CMD NS:job:<id> [ARG]" to r as RESP.  For the pipelined reads of
+ * many records (job.c): built as a struct wq_argv each, with its copies
+ * and the key made by two printfs, a read cost the client as much as
+ * decoding its reply.
+ */
+void
+wq_resp_job(struct wq_resp *r, struct wq *wq, const char *cmd,
+    const char *id, const char *arg)
+{
+	const char	*key[3] = { wq->cfg.ns, ":job:", id };
+	size_t		 klen[3] = { strlen(wq->cfg.ns), 5, strlen(id) };
+	size_t		 n;
+
+	resp_room(r, 4);
+	memcpy(r->p + r->n, arg != NULL ? "*3\r\n" : "*2\r\n", 4);
+	r->n += 4;
+	n = strlen(cmd);
+	resp_bulk(r, &cmd, &n, 1);
+	resp_bulk(r, key, klen, 3);
+	if (arg != NULL) {
+		n = strlen(arg);
+		resp_bulk(r, &arg, &n, 1);
+	}
+}
+
 /*
  * The command as RESP, malloc'd, its length in *len.  It is put together
  * here in one piece: hiredis's redisAppendCommandArgv() formats every

@@ -374,37 +374,33 @@ wq_status_decode(struct wq *wq, const char *id, redisReply *r, jv *rec)
 /*
  * One pipelined round of reads of the records of ids: HGETALL, or HGET
  * of one field; fn(arg, i, reply) for each, in order, as long as it
- * returns WQ_OK.
+ * returns WQ_OK.  The commands are RESP text in one buffer and the
+ * replies are made in an arena (redis.c): a round reads up to a thousand
+ * records, and a struct wq_argv per command and a malloc per element of
+ * every reply were most of the client's work.
  */
 static int
 status_round(struct wq *wq, const char **ids, size_t n, const char *field,
     int (*fn)(void *, size_t, redisReply *), void *arg)
 {
-	struct wq_argv	*cmds;
+	struct wq_resp	  cmds = { NULL, 0, 0 };
+	struct wq_arena	 *arena;
 	redisReply	**replies;
-	size_t		 i;
-	int		 rc;
+	size_t		  i;
+	int		  rc;
 
 	if (n == 0)
 		return WQ_OK;
-	cmds = wq_calloc(n, sizeof(*cmds));
 	replies = wq_calloc(n, sizeof(*replies));
-	for (i = 0; i < n; i++) {
-		if (field == NULL)
-			wq_status_argv(wq, ids[i], &cmds[i]);
-		else {
-			wq_argv_init(&cmds[i]);
-			wq_argv_adds(&cmds[i], "HGET");
-			wq_argv_key(&cmds[i], wq, "job:%s", ids[i]);
-			wq_argv_adds(&cmds[i], field);
-		}
-	}
-	rc = wq_redis_pipeline(wq, cmds, n, replies);
+	for (i = 0; i < n; i++)
+		wq_resp_job(&cmds, wq, field == NULL ? "HGETALL" : "HGET",
+		    ids[i], field);
+	rc = wq_redis_pipeline_arena(wq, &cmds, n, replies, &arena);
 	for (i = 0; rc == WQ_OK && i < n; i++)
 		if ((rc = wq_reply_error(wq, replies[i], "status")) == WQ_OK)
 			rc = fn(arg, i, replies[i]);
-	wq_redis_pipeline_free(cmds, replies, n);
-	free(cmds);
+	wq_arena_free(arena);
+	free(cmds.p);
 	free(replies);
 	return rc;
 }

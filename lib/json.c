@@ -105,6 +105,19 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* The bytes a string holds as they are: ASCII, no control, '"' or '\'. */
+#define P8	1, 1, 1, 1, 1, 1, 1, 1
+#define Z8	0, 0, 0, 0, 0, 0, 0, 0
+static const unsigned char json_plain[256] = {
+	Z8, Z8, Z8, Z8,				/* 0x00-0x1f */
+	1, 1, 0, 1, 1, 1, 1, 1, P8,		/* 0x20-0x2f: '"' */
+	P8, P8, P8, P8, P8,			/* 0x30-0x57 */
+	1, 1, 1, 1, 0, 1, 1, 1,			/* 0x58-0x5f: '\\' */
+	P8, P8, P8, P8,				/* 0x60-0x7f */
+};
+#undef P8
+#undef Z8
+
 /* A string from s[*i] (its opening quote); *i ends past it. */
 static const char *
 json_check_string(const unsigned char *s, size_t n, size_t *i)
@@ -113,6 +126,11 @@ json_check_string(const unsigned char *s, size_t n, size_t *i)
 	unsigned int	cp;
 
 	while (j < n) {
+		/* the plain bytes at once: most strings are nothing else */
+		while (j < n && json_plain[s[j]])
+			j++;
+		if (j == n)
+			break;
 		if (s[j] == '"') {
 			*i = j + 1;
 			return NULL;
@@ -194,7 +212,8 @@ json_check(const unsigned char *s, size_t n, char *err, size_t errlen)
 	size_t			 i = 0, depth = 0, level = 0, k, len;
 
 	while (why == NULL) {
-		while (i < n && strchr(" \t\n\r", s[i]) != NULL && s[i] != '\0')
+		while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+		    s[i] == '\r'))
 			i++;
 		if (i == n) {
 			if (st == NEXT && depth == 0)

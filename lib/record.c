@@ -27,33 +27,36 @@
  * same letters (lib/lua/common.lua lists them).
  */
 enum { F_STR, F_JSON, F_NUM, F_AFTER };
+/* pre: what comes before the value in a line, ,"name": (wq_record_line) */
+#define FIELD(name, hash, kind)	{ name, ",\"" name "\":", hash, kind }
 static const struct {
 	const char	*json;
+	const char	*pre;
 	char		 hash;
 	int		 kind;
 } record_fields[] = {
-	{ "callback",	 0,  F_STR },
-	{ "status",	's', F_STR },
-	{ "data",	'd', F_JSON },
-	{ "queue",	'q', F_STR },
-	{ "group",	'n', F_STR },
-	{ "accepted_by", 'b', F_STR },
-	{ "worker",	'w', F_STR },
-	{ "attempts",	'a', F_NUM },
-	{ "max_attempts", 'm', F_NUM },
-	{ "result",	'r', F_JSON },
-	{ "error",	'e', F_STR },
-	{ "created_at",	'c', F_NUM },
-	{ "started_at",	't', F_AFTER },
-	{ "finished_at", 'f', F_AFTER },
-	{ "retry_at",	'y', F_NUM },
-	{ "run_at",	'u', F_NUM },
-	{ "priority",	'p', F_NUM },
-	{ "after",	'h', F_JSON },
-	{ "progress",	'g', F_JSON },
-	{ "timeout",	'o', F_NUM },
-	{ "ttl",	'l', F_NUM },
-	{ "traceparent", 'x', F_STR },
+	FIELD("callback",	 0,  F_STR),
+	FIELD("status",		's', F_STR),
+	FIELD("data",		'd', F_JSON),
+	FIELD("queue",		'q', F_STR),
+	FIELD("group",		'n', F_STR),
+	FIELD("accepted_by",	'b', F_STR),
+	FIELD("worker",		'w', F_STR),
+	FIELD("attempts",	'a', F_NUM),
+	FIELD("max_attempts",	'm', F_NUM),
+	FIELD("result",		'r', F_JSON),
+	FIELD("error",		'e', F_STR),
+	FIELD("created_at",	'c', F_NUM),
+	FIELD("started_at",	't', F_AFTER),
+	FIELD("finished_at",	'f', F_AFTER),
+	FIELD("retry_at",	'y', F_NUM),
+	FIELD("run_at",		'u', F_NUM),
+	FIELD("priority",	'p', F_NUM),
+	FIELD("after",		'h', F_JSON),
+	FIELD("progress",	'g', F_JSON),
+	FIELD("timeout",	'o', F_NUM),
+	FIELD("ttl",		'l', F_NUM),
+	FIELD("traceparent",	'x', F_STR),
 };
 #define NFIELDS	(sizeof(record_fields) / sizeof(record_fields[0]))
 
@@ -97,17 +100,11 @@ record_number(const char *val, double base)
 	return jv_number(base + d);
 }
 
-/*
- * The values of a record's hash by their one-letter names, into at[256];
- * returns created_at (0 when it is not a number), which the times after
- * it are kept relative to.
- */
-static double
+/* The values of a record's hash by their one-letter names, into at[256]. */
+static void
 record_index(redisReply *r, redisReply **at)
 {
 	size_t	 i;
-	double	 created = 0;
-	char	*end;
 
 	memset(at, 0, 256 * sizeof(*at));
 	for (i = 0; i + 1 < r->elements; i += 2)
@@ -116,12 +113,22 @@ record_index(redisReply *r, redisReply **at)
 		    r->element[i + 1]->type == REDIS_REPLY_STRING)
 			at[(unsigned char)r->element[i]->str[0]] =
 			    r->element[i + 1];
-	if (at['c'] != NULL) {
-		created = strtod(at['c']->str, &end);
-		if (*end != '\0')
-			created = 0;
-	}
-	return created;
+}
+
+/*
+ * created_at, which the times after it are kept relative to: 0 when it
+ * is missing or not a number.
+ */
+static double
+record_created(redisReply **at)
+{
+	double	 created;
+	char	*end;
+
+	if (at['c'] == NULL)
+		return 0;
+	created = strtod(at['c']->str, &end);
+	return *end != '\0' ? 0 : created;
 }
 
 /*
@@ -139,7 +146,8 @@ wq_record_from_reply(const char *id, redisReply *r)
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
 		return jv_null();
-	created = record_index(r, at);
+	record_index(r, at);
+	created = record_created(at);
 	rec = jv_object();
 	for (f = 0; f < NFIELDS; f++) {
 		v = record_fields[f].hash ?
@@ -252,23 +260,44 @@ struct line {
 	size_t	 n, cap;
 };
 
-static void
-line_put(struct line *l, const char *s, size_t n)
+/* Room for n more bytes at the end of l; where they go. */
+static char *
+line_room(struct line *l, size_t n)
 {
-	if (l->cap - l->n < n + 1) {
-		while (l->cap - l->n < n + 1)
+	if (l->cap - l->n < n) {
+		while (l->cap - l->n < n)
 			l->cap = l->cap ? l->cap * 2 : 512;
 		l->p = wq_realloc(l->p, l->cap);
 	}
-	memcpy(l->p + l->n, s, n);
+	return l->p + l->n;
+}
+
+static void
+line_put(struct line *l, const char *s, size_t n)
+{
+	memcpy(line_room(l, n), s, n);
 	l->n += n;
-	l->p[l->n] = '\0';
 }
 
 static void
 line_puts(struct line *l, const char *s)
 {
 	line_put(l, s, strlen(s));
+}
+
+/* Append pre, then s[0..n) between quotes. */
+static void
+line_quoted(struct line *l, const char *pre, const char *s, size_t n)
+{
+	size_t	 k = strlen(pre);
+	char	*p;
+
+	p = line_room(l, k + n + 2);
+	memcpy(p, pre, k);
+	p[k] = '"';
+	memcpy(p + k + 1, s, n);
+	p[k + 1 + n] = '"';
+	l->n += k + n + 2;
 }
 
 /* Printable ASCII but for the quote and the backslash. */
@@ -304,6 +333,27 @@ plain_int(const char *s, size_t n, long long *v)
 	return 1;
 }
 
+/* v in decimal (as %lld: not printf, a time or two each record). */
+static void
+line_ll(struct line *l, long long v)
+{
+	char			 d[24];
+	unsigned long long	 u;
+	size_t			 n = 0;
+	char			*p;
+
+	u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+	do
+		d[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	p = line_room(l, n + 1);
+	if (v < 0)
+		*p++ = '-';
+	l->n += n + (v < 0);
+	while (n > 0)
+		*p++ = d[--n];
+}
+
 /* Append v (consumed) as jv prints it. */
 static void
 line_put_jv(struct line *l, jv v)
@@ -315,29 +365,76 @@ line_put_jv(struct line *l, jv v)
 	free(d);
 }
 
+/* The value of a field of a record's line (see wq_record_line). */
+static void
+line_value(struct line *l, size_t f, const char *vs, size_t vn,
+    redisReply **at)
+{
+	redisReply	*c = at['c'];
+	long long	 x, base;
+	char		 err[8];
+	jv		 j;
+
+	switch (record_fields[f].kind) {
+	case F_STR:
+		if (ascii_plain(vs, vn))
+			line_quoted(l, record_fields[f].pre, vs, vn);
+		else {
+			line_puts(l, record_fields[f].pre);
+			line_put_jv(l, jv_string_sized(vs, (int)vn));
+		}
+		return;
+	case F_JSON:
+		line_puts(l, record_fields[f].pre);
+		if (plain_int(vs, vn, &x) || (vn >= 2 && vs[0] == '"' &&
+		    vs[vn - 1] == '"' && ascii_plain(vs + 1, vn - 2)))
+			line_put(l, vs, vn);
+		else {
+			j = wq_parse(vs, vn, err, sizeof(err));
+			if (!jv_is_valid(j))
+				j = jv_string_sized(vs, (int)vn);
+			line_put_jv(l, j);
+		}
+		return;
+	case F_NUM:
+		line_puts(l, record_fields[f].pre);
+		if (plain_int(vs, vn, &x))
+			line_put(l, vs, vn);
+		else
+			line_put_jv(l, record_number(vs, 0));
+		return;
+	default:	/* F_AFTER */
+		line_puts(l, record_fields[f].pre);
+		base = 0;
+		if (plain_int(vs, vn, &x) && (c == NULL ||
+		    plain_int(c->str, c->len, &base)) &&
+		    x + base > -1000000000000000LL &&
+		    x + base < 1000000000000000LL)
+			line_ll(l, x + base);
+		else
+			line_put_jv(l, record_number(vs, record_created(at)));
+		return;
+	}
+}
+
 char *
 wq_record_line(const char *id, redisReply *r)
 {
-	redisReply	*at[256], *v, *c;
+	redisReply	*at[256], *v;
 	struct line	 l = { NULL, 0, 0 };
 	const char	*vs;
 	size_t		 f, vn;
-	long long	 x, base;
-	char		 num[24], err[8];
-	double		 created;
-	jv		 j;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
 		return NULL;
-	created = record_index(r, at);
-	c = at['c'];
-	line_puts(&l, "{\"callback\":");
-	if (ascii_plain(id, strlen(id))) {
-		line_puts(&l, "\"");
-		line_puts(&l, id);
-		line_puts(&l, "\"");
-	} else
+	record_index(r, at);
+	line_put(&l, "{", 1);
+	if (ascii_plain(id, strlen(id)))
+		line_quoted(&l, record_fields[0].pre + 1, id, strlen(id));
+	else {
+		line_puts(&l, record_fields[0].pre + 1);
 		line_put_jv(&l, jv_string(id));
+	}
 	for (f = 1; f < NFIELDS; f++) {
 		v = at[(unsigned char)record_fields[f].hash];
 		if (v != NULL) {
@@ -351,48 +448,8 @@ wq_record_line(const char *id, redisReply *r)
 			vn = 1;
 		} else
 			continue;
-		line_puts(&l, ",\"");
-		line_puts(&l, record_fields[f].json);
-		line_puts(&l, "\":");
-		switch (record_fields[f].kind) {
-		case F_STR:
-			if (ascii_plain(vs, vn)) {
-				line_puts(&l, "\"");
-				line_put(&l, vs, vn);
-				line_puts(&l, "\"");
-			} else
-				line_put_jv(&l, jv_string_sized(vs, (int)vn));
-			break;
-		case F_JSON:
-			if (plain_int(vs, vn, &x) || (vn >= 2 && vs[0] == '"' &&
-			    vs[vn - 1] == '"' && ascii_plain(vs + 1, vn - 2)))
-				line_put(&l, vs, vn);
-			else {
-				j = wq_parse(vs, vn, err, sizeof(err));
-				if (!jv_is_valid(j))
-					j = jv_string_sized(vs, (int)vn);
-				line_put_jv(&l, j);
-			}
-			break;
-		case F_NUM:
-			if (plain_int(vs, vn, &x))
-				line_put(&l, vs, vn);
-			else
-				line_put_jv(&l, record_number(vs, 0));
-			break;
-		default:	/* F_AFTER */
-			base = 0;
-			if (plain_int(vs, vn, &x) && (c == NULL ||
-			    plain_int(c->str, c->len, &base)) &&
-			    x + base > -1000000000000000LL &&
-			    x + base < 1000000000000000LL) {
-				snprintf(num, sizeof(num), "%lld", x + base);
-				line_puts(&l, num);
-			} else
-				line_put_jv(&l, record_number(vs, created));
-			break;
-		}
+		line_value(&l, f, vs, vn, at);
 	}
-	line_puts(&l, "}");
+	line_put(&l, "}", 2);	/* and the NUL */
 	return l.p;
 }

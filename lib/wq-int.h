@@ -100,6 +100,16 @@ void		 wq_argv_vkey(struct wq_argv *, struct wq *, const char *,
 void		 wq_argv_setnkeys(struct wq_argv *, int);
 void		 wq_argv_prefix(struct wq_argv *, const char *, long);
 char		*wq_argv_resp(struct wq_argv *, size_t *);
+/*
+ * Many commands of one shape, "CMD NS:job:<id> [ARG]", as the RESP text
+ * of a pipeline, in one buffer (for the reads of many records).
+ */
+struct wq_resp {
+	char		*p;
+	size_t		 n, cap;
+};
+void		 wq_resp_job(struct wq_resp *, struct wq *, const char *,
+		    const char *, const char *);
 
 /* Embedded scripts (the .lua files of lib/lua, generated into scripts.c). */
 enum wq_script_id {
@@ -159,6 +169,14 @@ int		 wq_redis_pipeline(struct wq *, struct wq_argv *, size_t,
 /* Free the n commands and replies of a pipeline (not the arrays). */
 void		 wq_redis_pipeline_free(struct wq_argv *, redisReply **,
 		    size_t);
+/*
+ * A pipeline of n commands given as RESP text, its replies made in an
+ * arena (no malloc per element), all freed by wq_arena_free().
+ */
+struct wq_arena;
+int		 wq_redis_pipeline_arena(struct wq *, struct wq_resp *,
+		    size_t, redisReply **, struct wq_arena **);
+void		 wq_arena_free(struct wq_arena *);
 
 /* reply.c */
 int		 wq_reply_error(struct wq *, redisReply *, const char *);
