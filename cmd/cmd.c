@@ -15,6 +15,12 @@
 
 const char *cmd_name = "wq";
 
+const char cmd_wait_usage[] =
+"  --wait-replicas N  return only once N replicas confirmed the writes\n"
+"                     (Redis WAIT; exit 5 if fewer did in time; 0: off)\n"
+"                     (WQ_WAIT_REPLICAS; default 0)\n"
+"  --wait-timeout MS  how long to wait for them (WQ_WAIT_TIMEOUT; 1000)\n";
+
 /* own options followed by WQ_COMMON_LONGOPTS, malloc'd. */
 static struct option *
 longopts(const struct option *own)

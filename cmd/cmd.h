@@ -11,6 +11,8 @@
 #include "wq.h"
 
 extern const char *cmd_name;
+/* The usage lines of --wait-replicas and --wait-timeout. */
+extern const char cmd_wait_usage[];
 
 /*
  * The opening of every command's main(): sets cmd_name to wq-ROLE, makes

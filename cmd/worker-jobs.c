@@ -89,6 +89,23 @@ count_outcome(struct worker *w, struct wq_outcome *o)
 	}
 }
 
+/*
+ * --wait-replicas: the outcomes are recorded on the primary; WAIT before
+ * they are logged as done.  Fewer replicas in time is logged and the
+ * worker goes on: the jobs have ended on the primary, and running them
+ * again would not make them more durable.
+ */
+static void
+outcomes_wait(struct worker *w)
+{
+	char	what[64];
+
+	snprintf(what, sizeof(what), "%zu outcome%s recorded", w->nouts,
+	    w->nouts == 1 ? "" : "s");
+	if (w->nouts > 0 && wq_wait_replicas(w->wq, what) != WQ_OK)
+		worker_log(w, "replicas", jv_null(), "%s", wq_error(w->wq));
+}
+
 /* The outcomes were recorded: log them, count them, forget them. */
 static void
 outcomes_recorded(struct worker *w)
@@ -96,6 +113,7 @@ outcomes_recorded(struct worker *w)
 	struct wq_outcome	*o;
 	size_t			 i;
 
+	outcomes_wait(w);
 	for (i = 0; i < w->nouts; i++) {
 		o = &w->outs[i];
 		log_outcome(w, o, o->state ? o->state : "?");

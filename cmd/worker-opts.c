@@ -31,6 +31,7 @@ static const struct option own[] = {
 	{ "quiet",		no_argument,		NULL, OPT_QUIET },
 	{ "backoff",		required_argument,	NULL, OPT_BACKOFF },
 	{ "events",		required_argument,	NULL, WQ_OPT_EVENTS },
+	WQ_WAIT_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -62,7 +63,7 @@ usage(FILE *f)
 "  --quiet             no log line per job\n"
 "  --events N          keep about N events in the event stream, 0: write\n"
 "                      none (WQ_EVENTS; default 100000; wq-events(1))\n"
-"%s", wq_common_usage);
+"%s%s", cmd_wait_usage, wq_common_usage);
 }
 
 #define MAX_CAPTURE	(1024 * 1024)

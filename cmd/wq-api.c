@@ -41,6 +41,7 @@ static const struct option own[] = {
 	{ "insecure-no-token", no_argument,	NULL, OPT_INSECURE },
 	{ "max-queues",	required_argument,	NULL, WQ_OPT_MAX_QUEUES },
 	{ "events",	required_argument,	NULL, WQ_OPT_EVENTS },
+	WQ_WAIT_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -63,9 +64,10 @@ usage(FILE *f)
 "                      already (WQ_MAX_QUEUES; default 1000)\n"
 "  --events N          keep about N events in the event stream, 0: write\n"
 "                      none (WQ_EVENTS; default 100000)\n"
+"%s"
 "Environment: WQ_KORE (the kore program), WQ_API_MODULE (the module),\n"
 "WQ_API_SECCOMP_TRACE=1 (log what the sandbox refuses instead of killing).\n"
-"%s", wq_common_usage);
+"%s", cmd_wait_usage, wq_common_usage);
 }
 
 /* Split ADDR:PORT (or [ADDR]:PORT); exit 2 when it is not one. */
@@ -301,6 +303,8 @@ export_settings(struct launch *l)
 	env_setl("WQ_MAX_DATA", wq_setting_num(wq, WQ_OPT_MAX_DATA));
 	env_setl("WQ_MAX_QUEUES", wq_setting_num(wq, WQ_OPT_MAX_QUEUES));
 	env_setl("WQ_EVENTS", wq_setting_num(wq, WQ_OPT_EVENTS));
+	env_setl("WQ_WAIT_REPLICAS", wq_setting_num(wq, WQ_OPT_WAIT_REPLICAS));
+	env_setl("WQ_WAIT_TIMEOUT", wq_setting_num(wq, WQ_OPT_WAIT_TIMEOUT));
 	env_set("WQ_API", NULL);
 	env_setl("WQ_API_MAX_BODY", l->max_body);
 	env_setl("WQ_API_WORKERS", l->workers > 0 ? l->workers :

@@ -44,6 +44,7 @@ static const struct option own[] = {
 	{ "group",		required_argument,	NULL, OPT_GROUP },
 	{ "max-queues",		required_argument, NULL, WQ_OPT_MAX_QUEUES },
 	{ "events",		required_argument, NULL, WQ_OPT_EVENTS },
+	WQ_WAIT_LONGOPTS,
 	{ "after",		required_argument,	NULL, OPT_AFTER },
 	{ NULL, 0, NULL, 0 }
 };
@@ -96,7 +97,8 @@ usage(FILE *f)
 "                     (WQ_MAX_QUEUES; default 1000)\n"
 "  --events N         keep about N events in the event stream, 0: write\n"
 "                     none (WQ_EVENTS; default 100000; wq-events(1))\n"
-"%s", wq_common_usage);
+"%s"
+"%s", cmd_wait_usage, wq_common_usage);
 }
 
 /* Parse input number no (from 1); on bad input, the reason in err. */
@@ -149,8 +151,14 @@ submit_redis(struct wq_spec *specs, size_t n, jv *answers)
 {
 	size_t	i;
 	int	rc;
+	char	what[64];
 
 	if ((rc = wq_submit(wq, specs, n, answers)) != WQ_OK)
+		cmd_die(rc, "%s", wq_error(wq));
+	/* --wait-replicas: once a batch, before its answers are said */
+	snprintf(what, sizeof(what), "%zu job%s queued", n, n == 1 ? "" :
+	    "s");
+	if ((rc = wq_wait_replicas(wq, what)) != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));
 	for (i = 0; i < n; i++) {
 		cmd_print_answer(wq, &specs[i], answers[i]);

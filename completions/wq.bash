@@ -17,15 +17,16 @@ _wq_common_flags='-h --help --version'
 # Options that take a value, and options that do not, per command.
 declare -gA _wq_args=(
 	[wq-submit]='--key --timeout --max-attempts --traceparent --in --at
-		--priority --group --max-queues --after --events'
+		--priority --group --max-queues --after --events --wait-replicas
+		--wait-timeout'
 	[wq-status]='--timeout --jq --list --limit'
 	[wq-worker]='--exec --jq --sleep --concurrency --timeout --max-attempts
 		--backoff --heartbeat --node-timeout --batch --grace --on
-		--handler-timeout --log --events'
+		--handler-timeout --log --events --wait-replicas --wait-timeout'
 	[wq-peers]='--interval'
 	[wq-send]='--timeout'
 	[wq-api]='--listen --workers --max-body --allow-host --insecure-no-token
-		--max-queues --events'
+		--max-queues --events --wait-replicas --wait-timeout'
 	[wq-cron]='--tz --catch-up --timeout --max-attempts'
 	[wq-cancel]=''
 	[wq-retry]=''

@@ -131,7 +131,10 @@ kore_parent_configure(int argc, char **argv)
 	    strcspn(api.listen, "]") - 1 : strcspn(api.listen, ":"));
 	s = getenv("WQ_API_ALLOW_HOSTS");
 	api.allow_hosts = wq_strdup(s != NULL ? s : "");
-	api.stall_ms = STALL_MS;
+	/* a WAIT (--wait-replicas) holds its reply up to its timeout */
+	api.stall_ms = STALL_MS + (wq_setting_num(api_wq,
+	    WQ_OPT_WAIT_REPLICAS) > 0 ? wq_setting_num(api_wq,
+	    WQ_OPT_WAIT_TIMEOUT) : 0);
 	api.connect_ms = wq_setting_num(api_wq, WQ_SET_CONNECT_MS);
 	api.host = wq_hostname();		/* the sandbox forbids uname */
 	api.pid = (long)getpid();

@@ -78,6 +78,7 @@ struct rq {
 	int			 read_kind;
 	size_t			 nsent;		/* commands in the batch out */
 	int			 has_spec;
+	jv			 answer;	/* held over a WAIT */
 	char			 id[WQ_ID_LEN + 1];
 
 	/* Waiting for a job to end (wait.c). */

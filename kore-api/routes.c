@@ -333,9 +333,32 @@ route_health(struct http_request *req)
 	return rq_yield(req, rq);
 }
 
+/* --wait-replicas: the job is queued; WAIT said how many replicas have it. */
+static void
+submit_waited(struct rq *rq, redisReply *r)
+{
+	jv	ans = rq->answer;
+	int	rc;
+
+	rq->answer = jv_invalid();
+	if (r == NULL) {
+		jv_free(ans);
+		rq_answer_unavailable(rq);
+		return;
+	}
+	if ((rc = wq_wait_decode(api_wq, r, "the job is queued")) != WQ_OK) {
+		jv_free(ans);
+		rq_answer_failed(rq, rc);
+		return;
+	}
+	rq_answer_json(rq, 200, ans);
+}
+
 static void
 submit_reply(struct rq *rq, redisReply *r)
 {
+	struct wq_argv	a;
+
 	jv	ans;
 	int	rc;
 
@@ -355,6 +378,18 @@ submit_reply(struct rq *rq, redisReply *r)
 	    WQ_OK) {
 		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
 		rq_answer_failed(rq, rc);
+		return;
+	}
+	if (wq_setting_num(api_wq, WQ_OPT_WAIT_REPLICAS) > 0) {
+		/* on the same connection, which made the write */
+		rq->answer = ans;
+		wq_wait_argv(api_wq, &a);
+		if (rq_send(rq, &a, 1, submit_waited) == -1) {
+			rq->answer = jv_invalid();
+			jv_free(ans);
+			rq_answer_unavailable(rq);
+		}
+		wq_argv_free(&a);
 		return;
 	}
 	rq_answer_json(rq, 200, ans);

@@ -101,6 +101,7 @@ rq_free(struct rq *rq)
 		wq_spec_clear(&rq->spec);
 	wq_argv_free(&rq->argv);
 	wq_read_free(rq->read);
+	jv_free(rq->answer);
 	free(rq->body);
 	free(rq);
 }
@@ -127,6 +128,7 @@ rq_new(struct http_request *req)
 
 	rq = wq_calloc(1, sizeof(*rq));
 	rq->req = req;
+	rq->answer = jv_invalid();
 	sp = http_state_create(req, sizeof(*sp), rq_onfree);
 	*sp = rq;
 	return rq;
@@ -190,6 +192,10 @@ rq_answer_unavailable(struct rq *rq)
 void
 rq_answer_failed(struct rq *rq, int rc)
 {
+	if (rc == WQ_EREPLICAS) {	/* --wait-replicas: too few */
+		rq_answer_error(rq, 504, wq_error(api_wq));
+		return;
+	}
 	if (rc == WQ_EUSAGE) {		/* a limit: --max-queues */
 		rq_answer_error(rq, 422, wq_error(api_wq));
 		return;

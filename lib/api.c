@@ -6,7 +6,8 @@
  * Redis paths: same output, same exit codes.  So the API's answers are
  * mapped back here: 2xx is WQ_OK, 404 is WQ_NO (unknown id), other 4xx
  * are the client's mistake (WQ_EUSAGE; a 409 of job control is looked at
- * by its caller), 500 is Redis's error (WQ_EREDIS), and other 5xx or no
+ * by its caller), 500 is Redis's error (WQ_EREDIS), 504 a job queued but
+ * confirmed by too few replicas (WQ_EREPLICAS), and other 5xx or no
  * answer at all is WQ_EUNAVAIL.  Requests go through a pool (libcurl's
  * multi interface): several in flight, on connections kept
  * alive, so that a stream of them is not one round trip each.
@@ -172,6 +173,9 @@ req_finish(struct wq *wq, struct api_req *r, CURLcode cc, jv *resp)
 		    err);
 	else if (code == 500)
 		rc = wq_seterr(wq, WQ_EREDIS, "API answered %ld: %s", code,
+		    err);
+	else if (code == 504)	/* queued, too few replicas confirmed */
+		rc = wq_seterr(wq, WQ_EREPLICAS, "API answered %ld: %s", code,
 		    err);
 	else
 		rc = wq_seterr(wq, WQ_EUNAVAIL, "API answered %ld: %s", code,

@@ -534,3 +534,70 @@ wq_redis_pipeline_arena(struct wq *wq, struct wq_resp *r, size_t n,
 	rd->privdata = priv;
 	return WQ_OK;
 }
+
+/*
+ * --wait-replicas: WAIT numreplicas timeout.  Redis answers how many
+ * replicas have acknowledged every write this connection made so far,
+ * once there are that many or the timeout has passed.
+ */
+void
+wq_wait_argv(struct wq *wq, struct wq_argv *a)
+{
+	wq_argv_init(a);
+	wq_argv_adds(a, "WAIT");
+	wq_argv_addl(a, wq->cfg.wait_replicas);
+	wq_argv_addl(a, wq->cfg.wait_timeout_ms);
+}
+
+/* WAIT's answer: WQ_OK when enough replicas confirmed what was written. */
+int
+wq_wait_decode(struct wq *wq, redisReply *r, const char *what)
+{
+	long long	n;
+	int		rc;
+
+	if ((rc = wq_reply_error(wq, r, "WAIT")) != WQ_OK)
+		return rc;
+	if (r->type != REDIS_REPLY_INTEGER)
+		return wq_seterr(wq, WQ_EREDIS, "WAIT: unexpected reply");
+	if ((n = r->integer) >= wq->cfg.wait_replicas)
+		return WQ_OK;
+	return wq_seterr(wq, WQ_EREPLICAS, "%s on the Redis primary, "
+	    "but only %lld of %ld replicas confirmed within %ld ms "
+	    "(--wait-replicas): not durable against a failover yet", what, n,
+	    wq->cfg.wait_replicas, wq->cfg.wait_timeout_ms);
+}
+
+/*
+ * WAIT on the connection that made the writes.  It is not connected
+ * again: a new connection has written nothing, and its WAIT would
+ * confirm nothing.  The command timeout is stretched by WAIT's own.
+ */
+int
+wq_wait_replicas(struct wq *wq, const char *what)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	void		*p = NULL;
+	int		 rc;
+
+	if (wq->cfg.wait_replicas == 0)
+		return WQ_OK;
+	if (wq->rc == NULL)
+		return wq_seterr(wq, WQ_EUNAVAIL, "%s written, but the Redis "
+		    "connection was lost before WAIT (--wait-replicas)", what);
+	(void)redisSetTimeout(wq->rc, ms_tv(wq->cfg.command_timeout_ms +
+	    (int)wq->cfg.wait_timeout_ms));
+	wq_wait_argv(wq, &a);
+	if (wq_redis_append(wq, &a) != WQ_OK ||
+	    redisGetReply(wq->rc, &p) != REDIS_OK || p == NULL) {
+		wq_argv_free(&a);
+		return broken(wq);
+	}
+	wq_argv_free(&a);
+	(void)redisSetTimeout(wq->rc, ms_tv(wq->cfg.command_timeout_ms));
+	r = p;
+	rc = wq_wait_decode(wq, r, what);
+	freeReplyObject(r);
+	return rc;
+}

@@ -9,6 +9,7 @@
  * the settings back with wq_setting() and wq_setting_num(): nobody outside
  * libwq holds the structure they live in.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,48 @@ wq_check_group(struct wq *wq, const char *g)
 	return WQ_OK;
 }
 
+/* The settings that are a whole number (a long of struct wq_settings). */
+static const struct {
+	int		 opt;
+	long		 min, max;
+	size_t		 off;
+	const char	*bad;
+} numbers[] = {
+	{ WQ_OPT_TTL, 1, 100L * 365 * 86400, offsetof(struct wq_settings,
+	    ttl), "bad TTL: a whole number of seconds, at least 1" },
+	{ WQ_OPT_MAX_QUEUES, 1, 1000000, offsetof(struct wq_settings,
+	    max_queues), "bad --max-queues: a whole number from 1 to 1000000" },
+	{ WQ_OPT_EVENTS, 0, WQ_EVENTS_MAX, offsetof(struct wq_settings,
+	    events), "bad --events: a whole number from 0 (off) to "
+	    WQ_STR(WQ_EVENTS_MAX) },
+	{ WQ_OPT_WAIT_REPLICAS, 0, WQ_WAIT_REPLICAS_MAX,
+	    offsetof(struct wq_settings, wait_replicas), "bad "
+	    "--wait-replicas: a whole number from 0 (off) to "
+	    WQ_STR(WQ_WAIT_REPLICAS_MAX) },
+	{ WQ_OPT_WAIT_TIMEOUT, 1, WQ_WAIT_TIMEOUT_MAX,
+	    offsetof(struct wq_settings, wait_timeout_ms), "bad "
+	    "--wait-timeout: a whole number of milliseconds from 1 to "
+	    WQ_STR(WQ_WAIT_TIMEOUT_MAX) },
+};
+
+static int
+set_number(struct wq *wq, int opt, const char *arg)
+{
+	size_t	i;
+	long	v;
+
+	for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		if (numbers[i].opt != opt)
+			continue;
+		if (wq_parse_long(arg, numbers[i].min, numbers[i].max,
+		    &v) == -1)
+			return wq_seterr(wq, WQ_EUSAGE, "%s", numbers[i].bad);
+		*(long *)(void *)((char *)&wq->cfg + numbers[i].off) = v;
+		return WQ_OK;
+	}
+	return wq_seterr(wq, WQ_EUSAGE, "unknown setting");
+}
+
 int
 wq_setopt(struct wq *wq, int opt, const char *arg)
 {
@@ -138,12 +181,6 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 		if (wq_check_queue(wq, arg) != WQ_OK)
 			return WQ_EUSAGE;
 		return set_string(&c->queue, arg);
-	case WQ_OPT_TTL:
-		if (wq_parse_long(arg, 1, 100L * 365 * 86400, &v) == -1)
-			return wq_seterr(wq, WQ_EUSAGE,
-			    "bad TTL: a whole number of seconds, at least 1");
-		c->ttl = v;
-		return WQ_OK;
 	case WQ_OPT_NAME:
 		if (!valid_name(arg, 200))
 			return wq_seterr(wq, WQ_EUSAGE, "bad node name: 1 to "
@@ -155,21 +192,8 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 			    "bad --max-data: a number of bytes");
 		c->max_data = (size_t)v;
 		return WQ_OK;
-	case WQ_OPT_MAX_QUEUES:
-		if (wq_parse_long(arg, 1, 1000000, &v) == -1)
-			return wq_seterr(wq, WQ_EUSAGE, "bad --max-queues: a "
-			    "whole number from 1 to 1000000");
-		c->max_queues = v;
-		return WQ_OK;
-	case WQ_OPT_EVENTS:
-		if (wq_parse_long(arg, 0, WQ_EVENTS_MAX, &v) == -1)
-			return wq_seterr(wq, WQ_EUSAGE, "bad --events: a "
-			    "whole number from 0 (off) to "
-			    WQ_STR(WQ_EVENTS_MAX));
-		c->events = v;
-		return WQ_OK;
 	}
-	return wq_seterr(wq, WQ_EUSAGE, "unknown setting");
+	return set_number(wq, opt, arg);
 }
 
 struct wq *
@@ -186,6 +210,8 @@ wq_new(const char *role)
 		{ "WQ_MAX_DATA", WQ_OPT_MAX_DATA },
 		{ "WQ_MAX_QUEUES", WQ_OPT_MAX_QUEUES },
 		{ "WQ_EVENTS", WQ_OPT_EVENTS },
+		{ "WQ_WAIT_REPLICAS", WQ_OPT_WAIT_REPLICAS },
+		{ "WQ_WAIT_TIMEOUT", WQ_OPT_WAIT_TIMEOUT },
 	};
 	struct wq	*wq;
 	const char	*v;
@@ -199,6 +225,7 @@ wq_new(const char *role)
 	wq->cfg.max_data = WQ_MAX_DATA;
 	wq->cfg.max_queues = WQ_MAX_QUEUES_DEFAULT;
 	wq->cfg.events = WQ_EVENTS_DEFAULT;
+	wq->cfg.wait_timeout_ms = WQ_WAIT_TIMEOUT_DEFAULT;
 	wq->cfg.connect_timeout_ms = 2000;
 	wq->cfg.command_timeout_ms = 10000;
 	(void)wq_setopt(wq, WQ_OPT_REDIS, "redis://127.0.0.1:6379/0");
@@ -274,7 +301,8 @@ wq_setting(struct wq *wq, int opt)
 
 /*
  * A number: WQ_OPT_TTL (s), WQ_OPT_MAX_DATA (bytes), WQ_OPT_MAX_QUEUES,
- * WQ_OPT_EVENTS (the event stream's length), or the timeouts
+ * WQ_OPT_EVENTS (the event stream's length), WQ_OPT_WAIT_REPLICAS,
+ * WQ_OPT_WAIT_TIMEOUT (ms), or the timeouts
  * (ms) WQ_SET_CONNECT_MS and WQ_SET_COMMAND_MS; -1 for anything else.
  */
 long
@@ -289,6 +317,10 @@ wq_setting_num(struct wq *wq, int opt)
 		return wq->cfg.max_queues;
 	case WQ_OPT_EVENTS:
 		return wq->cfg.events;
+	case WQ_OPT_WAIT_REPLICAS:
+		return wq->cfg.wait_replicas;
+	case WQ_OPT_WAIT_TIMEOUT:
+		return wq->cfg.wait_timeout_ms;
 	case WQ_SET_CONNECT_MS:
 		return wq->cfg.connect_timeout_ms;
 	case WQ_SET_COMMAND_MS:

@@ -36,6 +36,10 @@ int		 wq_submit_decode(struct wq *, struct wq_spec *, size_t,
 void		 wq_status_argv(struct wq *, const char *, struct wq_argv *);
 int		 wq_status_decode(struct wq *, const char *,
 		    struct redisReply *, jv *);
+/* --wait-replicas: WAIT on the connection that wrote (wq_wait_replicas) */
+void		 wq_wait_argv(struct wq *, struct wq_argv *);
+int		 wq_wait_decode(struct wq *, struct redisReply *,
+		    const char *);
 
 /*
  * Connections (async.c).  wq_async_prepare() resolves host names: call

@@ -42,6 +42,8 @@ struct wq_settings {
 	size_t		 max_data;	/* bytes */
 	long		 max_queues;	/* a new queue past it is refused */
 	long		 events;	/* the event stream's length, 0: off */
+	long		 wait_replicas;	/* WAIT for them after writes, 0: off */
+	long		 wait_timeout_ms;	/* WAIT's timeout */
 	int		 connect_timeout_ms;
 	int		 command_timeout_ms;
 	struct wq_url	 addr;

@@ -82,9 +82,17 @@
 #define WQ_EREDIS		4	/* Redis answered an error (a key of
 					   the wrong type, a script's error):
 					   bad data or a bug, not retried */
+#define WQ_EREPLICAS		5	/* written on the primary, but fewer
+					   replicas than --wait-replicas
+					   confirmed it in time (WAIT) */
 
 #define WQ_ID_LEN		32
 #define WQ_MAX_DATA		(1024 * 1024)
+
+/* --wait-replicas N (0: off), --wait-timeout MS: Redis WAIT after writes. */
+#define WQ_WAIT_REPLICAS_MAX	100
+#define WQ_WAIT_TIMEOUT_DEFAULT	1000
+#define WQ_WAIT_TIMEOUT_MAX	60000
 
 /* Option codes of the shared settings (docs/DESIGN.md), for getopt_long. */
 enum {
@@ -101,6 +109,10 @@ enum {
 	WQ_OPT_EVENTS,		/* not in WQ_COMMON_LONGOPTS: the flag of
 				   wq-submit, wq-worker, wq-api; WQ_EVENTS
 				   for all */
+	WQ_OPT_WAIT_REPLICAS,	/* not in WQ_COMMON_LONGOPTS: the flags of
+				   wq-submit, wq-worker, wq-api;
+				   WQ_WAIT_REPLICAS, WQ_WAIT_TIMEOUT */
+	WQ_OPT_WAIT_TIMEOUT,
 	WQ_OPT_VERSION,
 	WQ_OPT_HELP = 'h',
 	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands' own options from here */
@@ -123,6 +135,11 @@ enum {
 	{ "max-data",	required_argument, NULL, WQ_OPT_MAX_DATA },	\
 	{ "version",	no_argument,	   NULL, WQ_OPT_VERSION },	\
 	{ "help",	no_argument,	   NULL, WQ_OPT_HELP }
+
+/* --wait-replicas, --wait-timeout: the commands that write jobs' states. */
+#define WQ_WAIT_LONGOPTS						\
+	{ "wait-replicas", required_argument, NULL, WQ_OPT_WAIT_REPLICAS }, \
+	{ "wait-timeout", required_argument, NULL, WQ_OPT_WAIT_TIMEOUT }
 
 /* The usage lines of the shared settings, for every command's --help. */
 extern const char wq_common_usage[];
@@ -148,6 +165,15 @@ const char	*wq_setting(struct wq *, int);
 long		 wq_setting_num(struct wq *, int);
 /* The timeouts (ms) of the connections made from now on. */
 void		 wq_set_timeouts(struct wq *, int, int);
+
+/*
+ * Durability (--wait-replicas): after a write that callers promise,
+ * WAIT until that many replicas have it, up to --wait-timeout.  WQ_OK at
+ * once (nothing sent) when the setting is 0; WQ_EREPLICAS when fewer
+ * confirmed, and wq_error() says so, naming what is on the primary
+ * (what: "3 jobs queued", say).  Halves for the API: wq-async.h.
+ */
+int		 wq_wait_replicas(struct wq *, const char *what);
 /* WQ_EUSAGE when an environment variable held a bad value. */
 int		 wq_env_error(struct wq *);
 int		 wq_check_queue(struct wq *, const char *);

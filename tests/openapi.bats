@@ -438,6 +438,13 @@ undocumented_routes() {
 	checked
 }
 
+@test "504: --wait-replicas with fewer replicas than it asks" {
+	api_start api --wait-replicas 1 --wait-timeout 50
+	url=$(api_url api)
+	expect 504 POST "$url/api/v1/work" -d '{"data":"foo"}'
+	checked
+}
+
 @test "an answer that the document does not describe fails the check" {
 	api_start api
 	url=$(api_url api)
