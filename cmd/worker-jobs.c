@@ -96,13 +96,13 @@ count_outcome(struct worker *w, struct wq_outcome *o)
  * again would not make them more durable.
  */
 static void
-outcomes_wait(struct worker *w)
+outcomes_wait(struct worker *w, size_t n)
 {
 	char	what[64];
 
-	snprintf(what, sizeof(what), "%zu outcome%s recorded", w->nouts,
-	    w->nouts == 1 ? "" : "s");
-	if (w->nouts > 0 && wq_wait_replicas(w->wq, what) != WQ_OK)
+	snprintf(what, sizeof(what), "%zu outcome%s recorded", n,
+	    n == 1 ? "" : "s");
+	if (n > 0 && wq_wait_replicas(w->wq, what) != WQ_OK)
 		worker_log(w, "replicas", jv_null(), "%s", wq_error(w->wq));
 }
 
@@ -113,7 +113,7 @@ outcomes_recorded(struct worker *w)
 	struct wq_outcome	*o;
 	size_t			 i;
 
-	outcomes_wait(w);
+	outcomes_wait(w, w->nouts);
 	for (i = 0; i < w->nouts; i++) {
 		o = &w->outs[i];
 		log_outcome(w, o, o->state ? o->state : "?");
@@ -152,6 +152,7 @@ outcomes_singly(struct worker *w)
 			    wq_error(w->wq));
 			wq_outcome_clear(o);
 		} else if (rc == WQ_OK) {
+			outcomes_wait(w, 1);
 			log_outcome(w, o, o->state ? o->state : "?");
 			count_outcome(w, o);
 			wq_outcome_clear(o);
