@@ -54,17 +54,17 @@ redis_start() {
 	fi
 }
 
-# pid_reap PIDFILE: wait until the process of PIDFILE is gone (after
-# the SIGTERM sent to it), SIGKILL after 5 s; the file removed.
+# pid_reap PID PIDFILE: wait until PID is gone (after the SIGTERM sent
+# to it), SIGKILL after 5 s; PIDFILE removed.  The pid is read before the
+# SIGTERM, never after: redis-server removes its pidfile as it exits.
 pid_reap() {
-	local pid
-	pid=$(cat "$1")
+	local pid=$1
 	for _ in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
 	kill -9 "$pid" 2>/dev/null || true
-	rm -f "$1"
+	rm -f "$2"
 }
 
 # redis_stop [NAME]: stop it and wait until it is gone.
@@ -72,9 +72,11 @@ redis_stop() {
 	local name=${1:-redis} dir pid
 	dir=$(suite_dir)
 	[ -f "$dir/$name.pid" ] || return 0
-	pid=$(cat "$dir/$name.pid")
-	kill "$pid" 2>/dev/null || true
-	pid_reap "$dir/$name.pid"
+	# gone already (it removes its pidfile as it exits): nothing to stop
+	if pid=$(cat "$dir/$name.pid" 2>/dev/null); then
+		kill "$pid" 2>/dev/null || true
+		pid_reap "$pid" "$dir/$name.pid"
+	fi
 	if [ "$name" = redis ] && [ -z "${WQ_KEEP_SUITE_DIR:-}" ]; then
 		stop_started
 		rm -rf "$dir"
@@ -318,15 +320,16 @@ rcluster_node_ok() {
 }
 
 rcluster_stop() {
-	local dir p pid
+	local dir p pid pids=
 	dir=$(suite_dir)
 	for p in ${WQ_RCLUSTER_PORTS:-}; do
 		[ -f "$dir/rc-$p/pid" ] || continue
-		pid=$(cat "$dir/rc-$p/pid")
+		pid=$(cat "$dir/rc-$p/pid") || continue
+		pids="$pids $pid:$dir/rc-$p/pid"
 		kill "$pid" 2>/dev/null || true
 	done
-	for p in ${WQ_RCLUSTER_PORTS:-}; do
-		[ -f "$dir/rc-$p/pid" ] && pid_reap "$dir/rc-$p/pid"
+	for p in $pids; do
+		pid_reap "${p%%:*}" "${p#*:}"
 	done
 	return 0
 }
