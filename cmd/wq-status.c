@@ -416,10 +416,66 @@ timed_out(struct wq *wq, char **ids, size_t n)
 	result = WQ_NO;
 }
 
+/* Open the watch (and its progress, with --progress). */
+static int
+watch_open(struct wq *wq, struct wq_watch **w)
+{
+	int	rc;
+
+	if ((rc = wq_watch_open(wq, jq != NULL ? WQ_REC_JV : WQ_REC_LINE,
+	    w)) != WQ_OK)
+		return rc;
+	if (progress && (rc = wq_watch_progress(*w, on_progress, NULL)) !=
+	    WQ_OK) {
+		wq_watch_close(*w);
+		*w = NULL;
+	}
+	return rc;
+}
+
+/*
+ * The link to Redis broke while waiting (a failover, a restart): say so
+ * once, wait (wq_backoff_ms), connect again and watch the same ids, their
+ * records read afresh, since some may have ended meanwhile.  Until the
+ * deadline (then exit 3, as when Redis cannot be reached at the start);
+ * without one, until Redis answers again.
+ */
+static struct wq_watch *
+rewatch(struct wq *wq, struct wq_watch *w, int64_t deadline)
+{
+	char	**ids;
+	size_t	  n, i;
+	int	  rc, ms;
+
+	cmd_warn("%s; waiting for it", wq_error(wq));
+	ids = wq_watch_ids(w, &n);
+	wq_watch_close(w);
+	for (;;) {
+		ms = wq_backoff_ms(wq);
+		if (deadline >= 0 && cmd_poll_ms(deadline) < ms)
+			ms = cmd_poll_ms(deadline);
+		(void)poll(NULL, 0, ms);
+		if ((rc = watch_open(wq, &w)) == WQ_OK) {
+			for (i = 0; i < n && rc == WQ_OK; i++)
+				rc = wq_watch_add(w, ids[i], 0);
+			if (rc == WQ_OK)
+				break;
+			wq_watch_close(w);
+		}
+		if (rc != WQ_EUNAVAIL ||
+		    (deadline >= 0 && wq_now_ms() >= deadline))
+			cmd_die(rc, "%s", wq_error(wq));
+	}
+	wq_backoff_reset(wq);
+	cmd_inputs_free(ids);
+	return w;
+}
+
 /*
  * --wait: each id is handed to the watch (lib/watch.c) as soon as it is
  * read, and each record printed as its job ends.  Done when the input is
- * closed and no id is left, or at the deadline.
+ * closed and no id is left, or at the deadline.  A link lost meanwhile is
+ * made again (rewatch).
  */
 static void
 wait_redis(struct wq *wq, struct input *in, int64_t deadline)
@@ -430,16 +486,22 @@ wait_redis(struct wq *wq, struct input *in, int64_t deadline)
 	size_t		  nleft;
 	int		  r = 0, rc, ms, readable = 0, fresh;
 
-	if ((rc = wq_watch_open(wq, jq != NULL ? WQ_REC_JV : WQ_REC_LINE,
-	    &w)) != WQ_OK || (progress && (rc = wq_watch_progress(w,
-	    on_progress, NULL)) != WQ_OK))
+	if ((rc = watch_open(wq, &w)) != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));
 	for (;;) {
 		while ((r = input_next(in, id, &fresh)) == 1)
-			if ((rc = wq_watch_add(w, id, fresh)) != WQ_OK)
+			while ((rc = wq_watch_add(w, id, fresh)) != WQ_OK) {
+				if (rc != WQ_EUNAVAIL)
+					cmd_die(rc, "%s", wq_error(wq));
+				w = rewatch(wq, w, deadline);
+			}
+		while ((rc = wq_watch_run(w, readable, on_ended, NULL)) !=
+		    WQ_OK) {
+			if (rc != WQ_EUNAVAIL)
 				cmd_die(rc, "%s", wq_error(wq));
-		if ((rc = wq_watch_run(w, readable, on_ended, NULL)) != WQ_OK)
-			cmd_die(rc, "%s", wq_error(wq));
+			w = rewatch(wq, w, deadline);
+			readable = 0;
+		}
 		cmd_flush_filter();
 		if (r == -1 && wq_watch_pending(w) == 0)
 			break;

@@ -124,7 +124,7 @@ int		 api_redis_up(int);
 int		 api_redis_send(int, struct wq_argv *, size_t,
 		    redisCallbackFn *, void *);
 void		 api_redis_close(void);
-void		 api_redis_replied(void);
+void		 api_redis_replied(void *);
 
 /* wait.c */
 void		 wait_init(void);

@@ -369,15 +369,27 @@ api_redis_send(int which, struct wq_argv *cmds, size_t n,
 	return 0;
 }
 
-/* A reply owed on API_CMD arrived (or the link went). */
+/*
+ * A reply owed on API_CMD arrived (or the link went: NULL).  One that
+ * says this server cannot serve now (a replica since a failover, a
+ * cluster node that no longer holds the namespace's slot) closes the
+ * link: the timer reconnects, and a new connection finds the primary.
+ */
 void
-api_redis_replied(void)
+api_redis_replied(void *reply)
 {
 	struct aconn	*c = &conns[API_CMD];
+	redisReply	*r = reply;
 
 	if (c->pending > 0)
 		c->pending--;
 	c->progress = kore_time_ms();
+	if (wq_reply_unavailable(r) && c->ac != NULL &&
+	    !(c->ac->c.flags & REDIS_DISCONNECTING)) {
+		kore_log(LOG_NOTICE, "wq-api: Redis %s connection: %s, "
+		    "reconnecting", c->name, r->str);
+		redisAsyncDisconnect(c->ac);
+	}
 }
 
 void

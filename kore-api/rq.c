@@ -227,7 +227,7 @@ rq_trampoline(redisAsyncContext *ac, void *reply, void *priv)
 	struct rq	*rq = priv;
 
 	(void)ac;
-	api_redis_replied();
+	api_redis_replied(reply);
 	rq->refs--;
 	if (rq->req == NULL) {
 		if (rq->refs == 0)

@@ -119,7 +119,7 @@ sse_reply(redisAsyncContext *ac, void *reply, void *arg)
 	int			 i, n, rc;
 
 	(void)ac;
-	api_redis_replied();
+	api_redis_replied(reply);
 	s->reading = 0;
 	if (s->req == NULL) {
 		sse_free(s);

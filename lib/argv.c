@@ -157,9 +157,9 @@ wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
 	size_t	 ns;
 	int	 n;
 
-	ns = strlen(wq->cfg.ns);
+	ns = strlen(wq->cfg.prefix);
 	if (ns + 1 < sizeof(buf)) {
-		memcpy(buf, wq->cfg.ns, ns);
+		memcpy(buf, wq->cfg.prefix, ns);
 		buf[ns] = ':';
 		va_copy(aq, ap);
 		n = vsnprintf(buf + ns + 1, sizeof(buf) - ns - 1, fmt, aq);
@@ -173,7 +173,7 @@ wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
 	}
 	if (vasprintf(&key, fmt, ap) < 0)
 		abort();
-	wq_argv_addf(a, "%s:%s", wq->cfg.ns, key);
+	wq_argv_addf(a, "%s:%s", wq->cfg.prefix, key);
 	free(key);
 }
 
@@ -223,8 +223,9 @@ void
 wq_resp_job(struct wq_resp *r, struct wq *wq, const char *cmd,
     const char *id, const char *arg)
 {
-	const char	*key[3] = { wq->cfg.ns, ":job:", id };
-	size_t		 klen[3] = { strlen(wq->cfg.ns), 5, strlen(id) };
+	const char	*key[3] = { wq->cfg.prefix, ":job:", id };
+	size_t		 klen[3] = { strlen(wq->cfg.prefix), 5,
+	    strlen(id) };
 	size_t		 n;
 
 	resp_room(r, 4);

@@ -58,27 +58,28 @@ resolve(char **host, char *err, size_t errlen)
 }
 
 /*
- * Replace host names by numeric addresses: the Redis host, or each
- * Sentinel.  Call it where DNS works; the connections made later then
- * need no lookup.
+ * Replace host names by numeric addresses: the Redis host, each
+ * Sentinel, or each seed of a Redis Cluster.  Call it where DNS works;
+ * the connections made later then need no lookup.
  */
 int
 wq_async_prepare(struct wq *wq)
 {
 	struct wq_url	*a = &wq->cfg.addr;
 	char			*list, *tok, *save, *colon, *host, *out;
-	char			 err[256];
+	char			**hosts, err[256];
 	size_t			 len;
 
 	if (a->unix_socket)
 		return WQ_OK;
-	if (a->sentinels == NULL) {
+	if (a->sentinels == NULL && a->cluster == NULL) {
 		if (resolve(&a->host, err, sizeof(err)) == -1)
 			return wq_seterr(wq, WQ_EUNAVAIL, "%s", err);
 		return WQ_OK;
 	}
-	list = wq_strdup(a->sentinels);
-	len = strlen(a->sentinels) * 2 + 64;
+	hosts = a->sentinels != NULL ? &a->sentinels : &a->cluster;
+	list = wq_strdup(*hosts);
+	len = strlen(*hosts) * 2 + 64;
 	out = wq_calloc(1, len);
 	for (tok = strtok_r(list, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save)) {
@@ -101,8 +102,8 @@ wq_async_prepare(struct wq *wq)
 		free(host);
 	}
 	free(list);
-	free(a->sentinels);
-	a->sentinels = out;
+	free(*hosts);
+	*hosts = out;
 	return WQ_OK;
 }
 
@@ -151,8 +152,8 @@ hello(redisAsyncContext *ac, struct wq_argv *a, const char *what,
  * and SELECT are queued ahead of anything the caller sends, and when one
  * of them is refused, fail(arg, why) is called and the connection closes.
  * With Sentinels, the master is asked for (blocking, bounded by the
- * connect timeout) each time: after a failover a new connect finds the
- * new master.
+ * connect timeout) each time, and on a Redis Cluster the primary of the
+ * namespace's slot: after a failover a new connect finds the new one.
  */
 struct redisAsyncContext *
 wq_async_connect(struct wq *wq, void (*fail)(void *, const char *), void *arg)
@@ -164,7 +165,7 @@ wq_async_connect(struct wq *wq, void (*fail)(void *, const char *), void *arg)
 	char			 err[256], *host;
 	int			 port;
 
-	if (a->sentinels != NULL) {
+	if (a->sentinels != NULL || a->cluster != NULL) {
 		if ((c = wq_redis_open(wq, err, sizeof(err))) == NULL) {
 			wq_seterr(wq, WQ_EUNAVAIL, "%s", err);
 			return NULL;
@@ -234,8 +235,9 @@ wq_async_done_id(struct wq *wq, const char *chan, size_t len,
 {
 	size_t	ns;
 
-	ns = strlen(wq->cfg.ns);
-	if (len != ns + 6 + WQ_ID_LEN || strncmp(chan, wq->cfg.ns, ns) != 0 ||
+	ns = strlen(wq->cfg.prefix);
+	if (len != ns + 6 + WQ_ID_LEN ||
+	    strncmp(chan, wq->cfg.prefix, ns) != 0 ||
 	    strncmp(chan + ns, ":done:", 6) != 0)
 		return -1;
 	memcpy(id, chan + ns + 6, WQ_ID_LEN);

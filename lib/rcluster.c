@@ -362,6 +362,22 @@ add_seeds(struct wq_rcluster *rc)
 	}
 }
 
+/* Read the map from the seeds of rc->url; rc is freed on failure. */
+static int
+open_seeds(struct wq_rcluster *rc, struct wq_rcluster **out)
+{
+	add_seeds(rc);
+	if (map_refresh(rc) == -1) {
+		wq_seterr(rc->wq, WQ_EUNAVAIL, "no seed node of the Redis "
+		    "Cluster %s could give the slot map (last: %s)",
+		    rc->url.cluster, rc->why);
+		wq_rcluster_free(rc);
+		return WQ_EUNAVAIL;
+	}
+	*out = rc;
+	return WQ_OK;
+}
+
 int
 wq_rcluster_open(struct wq *wq, const char *url, struct wq_rcluster **out)
 {
@@ -379,16 +395,31 @@ wq_rcluster_open(struct wq *wq, const char *url, struct wq_rcluster **out)
 		wq_rcluster_free(rc);
 		return wq_seterr(wq, WQ_EUSAGE, "%s", err);
 	}
-	add_seeds(rc);
-	if (map_refresh(rc) == -1) {
-		wq_seterr(wq, WQ_EUNAVAIL, "no seed node of the Redis Cluster "
-		    "%s could give the slot map (last: %s)", rc->url.cluster,
-		    rc->why);
-		wq_rcluster_free(rc);
-		return WQ_EUNAVAIL;
-	}
-	*out = rc;
-	return WQ_OK;
+	return open_seeds(rc, out);
+}
+
+/*
+ * The same on the cluster of wq's settings (the Redis URL as parsed, its
+ * seeds maybe made addresses by wq_async_prepare()).
+ */
+int
+wq_rcluster_open_settings(struct wq *wq, struct wq_rcluster **out)
+{
+	struct wq_rcluster	*rc;
+	const struct wq_url	*a = &wq->cfg.addr;
+
+	*out = NULL;
+	if (a->cluster == NULL)
+		return wq_seterr(wq, WQ_EUSAGE, "the Redis URL is not a "
+		    "redis-cluster:// one");
+	rc = wq_calloc(1, sizeof(*rc));
+	rc->wq = wq;
+	rc->url.cluster = wq_strdup(a->cluster);
+	if (a->user != NULL)
+		rc->url.user = wq_strdup(a->user);
+	if (a->password != NULL)
+		rc->url.password = wq_strdup(a->password);
+	return open_seeds(rc, out);
 }
 
 void

@@ -2,8 +2,9 @@
  * rcluster.h -- libwq's Redis Cluster client (rcluster.c): the slot of a
  * key, the slot map, one connection per primary, commands and pipelines
  * routed by their key's slot, redirections and retries.  Internal to
- * libwq (and its test driver, tests/rcluster-test.c): no command uses it
- * yet (docs/DESIGN.md, "The cluster client").
+ * libwq (and its test driver, tests/rcluster-test.c).  The commands use
+ * it to find the primary of their namespace's slot (redis.c); nothing
+ * routes commands through it yet (docs/DESIGN.md, "The cluster client").
  */
 #ifndef WQ_RCLUSTER_H
 #define WQ_RCLUSTER_H
@@ -42,6 +43,8 @@ int		 wq_rcluster_argv_slot(const struct wq_argv *);
  */
 int		 wq_rcluster_open(struct wq *, const char *,
 		    struct wq_rcluster **);
+/* The same on the cluster of wq's settings (WQ_EUSAGE if it names none). */
+int		 wq_rcluster_open_settings(struct wq *, struct wq_rcluster **);
 void		 wq_rcluster_free(struct wq_rcluster *);
 
 /*

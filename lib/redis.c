@@ -21,6 +21,7 @@
 #include <sys/time.h>
 
 #include "wq-int.h"
+#include "rcluster.h"
 
 static struct timeval
 ms_tv(int ms)
@@ -183,6 +184,61 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 	return NULL;
 }
 
+/*
+ * The primary that holds the namespace's slot on a Redis Cluster: every
+ * key of wq is under the hash tag {ns} (settings.c), so one connection
+ * to that primary is all wq needs, as with one server.  The slot map is
+ * read from the seeds each time: after a failover or a reshard the next
+ * connection finds the new holder.
+ */
+static redisContext *
+connect_cluster(struct wq *wq, char *err, size_t errlen)
+{
+	struct wq_rcluster	*rc;
+	const char		*addr, *colon;
+	redisContext		*c;
+	redisReply		*r;
+	char			 host[256];
+	unsigned		 slot;
+	int			 port, master;
+
+	if (wq_rcluster_open_settings(wq, &rc) != WQ_OK) {
+		snprintf(err, errlen, "%s", wq_error(wq));
+		return NULL;
+	}
+	slot = wq_rcluster_slot(wq->cfg.prefix, strlen(wq->cfg.prefix));
+	addr = wq_rcluster_addr(rc, slot);
+	if (addr == NULL || (colon = strrchr(addr, ':')) == NULL ||
+	    (size_t)(colon - addr) >= sizeof(host) ||
+	    (port = port_of(colon + 1)) == -1) {
+		snprintf(err, errlen, "no primary of the Redis Cluster %s "
+		    "serves slot %u (namespace %s) now", wq->cfg.addr.cluster,
+		    slot, wq->cfg.ns);
+		wq_rcluster_free(rc);
+		return NULL;
+	}
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	wq_rcluster_free(rc);
+	c = wq_redis_open_tcp(wq, host, port, &wq->cfg.addr, err, errlen);
+	if (c == NULL)
+		return NULL;
+	/* The map may be older than a failover that demoted it. */
+	r = redisCommand(c, "ROLE");
+	master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0;
+	if (r)
+		freeReplyObject(r);
+	if (!master) {
+		snprintf(err, errlen, "%s:%d, which held slot %u of the Redis "
+		    "Cluster, is not a primary now", host, port, slot);
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* Close-on-exec, the command timeout, TCP keepalive; else frees c. */
 static int
 setup(redisContext *c, int tcp, int timeout_ms, char *err, size_t errlen)
@@ -237,6 +293,8 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 	redisContext		*c;
 	redisReply		*r;
 
+	if (a->cluster != NULL)
+		return connect_cluster(wq, err, errlen);
 	if (a->sentinels != NULL)
 		c = connect_sentinel(wq, err, errlen);
 	else if (a->unix_socket) {

@@ -12,12 +12,23 @@
  * The error codes (the reply's first word) of a server that cannot serve
  * now but will: a replica, a server loading its data or cut off from its
  * master, a script running too long, memory or disk full, a cluster
- * reconfiguring.  Redis passes them on unchanged from a script's
- * redis.call.  The caller retries them with backoff.
+ * reconfiguring, or a cluster node that no longer holds the namespace's
+ * slot (MOVED, ASK; EXECABORT: a transaction whose commands were
+ * answered so).  Redis passes them on unchanged from a script's
+ * redis.call.  The caller retries them with backoff, on a new
+ * connection, which finds the slot's primary again.
  */
 static const char *const unavail_codes[] = {
 	"READONLY", "LOADING", "MASTERDOWN", "BUSY", "OOM", "MISCONF",
-	"NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "NOAUTH", NULL
+	"NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "NOAUTH", "MOVED", "ASK",
+	"EXECABORT", NULL
+};
+
+/* What a cluster node says of a script (numkeys 0) run on the wrong node
+ * or while the cluster is down: an ERR, told apart by its words. */
+static const char *const unavail_words[] = {
+	"Script attempted to access a non local key",
+	"while the cluster is down", NULL
 };
 
 static int
@@ -31,7 +42,18 @@ reply_unavailable(const char *s)
 		    (s[n] == ' ' || s[n] == '\0'))
 			return 1;
 	}
+	for (i = 0; unavail_words[i] != NULL; i++)
+		if (strstr(s, unavail_words[i]) != NULL)
+			return 1;
 	return 0;
+}
+
+/* An error reply of a server that cannot serve now (see above). */
+int
+wq_reply_unavailable(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    reply_unavailable(r->str);
 }
 
 /*

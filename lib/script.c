@@ -27,7 +27,7 @@ wq_script_argv(struct wq_argv *a, enum wq_script_id id)
 void
 wq_script_prefix(struct wq_argv *a, struct wq *wq)
 {
-	wq_argv_prefix(a, wq->cfg.ns, wq->cfg.events);
+	wq_argv_prefix(a, wq->cfg.prefix, wq->cfg.events);
 }
 
 void

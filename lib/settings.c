@@ -139,6 +139,28 @@ set_number(struct wq *wq, int opt, const char *arg)
 	return wq_seterr(wq, WQ_EUSAGE, "unknown setting");
 }
 
+/*
+ * The keys' prefix: the namespace, or on a Redis Cluster the namespace
+ * as a hash tag, so that every key of it sits in one slot and each
+ * script's keys are on one primary (docs/DESIGN.md, "wq on a Redis
+ * Cluster").
+ */
+static void
+set_prefix(struct wq_settings *c)
+{
+	size_t	n = strlen(c->ns);
+
+	free(c->prefix);
+	if (c->addr.cluster == NULL) {
+		c->prefix = wq_strdup(c->ns);
+		return;
+	}
+	c->prefix = wq_calloc(1, n + 3);
+	c->prefix[0] = '{';
+	memcpy(c->prefix + 1, c->ns, n);
+	c->prefix[n + 1] = '}';
+}
+
 int
 wq_setopt(struct wq *wq, int opt, const char *arg)
 {
@@ -151,16 +173,9 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 	case WQ_OPT_REDIS:
 		if (wq_url_parse(arg, &a, err, sizeof(err)) == -1)
 			return wq_seterr(wq, WQ_EUSAGE, "%s", err);
-		/* libwq's cluster client (rcluster.c) has no user yet:
-		 * the keyspace is not partitioned (docs/DESIGN.md). */
-		if (a.cluster != NULL) {
-			wq_url_clear(&a);
-			return wq_seterr(wq, WQ_EUSAGE, "redis-cluster:// URLs "
-			    "are not supported yet: wq runs on one Redis "
-			    "primary (redis://, unix://, redis-sentinel://)");
-		}
 		wq_url_clear(&c->addr);
 		c->addr = a;
+		set_prefix(c);
 		return set_string(&c->redis_url, arg);
 	case WQ_OPT_API:
 		if (strncmp(arg, "http://", 7) != 0 &&
@@ -176,7 +191,9 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 			return wq_seterr(wq, WQ_EUSAGE, "bad namespace: 1 to "
 			    "64 characters, no spaces, colons or control "
 			    "characters");
-		return set_string(&c->ns, arg);
+		set_string(&c->ns, arg);
+		set_prefix(c);
+		return WQ_OK;
 	case WQ_OPT_QUEUE:
 		if (wq_check_queue(wq, arg) != WQ_OK)
 			return WQ_EUSAGE;
@@ -220,6 +237,7 @@ wq_new(const char *role)
 	wq = wq_calloc(1, sizeof(*wq));
 	wq->role = wq_strdup(role);
 	wq->cfg.ns = wq_strdup("wq");
+	wq->cfg.prefix = wq_strdup("wq");
 	wq->cfg.queue = wq_strdup("default");
 	wq->cfg.ttl = WQ_TTL_DEFAULT;
 	wq->cfg.max_data = WQ_MAX_DATA;
@@ -264,6 +282,7 @@ wq_free(struct wq *wq)
 		explicit_bzero(wq->cfg.token, strlen(wq->cfg.token));
 	free(wq->cfg.token);
 	free(wq->cfg.ns);
+	free(wq->cfg.prefix);
 	free(wq->cfg.queue);
 	free(wq->cfg.name);
 	wq_url_clear(&wq->cfg.addr);

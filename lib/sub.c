@@ -22,7 +22,7 @@ wq_sub_open(struct wq *wq, struct wq_sub *s)
 	char	err[256];
 
 	s->wq = wq;
-	s->prefix_len = strlen(wq->cfg.ns) + 1;
+	s->prefix_len = strlen(wq->cfg.prefix) + 1;
 	if ((s->c = wq_redis_open(wq, err, sizeof(err))) == NULL)
 		return wq_seterr(wq, WQ_EUNAVAIL, "%s", err);
 	return WQ_OK;
@@ -53,7 +53,7 @@ wq_sub_cmd(struct wq_sub *s, const char *cmd, const char *fmt, const char *arg)
 {
 	char	*ch;
 
-	if (asprintf(&ch, fmt, s->wq->cfg.ns, arg) < 0)
+	if (asprintf(&ch, fmt, s->wq->cfg.prefix, arg) < 0)
 		abort();
 	/* (fails only out of memory: abort, as wq_calloc does) */
 	if (redisAppendCommand(s->c, "%s %s", cmd, ch) != REDIS_OK)
@@ -81,7 +81,7 @@ wq_sub_cmd_many(struct wq_sub *s, const char *cmd, const char *fmt,
 		lens[0] = strlen(cmd);
 		for (k = 0; k < m; k++) {
 			if (asprintf((char **)&argv[k + 1], fmt,
-			    s->wq->cfg.ns, ids[i + k]) < 0)
+			    s->wq->cfg.prefix, ids[i + k]) < 0)
 				abort();
 			lens[k + 1] = strlen(argv[k + 1]);
 		}

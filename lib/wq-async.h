@@ -27,6 +27,9 @@ void		 wq_argv_free(struct wq_argv *);
 /* EVALSHA -> EVAL, after a NOSCRIPT reply. */
 void		 wq_script_to_eval(struct wq_argv *);
 int		 wq_reply_noscript(struct redisReply *);
+/* A server that cannot serve now (a replica, a cluster node that does
+ * not hold the namespace's slot, ...): reconnect, which finds it again. */
+int		 wq_reply_unavailable(const struct redisReply *);
 
 /* A submission of n specs that share their settings (one script call). */
 void		 wq_submit_argv(struct wq *, struct wq_spec *, size_t,

@@ -35,7 +35,10 @@ struct wq_settings {
 	char		*redis_url;
 	char		*api_url;
 	char		*token;
-	char		*ns;		/* key prefix without the colon */
+	char		*ns;		/* the namespace, as set */
+	char		*prefix;	/* its keys' prefix without the colon:
+					   ns, or {ns} on a Redis Cluster
+					   (one hash slot; settings.c) */
 	char		*queue;
 	char		*name;		/* node name, or NULL for the default */
 	long		 ttl;		/* seconds */

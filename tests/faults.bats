@@ -129,7 +129,7 @@ worked_of_acked() {
 }
 
 restart_test() {
-	local how=$1 dir sock ids
+	local how=$1 dir sock ids late
 	dir=$(suite_dir)
 	sock="$dir/aof.sock"
 	aof_start always
@@ -147,6 +147,9 @@ restart_test() {
 	# away for 2 s: long enough for the monitor and the workers to see it
 	# (the monitor looks every 0.2 s), however busy the machine
 	wait_for 60 eval '[ "$(sort -u "$dir/acked" | grep -c .)" -gt 50 ]'
+	# a waiter for a job that nobody works until Redis is back
+	late=$(wq-submit --queue later late | jq -r .callback)
+	start waiter wq-status --wait --timeout 120 "$late"
 	kill "-$how" "$(cat "$dir/aof.pid")"
 	sleep 2
 	aof_start always
@@ -160,6 +163,10 @@ restart_test() {
 	grep -q 'connected again' "$dir/w1.log"
 	grep -q '"redis":"unreachable"' "$dir/mon.log"
 	tail -1 "$dir/mon.log" | grep -q '"redis":"ok"'
+	# the waiter waited through it, and answers once its job is worked
+	kill -0 "$(pid_of waiter)"
+	start w3 wq-worker --queue later --exec cat --quiet
+	wait_for 60 grep -q '"status":"worked"' "$dir/waiter.log"
 	stop_started
 	redis-cli -s "$sock" shutdown nosave >/dev/null 2>&1 || true
 	rm -rf "$dir/aof"

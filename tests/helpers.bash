@@ -277,15 +277,7 @@ rcluster_start() {
 	export WQ_RCLUSTER_PORTS
 	for i in 0 1 2 3 4 5; do
 		p=${ports[$i]} bus=${ports[$((i + 6))]}
-		mkdir -p "$dir/rc-$p"
-		redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-			--cluster-port "$bus" \
-			--cluster-config-file "$dir/rc-$p/nodes.conf" \
-			--cluster-node-timeout "${WQ_RCLUSTER_NODE_TIMEOUT:-1000}" \
-			--cluster-replica-validity-factor 0 \
-			--save '' --appendonly no --daemonize yes \
-			--dir "$dir/rc-$p" --pidfile "$dir/rc-$p/pid" \
-			--logfile "$dir/rc-$p/log" >/dev/null || return 1
+		rcluster_node_start "$p" "$bus" || return 1
 		all+=("127.0.0.1:$p")
 	done
 	for p in $WQ_RCLUSTER_PORTS; do
@@ -302,6 +294,23 @@ rcluster_start() {
 	done
 	WQ_RCLUSTER_URL="redis-cluster://$(echo "${all[@]:0:3}" | tr ' ' ,)"
 	export WQ_RCLUSTER_URL
+}
+
+# rcluster_node_start PORT BUS: one node of it (again, after a kill: it
+# rejoins with the nodes.conf it wrote, as a replica if it was failed
+# over meanwhile).
+rcluster_node_start() {
+	local dir=$WQ_SUITE_DIR/rc-$1
+	mkdir -p "$dir"
+	echo "$2" >"$dir/bus"
+	redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes \
+		--cluster-port "$2" \
+		--cluster-config-file "$dir/nodes.conf" \
+		--cluster-node-timeout "${WQ_RCLUSTER_NODE_TIMEOUT:-1000}" \
+		--cluster-replica-validity-factor 0 \
+		--save '' --appendonly no --daemonize yes \
+		--dir "$dir" --pidfile "$dir/pid" \
+		--logfile "$dir/log" >/dev/null
 }
 
 # rcluster_node_ok PORT: the node sees the cluster whole; a replica is

@@ -77,9 +77,14 @@ another_primary() {
 	redis_stop plain
 	[ "${#lines[@]}" -eq 1 ]
 	assert_output --partial "cluster support disabled"
-	# the commands refuse it for now
-	run -2 wq-status --redis "$WQ_RCLUSTER_URL" 0123
-	assert_output --partial "not supported yet"
+	# the commands say the same in one line, their exit codes
+	run -2 wq-status --redis redis-cluster://h:1, C4CA4238A0B923820DCC509A6F75849B
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output --partial "bad Redis URL"
+	run -3 wq-status --redis "redis-cluster://u:s3cret@127.0.0.1:$p" C4CA4238A0B923820DCC509A6F75849B
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output --partial "no seed node of the Redis Cluster"
+	refute_output --partial s3cret
 }
 
 @test "rcluster: the slot of every key is CLUSTER KEYSLOT's, hash tags too" {
