@@ -33,7 +33,7 @@ declare -gA _wq_args=(
 	[wq-queue]='--concurrency --rate --group-concurrency'
 	[wq-events]='--since --jq'
 	[wq-cluster]='--dir --workers --api --port --lb-port --token --sleep
-		--exec --jq --concurrency --grace'
+		--exec --jq --concurrency --grace --redis-cluster --replicas'
 )
 declare -gA _wq_flags=(
 	[wq-submit]='--lines --json --all-or-nothing'
@@ -52,7 +52,7 @@ declare -gA _wq_flags=(
 # wq-cluster's options, by what they go with.
 declare -gA _wq_cluster_opts=(
 	[up]='--dir --workers --api --lb --port --lb-port --token --sleep
-		--exec --jq --concurrency'
+		--exec --jq --concurrency --redis-cluster --replicas'
 	[status]='--dir'
 	[env]='--dir'
 	[scale]='--dir'

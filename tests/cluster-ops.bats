@@ -28,14 +28,42 @@ teardown() {
 		echo "redis-server left running after down" >&2
 		return 1
 	fi
+	left=$(rc_leftovers)
+	if [ -n "$left" ]; then
+		kill $left 2>/dev/null || true
+		echo "Redis Cluster nodes left running after down: $left" >&2
+		return 1
+	fi
 }
 
-# leftovers: the processes whose WQ_REDIS is this test's cluster.
+# leftovers: the processes whose WQ_REDIS is this test's cluster (its
+# redis-server, or the Redis Cluster up --redis-cluster made).
 leftovers() {
-	local p
+	local p url="unix://$C/redis.sock"
+	[ -f "$C/redis-1.port" ] && url=$(rc_url)
 	for p in /proc/[0-9]*; do
-		grep -qzx "WQ_REDIS=unix://$C/redis.sock" "$p/environ" 2>/dev/null &&
+		grep -qzx "WQ_REDIS=$url" "$p/environ" 2>/dev/null &&
 			echo "${p#/proc/}"
+	done
+	return 0
+}
+
+# rc_url: the WQ_REDIS of a cluster of --redis-cluster: its first three
+# nodes.
+rc_url() {
+	echo "redis-cluster://127.0.0.1:$(cat "$C/redis-1.port"),127.0.0.1:$(cat "$C/redis-2.port"),127.0.0.1:$(cat "$C/redis-3.port")"
+}
+
+# rc_leftovers: the pids of the Redis Cluster nodes of this test that
+# still run (on a node's port, a redis-server whose directory is that
+# node's: not another that took the port since).
+rc_leftovers() {
+	local f p
+	for f in "$C"/redis-[0-9]*.port; do
+		[ -f "$f" ] || continue
+		p=$(cat "$f")
+		[ "$(redis-cli -p "$p" config get dir 2>/dev/null | tail -1)" = "${f%.port}" ] &&
+			redis-cli -p "$p" info server | sed -n "s/^process_id:\([0-9]*\).*/\1/p"
 	done
 	return 0
 }
@@ -159,16 +187,20 @@ listening() {
 	assert_output "wq-cluster: no log named worker-9 in $C/logs"
 }
 
-@test "down stops everything it started, waits, and leaves no process behind" {
-	wq-cluster up --dir "$C" --workers 3 2>/dev/null
-	pids=$(wq-cluster status --dir "$C" | jq -r .pid)
-	[ "$(echo "$pids" | wc -l)" = 4 ]
-	for p in $pids; do running "$p"; done
+# down_stops N PIDS: the N processes PIDS run; down stops them and
+# returns only once all of them are gone.
+down_stops() {
+	[ "$(echo "$2" | wc -l)" = "$1" ]
+	for p in $2; do running "$p"; done
 	run wq-cluster down --dir "$C"
 	assert_success
 	assert_output "wq-cluster: down: $C"
-	# down returned only once all of them were gone
-	for p in $pids; do gone "$p"; done
+	for p in $2; do gone "$p"; done
+}
+
+@test "down stops everything it started, waits, and leaves no process behind" {
+	wq-cluster up --dir "$C" --workers 3 2>/dev/null
+	down_stops 4 "$(wq-cluster status --dir "$C" | jq -r .pid)"
 	[ ! -S "$C/redis.sock" ]
 	[ -z "$(ls "$C"/*.pid 2>/dev/null)" ]
 	# the workers said goodbye before Redis went away
@@ -524,4 +556,161 @@ s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); time.sleep(60)"
 	[ -z "$(ls -A "$C" | grep '^\.token\.\|^\.work\.')" ]
 	run wq-cluster env --dir "$C"
 	assert_output --partial "export WQ_TOKEN=s3cret-tok"
+}
+
+# --- up --redis-cluster: a Redis Cluster instead of the one redis-server ---
+
+# snap: status, kept in $S.  in_snap JQ: JQ on each line of it.
+snap() {
+	S=$(wq-cluster status --dir "$C")
+}
+in_snap() {
+	echo "$S" | jq -r "$1"
+}
+
+@test "up --redis-cluster 3 --replicas 1: six nodes with their roles, the workers on them; up twice starts nothing; down leaves no process" {
+	run timeout -k 5 120 wq-cluster up --dir "$C" --redis-cluster 3 --replicas 1 --workers 2 --sleep 0
+	assert_success
+	assert_output --partial "wq-cluster: up in $C: a Redis Cluster of 3 primaries and 3 replica(s) on 127.0.0.1:"
+	assert_output --partial ", 2 worker(s), 0 API instance(s)"
+	url=$(rc_url)
+	assert_output --partial "export WQ_REDIS=$url"
+	[ "$(wq-cluster env --dir "$C")" = "export WQ_REDIS=$url" ]
+	run wq-cluster status --dir "$C"
+	assert_success
+	S=$output
+	[ "$(in_snap .name | tr '\n' ' ')" = "redis-1 redis-2 redis-3 redis-4 redis-5 redis-6 worker-1 worker-2 " ]
+	[ "$(in_snap 'select(.name | startswith("redis-")) | .role' | sort | tr '\n' ' ')" = "primary primary primary replica replica replica " ]
+	# each primary has one replica
+	[ "$(in_snap 'select(.role=="replica") | .replica_of' | sort -u | wc -l)" = 3 ]
+	for r in $(in_snap 'select(.role=="replica") | .replica_of'); do
+		[ "$(in_snap "select(.name==\"$r\") | .role")" = primary ]
+	done
+	# on loopback, AOF on, its own bus port, files in the run directory
+	for n in 1 2 3 4 5 6; do
+		p=$(cat "$C/redis-$n.port")
+		[ "$(in_snap "select(.name==\"redis-$n\") | .address")" = "127.0.0.1:$p" ]
+		[ "$(redis-cli -p "$p" config get bind | tail -1)" = 127.0.0.1 ]
+		[ "$(redis-cli -p "$p" config get appendonly | tail -1)" = yes ]
+		[ "$(redis-cli -p "$p" config get cluster-port | tail -1)" = "$(cat "$C/redis-$n.bus")" ]
+		[ "$(redis-cli -p "$p" config get cluster-require-full-coverage | tail -1)" = no ]
+		[ "$(redis-cli -p "$p" config get dir | tail -1)" = "$C/redis-$n" ]
+		redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok'
+		[ -f "$C/redis-$n/nodes.conf" ]
+	done
+	# the workers are members, and work
+	[ "$(in_snap 'select(.role=="worker") | .node' | sort)" = "$(WQ_REDIS=$url wq-peers | jq -r .name | sort)" ]
+	eval "$(wq-cluster env --dir "$C")"
+	ids=$(seq 50 | wq-submit | jq -r .callback)
+	[ "$(echo "$ids" | wc -l)" = 50 ]
+	run timeout -k 5 60 wq-status --wait --timeout 30 --jq .status $ids
+	assert_success
+	[ "$(echo "$output" | sort | uniq -c | tr -s ' ')" = ' 50 "worked"' ]
+	# up again: the same processes, the same exports, with or without
+	# the flags
+	before=$(in_snap '{name,pid} | tojson')
+	run wq-cluster up --dir "$C"
+	assert_success
+	assert_output --partial "export WQ_REDIS=$url"
+	run wq-cluster up --dir "$C" --redis-cluster 3 --replicas 1 --workers 2
+	assert_success
+	snap
+	[ "$(in_snap '{name,pid} | tojson')" = "$before" ]
+	# the run directory holds this cluster: no other shape, no standalone
+	run wq-cluster up --dir "$C" --redis-cluster 4
+	assert_failure 2
+	assert_output "wq-cluster: run directory $C holds a Redis Cluster of 3 primaries with 1 replica(s) each: wq-cluster does not reshape it (use another --dir)"
+	run wq-cluster up --dir "$C" --port "$(free_port)"
+	assert_failure 2
+	assert_output "wq-cluster: run directory $C holds a Redis Cluster: --port is the one redis-server's (use another --dir)"
+	# a node that died is restarted, and only that one
+	r=$(in_snap 'select(.role=="replica") | .name' | head -1)
+	rpid=$(in_snap "select(.name==\"$r\") | .pid")
+	kill -9 "$rpid"
+	wait_for 20 gone "$rpid"
+	run wq-cluster status --dir "$C"
+	assert_failure 1
+	assert_output --partial '"name":"'"$r"'","role":"replica","pid":'"$rpid"',"alive":false'
+	run timeout -k 5 60 wq-cluster up --dir "$C"
+	assert_success
+	snap
+	[ "$(in_snap "select(.name==\"$r\") | .pid")" != "$rpid" ]
+	[ "$(in_snap "select(.name==\"$r\") | .role")" = replica ]
+	[ "$(in_snap "select(.name != \"$r\") | {name,pid} | tojson")" = "$(echo "$before" | grep -v "\"$r\"")" ]
+	# down stops every node and the workers, and returns once they are
+	# gone
+	down_stops 8 "$(in_snap .pid)"
+	grep -q 'exit: ' "$C/logs/worker-1.log"
+	[ -z "$(ls "$C"/*.pid 2>/dev/null)" ]
+	[ -z "$(rc_leftovers)" ]
+	run wq-cluster env --dir "$C"
+	assert_failure 1
+	run wq-cluster status --dir "$C"
+	assert_failure 1
+	[ "$(echo "$output" | jq -r .alive | sort -u)" = false ]
+	# up again: the same cluster, and what it held (AOF)
+	run timeout -k 5 60 wq-cluster up --dir "$C" --workers 0
+	assert_success
+	assert_output --partial "export WQ_REDIS=$url"
+	run wq-status --jq .status $ids
+	assert_success
+	[ "$(echo "$output" | sort | uniq -c | tr -s ' ')" = ' 50 "worked"' ]
+}
+
+@test "--redis-cluster: fewer than 3 primaries, or not a number, is a usage error, exit 2, and starts nothing" {
+	for m in 0 2 abc -3 ''; do
+		run wq-cluster up --dir "$C" --redis-cluster "$m"
+		assert_failure 2
+		[ "${#lines[@]}" = 1 ]
+		case $m in
+		0|2) assert_output "wq-cluster: bad --redis-cluster $m: a Redis Cluster has 3 primaries or more" ;;
+		*) assert_output "wq-cluster: bad --redis-cluster: a number" ;;
+		esac
+	done
+	run wq-cluster up --dir "$C" --redis-cluster 3 --replicas x
+	assert_failure 2
+	assert_output "wq-cluster: bad --replicas: a number"
+	run wq-cluster up --dir "$C" --replicas 1
+	assert_failure 2
+	assert_output "wq-cluster: --replicas goes with --redis-cluster M"
+	run wq-cluster up --dir "$C" --redis-cluster 30 --replicas 3
+	assert_failure 2
+	assert_output "wq-cluster: --redis-cluster 30 --replicas 3: at most 100 Redis nodes on one machine"
+	run wq-cluster up --dir "$C" --redis-cluster 3 --port 7000
+	assert_failure 2
+	assert_output "wq-cluster: --port is the one redis-server's: the nodes of --redis-cluster take free ports from 16379"
+	[ ! -e "$C" ]
+}
+
+@test "--redis-cluster on a run directory of a standalone redis-server is refused, exit 2" {
+	wq-cluster up --dir "$C" --workers 0 2>/dev/null
+	run wq-cluster up --dir "$C" --redis-cluster 3
+	assert_failure 2
+	assert_output "wq-cluster: run directory $C holds a standalone redis-server: a Redis Cluster needs another --dir"
+	# down, it still holds that server's data
+	wq-cluster down --dir "$C" 2>/dev/null
+	run wq-cluster up --dir "$C" --redis-cluster 3
+	assert_failure 2
+	[ -z "$(ls "$C" | grep '^redis-')" ]
+}
+
+@test "a Redis Cluster that could not be made is undone: exit 3, no node left, and nothing of it kept" {
+	bin="$(suite_dir)/bin$BATS_TEST_NUMBER"
+	mkdir -p "$bin"
+	cp "$WQ_SRCDIR/cmd/wq-cluster" "$bin/"
+	printf '#!/bin/sh\n[ "$1" = --cluster ] && { echo "*** ERROR: no way" >&2; exit 1; }\nexec %s "$@"\n' \
+		"$(command -v redis-cli)" >"$bin/redis-cli"
+	chmod +x "$bin/redis-cli"
+	run env PATH="$bin:$PATH" "$bin/wq-cluster" up --dir "$C" --redis-cluster 3 --workers 0
+	assert_failure 3
+	assert_output "wq-cluster: redis-cli --cluster create failed: *** ERROR: no way (see $C/logs/cluster-create.log)"
+	[ -z "$(ls "$C" | grep '^redis-')" ]
+	# the three nodes it had started were stopped
+	for n in 1 2 3; do
+		grep -q 'Ready to accept connections' "$C/logs/redis-$n.log"
+		grep -q 'Redis is now ready to exit' "$C/logs/redis-$n.log"
+	done
+	run wq-cluster status --dir "$C"
+	assert_failure 1
+	assert_output "wq-cluster: no cluster in $C"
 }
