@@ -284,6 +284,7 @@ worker_jq_start(struct worker *w, struct wq_claim *cs, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		r->q[r->qn].c = cs[i];
+		r->q[r->qn].stuck = 0;
 		r->q[r->qn++].cancelled = 0;
 	}
 	free(cs);
@@ -496,9 +497,14 @@ jq_gone(struct worker *w)
 		jq_end_all(w, WQ_DONE_BACK, NULL);
 		r->handback = 0;
 	} else if (r->h < r->qn && !r->for_cancel) {
-		cur = r->stuck != (size_t)-1 ? r->stuck : jq_cur(r);
+		/* The job killed at its timeout, found by its mark: results
+		 * read since the kill moved the jobs in q (and its own may
+		 * have come just before it: then it is not here). */
+		for (cur = r->h; cur < r->qn && !r->q[cur].stuck; cur++)
+			;
+		if (r->timeout_s == 0)
+			cur = jq_cur(r);
 		jq_why(r, why, sizeof(why));
-		/* (its result may have come just before the kill) */
 		if (cur >= r->h && cur < r->qn)
 			jq_ended(w, cur, WQ_DONE_FAIL, jv_null(), why);
 	}
@@ -506,7 +512,6 @@ jq_gone(struct worker *w)
 		if (r->q[i].cancelled)
 			jq_ended(w, i, WQ_DONE_FAIL, jv_null(), NULL);
 	r->timeout_s = 0;
-	r->stuck = (size_t)-1;
 	r->for_cancel = 0;
 	if (r->h < r->qn) {
 		if (jq_fork(w) == -1) {
@@ -540,7 +545,7 @@ worker_jq_service(struct worker *w)
 			r->for_cancel = 1;
 		else {
 			cur = jq_cur(r);
-			r->stuck = cur;
+			r->q[cur].stuck = 1;
 			r->timeout_s = r->q[cur].c.timeout > 0 ?
 			    r->q[cur].c.timeout : w->o.timeout;
 		}

@@ -61,7 +61,6 @@ worker_slots_init(struct worker *w)
 		w->slots[i].in_fd = w->slots[i].out_fd =
 		    w->slots[i].err_fd = w->slots[i].prog_fd = -1;
 	w->jq_run.in_fd = w->jq_run.out_fd = -1;
-	w->jq_run.stuck = (size_t)-1;
 }
 
 static int

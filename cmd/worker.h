@@ -70,6 +70,8 @@ struct jqshared;
 struct jqjob {
 	struct wq_claim	 c;
 	int		 cancelled;	/* its result is not wanted */
+	int		 stuck;		/* the child was killed at its
+					   timeout */
 };
 
 /* --jq: the child that runs the program, and the jobs given to it. */
@@ -83,7 +85,6 @@ struct jqrun {
 	char		*in, *buf;	/* to write; read, not a line yet */
 	size_t		 in_len, in_off, len, cap;
 	struct jqshared	*sh;		/* the job it runs, since when */
-	size_t		 stuck;		/* the job timed out, or -1 */
 	long		 timeout_s;
 	int		 exited, status, killed, handback;
 	int		 for_cancel;	/* killed: its next job was cancelled */
