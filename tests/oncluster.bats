@@ -2,7 +2,8 @@
 # wq on a real Redis Cluster of 3 primaries and 3 replicas
 # (rcluster_start, helpers.bash), through redis-cluster:// URLs: the
 # namespace in one hash slot on one primary (docs/DESIGN.md section 24);
-# submit, work and wait; membership and messages; the API; and a
+# submit, work and wait; membership and messages; the API; bad URLs and
+# a cluster that is down (exit 3, nothing written); and a
 # failover: the namespace's primary killed with SIGKILL under
 # --wait-replicas 1, every acknowledged job worked, the old primary back
 # as a replica, the worker, a waiter and the API going on without a
@@ -26,7 +27,15 @@ setup() {
 		redis-cli -p "$p" flushall >/dev/null
 	done
 }
-teardown() { api_teardown; }
+teardown() {
+	local p
+	# a test that froze nodes and failed halfway leaves none frozen
+	for p in $WQ_RCLUSTER_PORTS; do
+		kill -CONT "$(cat "$(suite_dir)/rc-$p/pid" 2>/dev/null)" \
+		    2>/dev/null || true
+	done
+	api_teardown
+}
 
 # owner KEY: the client port of the primary of KEY's slot.
 owner() {
@@ -126,6 +135,41 @@ keys_on() {
 	for p in $(rcluster_primaries); do
 		[ "$(keys_on "$p")" -eq 0 ]
 	done
+}
+
+# replica_of PORT: the client port of a replica of the primary PORT.
+replica_of() {
+	local id
+	id=$(redis-cli -p "$1" cluster myid)
+	redis-cli -p "$1" cluster nodes |
+	    awk -v id="$id" '$4 == id { split($2, a, "[:@]"); print a[2]; exit }'
+}
+
+@test "oncluster: a cluster that is down: exit 3, one line, nothing written; then it serves again" {
+	local home other rep d
+	d=$(suite_dir)
+	home=$(owner '{wq}:x')
+	other=$(rcluster_primaries | grep -vx "$home" | head -1)
+	rep=$(replica_of "$other")
+	[ -n "$rep" ]
+	# a shard frozen whole (no replica to take over): its slots have no
+	# primary, so the cluster says it is down, for every slot
+	kill -STOP "$(cat "$d/rc-$other/pid")" "$(cat "$d/rc-$rep/pid")"
+	wait_for 30 sh -c "redis-cli -p $home cluster info | grep -q cluster_state:fail"
+	run -3 wq-submit --queue down a b c
+	local out1=$output n1=${#lines[@]}
+	run -3 wq-status C4CA4238A0B923820DCC509A6F75849B
+	kill -CONT "$(cat "$d/rc-$other/pid")" "$(cat "$d/rc-$rep/pid")"
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output --partial "CLUSTERDOWN"
+	[ "$n1" -eq 1 ]
+	[[ $out1 == *CLUSTERDOWN* ]]
+	wait_for 30 sh -c "redis-cli -p $home cluster info | grep -q cluster_state:ok"
+	# nothing of the refused submission was written
+	[ "$(redis-cli -p "$home" llen '{wq}:queue:down')" -eq 0 ]
+	run timeout -k 5 30 wq-submit --queue down a
+	assert_success
+	assert_output --partial '"status":"accepted"'
 }
 
 # submit_batches N DIR: N batches of 50 jobs each with --wait-replicas
