@@ -184,7 +184,7 @@ _wq_value() {
 	--queue) _wq_reply "$(_wq_queues)" "$3" ;;
 	--redis)
 		[[ $3 == *:* ]] && return
-		_wq_reply 'redis:// unix:// redis-sentinel://' "$3"
+		_wq_reply 'redis:// unix:// redis-sentinel:// redis-cluster://' "$3"
 		_wq_nospace
 		;;
 	--api) [[ $1 == wq-cluster ]] && return

@@ -252,6 +252,18 @@ start_node() {
 	assert_output "$(printf 'delayed\ndead')"
 }
 
+@test "bash: --redis offers the URL schemes wq accepts, and each parses" {
+	local u
+	run bash_complete wq-submit --redis ''
+	assert_output "$(printf '%s\n' redis:// unix:// redis-sentinel:// redis-cluster://)"
+	# each scheme the completion offers is one that --redis takes
+	# (unreachable: exit 3, not 2)
+	for u in redis://127.0.0.1:1/0 unix:///nonexistent.sock \
+	    redis-sentinel://127.0.0.1:1/m redis-cluster://127.0.0.1:1; do
+		run -3 wq-status --redis "$u" C4CA4238A0B923820DCC509A6F75849B
+	done
+}
+
 @test "bash: --list offers the states wq-status accepts" {
 	run bash_complete wq-status --list ''
 	assert_output "$(printf '%s\n' pending delayed working failed dead)"
