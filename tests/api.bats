@@ -221,7 +221,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 		curl -s "$url/api/v1/work/$id?wait=20" >"$(suite_dir)/w$i.out" &
 		pids+=($!)
 	done
-	wait_for 20 sh -c "[ \$(redis-cli -s '$WQ_TEST_SOCK' pubsub numsub wq:done:$id | tail -1) -ge 1 ]"
+	wait_for 20 sh -c "[ \$(rcli pubsub numsub wq:done:$id | tail -1) -ge 1 ]"
 	[ "$(rcli pubsub numsub "wq:done:$id" | tail -1)" -le 2 ]
 	start worker wq-worker --sleep 0.5
 	wait "${pids[@]}"
@@ -229,7 +229,7 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 		jq -e '.status == "worked"' "$(suite_dir)/w$i.out"
 	done
 	# the channels are left once nobody waits
-	wait_for 20 sh -c "[ \$(redis-cli -s '$WQ_TEST_SOCK' pubsub numsub wq:done:$id | tail -1) = 0 ]"
+	wait_for 20 sh -c "[ \$(rcli pubsub numsub wq:done:$id | tail -1) = 0 ]"
 }
 
 @test "?wait gives the record as it is when the time is up; unknown ids at once" {
@@ -348,13 +348,16 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	[ "$(echo "$body" | grep '^# TYPE' | sort | uniq -d)" = "" ]
 }
 
+# Standalone: one server shut down and started again at its address; on
+# a Redis Cluster its replica takes over instead (tests/rcluster.bats).
+# bats test_tags=standalone
 @test "503 with Retry-After while Redis is down, then it recovers by itself" {
 	api_start api
 	url=$(api_url api)
 	http POST "$url/api/v1/work" -d '{"data":"before"}'
 	[ "$code" = 200 ]
 	rcli shutdown nosave >/dev/null 2>&1 || true
-	wait_for 20 sh -c "! redis-cli -s '$WQ_TEST_SOCK' ping"
+	wait_for 20 sh -c "! rcli ping"
 	for p in /healthz /api/v1/queues /metrics "/api/v1/work/$ID_FOO?wait=5"; do
 		http GET "$url$p"
 		[ "$code" = 503 ] || { echo "$p -> $code"; false; }
@@ -416,6 +419,9 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	[ "$(rcli sismember wq:queues two)" = 0 ]
 }
 
+# Standalone: a Redis Cluster fails over a primary stalled past its node
+# timeout, so a stall there is a failover (tests/rcluster.bats).
+# bats test_tags=standalone
 @test "a Redis that stops answering: 503 after the stall limit, then recovery" {
 	api_start api
 	url=$(api_url api)
@@ -499,6 +505,9 @@ ID_FOO=ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	[ "$(rcli llen wq:queue:default)" = 50 ]
 }
 
+# Standalone: no Redis left by shutting one server down; on a Redis
+# Cluster its replica takes over.
+# bats test_tags=standalone
 @test "stopping: promptly on SIGTERM even without Redis; SIGKILL takes the workers along" {
 	api_start api
 	url=$(api_url api)

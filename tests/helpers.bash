@@ -8,10 +8,18 @@
 #   teardown()      { stop_started; }
 #
 # bats-support and bats-assert come from Debian's packages.
+#
+# WQ_TEST_REDIS=cluster runs a suite against a Redis Cluster instead
+# (tests/run then leaves out its tests tagged standalone): the suite's
+# Redis is 3 primaries and 3 replicas on loopback ports (rcluster_start),
+# WQ_REDIS its redis-cluster:// URL, and rcli talks to the primary that
+# holds the namespace's slot, writing the keys wq:... as wq names them on
+# a cluster, {wq}:... (docs/HACKING.md, "Against a Redis Cluster").
 
 WQ_SRCDIR=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 WQ_BUILDDIR=${WQ_BUILDDIR:-$WQ_SRCDIR}
-export PATH="$WQ_BUILDDIR/cmd:$WQ_SRCDIR/cmd:$PATH"
+# (tests/bin: rcli, redis-cli on the suite's Redis)
+export PATH="$WQ_BUILDDIR/cmd:$WQ_SRCDIR/cmd:$WQ_SRCDIR/tests/bin:$PATH"
 bats_load_library bats-support
 bats_load_library bats-assert
 
@@ -29,10 +37,16 @@ suite_dir() {
 }
 
 # redis_start [NAME [extra redis-server args...]]: a redis-server on a
-# unix socket; exports WQ_REDIS (for the first one started).
+# unix socket; exports WQ_REDIS (for the first one started).  With
+# WQ_TEST_REDIS=cluster the suite's Redis (NAME redis, the default) is a
+# Redis Cluster instead, and takes no server arguments.
 redis_start() {
 	local name=${1:-redis} dir sock
 	shift || true
+	if [ "$name" = redis ] && [ "${WQ_TEST_REDIS:-}" = cluster ]; then
+		redis_start_cluster "$@"
+		return
+	fi
 	suite_dir_init
 	dir=$WQ_SUITE_DIR
 	sock="$dir/$name.sock"
@@ -71,6 +85,14 @@ pid_reap() {
 redis_stop() {
 	local name=${1:-redis} dir pid
 	dir=$(suite_dir)
+	if [ "$name" = redis ] && [ -n "${WQ_TEST_PORT:-}" ]; then
+		rcluster_stop
+		unset WQ_TEST_PORT WQ_TEST_PRIMARIES
+		[ -n "${WQ_KEEP_SUITE_DIR:-}" ] && return 0
+		stop_started
+		rm -rf "$dir"
+		return 0
+	fi
 	[ -f "$dir/$name.pid" ] || return 0
 	# gone already (it removes its pidfile as it exits): nothing to stop
 	if pid=$(cat "$dir/$name.pid" 2>/dev/null); then
@@ -83,12 +105,46 @@ redis_stop() {
 	fi
 }
 
-rcli() {
-	redis-cli -s "$WQ_TEST_SOCK" "$@"
+redis_flush() {
+	local p
+	if [ -z "${WQ_TEST_PORT:-}" ]; then
+		rcli flushall >/dev/null
+		return
+	fi
+	for p in $WQ_TEST_PRIMARIES; do
+		redis-cli -p "$p" flushall >/dev/null || return 1
+	done
 }
 
-redis_flush() {
-	rcli flushall >/dev/null
+# redis_url_auth USER PASSWORD: the URL of the suite's Redis with these
+# credentials (USER empty: the password alone).  On a cluster its one
+# seed is the primary rcli talks to, whose CONFIG and ACL a test sets:
+# the node that holds the namespace's keys too.
+redis_url_auth() {
+	if [ -n "${WQ_TEST_PORT:-}" ]; then
+		echo "redis-cluster://$1:$2@127.0.0.1:$WQ_TEST_PORT"
+	elif [ -n "$1" ]; then
+		echo "unix://$WQ_TEST_SOCK?user=$1&password=$2"
+	else
+		echo "unix://$WQ_TEST_SOCK?password=$2"
+	fi
+}
+
+# redis_start_cluster: the suite's Redis as a Redis Cluster (redis_start
+# with WQ_TEST_REDIS=cluster).  Exports WQ_REDIS, WQ_TEST_PORT (the
+# primary of the slot of the namespace wq) and WQ_TEST_PRIMARIES.
+redis_start_cluster() {
+	local slot
+	if [ $# -gt 0 ]; then
+		echo "redis_start: server arguments ($*) on a cluster" >&2
+		return 1
+	fi
+	rcluster_start || return 1
+	WQ_TEST_PRIMARIES=$(rcluster_primaries | tr '\n' ' ')
+	slot=$(redis-cli -p "${WQ_TEST_PRIMARIES%% *}" cluster keyslot wq) ||
+	    return 1
+	WQ_TEST_PORT=$(rcluster_slot_primary "$slot") || return 1
+	export WQ_REDIS=$WQ_RCLUSTER_URL WQ_TEST_PORT WQ_TEST_PRIMARIES
 }
 
 # start NAME CMD...: run a command in the background, stderr and stdout
@@ -197,7 +253,7 @@ redis_ms() {
 # $(suite_dir)/NAME.log until the test ends.  beats_of NAME [NODE]: the
 # beats recorded, "node ms" a line, in order of time, each once.
 beats_watch() {
-	start "$1" redis-cli -s "$WQ_TEST_SOCK" -r -1 -i 0.02 eval "
+	start "$1" rcli -r -1 -i 0.02 eval "
 		local z = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 		local o = {}
 		for i = 1, #z, 2 do o[#o + 1] = z[i] .. ' ' .. z[i + 1] end
@@ -341,6 +397,27 @@ rcluster_stop() {
 		pid_reap "${p%%:*}" "${p#*:}"
 	done
 	return 0
+}
+
+# rcluster_slot_primary SLOT: the client port of the primary that holds
+# SLOT now, as CLUSTER NODES tells.
+rcluster_slot_primary() {
+	local p
+	p=$(redis-cli -p "${WQ_RCLUSTER_PORTS%% *}" cluster nodes |
+	    awk -v s="$1" '$3 ~ /master/ {
+		for (i = 9; i <= NF; i++) {
+			if ($i !~ /^[0-9]/) continue
+			n = split($i, r, "-")
+			if (s + 0 >= r[1] + 0 && s + 0 <= r[n] + 0) {
+				sub(/@.*/, "", $2)
+				sub(/.*:/, "", $2)
+				print $2
+				exit
+			}
+		}
+	}')
+	[ -n "$p" ] || { echo "no primary holds slot $1" >&2; return 1; }
+	echo "$p"
 }
 
 # rcluster_primaries: the client ports of the nodes that are primaries

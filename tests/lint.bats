@@ -18,7 +18,7 @@ load helpers
 	local d
 	d=$(mktemp -d "${TMPDIR:-/tmp}/wq-lint.XXXXXX")
 	(cd "$WQ_SRCDIR" && tar cf - lib cmd kore-api fuzz man scripts bench \
-		tests/run tests/helpers.bash tests/api-helpers.bash .ci) |
+		tests/run tests/bin tests/helpers.bash tests/api-helpers.bash .ci) |
 		(cd "$d" && tar xf -)
 	{
 		printf '\nstatic void\nlint_bad(char *b)\n{\n'

@@ -149,7 +149,7 @@ resubscribed() {
 @test "wq-status --wait: the subscriber link broken, it subscribes again and still sees the end" {
 	id=$(wq-submit patient | jq -r .callback)
 	start st sh -c "wq-status --wait --timeout 60 $id >'$out'"
-	wait_for 30 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
+	wait_for 30 sh -c "[ \"\$(rcli pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
 	old=$(pubsub_clients)
 	[ -n "$old" ]
 	rcli client kill type pubsub >/dev/null
@@ -202,7 +202,7 @@ ended_subs() {
 	rcli acl setuser old on '>pw' resetchannels '+@all' '~*' \
 	    '&wq:done:*' '&wq:wake:*' >/dev/null
 	seq 300 | wq-submit --lines >"$BATS_TEST_TMPDIR/ids"
-	start st sh -c "WQ_REDIS='unix://$WQ_TEST_SOCK?user=old&password=pw' wq-status --wait --timeout 120 <'$BATS_TEST_TMPDIR/ids' >'$out'"
+	start st sh -c "WQ_REDIS='$(redis_url_auth old pw)' wq-status --wait --timeout 120 <'$BATS_TEST_TMPDIR/ids' >'$out'"
 	wait_for 30 eval '[ "$(rcli pubsub channels "wq:done:*" | grep -c .)" = 300 ]'
 	start w1 wq-worker --jq .
 	wait_for 60 sh -c "! kill -0 $(pid_of st) 2>/dev/null"
@@ -214,7 +214,7 @@ ended_subs() {
 @test "wq-status --wait stops when its reader has gone, though its input stays open" {
 	wq-submit a b >/dev/null
 	start w1 wq-worker --jq .
-	wait_for 30 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 2 ]"
+	wait_for 30 sh -c "[ \"\$(rcli get wq:stats:worked)\" = 2 ]"
 	start st sh -c "wq-status --wait <'$fifo' | head -1 >'$out'"
 	open_producer
 	md5id a >&5
@@ -235,7 +235,7 @@ ended_subs() {
 @test "wq-status --wait of ended ids prints their records, in input order, byte for byte as wq-status" {
 	seq 300 | wq-submit --lines >/dev/null
 	start w1 wq-worker --jq '{n: ., s: ("x\u0001" + .)}'
-	wait_for 60 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 300 ]"
+	wait_for 60 sh -c "[ \"\$(rcli get wq:stats:worked)\" = 300 ]"
 	seq 300 | wq-submit --lines >"$BATS_TEST_TMPDIR/ids"
 	wq-status <"$BATS_TEST_TMPDIR/ids" >"$BATS_TEST_TMPDIR/plain"
 	wq-status --wait <"$BATS_TEST_TMPDIR/ids" >"$out"
@@ -251,7 +251,7 @@ ended_subs() {
 	seq 40000 | wq-submit --lines >/dev/null
 	start w1 wq-worker --jq . --quiet
 	start w2 wq-worker --jq . --quiet
-	wait_for 600 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 40000 ]"
+	wait_for 600 sh -c "[ \"\$(rcli get wq:stats:worked)\" = 40000 ]"
 	stop_started
 	# A sanitizer's quarantine keeps what is freed: bounded too, here.
 	start st sh -c "exec env ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}quarantine_size_mb=1 wq-status --wait <'$fifo' >'$out'"

@@ -100,7 +100,7 @@ teardown() { stop_started; }
 	# finish it by hand as a worker would, then let it expire
 	start w wq-worker --jq . --ttl 1
 	wait_for 20 status_is "$id" worked
-	wait_for 20 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK exists wq:job:$id) = 0 ]"
+	wait_for 20 sh -c "[ \$(rcli exists wq:job:$id) = 0 ]"
 	run wq-submit foo
 	assert_success
 	refute_output --partial duplicate
@@ -191,7 +191,7 @@ teardown() { stop_started; }
 
 @test "a wrong password is refused without echoing it" {
 	rcli config set requirepass sesame >/dev/null
-	run wq-submit --redis "unix://$WQ_TEST_SOCK?password=wrong" foo
+	run wq-submit --redis "$(redis_url_auth "" wrong)" foo
 	rcli -a sesame --no-auth-warning config set requirepass '' >/dev/null
 	assert_failure 3
 	refute_output --partial wrong
@@ -217,7 +217,7 @@ teardown() { stop_started; }
 @test "a bulk submission survives the scripts being flushed under it" {
 	# wq_submit keeps two script calls in flight; a NOSCRIPT in the
 	# middle is redone by EVAL, in order, each job queued once.
-	start flusher sh -c 'while :; do redis-cli -s "$WQ_TEST_SOCK" script flush >/dev/null; sleep 0.01; done'
+	start flusher sh -c 'while :; do rcli script flush >/dev/null; sleep 0.01; done'
 	seq 20000 | wq-submit --lines >"$(suite_dir)/answers"
 	[ "$(wc -l <"$(suite_dir)/answers")" = 20000 ]
 	[ "$(grep -c '"status":"accepted"' "$(suite_dir)/answers")" = 20000 ]
@@ -239,10 +239,10 @@ teardown() { stop_started; }
 
 @test "an ACL user and its password from the URL" {
 	rcli acl setuser wqacl on '>pw-acl' '~*' '&*' '+@all' >/dev/null
-	run wq-submit --redis "unix://$WQ_TEST_SOCK?user=wqacl&password=pw-acl" foo
+	run wq-submit --redis "$(redis_url_auth wqacl pw-acl)" foo
 	assert_success
 	assert_output --partial ACBD18DB4CC2F85CEDEF654FCCC4A4D8
-	run wq-status --redis "unix://$WQ_TEST_SOCK?user=wqacl&password=nope" ACBD18DB4CC2F85CEDEF654FCCC4A4D8
+	run wq-status --redis "$(redis_url_auth wqacl nope)" ACBD18DB4CC2F85CEDEF654FCCC4A4D8
 	rcli acl deluser wqacl >/dev/null
 	assert_failure 3
 	refute_output --partial nope

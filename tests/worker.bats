@@ -119,7 +119,7 @@ teardown() { stop_started; }
 @test "a retry waits in delayed:<q> with retry_at" {
 	id=$(wq-submit bad | jq -r .callback)
 	start w1 wq-worker --exec 'exit 1' --max-attempts 2 --backoff 30
-	wait_for 20 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK zcard wq:delayed:default) = 1 ]"
+	wait_for 20 sh -c "[ \$(rcli zcard wq:delayed:default) = 1 ]"
 	run wq-status "$id"
 	assert_output --partial '"status":"pending"'
 	assert_output --partial '"retry_at":'
@@ -266,14 +266,14 @@ hgetalls() {
 	id=$(md5id n7)
 	# a pattern subscriber is not counted by PUBSUB NUMSUB: it sees what
 	# the workers publish without making them publish
-	start spy redis-cli -s "$WQ_TEST_SOCK" psubscribe 'wq:done:*'
+	start spy rcli psubscribe 'wq:done:*'
 	start s1 wq-status --wait "$id"
-	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
+	wait_for 20 sh -c "[ \"\$(rcli pubsub numsub wq:done:$id | tail -1)\" = 1 ]"
 	start w1 wq-worker --jq . --batch 16
 	wait_for 20 sh -c "! kill -0 $(pid_of s1)"
 	run log_of s1
 	assert_output --partial '"status":"worked"'
-	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 50 ]"
+	wait_for 20 sh -c "[ \"\$(rcli get wq:stats:worked)\" = 50 ]"
 	run grep -c '^wq:done:[0-9A-F]' "$(suite_dir)/spy.log"
 	assert_output 1
 	run grep -A1 '^wq:done:[0-9A-F]' "$(suite_dir)/spy.log"
@@ -291,19 +291,19 @@ ended_ids() {
 @test "ended names every job a call ends, once someone follows it" {
 	for i in $(seq 30); do echo "a$i"; done | wq-submit --lines >/dev/null
 	# a pattern subscriber is not counted: nothing is published for it
-	start spy redis-cli -s "$WQ_TEST_SOCK" psubscribe 'wq:ended*'
+	start spy rcli psubscribe 'wq:ended*'
 	wait_for 20 sh -c "grep -q psubscribe '$(suite_dir)/spy.log'"
 	start w1 wq-worker --jq 'if . == "b7" then error("no") else . end' \
 	    --batch 16
-	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 30 ]"
+	wait_for 20 sh -c "[ \"\$(rcli get wq:stats:worked)\" = 30 ]"
 	[ -z "$(ended_ids "$(suite_dir)/spy.log")" ]
 	# someone follows ended: every end is named once, a failure too
-	start sub redis-cli -s "$WQ_TEST_SOCK" subscribe wq:ended
-	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK pubsub numsub wq:ended | tail -1)\" = 1 ]"
+	start sub rcli subscribe wq:ended
+	wait_for 20 sh -c "[ \"\$(rcli pubsub numsub wq:ended | tail -1)\" = 1 ]"
 	for i in $(seq 50); do echo "b$i"; done |
 	    wq-submit --lines --max-attempts 1 | jq -r .callback | sort \
 	    >"$BATS_TEST_TMPDIR/ids"
-	wait_for 20 sh -c "[ \"\$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked)\" = 79 ]"
+	wait_for 20 sh -c "[ \"\$(rcli get wq:stats:worked)\" = 79 ]"
 	[ "$(job_status "$(md5id b7)")" = failed ]
 	spy="$(suite_dir)/spy.log"
 	wait_for 20 eval '[ "$(ended_ids "$spy" | wc -l)" -ge 50 ]'
@@ -384,7 +384,7 @@ ended_ids() {
 	wq-submit --queue low l1 l2 >/dev/null
 	wq-submit --queue high h1 h2 >/dev/null
 	start w1 wq-worker --exec 'cat' --queue high --queue low
-	wait_for 20 sh -c "[ \$(redis-cli -s $WQ_TEST_SOCK get wq:stats:worked) = 4 ]"
+	wait_for 20 sh -c "[ \$(rcli get wq:stats:worked) = 4 ]"
 	# the high jobs started before the low ones
 	hi=$(wq-submit --queue high h2 | jq -r .started_at)
 	lo=$(wq-submit --queue low l1 | jq -r .started_at)
@@ -393,7 +393,7 @@ ended_ids() {
 
 @test "after a broken link, jobs claimed unknowingly are handed back" {
 	start w1 wq-worker --exec cat --name rec --queue main
-	wait_for 20 sh -c "[ -n \"\$(redis-cli -s $WQ_TEST_SOCK zscore wq:nodes rec)\" ]"
+	wait_for 20 sh -c "[ -n \"\$(rcli zscore wq:nodes rec)\" ]"
 	# a claim whose reply was lost: the job sits in the node's active
 	# list, working under its name, and the node never heard of it
 	id=$(wq-submit --queue side lost | jq -r .callback)
