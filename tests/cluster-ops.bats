@@ -606,8 +606,32 @@ in_snap() {
 	run timeout -k 5 60 wq-status --wait --timeout 30 --jq .status $ids
 	assert_success
 	[ "$(echo "$output" | sort | uniq -c | tr -s ' ')" = ' 50 "worked"' ]
+	# the namespace's slot moved to another primary as deploy/README.md
+	# says, nothing of wq running: its keys all go, and wq goes on there
+	wq-cluster scale worker=0 --dir "$C" 2>/dev/null
+	slot=$(redis-cli -p "$(cat "$C/redis-1.port")" cluster keyslot '{wq}')
+	for p in $(in_snap 'select(.role=="primary") | .address' | cut -d: -f2); do
+		if [ "$(redis-cli -p "$p" cluster countkeysinslot "$slot")" -gt 0 ]; then
+			from=$p
+		else
+			to=$p
+		fi
+	done
+	block=$(sed -n '/^<!-- tests\/cluster-ops.bats runs this block -->$/,/^```$/p' \
+		"$WQ_SRCDIR/deploy/README.md" | sed '1,2d; $d')
+	[ -n "$block" ]
+	run env SEED="127.0.0.1:$from" FROM="127.0.0.1:$from" TO="127.0.0.1:$to" \
+		timeout -k 5 60 bash -c "$block"
+	assert_success
+	[ "$(redis-cli -p "$from" cluster countkeysinslot "$slot")" = 0 ]
+	[ "$(redis-cli -p "$to" cluster countkeysinslot "$slot")" -gt 50 ]
+	wq-cluster scale worker=2 --dir "$C" 2>/dev/null
+	run timeout -k 5 60 wq-status --wait --timeout 30 --jq .status $ids $(wq-submit after-the-move | jq -r .callback)
+	assert_success
+	[ "$(echo "$output" | sort | uniq -c | tr -s ' ')" = ' 51 "worked"' ]
 	# up again: the same processes, the same exports, with or without
 	# the flags
+	snap
 	before=$(in_snap '{name,pid} | tojson')
 	run wq-cluster up --dir "$C"
 	assert_success

@@ -31,21 +31,23 @@ teardown() {
 
 # compose ARGS...: docker-compose on our file, with a password and none
 # of the optional settings from the caller's environment.
-# CENV: more VAR=VALUE settings for it.
+# CENV: more VAR=VALUE settings for it; CFILES: more -f FILE after ours.
 CENV=()
+CFILES=()
 compose() {
 	env -u WQ_TOKEN -u WQ_WORKER_ARGS -u WQ_API_WORKERS -u WQ_HTTP_PORT \
 		-u WQ_IMAGE -u WQ_NAMESPACE -u WQ_QUEUE -u WQ_TTL -u WQ_MAX_DATA \
-		REDIS_PASSWORD="$PW" "${CENV[@]}" \
+		-u WQ_REDIS_SEEDS REDIS_PASSWORD="$PW" "${CENV[@]}" \
 		docker-compose --project-directory "$WQ_SRCDIR" \
-		-f "$WQ_SRCDIR/docker-compose.yml" "$@"
+		-f "$WQ_SRCDIR/docker-compose.yml" "${CFILES[@]}" "$@"
 }
 
 # config: the interpolated configuration, as JSON, with the strings as
 # Docker gets them ("$$" in the output of config is a "$").  Without
-# CENV, the one of setup_file.
+# CENV and CFILES, the one of setup_file.
 config() {
-	if [ ${#CENV[@]} -eq 0 ] && [ -s "$(suite_dir)/config.json" ]; then
+	if [ ${#CENV[@]} -eq 0 ] && [ ${#CFILES[@]} -eq 0 ] &&
+	    [ -s "$(suite_dir)/config.json" ]; then
 		cat "$(suite_dir)/config.json"
 		return
 	fi
@@ -451,4 +453,29 @@ EOC
 	run env WQ_REDIS="redis-sentinel://127.0.0.1:$s/wq?password=wrong" wq-submit x
 	assert_failure 3
 	refute_output --partial wrong
+}
+
+@test "deploy/docker-compose.cluster.yml: the wq services get the cluster's seeds, and nothing else changes" {
+	base=$(config)
+	CFILES=(-f "$WQ_SRCDIR/deploy/docker-compose.cluster.yml")
+	run compose config -q
+	assert_failure
+	assert_output --partial "set WQ_REDIS_SEEDS"
+	CENV=(WQ_REDIS_SEEDS=10.0.0.11:6379,10.0.0.12:6379)
+	cfg=$(config)
+	url="redis-cluster://:$PW@10.0.0.11:6379,10.0.0.12:6379"
+	[ "$(echo "$cfg" | jq -r '.services | to_entries[] | select(.value.build) | .key' | tr '\n' ' ')" = "api sysmon worker " ]
+	[ "$(echo "$cfg" | jq -r '[.services[] | select(.build) | .environment.WQ_REDIS] | unique[]')" = "$url" ]
+	# the rest is docker-compose.yml's, but for WQ_REDIS
+	strip='.services[].environment.WQ_REDIS? |= "-"'
+	[ "$(echo "$cfg" | jq -S "$strip")" = "$(echo "$base" | jq -S "$strip")" ]
+	# each setting the header documents is used in the file
+	doc=$(sed -n '/^# Settings,/,/^$/p' "$WQ_SRCDIR/deploy/docker-compose.cluster.yml" |
+		grep -o 'WQ_[A-Z_]*' | sort -u)
+	[ "$doc" = WQ_REDIS_SEEDS ]
+	# and the URL is one wq takes, password and all: not a usage error
+	# (exit 2) but, on seeds that do not answer, exit 3
+	run env WQ_REDIS="${url%@*}@127.0.0.1:1,127.0.0.1:2" wq-status --list pending
+	assert_failure 3
+	refute_output --partial "$PW"
 }
