@@ -150,6 +150,10 @@ restart_test() {
 	# a waiter for a job that nobody works until Redis is back
 	late=$(wq-submit --queue later late | jq -r .callback)
 	start waiter wq-status --wait --timeout 120 "$late"
+	# subscribed before Redis goes away: a waiter that cannot reach Redis
+	# at its start exits 3, as it should
+	wait_for 20 eval '[ "$(redis-cli -s "$sock" pubsub numsub \
+	    "wq:done:$late" | tail -1)" = 1 ]'
 	kill "-$how" "$(cat "$dir/aof.pid")"
 	sleep 2
 	aof_start always
