@@ -500,10 +500,12 @@ jq_gone(struct worker *w)
 		/* The job killed at its timeout, found by its mark: results
 		 * read since the kill moved the jobs in q (and its own may
 		 * have come just before it: then it is not here). */
-		for (cur = r->h; cur < r->qn && !r->q[cur].stuck; cur++)
-			;
-		if (r->timeout_s == 0)
+		if (r->timeout_s == 0)		/* it died of itself */
 			cur = jq_cur(r);
+		else
+			for (cur = r->h; cur < r->qn && !r->q[cur].stuck;
+			    cur++)
+				;
 		jq_why(r, why, sizeof(why));
 		if (cur >= r->h && cur < r->qn)
 			jq_ended(w, cur, WQ_DONE_FAIL, jv_null(), why);

@@ -455,17 +455,15 @@ rewatch(struct wq *wq, struct wq_watch *w, int64_t deadline)
 		if (deadline >= 0 && cmd_poll_ms(deadline) < ms)
 			ms = cmd_poll_ms(deadline);
 		(void)poll(NULL, 0, ms);
-		if ((rc = watch_open(wq, &w)) == WQ_OK) {
-			for (i = 0; i < n && rc == WQ_OK; i++)
-				rc = wq_watch_add(w, ids[i], 0);
-			if (rc == WQ_OK)
-				break;
-			wq_watch_close(w);
-		}
+		if ((rc = watch_open(wq, &w)) == WQ_OK)
+			break;
 		if (rc != WQ_EUNAVAIL ||
 		    (deadline >= 0 && wq_now_ms() >= deadline))
 			cmd_die(rc, "%s", wq_error(wq));
 	}
+	/* the watch's own ids: an add only queues them, it cannot fail */
+	for (i = 0; i < n; i++)
+		(void)wq_watch_add(w, ids[i], 0);
 	wq_backoff_reset(wq);
 	cmd_inputs_free(ids);
 	return w;
@@ -489,12 +487,10 @@ wait_redis(struct wq *wq, struct input *in, int64_t deadline)
 	if ((rc = watch_open(wq, &w)) != WQ_OK)
 		cmd_die(rc, "%s", wq_error(wq));
 	for (;;) {
+		/* (an add only queues the id: no Redis error) */
 		while ((r = input_next(in, id, &fresh)) == 1)
-			while ((rc = wq_watch_add(w, id, fresh)) != WQ_OK) {
-				if (rc != WQ_EUNAVAIL)
-					cmd_die(rc, "%s", wq_error(wq));
-				w = rewatch(wq, w, deadline);
-			}
+			if ((rc = wq_watch_add(w, id, fresh)) != WQ_OK)
+				cmd_die(rc, "%s", wq_error(wq));
 		while ((rc = wq_watch_run(w, readable, on_ended, NULL)) !=
 		    WQ_OK) {
 			if (rc != WQ_EUNAVAIL)

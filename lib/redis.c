@@ -108,6 +108,22 @@ master_addr(redisReply *r, char *host, size_t hostlen)
 	return port_of(r->element[1]->str);
 }
 
+/* The server says it is a master (ROLE), not a replica. */
+static int
+is_master(redisContext *c)
+{
+	redisReply	*r;
+	int		 yes;
+
+	r = redisCommand(c, "ROLE");
+	yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0;
+	if (r != NULL)
+		freeReplyObject(r);
+	return yes;
+}
+
 /*
  * Ask the Sentinels, in turn, where the master is.  The master is
  * authenticated before it is asked for its ROLE, which a server with a
@@ -160,16 +176,10 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 			continue;
 		}
 		/* A failover may be under way: insist on a master. */
-		r = redisCommand(c, "ROLE");
-		if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[0]->str, "master") == 0) {
-			freeReplyObject(r);
+		if (is_master(c)) {
 			free(list);
 			return c;
 		}
-		if (r)
-			freeReplyObject(r);
 		redisFree(c);
 		snprintf(err, errlen, "%s:%d is not a master yet", host, port);
 	}
@@ -197,10 +207,9 @@ connect_cluster(struct wq *wq, char *err, size_t errlen)
 	struct wq_rcluster	*rc;
 	const char		*addr, *colon;
 	redisContext		*c;
-	redisReply		*r;
 	char			 host[256];
 	unsigned		 slot;
-	int			 port, master;
+	int			 port;
 
 	if (wq_rcluster_open_settings(wq, &rc) != WQ_OK) {
 		snprintf(err, errlen, "%s", wq_error(wq));
@@ -224,13 +233,7 @@ connect_cluster(struct wq *wq, char *err, size_t errlen)
 	if (c == NULL)
 		return NULL;
 	/* The map may be older than a failover that demoted it. */
-	r = redisCommand(c, "ROLE");
-	master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "master") == 0;
-	if (r)
-		freeReplyObject(r);
-	if (!master) {
+	if (!is_master(c)) {
 		snprintf(err, errlen, "%s:%d, which held slot %u of the Redis "
 		    "Cluster, is not a primary now", host, port, slot);
 		redisFree(c);
