@@ -449,7 +449,7 @@ fail_jobs() {
 @test "wq-queue pause: an idle worker's beats do not send it to claim in vain" {
 	wq-queue pause q >/dev/null
 	wq-submit --queue q held >/dev/null
-	start mon redis-cli -s "$WQ_TEST_SOCK" monitor
+	start mon rcli monitor
 	sleep 0.3
 	start w1 wq-worker --name w1 --queue q --heartbeat 0.2 --sleep 0
 	# five beats, however long a loaded machine takes to give them

@@ -217,7 +217,7 @@ for i in range(1000):
 	rcli acl setuser w1 on '>pw' '~wq:[^c]*' '~wq:cron' '&*' '+@all' >/dev/null
 	p=$(wq-submit parent | jq -r .callback)
 	c=$(wq-submit --after "$p" child | jq -r .callback)
-	start w1 wq-worker --name w1 --redis "unix://$WQ_TEST_SOCK?user=w1&password=pw" --jq .
+	start w1 wq-worker --name w1 --redis "$(redis_url_auth w1 pw)" --jq .
 	run wq-status --wait --timeout 30 "$p"
 	assert_success
 	wait_for 20 grep -q "children" "$(suite_dir)/w1.log"
