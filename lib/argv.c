@@ -133,14 +133,31 @@ wq_argv_prefix(struct wq_argv *a, const char *ns, long n)
 	argv_add(a, buf, (size_t)(p - buf));
 }
 
-/* Append a key, NS:fmt... */
+/* Append a key, NS:fmt... (the control partition's) */
 void
 wq_argv_key(struct wq_argv *a, struct wq *wq, const char *fmt, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	wq_argv_vkey(a, wq, fmt, ap);
+	wq_argv_vpkey(a, wq, -1, fmt, ap);
+	va_end(ap);
+}
+
+void
+wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
+{
+	wq_argv_vpkey(a, wq, -1, fmt, ap);
+}
+
+/* Append a key of partition p (-1: the control partition's). */
+void
+wq_argv_pkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	wq_argv_vpkey(a, wq, p, fmt, ap);
 	va_end(ap);
 }
 
@@ -150,16 +167,18 @@ wq_argv_key(struct wq_argv *a, struct wq *wq, const char *fmt, ...)
  * a third of a submission's time in the client.
  */
 void
-wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
+wq_argv_vpkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt,
+    va_list ap)
 {
-	va_list	 aq;
-	char	 buf[256], *key;
-	size_t	 ns;
-	int	 n;
+	va_list		 aq;
+	char		 buf[256], *key;
+	const char	*pre = wq_part_prefix(wq, p);
+	size_t		 ns;
+	int		 n;
 
-	ns = strlen(wq->cfg.prefix);
+	ns = strlen(pre);
 	if (ns + 1 < sizeof(buf)) {
-		memcpy(buf, wq->cfg.prefix, ns);
+		memcpy(buf, pre, ns);
 		buf[ns] = ':';
 		va_copy(aq, ap);
 		n = vsnprintf(buf + ns + 1, sizeof(buf) - ns - 1, fmt, aq);
@@ -173,7 +192,7 @@ wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
 	}
 	if (vasprintf(&key, fmt, ap) < 0)
 		abort();
-	wq_argv_addf(a, "%s:%s", wq->cfg.prefix, key);
+	wq_argv_addf(a, "%s:%s", pre, key);
 	free(key);
 }
 
@@ -223,9 +242,9 @@ void
 wq_resp_job(struct wq_resp *r, struct wq *wq, const char *cmd,
     const char *id, const char *arg)
 {
-	const char	*key[3] = { wq->cfg.prefix, ":job:", id };
-	size_t		 klen[3] = { strlen(wq->cfg.prefix), 5,
-	    strlen(id) };
+	const char	*pre = wq_part_prefix(wq, wq_part_of(wq, id));
+	const char	*key[3] = { pre, ":job:", id };
+	size_t		 klen[3] = { strlen(pre), 5, strlen(id) };
 	size_t		 n;
 
 	resp_room(r, 4);

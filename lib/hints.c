@@ -59,13 +59,16 @@ static void
 hints_hint(void *arg, int kind, const char *chan, const char *msg)
 {
 	struct wq_hints	*h = arg;
+	int		 p;
 
-	(void)msg;
 	if (kind != 'm')
 		return;
-	if (strncmp(chan, "wake:", 5) == 0)
+	if (strncmp(chan, "wake:", 5) == 0) {
+		/* the message: the prefix of the partition with work */
+		if ((p = wq_part_by_prefix(h->s.wq, msg)) >= 0)
+			h->s.wq->part_work[p] = 1;
 		h->work = 1;
-	else if (strncmp(chan, "msg:", 4) == 0)
+	} else if (strncmp(chan, "msg:", 4) == 0)
 		h->msg = 1;
 	else if (strncmp(chan, "due:", 4) == 0)
 		h->due = 1;

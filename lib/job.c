@@ -58,7 +58,8 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 	size_t	i;
 
 	for (i = 1; i < n && i < SUBMIT_BATCH; i++)
-		if (strcmp(spec_queue(wq, &specs[i]), spec_queue(wq, specs)) ||
+		if (wq_part_of(wq, specs[i].id) != wq_part_of(wq, specs[0].id) ||
+		    strcmp(spec_queue(wq, &specs[i]), spec_queue(wq, specs)) ||
 		    specs[i].timeout != specs[0].timeout ||
 		    specs[i].max_attempts != specs[0].max_attempts ||
 		    spec_ttl(wq, &specs[i]) != spec_ttl(wq, specs) ||
@@ -86,10 +87,12 @@ wq_submit_argv(struct wq *wq, struct wq_spec *specs, size_t n,
 	char	*data;
 	jv	 after;
 
+	int	 p = wq_part_of(wq, specs[0].id);
+
 	wq_script_argv(a, WQ_SCRIPT_SUBMIT);
-	wq_argv_key(a, wq, "queue:%s", spec_queue(wq, specs));
+	wq_argv_pkey(a, wq, p, "queue:%s", spec_queue(wq, specs));
 	wq_argv_setnkeys(a, 1);
-	wq_script_prefix(a, wq);
+	wq_script_pprefix(a, wq, p);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, spec_queue(wq, specs));
 	if (specs[0].timeout > 0)
@@ -273,8 +276,8 @@ submit_send(struct wq *wq, struct wq_argv *a)
  * flight; a NOSCRIPT later (the scripts were flushed) is redone by EVAL,
  * in order, once every reply in flight has been read.
  */
-int
-wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
+static int
+submit_run(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 {
 	struct wq_argv	 *cmds;
 	redisReply	**replies;
@@ -282,12 +285,6 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	size_t		  nb, b, k, i, *off, *cnt;
 	int		  rc = WQ_OK, redo = 0;
 
-	for (i = 0; i < n; i++)
-		answers[i] = jv_invalid();
-	if (n == 0)
-		return WQ_OK;
-	if ((rc = wq_deps_check(wq, specs, n)) != WQ_OK)
-		return rc;
 	off = wq_calloc(n, sizeof(*off));
 	cnt = wq_calloc(n, sizeof(*cnt));
 	for (nb = 0, i = 0; i < n; i += cnt[nb++]) {
@@ -342,6 +339,67 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	free(replies);
 	free(off);
 	free(cnt);
+	return rc;
+}
+
+/* Order of specs by partition (for qsort_r). */
+static int
+part_cmp(const void *a, const void *b, void *arg)
+{
+	const size_t	*x = a, *y = b;
+	struct wq_spec	*s = ((void **)arg)[1];
+	struct wq	*wq = ((void **)arg)[0];
+	int		 pa = wq_part_of(wq, s[*x].id), pb = wq_part_of(wq,
+			    s[*y].id);
+
+	if (pa != pb)
+		return pa < pb ? -1 : 1;
+	return *x < *y ? -1 : *x > *y;
+}
+
+/*
+ * Submit: one script call a batch, a batch's jobs all of one partition
+ * (docs/DESIGN.md, section 25).  With several partitions the jobs are
+ * grouped by partition (in their order within each), submitted so, and
+ * their answers put back in the order of specs.
+ */
+int
+wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
+{
+	struct wq_spec	*sorted;
+	size_t		*perm, i;
+	void		*arg[2] = { wq, specs };
+	jv		*ans;
+	int		 rc;
+
+	for (i = 0; i < n; i++)
+		answers[i] = jv_invalid();
+	if (n == 0)
+		return WQ_OK;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	if ((rc = wq_deps_check(wq, specs, n)) != WQ_OK)
+		return rc;
+	if (wq->nparts <= 1) {
+		rc = submit_run(wq, specs, n, answers);
+	} else {
+		perm = wq_calloc(n, sizeof(*perm));
+		for (i = 0; i < n; i++)
+			perm[i] = i;
+		qsort_r(perm, n, sizeof(*perm), part_cmp, arg);
+		sorted = wq_calloc(n, sizeof(*sorted));
+		ans = wq_calloc(n, sizeof(*ans));
+		for (i = 0; i < n; i++) {
+			sorted[i] = specs[perm[i]];
+			ans[i] = jv_invalid();
+		}
+		rc = submit_run(wq, sorted, n, ans);
+		for (i = 0; i < n; i++)
+			answers[perm[i]] = ans[i];
+		free(ans);
+		free(sorted);
+		free(perm);
+	}
 	if (rc == WQ_OK)
 		rc = wq_deps_link(wq, specs, n, answers);
 	if (rc != WQ_OK)
@@ -357,7 +415,7 @@ wq_status_argv(struct wq *wq, const char *id, struct wq_argv *a)
 {
 	wq_argv_init(a);
 	wq_argv_adds(a, "HGETALL");
-	wq_argv_key(a, wq, "job:%s", id);
+	wq_argv_pkey(a, wq, wq_part_of(wq, id), "job:%s", id);
 }
 
 int
@@ -702,7 +760,7 @@ wq_claim_clear(struct wq_claim *c)
 }
 
 static void
-claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max,
+claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max, int p,
     struct wq_argv *a)
 {
 	/* Per queue, in this order: claim.lua's KEYS (its limits' state:
@@ -712,15 +770,17 @@ claim_argv(struct wq *wq, struct wq_worker_opts *o, size_t max,
 	size_t	i, k, nk = sizeof(keys) / sizeof(keys[0]);
 
 	wq_script_argv(a, WQ_SCRIPT_CLAIM);
-	wq_argv_key(a, wq, "active:%s", wq_name(wq));
+	wq_argv_pkey(a, wq, p, "active:%s", wq_name(wq));
 	for (k = 0; k < nk; k++)
 		for (i = 0; i < o->nqueues; i++)
-			wq_argv_key(a, wq, "%s:%s", keys[k], o->queues[i]);
+			wq_argv_pkey(a, wq, p, "%s:%s", keys[k], o->queues[i]);
 	wq_argv_setnkeys(a, (int)(o->nqueues * nk) + 1);
-	wq_script_prefix(a, wq);
+	wq_script_pprefix(a, wq, p);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_addl(a, (long long)max);
 	wq_argv_addl(a, o->max_attempts);
+	if (wq->nparts > 1)
+		wq_argv_addl(a, wq->gen);
 }
 
 static int
@@ -733,6 +793,10 @@ claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
 	char		  err[64];
 
 	*n = 0;
+	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "NAMETAKEN", 9) == 0)
+		return wq_seterr(wq, WQ_EREDIS, "claim: node %s has a newer "
+		    "instance: this process's name was taken", wq_name(wq));
 	if ((rc = wq_reply_error(wq, r, "claim")) != WQ_OK)
 		return rc;
 	for (i = 0, k = 0; i + 5 < r->elements && k < max; i += 6, k++) {
@@ -753,22 +817,91 @@ claim_decode(struct wq *wq, redisReply *r, size_t max, struct wq_claim *out,
 	return WQ_OK;
 }
 
+/*
+ * Several partitions (docs/DESIGN.md, section 25): the next partition a
+ * claim may find work in, round robin from where the last one left off;
+ * -1 when none is known to have any (a wake hint or a beat says so
+ * again: hints.c, node.c).
+ */
 static int
-claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
+claim_next_part(struct wq *wq)
+{
+	int	i, p;
+
+	if (wq->nparts <= 1)
+		return 0;
+	for (i = 0; i < wq->nparts; i++) {
+		p = (wq->part_next + i) % wq->nparts;
+		if (wq->part_work[p])
+			return p;
+	}
+	return -1;
+}
+
+/* A claim of want jobs in partition p gave got: where the next goes. */
+static void
+claim_went(struct wq *wq, int p, size_t want, size_t got)
+{
+	if (wq->nparts <= 1)
+		return;
+	if (got < want)
+		wq->part_work[p] = 0;
+	wq->part_next = (p + 1) % wq->nparts;
+}
+
+/*
+ * Claim up to max more jobs into out[*n...], partition after partition,
+ * until max are claimed or no partition is known to have work (each
+ * tried at most once).
+ */
+static int
+claim_more(struct wq *wq, struct wq_worker_opts *o, size_t max,
     struct wq_claim *out, size_t *n)
 {
 	struct wq_argv	 a;
 	redisReply	*r;
-	int		 rc;
+	size_t		 got;
+	int		 rc = WQ_OK, p, tries;
+
+	for (tries = 0; *n < max && tries < wq->nparts; tries++) {
+		if ((p = claim_next_part(wq)) < 0)
+			break;
+		claim_argv(wq, o, max - *n, p, &a);
+		r = wq_script_run(wq, &a);
+		wq_argv_free(&a);
+		rc = claim_decode(wq, r, max - *n, out + *n, &got);
+		if (r)
+			freeReplyObject(r);
+		if (rc != WQ_OK)
+			break;
+		claim_went(wq, p, max - *n, got);
+		*n += got;
+	}
+	return rc;
+}
+
+static int
+claim(struct wq *wq, struct wq_worker_opts *o, size_t max,
+    struct wq_claim *out, size_t *n)
+{
+	int	rc;
 
 	*n = 0;
-	claim_argv(wq, o, max, &a);
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	rc = claim_decode(wq, r, max, out, n);
-	if (r)
-		freeReplyObject(r);
-	return rc;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	if (wq->nparts <= 1) {
+		struct wq_argv	 a;
+		redisReply	*r;
+
+		claim_argv(wq, o, max, 0, &a);
+		r = wq_script_run(wq, &a);
+		wq_argv_free(&a);
+		rc = claim_decode(wq, r, max, out, n);
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	return claim_more(wq, o, max, out, n);
 }
 
 void
@@ -784,197 +917,315 @@ wq_outcome_clear(struct wq_outcome *o)
 	o->traceparent = NULL;
 }
 
+/* complete.lua for outs[idx[0..n)] (idx NULL: outs[0..n)), all of one
+ * partition. */
 static void
-complete_argv(struct wq *wq, struct wq_outcome *outs, size_t n,
-    struct wq_argv *a)
+complete_argv(struct wq *wq, struct wq_outcome *outs, const size_t *idx,
+    size_t n, struct wq_argv *a)
 {
 	static const char *kinds[] = { "ok", "fail", "back" };
-	size_t	 i;
-	char	*s;
+	struct wq_outcome	*op;
+	size_t			 i;
+	char			*s;
+	int			 p = n > 0 ? wq_part_of(wq,
+				    outs[idx ? idx[0] : 0].id) : 0;
 
 	wq_script_argv(a, WQ_SCRIPT_COMPLETE);
-	wq_argv_key(a, wq, "active:%s", wq_name(wq));
+	wq_argv_pkey(a, wq, p, "active:%s", wq_name(wq));
 	wq_argv_setnkeys(a, 1);
-	wq_script_prefix(a, wq);
+	wq_script_pprefix(a, wq, p);
 	wq_argv_adds(a, wq_name(wq));
 	for (i = 0; i < n; i++) {
-		wq_argv_adds(a, outs[i].id);
-		wq_argv_addl(a, outs[i].token);
-		wq_argv_adds(a, kinds[outs[i].kind]);
-		if (outs[i].kind == WQ_DONE_OK) {
-			s = wq_dump(jv_copy(outs[i].result));
+		op = &outs[idx ? idx[i] : i];
+		wq_argv_adds(a, op->id);
+		wq_argv_addl(a, op->token);
+		wq_argv_adds(a, kinds[op->kind]);
+		if (op->kind == WQ_DONE_OK) {
+			s = wq_dump(jv_copy(op->result));
 			wq_argv_adds(a, s);
 			free(s);
 		} else
-			wq_argv_adds(a, outs[i].error ? outs[i].error : "");
-		wq_argv_addl(a, outs[i].retry_ms);
+			wq_argv_adds(a, op->error ? op->error : "");
+		wq_argv_addl(a, op->retry_ms);
 	}
 }
 
 static int
 complete_decode(struct wq *wq, redisReply *r, struct wq_outcome *outs,
-    size_t n)
+    const size_t *idx, size_t n)
 {
-	size_t	i, len;
-	int	rc;
+	struct wq_outcome	*op;
+	size_t			 i, len;
+	int			 rc;
 
 	if ((rc = wq_reply_error(wq, r, "complete")) != WQ_OK)
 		return rc;
 	for (i = 0; i < n && i < r->elements; i++) {
-		free(outs[i].state);
-		outs[i].state = wq_strdup(r->element[i]->str);
+		op = &outs[idx ? idx[i] : i];
+		free(op->state);
+		op->state = wq_strdup(r->element[i]->str);
 		/* "worked!": it has children to tell (complete.lua) */
-		if ((len = strlen(outs[i].state)) > 0 &&
-		    outs[i].state[len - 1] == '!') {
-			outs[i].state[len - 1] = '\0';
-			outs[i].children = 1;
+		if ((len = strlen(op->state)) > 0 &&
+		    op->state[len - 1] == '!') {
+			op->state[len - 1] = '\0';
+			op->children = 1;
 		}
 	}
 	return WQ_OK;
 }
 
+/*
+ * The complete.lua calls of outs[0..n): one, or with several partitions
+ * one a partition (their indices in *idx, grouped: call k has cnt[k] of
+ * them from off[k]).  Returns the number of calls.
+ */
+static size_t
+complete_calls(struct wq *wq, struct wq_outcome *outs, size_t n,
+    struct wq_argv **cmds, size_t **idx, size_t **off, size_t **cnt)
+{
+	size_t	 i, k, nc = 0;
+	int	 p;
+
+	*idx = wq_calloc(n + 1, sizeof(**idx));
+	*off = wq_calloc(n + 1, sizeof(**off));
+	*cnt = wq_calloc(n + 1, sizeof(**cnt));
+	*cmds = wq_calloc(n + 2, sizeof(**cmds));
+	if (wq->nparts <= 1) {
+		for (i = 0; i < n; i++)
+			(*idx)[i] = i;
+		(*cnt)[0] = n;
+		complete_argv(wq, outs, NULL, n, &(*cmds)[0]);
+		return 1;
+	}
+	/* grouped by partition, in order within each (n is small: a
+	 * worker's batch) */
+	for (k = 0, p = 0; p < wq->nparts && k < n; p++) {
+		size_t	first = k;
+
+		for (i = 0; i < n; i++)
+			if (wq_part_of(wq, outs[i].id) == p)
+				(*idx)[k++] = i;
+		if (k == first)
+			continue;
+		(*off)[nc] = first;
+		(*cnt)[nc] = k - first;
+		complete_argv(wq, outs, *idx + first, k - first,
+		    &(*cmds)[nc]);
+		nc++;
+	}
+	return nc;
+}
+
 int
 wq_complete(struct wq *wq, struct wq_outcome *outs, size_t n)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	int		 rc;
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	size_t		 *idx, *off, *cnt, nc, k;
+	int		  rc;
 
 	if (n == 0)
 		return WQ_OK;
-	complete_argv(wq, outs, n, &a);
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	rc = complete_decode(wq, r, outs, n);
-	if (r)
-		freeReplyObject(r);
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	nc = complete_calls(wq, outs, n, &cmds, &idx, &off, &cnt);
+	rs = wq_calloc(nc, sizeof(*rs));
+	rc = wq_script_pipeline(wq, cmds, nc, rs);
+	for (k = 0; rc == WQ_OK && k < nc; k++)
+		rc = complete_decode(wq, rs[k], outs, idx + off[k], cnt[k]);
+	wq_redis_pipeline_free(cmds, rs, nc);
+	free(cmds);
+	free(rs);
+	free(idx);
+	free(off);
+	free(cnt);
 	return rc;
 }
 
 /*
  * Record outcomes and claim the next jobs in one round trip (a pipeline
- * of the two scripts): the steady state of a busy worker.
+ * of the scripts): the steady state of a busy worker.  With several
+ * partitions, the outcomes go one call a partition, and the claim to the
+ * next partition known to have work, then to others while it falls
+ * short (claim_more()).
  */
 int
 wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
     struct wq_worker_opts *o, size_t max, struct wq_claim *out, size_t *n)
 {
-	struct wq_argv	 a[2];
-	redisReply	*r[2];
-	int		 rc, i;
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	size_t		 *idx, *off, *cnt, nc, k, got;
+	int		  rc, p, erc = WQ_OK;
 
 	*n = 0;
 	if (nouts == 0)
 		return claim(wq, o, max, out, n);
-	complete_argv(wq, outs, nouts, &a[0]);
-	claim_argv(wq, o, max, &a[1]);
-	rc = wq_redis_pipeline(wq, a, 2, r);
-	for (i = 0; rc == WQ_OK && i < 2; i++)
-		if (wq_reply_noscript(r[i])) {
-			freeReplyObject(r[i]);
-			r[i] = wq_script_run(wq, &a[i]);
-			if (r[i] == NULL)
-				rc = WQ_EUNAVAIL;
-		}
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	nc = complete_calls(wq, outs, nouts, &cmds, &idx, &off, &cnt);
+	if ((p = claim_next_part(wq)) >= 0)
+		claim_argv(wq, o, max, p, &cmds[nc]);
+	rs = wq_calloc(nc + 1, sizeof(*rs));
+	rc = wq_script_pipeline(wq, cmds, nc + (p >= 0), rs);
 	/* Outcomes Redis refused with an error keep no state; the claim,
 	 * made all the same, must not be lost. */
-	if (rc == WQ_OK && (rc = complete_decode(wq, r[0], outs, nouts)) ==
-	    WQ_EREDIS)
-		rc = WQ_OK;
-	if (rc == WQ_OK)
-		rc = claim_decode(wq, r[1], max, out, n);
-	for (i = 0; i < 2; i++) {
-		if (r[i] != NULL)
-			freeReplyObject(r[i]);
-		wq_argv_free(&a[i]);
+	for (k = 0; rc == WQ_OK && k < nc; k++)
+		if ((erc = complete_decode(wq, rs[k], outs, idx + off[k],
+		    cnt[k])) != WQ_OK && erc != WQ_EREDIS)
+			rc = erc;
+	if (rc == WQ_OK && p >= 0) {
+		rc = claim_decode(wq, rs[nc], max, out, &got);
+		if (rc == WQ_OK) {
+			claim_went(wq, p, max, got);
+			*n = got;
+		}
 	}
+	wq_redis_pipeline_free(cmds, rs, nc + (p >= 0));
+	free(cmds);
+	free(rs);
+	free(idx);
+	free(off);
+	free(cnt);
+	if (rc == WQ_OK && wq->nparts > 1 && *n < max)
+		rc = claim_more(wq, o, max, out, n);
 	return rc;
 }
 
-/* After a reconnect: hand back what the node holds but does not know of. */
+/*
+ * After a reconnect: hand back what the node holds but does not know of
+ * (recover.lua, in each partition).
+ */
 int
 wq_recover(struct wq *wq, const char **known, size_t n, long *handed)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	size_t		 i;
-	int		 rc;
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	size_t		  i, np;
+	int		  rc, p;
 
-	wq_script_argv(&a, WQ_SCRIPT_RECOVER);
-	wq_argv_key(&a, wq, "active:%s", wq_name(wq));
-	wq_argv_setnkeys(&a, 1);
-	wq_script_prefix(&a, wq);
-	wq_argv_adds(&a, wq_name(wq));
-	for (i = 0; i < n; i++)
-		wq_argv_adds(&a, known[i]);
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "recover")) == WQ_OK)
-		*handed = (long)wq_reply_ll(r);
-	if (r)
-		freeReplyObject(r);
+	*handed = 0;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	np = (size_t)wq_parts(wq);
+	cmds = wq_calloc(np, sizeof(*cmds));
+	rs = wq_calloc(np, sizeof(*rs));
+	for (p = 0; p < (int)np; p++) {
+		wq_script_argv(&cmds[p], WQ_SCRIPT_RECOVER);
+		wq_argv_pkey(&cmds[p], wq, p, "active:%s", wq_name(wq));
+		wq_argv_setnkeys(&cmds[p], 1);
+		wq_script_pprefix(&cmds[p], wq, p);
+		wq_argv_adds(&cmds[p], wq_name(wq));
+		for (i = 0; i < n; i++)
+			if (wq_part_of(wq, known[i]) == p)
+				wq_argv_adds(&cmds[p], known[i]);
+	}
+	rc = wq_script_pipeline(wq, cmds, np, rs);
+	for (p = 0; rc == WQ_OK && p < (int)np; p++)
+		if ((rc = wq_reply_error(wq, rs[p], "recover")) == WQ_OK)
+			*handed += (long)wq_reply_ll(rs[p]);
+	wq_redis_pipeline_free(cmds, rs, np);
+	free(cmds);
+	free(rs);
 	return rc;
 }
 
+/* promote.lua on o's queues, in each partition. */
 int
 wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved,
     int64_t *next_ms)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	size_t		 i;
-	int		 rc;
+	struct wq_argv	 *cmds;
+	redisReply	**rs, *r;
+	size_t		  i, np;
+	int		  rc, p;
+	int64_t		  t;
 
-	wq_script_argv(&a, WQ_SCRIPT_PROMOTE);
-	for (i = 0; i < o->nqueues; i++) {
-		wq_argv_key(&a, wq, "delayed:%s", o->queues[i]);
-		wq_argv_key(&a, wq, "queue:%s", o->queues[i]);
+	*moved = 0;
+	*next_ms = -1;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	np = (size_t)wq_parts(wq);
+	cmds = wq_calloc(np, sizeof(*cmds));
+	rs = wq_calloc(np, sizeof(*rs));
+	for (p = 0; p < (int)np; p++) {
+		wq_script_argv(&cmds[p], WQ_SCRIPT_PROMOTE);
+		for (i = 0; i < o->nqueues; i++) {
+			wq_argv_pkey(&cmds[p], wq, p, "delayed:%s",
+			    o->queues[i]);
+			wq_argv_pkey(&cmds[p], wq, p, "queue:%s",
+			    o->queues[i]);
+		}
+		wq_argv_setnkeys(&cmds[p], (int)o->nqueues * 2);
+		wq_script_pprefix(&cmds[p], wq, p);
+		for (i = 0; i < o->nqueues; i++)
+			wq_argv_adds(&cmds[p], o->queues[i]);
 	}
-	wq_argv_setnkeys(&a, (int)o->nqueues * 2);
-	wq_script_prefix(&a, wq);
-	for (i = 0; i < o->nqueues; i++)
-		wq_argv_adds(&a, o->queues[i]);
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "promote")) == WQ_OK) {
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+	rc = wq_script_pipeline(wq, cmds, np, rs);
+	for (p = 0; rc == WQ_OK && p < (int)np; p++) {
+		r = rs[p];
+		if ((rc = wq_reply_error(wq, r, "promote")) != WQ_OK)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 			rc = wq_seterr(wq, WQ_EUNAVAIL, "promote: unexpected "
 			    "reply");
-		else {
-			*moved = (long)wq_reply_ll(r->element[0]);
-			*next_ms = (int64_t)wq_reply_ll(r->element[1]);
+			break;
 		}
+		*moved += (long)wq_reply_ll(r->element[0]);
+		t = (int64_t)wq_reply_ll(r->element[1]);
+		if (t >= 0 && (*next_ms < 0 || t < *next_ms))
+			*next_ms = t;
+		if (wq->nparts > 1 && wq_reply_ll(r->element[0]) > 0)
+			wq->part_work[p] = 1;
 	}
-	if (r)
-		freeReplyObject(r);
+	wq_redis_pipeline_free(cmds, rs, np);
+	free(cmds);
+	free(rs);
 	return rc;
 }
 
+/* progress.lua, one call a partition. */
 int
 wq_progress(struct wq *wq, const char **ids, const long *tokens,
     const char **progress, size_t n)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	size_t		 i;
-	int		 rc;
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	size_t		  i, np, nc = 0;
+	int		  rc, p;
 
 	if (n == 0)
 		return WQ_OK;
-	wq_script_argv(&a, WQ_SCRIPT_PROGRESS);
-	wq_argv_setnkeys(&a, 0);
-	wq_script_prefix(&a, wq);
-	wq_argv_adds(&a, wq_name(wq));
-	for (i = 0; i < n; i++) {
-		wq_argv_adds(&a, ids[i]);
-		wq_argv_addl(&a, tokens[i]);
-		wq_argv_adds(&a, progress[i]);
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	np = (size_t)wq_parts(wq);
+	cmds = wq_calloc(np, sizeof(*cmds));
+	rs = wq_calloc(np, sizeof(*rs));
+	for (p = 0; p < (int)np; p++) {
+		int	any = 0;
+
+		for (i = 0; i < n; i++) {
+			if (wq_part_of(wq, ids[i]) != p)
+				continue;
+			if (!any) {
+				wq_script_argv(&cmds[nc], WQ_SCRIPT_PROGRESS);
+				wq_argv_setnkeys(&cmds[nc], 0);
+				wq_script_pprefix(&cmds[nc], wq, p);
+				wq_argv_adds(&cmds[nc], wq_name(wq));
+				any = 1;
+			}
+			wq_argv_adds(&cmds[nc], ids[i]);
+			wq_argv_addl(&cmds[nc], tokens[i]);
+			wq_argv_adds(&cmds[nc], progress[i]);
+		}
+		nc += any;
 	}
-	r = wq_script_run(wq, &a);
-	wq_argv_free(&a);
-	rc = wq_reply_error(wq, r, "progress");
-	if (r)
-		freeReplyObject(r);
+	rc = wq_script_pipeline(wq, cmds, nc, rs);
+	for (i = 0; rc == WQ_OK && i < nc; i++)
+		rc = wq_reply_error(wq, rs[i], "progress");
+	wq_redis_pipeline_free(cmds, rs, nc);
+	free(cmds);
+	free(rs);
 	return rc;
 }
 

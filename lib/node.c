@@ -137,7 +137,12 @@ node_script(struct wq *wq, enum wq_script_id id, struct wq_worker_opts *o,
 			freeReplyObject(r);
 		return rc;
 	}
-	*res = wq_reply_ll(r);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+		/* several partitions: {time, generation} (register.lua) */
+		*res = wq_reply_ll(r->element[0]);
+		wq->gen = wq_reply_ll(r->element[1]);
+	} else
+		*res = wq_reply_ll(r);
 	freeReplyObject(r);
 	node_skew(wq, *res);
 	return WQ_OK;
@@ -159,7 +164,7 @@ static void
 beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
     const char *sent, int full, struct wq_beat *b, struct wq_argv *a)
 {
-	size_t	i;
+	size_t	i, nq;
 	long	gate;
 
 	wq_script_argv(a, WQ_SCRIPT_HEARTBEAT);
@@ -168,9 +173,11 @@ beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	wq_argv_key(a, wq, "inbox:%s", wq_name(wq));
 	wq_argv_key(a, wq, "sweep");
 	wq_argv_key(a, wq, "cron");
-	for (i = 0; b->want_work && i < o->nqueues; i++)
+	/* (several partitions: the queues are looked at apart, beat_work()) */
+	nq = b->want_work && wq->nparts <= 1 ? o->nqueues : 0;
+	for (i = 0; i < nq; i++)
 		wq_argv_key(a, wq, "queue:%s", o->queues[i]);
-	wq_argv_setnkeys(a, 5 + (b->want_work ? (int)o->nqueues : 0));
+	wq_argv_setnkeys(a, 5 + (int)nq);
 	wq_script_prefix(a, wq);
 	wq_argv_adds(a, wq_name(wq));
 	wq_argv_adds(a, node_instance(wq));
@@ -183,6 +190,7 @@ beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	wq_argv_addl(a, gate < 1 ? 1 : gate > SWEEP_GATE_MS ? SWEEP_GATE_MS :
 	    gate);
 	wq_argv_addl(a, o->node_timeout_ms);
+	wq_argv_addl(a, wq_parts(wq));
 	if (full || wq->beat_fields == NULL || strcmp(sent, wq->beat_fields))
 		add_fields(a, fields);
 	else
@@ -191,7 +199,7 @@ beat_argv(struct wq *wq, struct wq_worker_opts *o, jv fields,
 
 /* The reply of heartbeat.lua into *b; *member 0 leaves the rest. */
 static int
-beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
+beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b, int *parts)
 {
 	size_t		i;
 	long long	now;
@@ -215,6 +223,7 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
 	b->promoted = (long)wq_reply_ll(r->element[4]);
 	b->cron = (wq_reply_ll(r->element[5]) & 1) != 0;
 	b->deps = (wq_reply_ll(r->element[5]) & 2) != 0;
+	*parts = (wq_reply_ll(r->element[5]) & 4) != 0;
 	for (i = 6; i < r->elements && b->nmsgs < b->max_msgs; i++)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    wq_msg_decode(r->element[i]->str, r->element[i]->len, now,
@@ -222,6 +231,130 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b)
 			b->nmsgs++;
 	b->more = b->max_msgs > 0 && r->elements - 6 >= b->max_msgs;
 	return WQ_OK;
+}
+
+/*
+ * A namespace of several partitions (docs/DESIGN.md, section 25): the
+ * beat that swept sweeps each partition (sweep.lua, one pipeline), with
+ * the nodes being reaped (the control partition's reaping), which then
+ * leave reaping: every partition has put back their jobs.
+ */
+static int
+sweep_parts(struct wq *wq, struct wq_beat *b)
+{
+	struct wq_argv	 a, *cmds;
+	redisReply	*r, **rs;
+	size_t		 i;
+	int		 p, rc, full = 0;
+
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "ZRANGE");
+	wq_argv_key(&a, wq, "reaping");
+	wq_argv_adds(&a, "0");
+	wq_argv_adds(&a, "99");
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if ((rc = wq_reply_error(wq, r, "sweep")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	cmds = wq_calloc((size_t)wq->nparts, sizeof(*cmds));
+	rs = wq_calloc((size_t)wq->nparts, sizeof(*rs));
+	for (p = 0; p < wq->nparts; p++) {
+		wq_script_argv(&cmds[p], WQ_SCRIPT_SWEEP);
+		wq_argv_pkey(&cmds[p], wq, p, "later");
+		wq_argv_setnkeys(&cmds[p], 1);
+		wq_script_pprefix(&cmds[p], wq, p);
+		wq_argv_adds(&cmds[p], "dead");
+		for (i = 0; i < r->elements; i++) {
+			const char	*m = r->element[i]->str, *sp;
+
+			if ((sp = strrchr(m, ' ')) == NULL)
+				continue;
+			wq_argv_addf(&cmds[p], "%.*s", (int)(sp - m), m);
+			wq_argv_adds(&cmds[p], sp + 1);
+		}
+	}
+	rc = wq_script_pipeline(wq, cmds, (size_t)wq->nparts, rs);
+	for (p = 0; rc == WQ_OK && p < wq->nparts; p++) {
+		if ((rc = wq_reply_error(wq, rs[p], "sweep")) != WQ_OK)
+			break;
+		if (rs[p]->type != REDIS_REPLY_ARRAY || rs[p]->elements < 4)
+			continue;
+		b->reclaimed += (long)wq_reply_ll(rs[p]->element[0]);
+		b->promoted += (long)wq_reply_ll(rs[p]->element[1]);
+		full |= wq_reply_ll(rs[p]->element[2]) != 0;
+		b->deps |= wq_reply_ll(rs[p]->element[3]) != 0;
+	}
+	wq_redis_pipeline_free(cmds, rs, (size_t)wq->nparts);
+	free(cmds);
+	free(rs);
+	if (rc == WQ_OK && (r->elements > 0 || full)) {
+		/* done with them; a sweep that hit a limit goes on at once */
+		struct wq_argv	 c[2];
+		redisReply	*cr[2];
+		size_t		 n = 0;
+
+		if (r->elements > 0) {
+			wq_argv_init(&c[n]);
+			wq_argv_adds(&c[n], "ZREM");
+			wq_argv_key(&c[n], wq, "reaping");
+			for (i = 0; i < r->elements; i++)
+				wq_argv_adds(&c[n], r->element[i]->str);
+			n++;
+		}
+		if (full) {
+			wq_argv_init(&c[n]);
+			wq_argv_adds(&c[n], "DEL");
+			wq_argv_key(&c[n], wq, "sweep");
+			n++;
+		}
+		rc = wq_redis_pipeline(wq, c, n, cr);
+		for (i = 0; rc == WQ_OK && i < n; i++)
+			rc = wq_reply_error(wq, cr[i], "sweep");
+		wq_redis_pipeline_free(c, cr, n);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Several partitions: whether the queues hold work, partition by
+ * partition (an idle node's beat; a wake hint can be lost): LLEN of each
+ * queue in each, one pipeline.  A claim then goes where there is some.
+ */
+static int
+beat_work(struct wq *wq, struct wq_worker_opts *o, struct wq_beat *b)
+{
+	struct wq_argv	*cmds;
+	redisReply	**rs;
+	size_t		  n = (size_t)wq->nparts * o->nqueues, i, k;
+	int		  rc, p;
+
+	if (n == 0)
+		return WQ_OK;
+	cmds = wq_calloc(n, sizeof(*cmds));
+	rs = wq_calloc(n, sizeof(*rs));
+	for (k = 0, p = 0; p < wq->nparts; p++)
+		for (i = 0; i < o->nqueues; i++, k++) {
+			wq_argv_init(&cmds[k]);
+			wq_argv_adds(&cmds[k], "LLEN");
+			wq_argv_pkey(&cmds[k], wq, p, "queue:%s",
+			    o->queues[i]);
+		}
+	rc = wq_redis_pipeline(wq, cmds, n, rs);
+	for (k = 0, p = 0; rc == WQ_OK && p < wq->nparts; p++)
+		for (i = 0; i < o->nqueues; i++, k++)
+			if (rs[k]->type == REDIS_REPLY_INTEGER &&
+			    rs[k]->integer > 0) {
+				wq->part_work[p] = 1;
+				b->work = 1;
+			}
+	wq_redis_pipeline_free(cmds, rs, n);
+	free(cmds);
+	free(rs);
+	return rc;
 }
 
 int
@@ -232,7 +365,7 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	redisReply	*r;
 	char		*sent;
 	int64_t		 now;
-	int		 rc, full;
+	int		 rc, full, parts = 0;
 
 	b->member = 0;
 	b->nmsgs = 0;
@@ -250,7 +383,7 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	beat_argv(wq, o, fields, sent, full, b, &a);
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
-	rc = beat_decode(wq, r, b);
+	rc = beat_decode(wq, r, b, &parts);
 	if (r)
 		freeReplyObject(r);
 	/* Unsure what the hash holds (or not ours): tell it all next time. */
@@ -265,6 +398,10 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 		wq->beat_gen = wq->conn_gen;
 		wq->beat_full_at = now;
 	}
+	if (parts && (rc = sweep_parts(wq, b)) != WQ_OK)
+		return rc;
+	if (b->want_work && wq->nparts > 1)
+		return beat_work(wq, o, b);
 	return WQ_OK;
 }
 
@@ -320,6 +457,34 @@ wq_node_sweep_rest(struct wq *wq, int cron, int deps, int *more,
 	}
 }
 
+/* Several partitions: hand back what this node holds in each, first. */
+static int
+leave_parts(struct wq *wq)
+{
+	struct wq_argv	*cmds;
+	redisReply	**rs;
+	int		  p, rc;
+
+	cmds = wq_calloc((size_t)wq->nparts, sizeof(*cmds));
+	rs = wq_calloc((size_t)wq->nparts, sizeof(*rs));
+	for (p = 0; p < wq->nparts; p++) {
+		wq_script_argv(&cmds[p], WQ_SCRIPT_SWEEP);
+		wq_argv_pkey(&cmds[p], wq, p, "later");
+		wq_argv_setnkeys(&cmds[p], 1);
+		wq_script_pprefix(&cmds[p], wq, p);
+		wq_argv_adds(&cmds[p], "left");
+		wq_argv_adds(&cmds[p], wq_name(wq));
+		wq_argv_addl(&cmds[p], wq->gen);
+	}
+	rc = wq_script_pipeline(wq, cmds, (size_t)wq->nparts, rs);
+	for (p = 0; rc == WQ_OK && p < wq->nparts; p++)
+		rc = wq_reply_error(wq, rs[p], "leave");
+	wq_redis_pipeline_free(cmds, rs, (size_t)wq->nparts);
+	free(cmds);
+	free(rs);
+	return rc;
+}
+
 int
 wq_node_leave(struct wq *wq)
 {
@@ -327,6 +492,9 @@ wq_node_leave(struct wq *wq)
 	redisReply	*r;
 	int		 rc;
 
+	if (wq->nparts > 1 && wq->gen > 0 &&
+	    (rc = leave_parts(wq)) != WQ_OK)
+		return rc;
 	node_argv(wq, WQ_SCRIPT_LEAVE, &a);
 	wq_argv_adds(&a, node_instance(wq));
 	r = wq_script_run(wq, &a);

@@ -340,11 +340,23 @@ wq_connect(struct wq *wq)
 {
 	char	err[256];
 
+	int	rc;
+
 	if (wq->rc != NULL)
 		return WQ_OK;
+	if (wq->parts_bad)
+		return WQ_EUSAGE;
 	if ((wq->rc = wq_redis_open(wq, err, sizeof(err))) == NULL)
 		return wq_seterr(wq, WQ_EUNAVAIL, "%s", err);
 	wq->conn_gen++;
+	/* The namespace's partitions, once (part.c): every key of a job or
+	 * a queue is built from them. */
+	if (wq->nparts == 0 && (rc = wq_parts_load(wq)) != WQ_OK) {
+		if (rc == WQ_EUSAGE)
+			wq->parts_bad = 1;
+		wq_disconnect(wq);
+		return rc;
+	}
 	return WQ_OK;
 }
 
@@ -404,10 +416,11 @@ wq_redis_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n,
 {
 	size_t	 i;
 	void	*r;
+	int	 rc;
 
 	memset(out, 0, sizeof(*out) * n);
-	if (wq_connect(wq) != WQ_OK)
-		return WQ_EUNAVAIL;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
 	for (i = 0; i < n; i++)
 		if (wq_redis_append(wq, &cmds[i]) != WQ_OK)
 			return broken(wq);
@@ -572,11 +585,12 @@ wq_redis_pipeline_arena(struct wq *wq, struct wq_resp *r, size_t n,
 	redisReader			*rd;
 	void				*priv, *p;
 	size_t				 i;
+	int				 rc;
 
 	memset(out, 0, sizeof(*out) * n);
 	*arena = wq_calloc(1, sizeof(**arena));
-	if (wq_connect(wq) != WQ_OK)
-		return WQ_EUNAVAIL;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
 	if (redisAppendFormattedCommand(wq->rc, r->p, r->n) != REDIS_OK)
 		return broken(wq);
 	rd = wq->rc->reader;

@@ -69,7 +69,7 @@ int
 wq_reply_error(struct wq *wq, redisReply *r, const char *what)
 {
 	if (r == NULL)
-		return WQ_EUNAVAIL;
+		return wq->parts_bad ? WQ_EUSAGE : WQ_EUNAVAIL;
 	if (r->type != REDIS_REPLY_ERROR)
 		return WQ_OK;
 	if (reply_unavailable(r->str)) {

@@ -31,6 +31,12 @@ wq_script_prefix(struct wq_argv *a, struct wq *wq)
 }
 
 void
+wq_script_pprefix(struct wq_argv *a, struct wq *wq, int p)
+{
+	wq_argv_prefix(a, wq_part_prefix(wq, p), wq->cfg.events);
+}
+
+void
 wq_script_to_eval(struct wq_argv *a)
 {
 	int	 i;
@@ -60,4 +66,22 @@ wq_script_run(struct wq *wq, struct wq_argv *a)
 		r = wq_redis_command(wq, a);
 	}
 	return r;
+}
+
+int
+wq_script_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n,
+    redisReply **out)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = wq_redis_pipeline(wq, cmds, n, out)) != WQ_OK)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (wq_reply_noscript(out[i])) {
+			freeReplyObject(out[i]);
+			if ((out[i] = wq_script_run(wq, &cmds[i])) == NULL)
+				return WQ_EUNAVAIL;
+		}
+	return WQ_OK;
 }

@@ -33,6 +33,8 @@ const char wq_common_usage[] =
     " (seconds a finished record is kept)\n"
 "  --name N           WQ_NODE       ROLE-PID@HOSTNAME\n"
 "  --max-data BYTES   WQ_MAX_DATA   1048576\n"
+"  --partitions P     WQ_PARTITIONS 1 (a namespace's, fixed at its first"
+    " use)\n"
 "  -h, --help, --version\n"
 "Exit: 0 success, 1 negative answer, 2 usage or bad input, 3 Redis or API"
     " unreachable.\n";
@@ -115,6 +117,9 @@ static const struct {
 	    offsetof(struct wq_settings, wait_replicas), "bad "
 	    "--wait-replicas: a whole number from 0 (off) to "
 	    WQ_STR(WQ_WAIT_REPLICAS_MAX) },
+	{ WQ_OPT_PARTITIONS, 1, WQ_PARTITIONS_MAX, offsetof(struct
+	    wq_settings, partitions), "bad --partitions: a whole number from "
+	    "1 to " WQ_STR(WQ_PARTITIONS_MAX) },
 	{ WQ_OPT_WAIT_TIMEOUT, 1, WQ_WAIT_TIMEOUT_MAX,
 	    offsetof(struct wq_settings, wait_timeout_ms), "bad "
 	    "--wait-timeout: a whole number of milliseconds from 1 to "
@@ -176,6 +181,7 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 		wq_url_clear(&c->addr);
 		c->addr = a;
 		set_prefix(c);
+		wq_parts_clear(wq);
 		return set_string(&c->redis_url, arg);
 	case WQ_OPT_API:
 		if (strncmp(arg, "http://", 7) != 0 &&
@@ -193,6 +199,7 @@ wq_setopt(struct wq *wq, int opt, const char *arg)
 			    "characters");
 		set_string(&c->ns, arg);
 		set_prefix(c);
+		wq_parts_clear(wq);
 		return WQ_OK;
 	case WQ_OPT_QUEUE:
 		if (wq_check_queue(wq, arg) != WQ_OK)
@@ -229,6 +236,7 @@ wq_new(const char *role)
 		{ "WQ_EVENTS", WQ_OPT_EVENTS },
 		{ "WQ_WAIT_REPLICAS", WQ_OPT_WAIT_REPLICAS },
 		{ "WQ_WAIT_TIMEOUT", WQ_OPT_WAIT_TIMEOUT },
+		{ "WQ_PARTITIONS", WQ_OPT_PARTITIONS },
 	};
 	struct wq	*wq;
 	const char	*v;
@@ -283,6 +291,7 @@ wq_free(struct wq *wq)
 	free(wq->cfg.token);
 	free(wq->cfg.ns);
 	free(wq->cfg.prefix);
+	wq_parts_clear(wq);
 	free(wq->cfg.queue);
 	free(wq->cfg.name);
 	wq_url_clear(&wq->cfg.addr);
@@ -340,6 +349,8 @@ wq_setting_num(struct wq *wq, int opt)
 		return wq->cfg.wait_replicas;
 	case WQ_OPT_WAIT_TIMEOUT:
 		return wq->cfg.wait_timeout_ms;
+	case WQ_OPT_PARTITIONS:
+		return wq_parts(wq);
 	case WQ_SET_CONNECT_MS:
 		return wq->cfg.connect_timeout_ms;
 	case WQ_SET_COMMAND_MS:

@@ -47,6 +47,7 @@ struct wq_settings {
 	long		 events;	/* the event stream's length, 0: off */
 	long		 wait_replicas;	/* WAIT for them after writes, 0: off */
 	long		 wait_timeout_ms;	/* WAIT's timeout */
+	long		 partitions;	/* --partitions, 0: not given */
 	int		 connect_timeout_ms;
 	int		 command_timeout_ms;
 	struct wq_url	 addr;
@@ -68,6 +69,16 @@ struct wq {
 						   beats */
 	int			 skew_known;
 	unsigned		 conn_gen;	/* connections made (redis.c) */
+	/* The namespace's partitions (part.c): 0 until read from Redis. */
+	int			 nparts;
+	char			**part_prefix;	/* each one's prefix, no ':' */
+	unsigned char		*part_work;	/* a claim may find work
+						   there (job.c) */
+	int			 part_next;	/* where claims go on */
+	long long		 gen;		/* this node's generation, in
+						   a namespace of several */
+	int			 parts_bad;	/* their number disagrees with
+						   --partitions: no command */
 	/* What the node's hash holds, as far as its beats know (node.c). */
 	char			*beat_fields;	/* the fields last sent, as
 						   JSON */
@@ -88,6 +99,20 @@ int		 wq_cloexec(int);	/* FD_CLOEXEC on; -1 (errno) */
 int		 wq_url_parse(const char *, struct wq_url *, char *, size_t);
 void		 wq_url_clear(struct wq_url *);
 
+/*
+ * part.c: the partitions of the namespace (docs/DESIGN.md, section 25).
+ * wq_parts_load() reads their number from Redis (setting it at the
+ * namespace's first use); until then, and for P = 1, partition 0's
+ * prefix is the control prefix.  wq_part_of() is a job's partition.
+ */
+int		 wq_parts_load(struct wq *);
+int		 wq_parts(struct wq *);	/* P, once loaded; else as set */
+void		 wq_parts_clear(struct wq *);
+int		 wq_part_of(struct wq *, const char *id);
+const char	*wq_part_prefix(struct wq *, int);
+/* The partition of a prefix "NS:N:" (a wake hint's message); -1: none. */
+int		 wq_part_by_prefix(struct wq *, const char *);
+
 /* md5.c */
 void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
 
@@ -102,6 +127,11 @@ void		 wq_argv_key(struct wq_argv *, struct wq *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 wq_argv_vkey(struct wq_argv *, struct wq *, const char *,
 		    va_list) __attribute__((format(printf, 3, 0)));
+/* Append a key of partition p: its prefix, then fmt... */
+void		 wq_argv_pkey(struct wq_argv *, struct wq *, int, const char *,
+		    ...) __attribute__((format(printf, 4, 5)));
+void		 wq_argv_vpkey(struct wq_argv *, struct wq *, int, const char *,
+		    va_list) __attribute__((format(printf, 4, 0)));
 void		 wq_argv_setnkeys(struct wq_argv *, int);
 void		 wq_argv_prefix(struct wq_argv *, const char *, long);
 char		*wq_argv_resp(struct wq_argv *, size_t *);
@@ -135,6 +165,7 @@ enum wq_script_id {
 	WQ_SCRIPT_LINK,
 	WQ_SCRIPT_RELEASE,
 	WQ_SCRIPT_PROGRESS,
+	WQ_SCRIPT_SWEEP,
 	WQ_SCRIPT_COUNT
 };
 
@@ -157,7 +188,12 @@ void		 wq_script_argv(struct wq_argv *, enum wq_script_id);
  * stream's length when events are on ("wq:100000"; common.lua splits it).
  */
 void		 wq_script_prefix(struct wq_argv *, struct wq *);
+/* The same for partition p's keys (the control prefix: p = -1). */
+void		 wq_script_pprefix(struct wq_argv *, struct wq *, int);
 redisReply	*wq_script_run(struct wq *, struct wq_argv *);
+/* n script calls in one pipeline, each NOSCRIPT run again by EVAL. */
+int		 wq_script_pipeline(struct wq *, struct wq_argv *, size_t,
+		    redisReply **);
 
 /* redis.c */
 redisContext	*wq_redis_open(struct wq *, char *, size_t);

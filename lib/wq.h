@@ -94,6 +94,9 @@
 #define WQ_WAIT_TIMEOUT_DEFAULT	1000
 #define WQ_WAIT_TIMEOUT_MAX	60000
 
+/* --partitions P: a namespace's partitions (docs/DESIGN.md, section 25). */
+#define WQ_PARTITIONS_MAX	1024
+
 /* Option codes of the shared settings (docs/DESIGN.md), for getopt_long. */
 enum {
 	WQ_OPT_REDIS = 0x1000,
@@ -113,6 +116,8 @@ enum {
 				   wq-submit, wq-worker, wq-api;
 				   WQ_WAIT_REPLICAS, WQ_WAIT_TIMEOUT */
 	WQ_OPT_WAIT_TIMEOUT,
+	WQ_OPT_PARTITIONS,	/* --partitions P, WQ_PARTITIONS: read at the
+				   namespace's first use only (part.c) */
 	WQ_OPT_VERSION,
 	WQ_OPT_HELP = 'h',
 	WQ_OPT_FIRST_PRIVATE = 0x2000	/* commands' own options from here */
@@ -133,6 +138,7 @@ enum {
 	{ "ttl",	required_argument, NULL, WQ_OPT_TTL },		\
 	{ "name",	required_argument, NULL, WQ_OPT_NAME },		\
 	{ "max-data",	required_argument, NULL, WQ_OPT_MAX_DATA },	\
+	{ "partitions",	required_argument, NULL, WQ_OPT_PARTITIONS },	\
 	{ "version",	no_argument,	   NULL, WQ_OPT_VERSION },	\
 	{ "help",	no_argument,	   NULL, WQ_OPT_HELP }
 

@@ -6,7 +6,8 @@
 -- A marker '^' in queue:<q> stands for a job of urgent:<q>: its best
 -- (highest priority, then oldest) is taken for it (common.lua,
 -- wq_enqueue).
--- ARGV: prefix, node, max, default max_attempts.
+-- ARGV: prefix, node, max, default max_attempts, and in a namespace of
+-- several partitions the node's generation (register.lua).
 -- The ids leave the queue and enter the node's active list in one step
 -- (the reliable queue pattern: a job is always in exactly one list), and
 -- each record becomes "working" under the node with attempts incremented:
@@ -32,6 +33,10 @@
 -- Returns per job: id, data, token, timeout ('' if unset), max_attempts,
 -- traceparent ('' if none).
 local P, node, max, dmax = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+-- Several partitions: the node's generation (wq_take_over).
+if ARGV[5] and not wq_take_over(P, node, ARGV[5]) then
+  return redis.error_reply('NAMETAKEN node ' .. node .. ' has a newer instance')
+end
 -- Numbers given to redis.call are formatted with "%.17g", which costs
 -- more than the HSET they go to: the times and tokens are passed as
 -- strings.

@@ -20,6 +20,15 @@ do
   end
 end
 
+-- H: the prefix of the hints' channels and of membership, the control
+-- partition's (docs/DESIGN.md, section 25): ARGV[1] less a partition's
+-- ":N" ("wq:7:" -> "wq:", "{wq:7}:" -> "{wq}:"); with one partition, P.
+local H = ARGV[1] or ''
+do
+  local a, b = string.match(H, '^(.*):%d+(}?:)$')
+  if a then H = a .. b end
+end
+
 -- Write an event of job id, of queue q, at node ('' if none), kind t
 -- (submitted, claimed, ...), with ... the fields of its kind (a attempt,
 -- e error, g progress, y retry_at), to the stream P .. 'events', trimmed
@@ -142,8 +151,8 @@ local function wq_cancelled(P, jk, id, by, l, c, q)
   end
   redis.call('HDEL', jk, 'y')
   redis.call('EXPIRE', jk, l or WQ_TTL_DEFAULT)
-  redis.call('PUBLISH', P .. 'done:' .. id, 'cancelled')
-  redis.call('PUBLISH', P .. 'ended', id)
+  redis.call('PUBLISH', H .. 'done:' .. id, 'cancelled')
+  redis.call('PUBLISH', H .. 'ended', id)
   wq_deps_note(P, jk, id, -WQ_DEPS_GRACE_MS)
 end
 
@@ -159,8 +168,8 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c, node, a)
   redis.call('LTRIM', P .. 'dead:' .. q, 0, WQ_DEAD_MAX - 1)
   redis.call('EXPIRE', jk, ttl or WQ_TTL_DEFAULT)
   redis.call('INCR', P .. 'stats:failed')
-  redis.call('PUBLISH', P .. 'done:' .. id, 'failed')
-  redis.call('PUBLISH', P .. 'ended', id)
+  redis.call('PUBLISH', H .. 'done:' .. id, 'failed')
+  redis.call('PUBLISH', H .. 'ended', id)
   return wq_deps_note(P, jk, id, 0)
 end
 
@@ -194,7 +203,7 @@ local function wq_handback(P, jk, id, q)
   redis.call('HSET', jk, 's', 'pending')
   redis.call('HDEL', jk, 'w', 't')
   wq_putback(P, q, id, redis.call('HGET', jk, 'n') or nil)
-  redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+  redis.call('PUBLISH', H .. 'wake:' .. q, P)
 end
 
 -- Put back the jobs a node holds in active:<node>.  A node that died
@@ -225,7 +234,7 @@ local function wq_release(P, node, handback)
             'worker ' .. node .. ' was lost')
           wq_putback(P, q, id, f[8] or nil)
         end
-        redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+        redis.call('PUBLISH', H .. 'wake:' .. q, P)
       end
       n = n + 1
     end
@@ -234,6 +243,42 @@ local function wq_release(P, node, handback)
     redis.call('INCRBY', P .. 'stats:reclaimed', n)
   end
   return n
+end
+
+-- A namespace of several partitions (docs/DESIGN.md, section 25): the
+-- instance of a node that may hold jobs in this partition.  owners: node
+-- -> the generation (register.lua's INCR of gen) of the instance that
+-- claimed here last, negative once it was reaped or left.  A claim of
+-- generation g (a string) takes over from an older instance, putting
+-- back what that one left here if it was not reaped yet; it returns
+-- false, changing nothing, for an instance older than the holder, or one
+-- reaped or gone: a process whose name was taken since.
+local function wq_take_over(P, node, g)
+  local ok = P .. 'owners'
+  local o, n = tonumber(redis.call('HGET', ok, node) or '0'), tonumber(g)
+  if o == n then return true end
+  if o == -n or math.abs(o) > n then return false end
+  if o > 0 then wq_release(P, node, false) end
+  redis.call('HSET', ok, node, g)
+  return true
+end
+
+-- The end of generation g of node in this partition: it died (reaped:
+-- its jobs put back as lost, an attempt spent) or left (handback: not
+-- counted).  Nothing if a newer instance holds the name here (it put
+-- back this one's jobs when it took over).  The mark -g stays for
+-- WQ_GONE_KEEP_MS (owners:gone), so that a claim of the old process
+-- (frozen, then thawed) is refused.  Idempotent: the sweep may do it
+-- again.  Returns the number of jobs put back.
+local function wq_owner_end(P, node, g, handback)
+  local ok = P .. 'owners'
+  local o, n = tonumber(redis.call('HGET', ok, node) or '0'), tonumber(g)
+  if o == -n or math.abs(o) > n then return 0 end
+  local jobs = 0
+  if o > 0 then jobs = wq_release(P, node, handback) end
+  redis.call('HSET', ok, node, string.format('%d', -n))
+  redis.call('ZADD', P .. 'owners:gone', NOW, node)
+  return jobs
 end
 
 -- A node is gone (dead or left): keep its hash a while for wq-peers --all,
@@ -248,7 +293,7 @@ local function wq_node_gone(P, name, why)
   redis.call('ZADD', P .. 'gone', NOW, name)
   redis.call('ZREMRANGEBYSCORE', P .. 'gone', '-inf', NOW - WQ_GONE_KEEP_MS)
   redis.call('DEL', P .. 'inbox:' .. name)
-  redis.call('PUBLISH', P .. 'events', 'node ' .. why .. ' ' .. name)
+  redis.call('PUBLISH', H .. 'events', 'node ' .. why .. ' ' .. name)
 end
 
 -- Queue ids whose priority is p (a number): at 0, on queue:<q>, which
@@ -336,9 +381,82 @@ local function wq_promote(P, q, limit)
         moved = moved + 1
       end
     end
-    redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+    redis.call('PUBLISH', H .. 'wake:' .. q, P)
     full = #ids == limit
     c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
   end
   return moved, full, c[1] and tonumber(c[2])
+end
+
+-- A node found dead in a namespace of several partitions: its jobs are
+-- put back by the sweep of each partition (sweep.lua), which reads the
+-- zset reaping (control partition: "node generation" -> when) until
+-- every partition has done it.
+local function wq_reaping(P, node)
+  local g = redis.call('HGET', P .. 'node:' .. node, 'gen')
+  if g then redis.call('ZADD', P .. 'reaping', NOW, node .. ' ' .. g) end
+end
+
+-- The sweep's work on the jobs of one partition (heartbeat.lua, or
+-- sweep.lua in a namespace of several): the due jobs of delayed:<q> of
+-- the queues "later" says have some (the first 100 by time: those due,
+-- then the next one due); one queue at random: its delayed:<q> if
+-- "later" does not name it (data from before), and whether it is idle:
+-- empty (nothing queued, delayed or urgent, not paused) and not
+-- submitted to for WQ_QUEUE_IDLE_MS, it leaves "queues" with its dead
+-- list; and whether deps has steps left by a process that died (deps.c:
+-- the caller does them).  due: when the next sweep has something to do,
+-- at the latest.  Returns the jobs promoted, whether a limit was hit,
+-- due made sooner by what is due here, and whether deps has steps due.
+local function wq_sweep_part(P, due)
+  local moved, full, limit = 0, false, 1000
+  local lk = P .. 'later'
+  local c = redis.call('ZRANGE', lk, 0, 100, 'WITHSCORES')
+  if #c == 202 and tonumber(c[202]) <= NOW then full = true end
+  for i = 1, #c, 2 do
+    if tonumber(c[i + 1]) > NOW then
+      due = math.min(due, tonumber(c[i + 1]))
+      break
+    end
+    local m, f, nextdue = wq_promote(P, c[i], limit)
+    moved = moved + m
+    if f then full = true end
+    if nextdue then
+      redis.call('ZADD', lk, nextdue, c[i])
+      due = math.min(due, nextdue)
+    else
+      redis.call('ZREM', lk, c[i])
+    end
+  end
+  local q = redis.call('SRANDMEMBER', P .. 'queues')
+  if q then
+    local m, f, nextdue = wq_promote(P, q, limit)
+    moved = moved + m
+    if f then full = true end
+    if nextdue then
+      redis.call('ZADD', lk, 'LT', nextdue, q)
+      due = math.min(due, nextdue)
+    end
+    local uk = P .. 'queues:used'
+    local used = tonumber(redis.call('ZSCORE', uk, q) or -1)
+    if used == -1 then
+      -- (a queue from before queues:used: counted from now)
+      redis.call('ZADD', uk, NOW, q)
+    elseif used < NOW - WQ_QUEUE_IDLE_MS and not nextdue and
+        redis.call('LLEN', P .. 'queue:' .. q) == 0 and
+        redis.call('ZCARD', P .. 'urgent:' .. q) == 0 and
+        redis.call('SISMEMBER', P .. 'paused', q) == 0 then
+      redis.call('SREM', P .. 'queues', q)
+      redis.call('ZREM', uk, q)
+      redis.call('DEL', P .. 'dead:' .. q, P .. 'useq:' .. q)
+    end
+  end
+  local deps = false
+  c = redis.call('ZRANGE', P .. 'deps', 0, 0, 'WITHSCORES')
+  if c[1] and tonumber(c[2]) + WQ_DEPS_GRACE_MS <= NOW then
+    deps = true
+  elseif c[1] then
+    due = math.min(due, tonumber(c[2]) + WQ_DEPS_GRACE_MS)
+  end
+  return moved, full, due, deps
 end

@@ -5,7 +5,8 @@
 --       each queue the node would claim from now (none when it is busy).
 -- ARGV: prefix, name, instance, ttl ms of node:<name> ('' to leave it),
 --       messages to take (0: none), sweep gate ms, default node timeout
---       ms, then fields of node:<name> to set as field/value pairs.
+--       ms, the namespace's partitions, then fields of node:<name> to set
+--       as field/value pairs.
 -- Returns {0} when this process is no longer the member of that name (it
 -- was reaped while frozen or cut off: whatever it ran was given to others
 -- and its results will be fenced off; or another process registered the
@@ -13,8 +14,9 @@
 -- Else {server time ms, work (1: a queue in KEYS holds ids), nodes
 -- reaped, jobs they held put back, retries promoted, cron (bit 1: this
 -- beat swept and a schedule is due: the caller fires it, schedule.c; bit
--- 2: deps has steps left by a process that died, deps.c),
--- messages...}.
+-- 2: deps has steps left by a process that died, deps.c; bit 3: this
+-- beat swept a namespace of several partitions, whose partitions the
+-- caller sweeps, sweep.lua), messages...}.
 --
 -- Membership: a node is a member while its hash says alive = 1 under its
 -- instance.  register.lua sets both with the ZADD that makes it a member,
@@ -58,7 +60,7 @@ local P, name, inst = ARGV[1], ARGV[2], ARGV[3]
 local h = redis.call('HMGET', KEYS[2], 'instance', 'alive')
 if h[1] ~= inst or h[2] ~= '1' then return {0} end
 redis.call('ZADD', KEYS[1], NOW, name)
-if #ARGV > 7 then redis.call('HSET', KEYS[2], unpack(ARGV, 8)) end
+if #ARGV > 8 then redis.call('HSET', KEYS[2], unpack(ARGV, 9)) end
 if ARGV[4] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 
 local nodes, jobs, moved, cron = 0, 0, 0, 0
@@ -66,6 +68,7 @@ local gate = tonumber(ARGV[6])
 if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   -- due: when the next sweep has something to do, at the latest
   local due, full = NOW + gate, false
+  local parts = tonumber(ARGV[8])
   -- Dead nodes: a node is dead when its last beat is older than its own
   -- timeout (stored in its hash; the default for one that has none).
   -- No timeout is under WQ_NODE_TIMEOUT_MIN_MS, so younger beats are not
@@ -89,7 +92,11 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
     local t = tonumber(redis.call('HGET', P .. 'node:' .. node,
       'timeout_ms') or dtimeout)
     if last + t < NOW then
-      jobs = jobs + wq_release(P, node, false)
+      if parts == 1 then
+        jobs = jobs + wq_release(P, node, false)
+      else
+        wq_reaping(P, node)
+      end
       wq_node_gone(P, node, 'dead')
       nodes = nodes + 1
     elseif not oldest then
@@ -98,69 +105,24 @@ if redis.call('SET', KEYS[4], name, 'NX', 'PX', gate) then
   end
   if nold == limit then full = true end
   if oldest then due = math.min(due, oldest) end
-  -- Due jobs of delayed:<q>, of the queues "later" says have some (the
-  -- first 100 by time: those due, then the next one due).
-  limit = 1000
-  local lk = P .. 'later'
-  c = redis.call('ZRANGE', lk, 0, 100, 'WITHSCORES')
-  if #c == 202 and tonumber(c[202]) <= NOW then full = true end
-  for i = 1, #c, 2 do
-    if tonumber(c[i + 1]) > NOW then
-      due = math.min(due, tonumber(c[i + 1]))
-      break
-    end
-    local m, f, nextdue = wq_promote(P, c[i], limit)
-    moved = moved + m
+  -- The queues' due jobs, one queue at random, dependencies: in a
+  -- namespace of several partitions the caller sweeps each partition
+  -- (sweep.lua; cron bit 3), with the nodes this beat found dead.
+  if parts == 1 then
+    local m, f, d, dp = wq_sweep_part(P, due)
+    moved, due = m, d
     if f then full = true end
-    if nextdue then
-      redis.call('ZADD', lk, nextdue, c[i])
-      due = math.min(due, nextdue)
-    else
-      redis.call('ZREM', lk, c[i])
-    end
-  end
-  -- One queue at random: its delayed:<q> if "later" does not name it
-  -- (data from before), and whether it is idle: empty (nothing queued,
-  -- delayed or urgent, not paused) and not submitted to for
-  -- WQ_QUEUE_IDLE_MS, it leaves "queues" with its dead list.
-  local q = redis.call('SRANDMEMBER', P .. 'queues')
-  if q then
-    local m, f, nextdue = wq_promote(P, q, limit)
-    moved = moved + m
-    if f then full = true end
-    if nextdue then
-      redis.call('ZADD', lk, 'LT', nextdue, q)
-      due = math.min(due, nextdue)
-    end
-    local uk = P .. 'queues:used'
-    local used = tonumber(redis.call('ZSCORE', uk, q) or -1)
-    if used == -1 then
-      -- (a queue from before queues:used: counted from now)
-      redis.call('ZADD', uk, NOW, q)
-    elseif used < NOW - WQ_QUEUE_IDLE_MS and not nextdue and
-        redis.call('LLEN', P .. 'queue:' .. q) == 0 and
-        redis.call('ZCARD', P .. 'urgent:' .. q) == 0 and
-        redis.call('SISMEMBER', P .. 'paused', q) == 0 then
-      redis.call('SREM', P .. 'queues', q)
-      redis.call('ZREM', uk, q)
-      redis.call('DEL', P .. 'dead:' .. q, P .. 'useq:' .. q)
-    end
+    if dp then cron = cron + 2 end
+  else
+    cron = cron + 4
   end
   -- Schedules: firing one needs its time zone, so the caller does it
   -- (schedule.c); the next one due shortens the gate like a retry.
   c = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if c[1] and tonumber(c[2]) <= NOW then
-    cron = 1
+    cron = cron + 1
   elseif c[1] then
     due = math.min(due, tonumber(c[2]))
-  end
-  -- Dependencies: steps left in deps by a process that died (deps.c);
-  -- the caller does them.
-  c = redis.call('ZRANGE', P .. 'deps', 0, 0, 'WITHSCORES')
-  if c[1] and tonumber(c[2]) + WQ_DEPS_GRACE_MS <= NOW then
-    cron = cron + 2
-  elseif c[1] then
-    due = math.min(due, tonumber(c[2]) + WQ_DEPS_GRACE_MS)
   end
   if full then
     redis.call('DEL', KEYS[4])

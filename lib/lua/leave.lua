@@ -12,6 +12,8 @@ if not redis.call('ZSCORE', KEYS[1], name) or
     redis.call('HGET', KEYS[2], 'instance') ~= inst then
   return -1
 end
-local n = wq_release(P, name, true)
+-- (several partitions: the caller handed back each one's first)
+local n = 0
+if not redis.call('HGET', KEYS[2], 'gen') then n = wq_release(P, name, true) end
 wq_node_gone(P, name, 'left')
 return n

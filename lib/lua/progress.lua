@@ -22,6 +22,6 @@ for a = 3, #ARGV, 3 do
   end
 end
 if #said > 0 then
-  redis.call('PUBLISH', P .. 'progress', table.concat(said, '\n'))
+  redis.call('PUBLISH', H .. 'progress', table.concat(said, '\n'))
 end
 return #said

@@ -51,6 +51,6 @@ for _, id in ipairs(ids) do
 end
 for q in pairs(woken) do
   redis.call('SADD', P .. 'queues', q)
-  redis.call('PUBLISH', P .. 'wake:' .. q, '1')
+  redis.call('PUBLISH', H .. 'wake:' .. q, P)
 end
 return out
