@@ -11,7 +11,7 @@
 # (bash-completion loads completions by name), so the file may be sourced
 # many times; it only defines functions and tables.
 
-_wq_common_args='--redis --api --token --namespace --queue --ttl --name --max-data'
+_wq_common_args='--redis --api --token --namespace --queue --ttl --name --max-data --partitions'
 _wq_common_flags='-h --help --version'
 
 # Options that take a value, and options that do not, per command.

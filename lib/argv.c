@@ -133,6 +133,9 @@ wq_argv_prefix(struct wq_argv *a, const char *ns, long n)
 	argv_add(a, buf, (size_t)(p - buf));
 }
 
+static void	argv_vpkey(struct wq_argv *, struct wq *, int, const char *,
+		    va_list) __attribute__((format(printf, 4, 0)));
+
 /* Append a key, NS:fmt... (the control partition's) */
 void
 wq_argv_key(struct wq_argv *a, struct wq *wq, const char *fmt, ...)
@@ -140,14 +143,14 @@ wq_argv_key(struct wq_argv *a, struct wq *wq, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	wq_argv_vpkey(a, wq, -1, fmt, ap);
+	argv_vpkey(a, wq, -1, fmt, ap);
 	va_end(ap);
 }
 
 void
 wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
 {
-	wq_argv_vpkey(a, wq, -1, fmt, ap);
+	argv_vpkey(a, wq, -1, fmt, ap);
 }
 
 /* Append a key of partition p (-1: the control partition's). */
@@ -157,7 +160,7 @@ wq_argv_pkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	wq_argv_vpkey(a, wq, p, fmt, ap);
+	argv_vpkey(a, wq, p, fmt, ap);
 	va_end(ap);
 }
 
@@ -166,8 +169,8 @@ wq_argv_pkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt, ...)
  * Formatted once, in place when it fits: two asprintf() calls a key were
  * a third of a submission's time in the client.
  */
-void
-wq_argv_vpkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt,
+static void
+argv_vpkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt,
     va_list ap)
 {
 	va_list		 aq;

@@ -58,7 +58,8 @@ submit_span(struct wq *wq, struct wq_spec *specs, size_t n)
 	size_t	i;
 
 	for (i = 1; i < n && i < SUBMIT_BATCH; i++)
-		if (wq_part_of(wq, specs[i].id) != wq_part_of(wq, specs[0].id) ||
+		if (wq_part_of(wq, specs[i].id) !=
+		    wq_part_of(wq, specs[0].id) ||
 		    strcmp(spec_queue(wq, &specs[i]), spec_queue(wq, specs)) ||
 		    specs[i].timeout != specs[0].timeout ||
 		    specs[i].max_attempts != specs[0].max_attempts ||

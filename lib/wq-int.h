@@ -130,8 +130,6 @@ void		 wq_argv_vkey(struct wq_argv *, struct wq *, const char *,
 /* Append a key of partition p: its prefix, then fmt... */
 void		 wq_argv_pkey(struct wq_argv *, struct wq *, int, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
-void		 wq_argv_vpkey(struct wq_argv *, struct wq *, int, const char *,
-		    va_list) __attribute__((format(printf, 4, 0)));
 void		 wq_argv_setnkeys(struct wq_argv *, int);
 void		 wq_argv_prefix(struct wq_argv *, const char *, long);
 char		*wq_argv_resp(struct wq_argv *, size_t *);
