@@ -100,16 +100,29 @@ wq_parts_load(struct wq *wq)
 	if (wq->nparts > 0)
 		return WQ_OK;
 	want = wq->cfg.partitions > 0 ? wq->cfg.partitions : 1;
+	/* GET, and SET NX only at the first use: a user allowed to read
+	 * it need not be allowed to write it (deploy/README.md, ACLs) */
 	wq_argv_init(&a);
-	wq_argv_adds(&a, "SET");
-	wq_argv_key(&a, wq, "partitions");
-	wq_argv_addl(&a, want);
-	wq_argv_adds(&a, "NX");
 	wq_argv_adds(&a, "GET");
+	wq_argv_key(&a, wq, "partitions");
 	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "reading the partitions")) != WQ_OK)
+	if (r != NULL && r->type == REDIS_REPLY_NIL) {
+		freeReplyObject(r);
+		wq_argv_init(&a);
+		wq_argv_adds(&a, "SET");
+		wq_argv_key(&a, wq, "partitions");
+		wq_argv_addl(&a, want);
+		wq_argv_adds(&a, "NX");
+		wq_argv_adds(&a, "GET");
+		r = wq_redis_command(wq, &a);
+		wq_argv_free(&a);
+	}
+	if ((rc = wq_reply_error(wq, r, "reading the partitions")) != WQ_OK) {
+		if (r)
+			freeReplyObject(r);
 		return rc;
+	}
 	have = want;
 	if (r->type == REDIS_REPLY_STRING &&
 	    wq_parse_long(r->str, 1, WQ_PARTITIONS_MAX, &have) == -1) {
