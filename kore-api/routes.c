@@ -410,6 +410,10 @@ route_submit(struct http_request *req)
 	    &spec, err, sizeof(err));
 	if (status != 0)
 		return rq_respond_error(req, status, err);
+	if (spec.group != NULL && wq_parts_one(api_wq, "groups") != WQ_OK) {
+		wq_spec_clear(&spec);
+		return rq_respond_error(req, 400, wq_error(api_wq));
+	}
 	/* The trace of the request, unless the job object has its own. */
 	if (spec.traceparent == NULL &&
 	    http_request_header(req, "traceparent", &tp) &&

@@ -17,6 +17,13 @@
  * by a process that died between the steps: the sweeper does them again
  * (wq_deps_sweep), and since each is idempotent, doing one twice is
  * harmless.
+ *
+ * In a namespace of several partitions (docs/DESIGN.md, section 25) each
+ * key is of the partition of the job it belongs to: job:<parent> and
+ * children:<parent> of the parent's, job:<child> and wait:<child> of the
+ * child's; an entry of deps is in the partition of the job whose step it
+ * is (p:<parent> the parent's, c:<child> the child's), and the sweeper
+ * looks in every partition.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,19 +56,24 @@ static void
 release_argv(struct wq *wq, struct wq_argv *a, const char *child,
     const char *parent, const char *how)
 {
+	int	p = wq_part_of(wq, child);
+
 	wq_script_argv(a, WQ_SCRIPT_RELEASE);
-	wq_argv_key(a, wq, "job:%s", child);
-	wq_argv_key(a, wq, "wait:%s", child);
+	wq_argv_pkey(a, wq, p, "job:%s", child);
+	wq_argv_pkey(a, wq, p, "wait:%s", child);
 	wq_argv_setnkeys(a, 2);
-	wq_script_prefix(a, wq);
+	wq_script_pprefix(a, wq, p);
 	wq_argv_adds(a, child);
 	wq_argv_adds(a, parent);
 	wq_argv_adds(a, how);
 }
 
-/* The entry KIND:ID of deps is done (kind NULL: id is the entry). */
+/*
+ * The entry KIND:ID of deps is done, in the partition of job id (kind
+ * NULL: id is the entry, in partition p).
+ */
 static int
-deps_zrem(struct wq *wq, const char *kind, const char *id)
+deps_zrem(struct wq *wq, int p, const char *kind, const char *id)
 {
 	struct wq_argv	 a;
 	redisReply	*r;
@@ -69,7 +81,7 @@ deps_zrem(struct wq *wq, const char *kind, const char *id)
 
 	wq_argv_init(&a);
 	wq_argv_adds(&a, "ZREM");
-	wq_argv_key(&a, wq, "deps");
+	wq_argv_pkey(&a, wq, kind != NULL ? wq_part_of(wq, id) : p, "deps");
 	if (kind != NULL)
 		wq_argv_addf(&a, "%s:%s", kind, id);
 	else
@@ -121,10 +133,11 @@ release_children(struct wq *wq, const char *parent, struct idlist *todo)
 
 	wq_argv_init(&a[0]);
 	wq_argv_adds(&a[0], "SMEMBERS");
-	wq_argv_key(&a[0], wq, "children:%s", parent);
+	wq_argv_pkey(&a[0], wq, wq_part_of(wq, parent), "children:%s",
+	    parent);
 	wq_argv_init(&a[1]);
 	wq_argv_adds(&a[1], "HGET");
-	wq_argv_key(&a[1], wq, "job:%s", parent);
+	wq_argv_pkey(&a[1], wq, wq_part_of(wq, parent), "job:%s", parent);
 	wq_argv_adds(&a[1], "s");
 	rc = wq_redis_pipeline(wq, a, 2, r);
 	if (rc == WQ_OK && (rc = wq_reply_error(wq, r[0], "dependencies")) ==
@@ -152,7 +165,7 @@ release_children(struct wq *wq, const char *parent, struct idlist *todo)
 	free(rr);
 	wq_redis_pipeline_free(a, r, 2);
 	if (rc == WQ_OK)
-		rc = deps_zrem(wq, "p", parent);
+		rc = deps_zrem(wq, 0, "p", parent);
 	return rc;
 }
 
@@ -194,12 +207,15 @@ link_children(struct wq *wq, struct wq_spec **specs, size_t n)
 	relid = wq_calloc(m, sizeof(*relid));
 	for (i = 0, k = 0; i < n; i++)
 		for (j = 0; j < specs[i]->nafter; j++, k++) {
+			int	p = wq_part_of(wq, specs[i]->after[j]);
+
 			wq_script_argv(&cmds[k], WQ_SCRIPT_LINK);
-			wq_argv_key(&cmds[k], wq, "job:%s", specs[i]->after[j]);
-			wq_argv_key(&cmds[k], wq, "children:%s",
+			wq_argv_pkey(&cmds[k], wq, p, "job:%s",
+			    specs[i]->after[j]);
+			wq_argv_pkey(&cmds[k], wq, p, "children:%s",
 			    specs[i]->after[j]);
 			wq_argv_setnkeys(&cmds[k], 2);
-			wq_script_prefix(&cmds[k], wq);
+			wq_script_pprefix(&cmds[k], wq, p);
 			wq_argv_adds(&cmds[k], specs[i]->id);
 		}
 	rc = deps_run(wq, cmds, m, r);
@@ -220,7 +236,7 @@ link_children(struct wq *wq, struct wq_spec **specs, size_t n)
 		if (wq_reply_ll(rr[k]) == 3)
 			idlist_add(&todo, relid[k]);
 	for (i = 0; rc == WQ_OK && i < n; i++)
-		rc = deps_zrem(wq, "c", specs[i]->id);
+		rc = deps_zrem(wq, 0, "c", specs[i]->id);
 	for (i = 0; rc == WQ_OK && i < todo.n; i++)
 		rc = wq_deps_release(wq, todo.v[i]);
 	idlist_free(&todo);
@@ -274,7 +290,8 @@ wq_deps_check(struct wq *wq, struct wq_spec *specs, size_t n)
 		for (j = 0; j < specs[i].nafter; j++, k++) {
 			wq_argv_init(&cmds[k]);
 			wq_argv_adds(&cmds[k], "EXISTS");
-			wq_argv_key(&cmds[k], wq, "job:%s", specs[i].after[j]);
+			wq_argv_pkey(&cmds[k], wq, wq_part_of(wq,
+			    specs[i].after[j]), "job:%s", specs[i].after[j]);
 		}
 	rc = wq_redis_pipeline(wq, cmds, m, r);
 	for (i = 0, k = 0; rc == WQ_OK && i < n; i++)
@@ -331,58 +348,71 @@ deps_parents(struct wq *wq, struct wq_spec *s)
 	jv_free(after);
 }
 
+/* One entry e of deps of partition p, done again. */
+static int
+deps_redo(struct wq *wq, int p, const char *e)
+{
+	struct wq_spec	 s, *sp = &s;
+	const char	*cid;
+	int		 rc;
+
+	if (strncmp(e, "p:", 2) == 0)
+		return wq_deps_release(wq, e + 2);
+	if (strncmp(e, "c:", 2) != 0 || !wq_id_valid(e + 2))
+		return deps_zrem(wq, p, NULL, e);
+	/* a child to link: its parents are in its record */
+	memset(&s, 0, sizeof(s));
+	cid = e + 2;
+	snprintf(s.id, sizeof(s.id), "%s", cid);
+	if ((rc = wq_status(wq, &cid, 1, &s.data)) == WQ_OK) {
+		deps_parents(wq, &s);
+		rc = s.nafter > 0 ? link_children(wq, &sp, 1) :
+		    deps_zrem(wq, 0, "c", s.id);
+	}
+	wq_spec_clear(&s);
+	return rc;
+}
+
 /*
  * The sweeper: the entries of deps older than the grace, each done again
- * (a child linked, a parent's end told).  *done: how many.
+ * (a child linked, a parent's end told), up to 100 of each partition's
+ * (one pipeline reads them all).  *done: how many.
  */
 int
 wq_deps_sweep(struct wq *wq, size_t *done)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	struct wq_spec	 s, *sp = &s;
-	const char	*e, *cid;
-	size_t		 i;
-	int		 rc;
+	struct wq_argv	 *cmds;
+	redisReply	**r;
+	size_t		  i, np;
+	int		  p, rc;
 
 	*done = 0;
-	wq_argv_init(&a);
-	wq_argv_adds(&a, "ZRANGEBYSCORE");
-	wq_argv_key(&a, wq, "deps");
-	wq_argv_adds(&a, "-inf");
-	wq_argv_addl(&a, (long long)(wq_now_ms() + wq->skew_ms -
-	    WQ_DEPS_GRACE_MS));
-	wq_argv_adds(&a, "LIMIT");
-	wq_argv_adds(&a, "0");
-	wq_argv_adds(&a, "100");
-	r = wq_redis_command(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "dependencies")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
+	if ((rc = wq_connect(wq)) != WQ_OK)
 		return rc;
+	np = (size_t)wq_parts(wq);
+	cmds = wq_calloc(np, sizeof(*cmds));
+	r = wq_calloc(np, sizeof(*r));
+	for (p = 0; p < (int)np; p++) {
+		wq_argv_init(&cmds[p]);
+		wq_argv_adds(&cmds[p], "ZRANGEBYSCORE");
+		wq_argv_pkey(&cmds[p], wq, p, "deps");
+		wq_argv_adds(&cmds[p], "-inf");
+		wq_argv_addl(&cmds[p], (long long)(wq_now_ms() +
+		    wq->skew_ms - WQ_DEPS_GRACE_MS));
+		wq_argv_adds(&cmds[p], "LIMIT");
+		wq_argv_adds(&cmds[p], "0");
+		wq_argv_adds(&cmds[p], "100");
 	}
-	for (i = 0; rc == WQ_OK && i < r->elements; i++, (*done)++) {
-		e = r->element[i]->str;
-		if (strncmp(e, "p:", 2) == 0) {
-			rc = wq_deps_release(wq, e + 2);
-			continue;
-		}
-		if (strncmp(e, "c:", 2) != 0 || !wq_id_valid(e + 2)) {
-			rc = deps_zrem(wq, NULL, e);
-			continue;
-		}
-		/* a child to link: its parents are in its record */
-		memset(&s, 0, sizeof(s));
-		cid = e + 2;
-		snprintf(s.id, sizeof(s.id), "%s", cid);
-		if ((rc = wq_status(wq, &cid, 1, &s.data)) != WQ_OK)
+	rc = wq_redis_pipeline(wq, cmds, np, r);
+	for (p = 0; rc == WQ_OK && p < (int)np; p++) {
+		if ((rc = wq_reply_error(wq, r[p], "dependencies")) != WQ_OK)
 			break;
-		deps_parents(wq, &s);
-		rc = s.nafter > 0 ? link_children(wq, &sp, 1) :
-		    deps_zrem(wq, "c", s.id);
-		wq_spec_clear(&s);
+		for (i = 0; rc == WQ_OK && i < r[p]->elements; i++,
+		    (*done)++)
+			rc = deps_redo(wq, p, r[p]->element[i]->str);
 	}
-	freeReplyObject(r);
+	wq_redis_pipeline_free(cmds, r, np);
+	free(cmds);
+	free(r);
 	return rc;
 }

@@ -379,6 +379,10 @@ wq_submit(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 		return WQ_OK;
 	if ((rc = wq_connect(wq)) != WQ_OK)
 		return rc;
+	for (i = 0; i < n; i++)
+		if (specs[i].group != NULL &&
+		    (rc = wq_parts_one(wq, "groups (--group)")) != WQ_OK)
+			return rc;
 	if ((rc = wq_deps_check(wq, specs, n)) != WQ_OK)
 		return rc;
 	if (wq->nparts <= 1) {

@@ -33,21 +33,20 @@ wq_msg_clear(struct wq_msg *m)
 	m->body = jv_null();
 }
 
-static int
-msg_send(struct wq *wq, const char *to, const char *type, jv body,
-    int reply, long ttl_ms, char **id)
+/*
+ * The call of send.lua that puts a message of id (its "id") from this
+ * node in the inbox of node to: for msg_send(), and for cancel.lua's
+ * word to a node in a namespace of several partitions (control.c).
+ */
+void
+wq_msg_argv(struct wq *wq, const char *to, const char *type, jv body,
+    int reply, long ttl_ms, const char *id, struct wq_argv *a)
 {
-	struct wq_argv	 a;
-	redisReply	*r;
-	jv		 m;
-	char		*s;
-	int		 rc;
-	long long	 res;
+	jv	 m;
+	char	*s;
 
-	if (*id == NULL)
-		*id = wq_random_id();
 	m = jv_object();
-	m = jv_object_set(m, jv_string("id"), jv_string(*id));
+	m = jv_object_set(m, jv_string("id"), jv_string(id));
 	m = jv_object_set(m, jv_string("from"), jv_string(wq_name(wq)));
 	m = jv_object_set(m, jv_string("type"), jv_string(type));
 	m = jv_object_set(m, jv_string("body"), body);
@@ -56,15 +55,29 @@ msg_send(struct wq *wq, const char *to, const char *type, jv body,
 		m = jv_object_set(m, jv_string("ttl_ms"),
 		    jv_number((double)ttl_ms));
 	s = wq_dump(m);
-	wq_script_argv(&a, WQ_SCRIPT_SEND);
-	wq_argv_key(&a, wq, "nodes");
-	wq_argv_key(&a, wq, "inbox:%s", to);
-	wq_argv_key(&a, wq, "node:%s", to);
-	wq_argv_setnkeys(&a, 3);
-	wq_script_prefix(&a, wq);
-	wq_argv_adds(&a, to);
-	wq_argv_adds(&a, s);
+	wq_script_argv(a, WQ_SCRIPT_SEND);
+	wq_argv_key(a, wq, "nodes");
+	wq_argv_key(a, wq, "inbox:%s", to);
+	wq_argv_key(a, wq, "node:%s", to);
+	wq_argv_setnkeys(a, 3);
+	wq_script_prefix(a, wq);
+	wq_argv_adds(a, to);
+	wq_argv_adds(a, s);
 	free(s);
+}
+
+static int
+msg_send(struct wq *wq, const char *to, const char *type, jv body,
+    int reply, long ttl_ms, char **id)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
+	long long	 res;
+
+	if (*id == NULL)
+		*id = wq_random_id();
+	wq_msg_argv(wq, to, type, body, reply, ttl_ms, *id, &a);
 	r = wq_script_run(wq, &a);
 	wq_argv_free(&a);
 	if ((rc = wq_reply_error(wq, r, "send")) != WQ_OK) {

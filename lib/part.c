@@ -196,3 +196,19 @@ wq_part_by_prefix(struct wq *wq, const char *s)
 	}
 	return -1;
 }
+
+/*
+ * Limits and groups (docs/DESIGN.md, Limits) count a queue's running and
+ * started jobs in keys of one partition: exact in a namespace of one
+ * partition only, and refused (WQ_EUSAGE) in one of several rather than
+ * held approximately.  what: what needs it, for the error.
+ */
+int
+wq_parts_one(struct wq *wq, const char *what)
+{
+	parts_need(wq);
+	if (wq_parts(wq) > 1)
+		return wq_seterr(wq, WQ_EUSAGE, "%s need a namespace of one "
+		    "partition; this one has %d", what, wq_parts(wq));
+	return WQ_OK;
+}

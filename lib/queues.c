@@ -272,7 +272,8 @@ wq_queue_limit(struct wq *wq, const char *q, const struct wq_limits *l)
 	size_t		 n;
 	int		 rc;
 
-	if ((rc = wq_queue_limit_check(wq, q, l)) != WQ_OK)
+	if ((rc = wq_queue_limit_check(wq, q, l)) != WQ_OK ||
+	    (rc = wq_parts_one(wq, "limits")) != WQ_OK)
 		return rc;
 	wq_argv_init(&cmds[0]);
 	wq_argv_adds(&cmds[0], "MULTI");

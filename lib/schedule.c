@@ -90,6 +90,7 @@ check_job(struct wq *wq, jv job)
 {
 	struct wq_spec	s;
 	jv		k;
+	int		rc = WQ_OK;
 
 	k = jv_object_get(jv_copy(job), jv_string("key"));
 	if (jv_is_valid(k)) {
@@ -99,8 +100,11 @@ check_job(struct wq *wq, jv job)
 	}
 	if (wq_spec_from_json(wq, jv_copy(job), &s) != WQ_OK)
 		return WQ_EUSAGE;
+	/* (each firing would be refused: wq_submit()) */
+	if (s.group != NULL)
+		rc = wq_parts_one(wq, "groups");
 	wq_spec_clear(&s);
-	return WQ_OK;
+	return rc;
 }
 
 /* HGETALL of schedule:<name> for each name, in one pipeline. */

@@ -140,5 +140,10 @@ void		 wq_ctlop_max(struct wq_ctlop *, long);
 void		 wq_ctlop_free(struct wq_ctlop *);
 struct wq_read	*wq_read_control(struct wq *, struct wq_ctlop *);
 int		 wq_read_conflict(struct wq_read *);
+/*
+ * WQ_EUSAGE, "<what> need a namespace of one partition; ...", when the
+ * namespace has several: limits and groups are exact within one only.
+ */
+int		 wq_parts_one(struct wq *, const char *);
 
 #endif

@@ -265,6 +265,9 @@ jv		 wq_answer_accepted(struct wq *, struct wq_spec *);
 size_t		 wq_cronop_next(struct wq_cronop *, struct wq_argv **);
 int		 wq_cronop_feed(struct wq_cronop *, redisReply **, size_t);
 jv		 wq_cronop_result(struct wq_cronop *);
+/* msg.c: the call that sends a message (send.lua). */
+void		 wq_msg_argv(struct wq *, const char *, const char *, jv,
+		    int, long, const char *, struct wq_argv *);
 /* control.c: the rounds of a job-control operation (wq-async.h). */
 size_t		 wq_ctlop_next(struct wq_ctlop *, struct wq_argv **);
 int		 wq_ctlop_feed(struct wq_ctlop *, redisReply **, size_t);

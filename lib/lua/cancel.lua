@@ -19,10 +19,14 @@
 -- later is refused by the fencing of complete.lua (the record is no
 -- longer working), and the sweep leaves the job alone if the node dies
 -- (wq_release looks for working records only).
+-- In a namespace of several partitions (H ~= P) the node's keys are the
+-- control partition's, which this script does not touch: the entry of a
+-- working job names the node and the attempt, and the caller sends the
+-- message (send.lua, control.c).
 -- Atomic so that the status read and its change are one: a job is either
 -- cancelled or claimed (or finished), never both.
 -- Returns per id {code, id, the record after the call as field/value
--- pairs}:
+-- pairs[, the node to tell, the attempt]}:
 -- 1 cancelled, 0 left as it was (not pending, waiting nor working), -1
 -- unknown.
 local P, by = ARGV[1], ARGV[2]
@@ -32,7 +36,7 @@ for a = 3, #ARGV do
   local jk = P .. 'job:' .. id
   local f = redis.call('HMGET', jk, 's', 'q', 'y', 'w', 'a', 'l', 'c',
     'p', 'n')
-  local code = 0
+  local code, tell = 0, nil
   if not f[1] then
     code = -1
   elseif f[1] == 'pending' or f[1] == 'working' or f[1] == 'waiting' then
@@ -40,7 +44,9 @@ for a = 3, #ARGV do
     if f[1] == 'working' then
       local node = f[4]
       redis.call('LREM', P .. 'active:' .. node, 1, id)
-      if redis.call('HGET', P .. 'node:' .. node, 'alive') == '1' then
+      if H ~= P then
+        tell = node
+      elseif redis.call('HGET', P .. 'node:' .. node, 'alive') == '1' then
         local ik = P .. 'inbox:' .. node
         redis.call('RPUSH', ik, cjson.encode({id = 'cancel:' .. id ..
           ':' .. (f[5] or '0'), from = by, type = 'cancel',
@@ -64,6 +70,7 @@ for a = 3, #ARGV do
     wq_cancelled(P, jk, id, by, f[6], f[7])
     code = 1
   end
-  out[#out + 1] = {code, id, redis.call('HGETALL', jk)}
+  out[#out + 1] = {code, id, redis.call('HGETALL', jk), tell,
+    tell and tonumber(f[5] or '0')}
 end
 return out
