@@ -7,6 +7,7 @@
 
 load helpers
 load api-helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() { redis_start; }
 teardown_file() { redis_stop; }
@@ -242,6 +243,24 @@ fail_jobs() {
 	wait_for 20 eval 'for q in "${PFX[@]}"; do [ "$(rcli zcard "$q:deps")" = 0 ] || exit 1; done'
 }
 
+@test "--after: a parent cancelled; the sweeper cancels its children in their partitions" {
+	p=$(wq-submit --queue held parent | jq -r .callback)
+	for i in $(seq 8); do
+		wq-submit --after "$p" "child-$i" | jq -r .callback
+	done >"$(suite_dir)/kids"
+	run wq-cancel "$p"
+	assert_success
+	# its step is noted in its own partition, due at once
+	[ "$(rcli zscore "$(pfx "$p"):deps" "p:$p")" != "" ]
+	start w1 wq-worker --queue none --heartbeat 0.2 --sleep 0
+	while read -r c; do
+		wait_for 30 pstatus_is "$c" cancelled
+		[ "$(rcli hget "$(pfx "$c"):job:$c" e)" = "parent $p was cancelled" ]
+		[ "$(rcli exists "$(pfx "$c"):wait:$c")" = 0 ]
+	done <"$(suite_dir)/kids"
+	wait_for 30 eval 'for q in "${PFX[@]}"; do [ "$(rcli zcard "$q:deps")" = 0 ] || exit 1; done'
+}
+
 @test "--after: the sweeper finishes the steps a dead process left, in every partition" {
 	p=$(wq-submit --queue held parent | jq -r .callback)
 	for i in $(seq 8); do
@@ -323,6 +342,10 @@ fail_jobs() {
 	    -H 'Content-Type: application/json' -d '{"concurrency":2}'
 	[ "$code" = 400 ]
 	[[ $body == *'limits need a namespace of one partition; this one has 4'* ]]
+	run -2 wq-queue "${api[@]}" limit q --concurrency 2
+	assert_output --partial 'limits need a namespace of one partition; this one has 4'
+	run -2 wq-submit "${api[@]}" --group g x
+	assert_output --partial 'need a namespace of one partition; this one has 4'
 	http POST "$(api_url api)/api/v1/work" -d '{"data":1,"group":"g"}'
 	[ "$code" = 400 ]
 	[[ $body == *'need a namespace of one partition; this one has 4'* ]]
