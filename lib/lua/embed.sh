@@ -1,6 +1,8 @@
 #!/bin/sh
 # embed.sh OUT.c CONST.h common.lua script.lua... -- embed the Lua
-# scripts in C.  Each script is the constants of CONST.h (every
+# scripts in C.  Each script is the shebang #!lua (Redis 7: no flags, so
+# that a key of another slot fails on a cluster), the constants of
+# CONST.h (every
 # "#define NAME value" as "local NAME = value", a list of numbers as a
 # table), then common.lua, then the script, as a C string, with the SHA1
 # that EVALSHA names it by.
@@ -87,7 +89,10 @@ END {
 	for f in "$@"; do
 		name=$(basename "$f" .lua)
 		printf '\t{ "%s",\n' "$name"
-		awk "$prune" "$prelude" "$f" > "$out.lua.one"
+		# Redis 7's shebang: a script that reaches a key of another
+		# slot (another partition) fails on a cluster (docs/DESIGN.md,
+		# Scripts)
+		{ echo '#!lua'; awk "$prune" "$prelude" "$f"; } > "$out.lua.one"
 		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
 		    -e 's/^/\t  "/' -e 's/$/\\n"/' "$out.lua.one"
 		sha=$(sha1sum < "$out.lua.one" | cut -c1-40)
