@@ -322,35 +322,49 @@ sweep_parts(struct wq *wq, struct wq_beat *b)
 /*
  * Several partitions: whether the queues hold work, partition by
  * partition (an idle node's beat; a wake hint can be lost): LLEN of each
- * queue in each, one pipeline.  A claim then goes where there is some.
+ * queue in each, and which of them are paused there (SMISMEMBER), one
+ * pipeline.  A claim then goes where there is some it may take: a
+ * paused queue's jobs do not send it to claim in vain.
  */
 static int
 beat_work(struct wq *wq, struct wq_worker_opts *o, struct wq_beat *b)
 {
 	struct wq_argv	*cmds;
-	redisReply	**rs;
-	size_t		  n = (size_t)wq->nparts * o->nqueues, i, k;
+	redisReply	**rs, *pz;
+	size_t		  nq = o->nqueues, n = (size_t)wq->nparts * (nq + 1),
+			  i, k;
 	int		  rc, p;
 
-	if (n == 0)
+	if (nq == 0)
 		return WQ_OK;
 	cmds = wq_calloc(n, sizeof(*cmds));
 	rs = wq_calloc(n, sizeof(*rs));
-	for (k = 0, p = 0; p < wq->nparts; p++)
-		for (i = 0; i < o->nqueues; i++, k++) {
+	for (k = 0, p = 0; p < wq->nparts; p++) {
+		for (i = 0; i < nq; i++, k++) {
 			wq_argv_init(&cmds[k]);
 			wq_argv_adds(&cmds[k], "LLEN");
 			wq_argv_pkey(&cmds[k], wq, p, "queue:%s",
 			    o->queues[i]);
 		}
+		wq_argv_init(&cmds[k]);
+		wq_argv_adds(&cmds[k], "SMISMEMBER");
+		wq_argv_pkey(&cmds[k], wq, p, "paused");
+		for (i = 0; i < nq; i++)
+			wq_argv_adds(&cmds[k], o->queues[i]);
+		k++;
+	}
 	rc = wq_redis_pipeline(wq, cmds, n, rs);
-	for (k = 0, p = 0; rc == WQ_OK && p < wq->nparts; p++)
-		for (i = 0; i < o->nqueues; i++, k++)
-			if (rs[k]->type == REDIS_REPLY_INTEGER &&
-			    rs[k]->integer > 0) {
+	for (k = 0, p = 0; rc == WQ_OK && p < wq->nparts; p++, k += nq + 1) {
+		pz = rs[k + nq];
+		for (i = 0; i < nq; i++)
+			if (rs[k + i]->type == REDIS_REPLY_INTEGER &&
+			    rs[k + i]->integer > 0 &&
+			    (pz->type != REDIS_REPLY_ARRAY || pz->elements !=
+			    nq || wq_reply_ll(pz->element[i]) != 1)) {
 				wq->part_work[p] = 1;
 				b->work = 1;
 			}
+	}
 	wq_redis_pipeline_free(cmds, rs, n);
 	free(cmds);
 	free(rs);

@@ -178,6 +178,22 @@ fail_jobs() {
 	done <"$(suite_dir)/ids"
 }
 
+@test "wq-queue pause: an idle worker's beats do not send it to claim in vain in any partition" {
+	wq-queue pause q >/dev/null
+	seq 8 | sed 's/^/held-/' | wq-submit --lines --queue q >/dev/null
+	start mon rcli monitor
+	sleep 0.3
+	start w1 wq-worker --name w1 --queue q --heartbeat 0.2 --sleep 0
+	# eight beats, however long a loaded machine takes to give them
+	wait_for 60 eval '[ "$(grep -c "\"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"wq:nodes\"" "$(suite_dir)/mon.log")" -ge 8 ]'
+	claims=$(grep -c '"EVALSHA" "[0-9a-f]*" "[0-9]*" "wq:[0-9]*:active:w1"' "$(suite_dir)/mon.log")
+	echo "# $claims claims" >&3
+	# the claims of its start (one a partition at most), none at its beats
+	[ "$claims" -le 4 ]
+	wq-queue resume q >/dev/null
+	wait_for 20 eval '[ "$(in_parts queue:q)" = 0 ]'
+}
+
 @test "wq-queue purge: the pending jobs of every partition, in batches" {
 	seq 1100 | wq-submit --lines --queue p | jq -r .callback >"$(suite_dir)/ids"
 	seq 3 | sed 's/^/later-/' | wq-submit --lines --queue p --in 1h >/dev/null
