@@ -16,7 +16,9 @@
  * proxies (HAProxy's timeout server, 40 s) from cutting a quiet stream.
  * While Redis is down the stream stays open and reads on when it is
  * back.  When the client goes, Kore frees the request, and the stream
- * is freed once no read of it is on its way.
+ * is freed once no read of it is on its way.  With P > 1 partitions a
+ * stream keeps its place in each partition's stream (struct wq_evcur):
+ * a read is an XREAD of each, in one MULTI, merged in id order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ struct sse {
 	struct http_request	*req;		/* NULL once the client left */
 	char			 last[WQ_EVENT_ID_LEN];
 	char			*queue;		/* ?queue=, or NULL: all */
+	struct wq_evcur		*cur;		/* at P > 1, or NULL */
 	int			 reading;	/* an XREAD on its way */
 	int			 again;		/* the last was full */
 	u_int64_t		 wrote;		/* when, last */
@@ -48,6 +51,7 @@ sse_free(struct sse *s)
 {
 	TAILQ_REMOVE(&streams, s, link);
 	free(s->queue);
+	wq_evcur_free(s->cur);
 	free(s);
 }
 
@@ -112,6 +116,7 @@ static void
 sse_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
 	struct sse		*s = arg;
+	redisReply		*r = reply;
 	struct connection	*c;
 	struct kore_buf		 buf;
 	jv			 evs, ev, id;
@@ -127,7 +132,16 @@ sse_reply(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	if (sse_conn(s) == NULL)
 		return;
-	rc = wq_events_decode(api_wq, reply, s->last, &evs);
+	if (s->cur == NULL)
+		rc = wq_events_decode(api_wq, reply, s->last, &evs);
+	else if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+		rc = wq_evcur_decode(api_wq, s->cur, r->element, r->elements,
+		    SSE_BATCH, s->last, &evs);
+	else {
+		/* (lost, or the MULTI failed: read again from where it was) */
+		evs = jv_array();
+		rc = WQ_EUNAVAIL;
+	}
 	if (rc == WQ_EREDIS)
 		kore_log(LOG_ERR, "wq-api: %s", wq_error(api_wq));
 	n = jv_array_length(jv_copy(evs));
@@ -160,12 +174,22 @@ sse_reply(redisAsyncContext *ac, void *reply, void *arg)
 static void
 sse_read(struct sse *s)
 {
-	struct wq_argv	a;
+	struct wq_argv	a, *cmds;
+	size_t		n, i;
 
-	wq_events_argv(api_wq, s->last, 0, SSE_BATCH, &a);
-	if (api_redis_send(API_CMD, &a, 1, sse_reply, s) == 0)
+	if (s->cur == NULL) {
+		wq_events_argv(api_wq, s->last, 0, SSE_BATCH, &a);
+		if (api_redis_send(API_CMD, &a, 1, sse_reply, s) == 0)
+			s->reading = 1;
+		wq_argv_free(&a);
+		return;
+	}
+	n = wq_evcur_argv(api_wq, s->cur, s->last, SSE_BATCH, &cmds);
+	if (api_redis_send(API_CMD, cmds, n, sse_reply, s) == 0)
 		s->reading = 1;
-	wq_argv_free(&a);
+	for (i = 0; i < n; i++)
+		wq_argv_free(&cmds[i]);
+	free(cmds);
 }
 
 /* The API's tick: read on, keep quiet streams alive. */
@@ -219,6 +243,7 @@ sse_start(struct http_request *req, const char *since, const char *queue)
 	s->req = req;
 	memcpy(s->last, last, sizeof(s->last));
 	s->queue = queue != NULL ? wq_strdup(queue) : NULL;
+	s->cur = wq_evcur_new(api_wq);	/* (P > 1) */
 	TAILQ_INSERT_TAIL(&streams, s, link);
 	sp = http_state_create(req, sizeof(*sp), sse_onfree);
 	*sp = s;

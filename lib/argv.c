@@ -148,9 +148,10 @@ wq_argv_key(struct wq_argv *a, struct wq *wq, const char *fmt, ...)
 }
 
 void
-wq_argv_vkey(struct wq_argv *a, struct wq *wq, const char *fmt, va_list ap)
+wq_argv_vpkey(struct wq_argv *a, struct wq *wq, int p, const char *fmt,
+    va_list ap)
 {
-	argv_vpkey(a, wq, -1, fmt, ap);
+	argv_vpkey(a, wq, p, fmt, ap);
 }
 
 /* Append a key of partition p (-1: the control partition's). */

@@ -2,8 +2,12 @@
  * events.c -- the event stream: what happened to jobs, in the Redis
  * stream events, written by the scripts that make each change
  * (common.lua, wq_event) and read here in order, from where a reader
- * stopped (docs/DESIGN.md, Events).
+ * stopped (docs/DESIGN.md, Events).  With P > 1 partitions each
+ * partition has its stream: a reader keeps its place in each (struct
+ * wq_evcur), reads them all in one round and merges their entries in id
+ * order (wq_evcur_argv, wq_evcur_decode).
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +34,8 @@ static const struct {
 /*
  * An event's id: MS-SEQ, the stream id of its entry, both whole numbers
  * (a bare MS is a time), then .K when the entry holds many events, K
- * from 1 (the K-th of them).
+ * from 1 (the K-th of them), then, with P > 1 partitions, @N: the
+ * partition whose stream holds it (their ids are their own).
  */
 static int
 is_stream_id(const char *s, unsigned long long *ms)
@@ -46,25 +51,61 @@ is_stream_id(const char *s, unsigned long long *ms)
 	(void)strtoull(end + 1, &end, 10);
 	if (*end == '.' && end[1] >= '1' && end[1] <= '9')
 		(void)strtoull(end + 1, &end, 10);
+	if (*end == '@' && end[1] >= '0' && end[1] <= '9')
+		(void)strtoul(end + 1, &end, 10);
 	return *end == '\0';
 }
 
 /*
  * A reader's place, last: the id of the last event it was given, MS-SEQ
- * (all of that entry) or MS-SEQ.K (the first K of its events).  The
- * entry in *entry, K in *skip (0 for all of it).
+ * (all of that entry) or MS-SEQ.K (the first K of its events), and @N
+ * (its partition's).  The entry in *entry, K in *skip (0 for all of it),
+ * N in *part (-1 when none is said).
  */
 static void
-place(const char *last, char entry[WQ_EVENT_ID_LEN], unsigned long *skip)
+place_part(const char *last, char entry[WQ_EVENT_ID_LEN],
+    unsigned long *skip, int *part)
 {
-	const char	*dot;
+	const char	*at;
+	char		*dot;
 
 	snprintf(entry, WQ_EVENT_ID_LEN, "%s", last);
 	*skip = 0;
-	if ((dot = strchr(last, '.')) != NULL) {
-		entry[dot - last] = '\0';
-		*skip = strtoul(dot + 1, NULL, 10);
+	*part = -1;
+	if ((at = strchr(last, '@')) != NULL) {
+		entry[at - last] = '\0';
+		*part = (int)strtol(at + 1, NULL, 10);
 	}
+	if ((dot = strchr(entry, '.')) != NULL) {
+		*skip = strtoul(dot + 1, NULL, 10);
+		*dot = '\0';
+	}
+}
+
+static void
+place(const char *last, char entry[WQ_EVENT_ID_LEN], unsigned long *skip)
+{
+	int	part;
+
+	place_part(last, entry, skip, &part);
+}
+
+/* The stream id just before the entry id e (MS-SEQ), into out. */
+static void
+id_before(const char *e, char out[WQ_EVENT_ID_LEN])
+{
+	unsigned long long	 ms, seq;
+	char			*end;
+
+	ms = strtoull(e, &end, 10);
+	seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+	if (seq > 0)
+		snprintf(out, WQ_EVENT_ID_LEN, "%llu-%llu", ms, seq - 1);
+	else if (ms > 0)
+		snprintf(out, WQ_EVENT_ID_LEN, "%llu-18446744073709551615",
+		    ms - 1);
+	else
+		snprintf(out, WQ_EVENT_ID_LEN, "0-0");
 }
 
 /*
@@ -137,24 +178,29 @@ wq_events_since(struct wq *wq, const char *arg, char last[WQ_EVENT_ID_LEN])
  * starts after the id it is given: the one before), whose first K
  * events wq_events_decode() passes over.
  */
+static void	events_pargv(struct wq *, int, const char *, long, size_t,
+		    struct wq_argv *);
+
 void
 wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
     struct wq_argv *a)
 {
-	unsigned long long	 ms, seq;
-	unsigned long		 skip;
-	char			 from[WQ_EVENT_ID_LEN], *end;
+	events_pargv(wq, 0, last, block_ms, max, a);
+}
 
-	place(last, from, &skip);
-	if (skip > 0) {
-		ms = strtoull(from, &end, 10);
-		seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
-		if (seq > 0)
-			snprintf(from, sizeof(from), "%llu-%llu", ms, seq - 1);
-		else if (ms > 0)
-			snprintf(from, sizeof(from),
-			    "%llu-18446744073709551615", ms - 1);
-	}
+/* The same in partition p's stream. */
+static void
+events_pargv(struct wq *wq, int p, const char *last, long block_ms,
+    size_t max, struct wq_argv *a)
+{
+	unsigned long		 skip;
+	char			 from[WQ_EVENT_ID_LEN], entry[WQ_EVENT_ID_LEN];
+
+	place(last, entry, &skip);
+	if (skip > 0 && strcmp(entry, "0-0") != 0)
+		id_before(entry, from);
+	else
+		snprintf(from, sizeof(from), "%s", entry);
 	wq_argv_init(a);
 	wq_argv_adds(a, "XREAD");
 	wq_argv_adds(a, "COUNT");
@@ -164,7 +210,7 @@ wq_events_argv(struct wq *wq, const char *last, long block_ms, size_t max,
 		wq_argv_addl(a, block_ms);
 	}
 	wq_argv_adds(a, "STREAMS");
-	wq_argv_key(a, wq, "events");
+	wq_argv_pkey(a, wq, p, "events");
 	wq_argv_adds(a, from);
 }
 
@@ -218,7 +264,7 @@ word(const char *s, size_t len, size_t n, size_t *wlen)
  * of theirs.
  */
 static void
-entry_events(redisReply *e, unsigned long skip, jv *out)
+entry_events(redisReply *e, unsigned long skip, int part, jv *out)
 {
 	redisReply	*f, *v;
 	const char	*p;
@@ -240,6 +286,9 @@ entry_events(redisReply *e, unsigned long skip, jv *out)
 			    e->element[0]->str, j + 1);
 		else
 			snprintf(id, sizeof(id), "%s", e->element[0]->str);
+		if (part >= 0)
+			snprintf(id + strlen(id), sizeof(id) - strlen(id),
+			    "@%d", part);
 		o = jv_object_set(jv_object(), jv_string("id"),
 		    jv_string(id));
 		for (i = 0; i + 1 < f->elements; i += 2) {
@@ -280,6 +329,38 @@ entry_events(redisReply *e, unsigned long skip, jv *out)
  * from the one after the K-th), and last moved to the id of the last
  * entry (all of its events given).
  */
+/*
+ * The entries of an XREAD's reply of one stream in *s (NULL: none), or
+ * an error.
+ */
+static int
+events_entries(struct wq *wq, redisReply *r, redisReply **s)
+{
+	int	rc;
+
+	*s = NULL;
+	if ((rc = wq_reply_error(wq, r, "events")) != WQ_OK)
+		return rc;
+	if (r->type == REDIS_REPLY_NIL)
+		return WQ_OK;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+	    r->element[0]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->elements != 2 ||
+	    r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+		return wq_seterr(wq, WQ_EREDIS, "events: an unexpected reply");
+	*s = r->element[0]->element[1];
+	return WQ_OK;
+}
+
+/* Whether e is an entry [id, [field, value...]]. */
+static int
+is_entry(redisReply *e)
+{
+	return e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+	    e->element[0]->type == REDIS_REPLY_STRING &&
+	    e->element[1]->type == REDIS_REPLY_ARRAY;
+}
+
 int
 wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
     jv *out)
@@ -292,24 +373,14 @@ wq_events_decode(struct wq *wq, redisReply *r, char last[WQ_EVENT_ID_LEN],
 
 	*out = jv_array();
 	place(last, entry, &skip);
-	if ((rc = wq_reply_error(wq, r, "events")) != WQ_OK)
+	if ((rc = events_entries(wq, r, &s)) != WQ_OK || s == NULL)
 		return rc;
-	if (r->type == REDIS_REPLY_NIL)
-		return WQ_OK;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
-	    r->element[0]->type != REDIS_REPLY_ARRAY ||
-	    r->element[0]->elements != 2 ||
-	    r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
-		return wq_seterr(wq, WQ_EREDIS, "events: an unexpected reply");
-	s = r->element[0]->element[1];
 	for (i = 0; i < s->elements; i++) {
 		e = s->element[i];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-		    e->element[0]->type != REDIS_REPLY_STRING ||
-		    e->element[1]->type != REDIS_REPLY_ARRAY)
+		if (!is_entry(e))
 			continue;
 		entry_events(e, strcmp(e->element[0]->str, entry) == 0 ?
-		    skip : 0, out);
+		    skip : 0, -1, out);
 		snprintf(last, WQ_EVENT_ID_LEN, "%s", e->element[0]->str);
 	}
 	return WQ_OK;
@@ -354,19 +425,38 @@ xinfo_field(redisReply *r, const char *name)
  * last.  1 and that first entry's id in first, 0 when not, -WQ_* on an
  * error.
  */
+static int	events_lost(struct wq *, int, const char *,
+		    char [WQ_EVENT_ID_LEN]);
+
 int
 wq_events_lost(struct wq *wq, const char *last, char first[WQ_EVENT_ID_LEN])
+{
+	int	rc, p, np;
+
+	if (strcmp(last, "0-0") == 0)
+		return 0;
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return -rc;
+	/* (any partition's stream: the first that was) */
+	np = wq_parts(wq);
+	for (p = 0, rc = 0; p < np && rc == 0; p++)
+		rc = events_lost(wq, p, last, first);
+	return rc;
+}
+
+/* The same of partition p's stream. */
+static int
+events_lost(struct wq *wq, int p, const char *last,
+    char first[WQ_EVENT_ID_LEN])
 {
 	struct wq_argv	 a;
 	redisReply	*r, *added, *len, *f;
 	int		 rc, lost;
 
-	if (strcmp(last, "0-0") == 0)
-		return 0;
 	wq_argv_init(&a);
 	wq_argv_adds(&a, "XINFO");
 	wq_argv_adds(&a, "STREAM");
-	wq_argv_key(&a, wq, "events");
+	wq_argv_pkey(&a, wq, p, "events");
 	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
 	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
@@ -392,8 +482,198 @@ wq_events_lost(struct wq *wq, const char *last, char first[WQ_EVENT_ID_LEN])
 }
 
 /*
+ * A reader's place in each partition's stream, at P > 1: where it is in
+ * each (at), and the id it was last given (given).  A place other than
+ * that one (a new reader, --since) is taken as every partition's.
+ */
+struct wq_evcur {
+	char	  given[WQ_EVENT_ID_LEN];
+	int	  np;
+	char	(*at)[WQ_EVENT_ID_LEN];
+};
+
+/* A reader's places; NULL at P = 1 (it has one stream). */
+struct wq_evcur *
+wq_evcur_new(struct wq *wq)
+{
+	struct wq_evcur	*c;
+
+	if (wq_parts(wq) <= 1)
+		return NULL;
+	c = wq_calloc(1, sizeof(*c));
+	c->np = wq_parts(wq);
+	c->at = wq_calloc((size_t)c->np, sizeof(*c->at));
+	return c;
+}
+
+void
+wq_evcur_free(struct wq_evcur *c)
+{
+	if (c == NULL)
+		return;
+	free(c->at);
+	free(c);
+}
+
+/*
+ * A reader's places from the id it was last given: the merged order is
+ * that of (entry, partition, K), so after MS-SEQ[.K]@N come the entries
+ * after MS-SEQ in the partitions before N, those from MS-SEQ on (with
+ * the first K passed over) in N, and those from MS-SEQ on in the
+ * partitions after N.  An id without @N (a time, or an id of P = 1): the
+ * entries after it in every partition.
+ */
+static void
+evcur_set(struct wq_evcur *c, const char *last)
+{
+	char		 entry[WQ_EVENT_ID_LEN];
+	unsigned long	 skip;
+	int		 p, part;
+
+	place_part(last, entry, &skip, &part);
+	for (p = 0; p < c->np; p++)
+		if (part < 0 || p < part)
+			snprintf(c->at[p], WQ_EVENT_ID_LEN, "%s", entry);
+		else if (p == part && skip > 0) {
+			/* (a place that is too long for it: the whole entry) */
+			if (snprintf(c->at[p], WQ_EVENT_ID_LEN, "%s.%lu",
+			    entry, skip) >= WQ_EVENT_ID_LEN)
+				snprintf(c->at[p], WQ_EVENT_ID_LEN, "%s",
+				    entry);
+		} else if (p == part)
+			snprintf(c->at[p], WQ_EVENT_ID_LEN, "%s", entry);
+		else
+			id_before(entry, c->at[p]);
+	snprintf(c->given, WQ_EVENT_ID_LEN, "%s", last);
+}
+
+/* The XREADs of the P streams after last (none blocks), into *a
+ * (malloc'd, P of them); returns P. */
+size_t
+wq_evcur_argv(struct wq *wq, struct wq_evcur *c, const char *last,
+    size_t max, struct wq_argv **ap)
+{
+	struct wq_argv	*a;
+	int		 p;
+
+	*ap = a = wq_calloc((size_t)c->np, sizeof(*a));
+	if (strcmp(last, c->given) != 0)
+		evcur_set(c, last);
+	for (p = 0; p < c->np; p++)
+		events_pargv(wq, p, c->at[p], 0, max, &a[p]);
+	return (size_t)c->np;
+}
+
+struct evcur_entry {
+	redisReply	*e;
+	int		 p;
+};
+
+static int
+evcur_entry_cmp(const void *a, const void *b)
+{
+	const struct evcur_entry	*x = a, *y = b;
+	int				 c;
+
+	if ((c = id_cmp(x->e->element[0]->str, y->e->element[0]->str)) != 0)
+		return c;
+	return x->p - y->p;
+}
+
+/*
+ * The replies r[0 .. n) of wq_evcur_argv(): the events in *out, the
+ * streams' entries merged in id order, and last moved to the last
+ * entry's id.  A stream that gave max entries may have more: the others'
+ * entries after its last wait for the next read, so that the order holds.
+ */
+int
+wq_evcur_decode(struct wq *wq, struct wq_evcur *c, redisReply **r, size_t n,
+    size_t max, char last[WQ_EVENT_ID_LEN], jv *out)
+{
+	struct evcur_entry	*ents;
+	redisReply		**s, *e;
+	const char		*bound = NULL, *id;
+	char			 entry[WQ_EVENT_ID_LEN];
+	unsigned long		 skip;
+	size_t			 i, k, ne = 0;
+	int			 rc = WQ_OK, p;
+
+	*out = jv_array();
+	if (n != (size_t)c->np)
+		return wq_seterr(wq, WQ_EREDIS, "events: %zu replies for %d "
+		    "streams", n, c->np);
+	s = wq_calloc(n, sizeof(*s));
+	for (p = 0; p < c->np && rc == WQ_OK; p++) {
+		if ((rc = events_entries(wq, r[p], &s[p])) != WQ_OK ||
+		    s[p] == NULL)
+			continue;
+		ne += s[p]->elements;
+		if (s[p]->elements >= max && max > 0 &&
+		    is_entry(e = s[p]->element[s[p]->elements - 1]) &&
+		    (bound == NULL || id_cmp(e->element[0]->str, bound) < 0))
+			bound = e->element[0]->str;
+	}
+	ents = wq_calloc(ne + 1, sizeof(*ents));
+	for (p = 0, k = 0; p < c->np && rc == WQ_OK; p++)
+		for (i = 0; s[p] != NULL && i < s[p]->elements; i++)
+			if (is_entry(e = s[p]->element[i]) && (bound == NULL ||
+			    id_cmp(e->element[0]->str, bound) <= 0)) {
+				ents[k].e = e;
+				ents[k++].p = p;
+			}
+	if (rc == WQ_OK) {
+		qsort(ents, k, sizeof(*ents), evcur_entry_cmp);
+		for (i = 0; i < k; i++) {
+			id = ents[i].e->element[0]->str;
+			p = ents[i].p;
+			place(c->at[p], entry, &skip);
+			entry_events(ents[i].e, strcmp(id, entry) == 0 ?
+			    skip : 0, p, out);
+			snprintf(c->at[p], WQ_EVENT_ID_LEN, "%s", id);
+			snprintf(last, WQ_EVENT_ID_LEN, "%s@%d", id, p);
+		}
+		snprintf(c->given, WQ_EVENT_ID_LEN, "%s", last);
+	}
+	free(ents);
+	free(s);
+	return rc;
+}
+
+/*
+ * wq_events_read() at P > 1: the streams read in one round; when none
+ * has an event, a follower (block_ms) waits a little and is given none
+ * (a blocking XREAD waits on one stream only).
+ */
+static int
+events_read_parts(struct wq *wq, char last[WQ_EVENT_ID_LEN], long block_ms,
+    size_t max, jv *out)
+{
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	size_t		  n;
+	int		  rc;
+
+	if (wq->evcur == NULL)
+		wq->evcur = wq_evcur_new(wq);
+	n = wq_evcur_argv(wq, wq->evcur, last, max, &cmds);
+	rs = wq_calloc(n, sizeof(*rs));
+	if ((rc = wq_redis_pipeline(wq, cmds, n, rs)) == WQ_OK)
+		rc = wq_evcur_decode(wq, wq->evcur, rs, n, max, last, out);
+	else
+		*out = jv_array();
+	wq_redis_pipeline_free(cmds, rs, n);
+	free(cmds);
+	free(rs);
+	if (rc == WQ_OK && block_ms > 0 && jv_array_length(jv_copy(*out)) == 0)
+		(void)poll(NULL, 0, (int)(block_ms < WQ_EVENTS_POLL_MS ?
+		    block_ms : WQ_EVENTS_POLL_MS));
+	return rc;
+}
+
+/*
  * Up to max events after last (moved on past them), waiting up to
- * block_ms for the first when there is none (0: not at all).
+ * block_ms for the first when there is none (0: not at all).  At P > 1,
+ * the events of every partition, in id order, up to max from each.
  */
 int
 wq_events_read(struct wq *wq, char last[WQ_EVENT_ID_LEN], long block_ms,
@@ -403,6 +683,12 @@ wq_events_read(struct wq *wq, char last[WQ_EVENT_ID_LEN], long block_ms,
 	redisReply	*r;
 	int		 rc;
 
+	if ((rc = wq_connect(wq)) != WQ_OK) {
+		*out = jv_array();
+		return rc;
+	}
+	if (wq_parts(wq) > 1)
+		return events_read_parts(wq, last, block_ms, max, out);
 	wq_events_argv(wq, last, block_ms, max, &a);
 	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);

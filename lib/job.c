@@ -580,10 +580,11 @@ list_has(redisReply *r, const char *m)
 	return 0;
 }
 
-/* The first n members of a sorted set, NS:fmt... (ZRANGE 0 n-1). */
-__attribute__((format(printf, 3, 4)))
+/* The first n members of a sorted set of partition p, fmt... (ZRANGE 0
+ * n-1). */
+__attribute__((format(printf, 4, 5)))
 static redisReply *
-list_zrange(struct wq *wq, long n, const char *fmt, ...)
+list_zrange(struct wq *wq, int p, long n, const char *fmt, ...)
 {
 	struct wq_argv	 a;
 	redisReply	*r;
@@ -592,7 +593,7 @@ list_zrange(struct wq *wq, long n, const char *fmt, ...)
 	wq_argv_init(&a);
 	wq_argv_adds(&a, "ZRANGE");
 	va_start(ap, fmt);
-	wq_argv_vkey(&a, wq, fmt, ap);
+	wq_argv_vpkey(&a, wq, p, fmt, ap);
 	va_end(ap);
 	wq_argv_adds(&a, "0");
 	wq_argv_addl(&a, n - 1);
@@ -606,12 +607,12 @@ list_zrange(struct wq *wq, long n, const char *fmt, ...)
  * the queue's list r has markers for them: they come first.
  */
 static int
-list_urgent(struct wq *wq, const char *queue, long limit, redisReply *r,
-    jv *ids)
+list_urgent(struct wq *wq, int p, const char *queue, long limit,
+    redisReply *r, jv *ids)
 {
 	if (!list_has(r, "^"))
 		return WQ_OK;
-	return list_append(wq, list_zrange(wq, limit, "urgent:%s", queue),
+	return list_append(wq, list_zrange(wq, p, limit, "urgent:%s", queue),
 	    ids);
 }
 
@@ -621,8 +622,8 @@ list_urgent(struct wq *wq, const char *queue, long limit, redisReply *r,
  * limit ids in all.
  */
 static int
-list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
-    jv *ids)
+list_groups(struct wq *wq, int p, const char *queue, long limit,
+    redisReply *r, jv *ids)
 {
 	redisReply	*g;
 	size_t		 i;
@@ -631,7 +632,7 @@ list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
 
 	if (!list_has(r, "@"))
 		return WQ_OK;
-	g = list_zrange(wq, limit, "groups:%s", queue);
+	g = list_zrange(wq, p, limit, "groups:%s", queue);
 	if ((rc = wq_reply_error(wq, g, "list")) != WQ_OK) {
 		if (g)
 			freeReplyObject(g);
@@ -640,7 +641,7 @@ list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
 	got = jv_array();
 	for (i = 0; rc == WQ_OK && i < g->elements &&
 	    jv_array_length(jv_copy(got)) < limit; i++)
-		rc = list_append(wq, list_zrange(wq, limit -
+		rc = list_append(wq, list_zrange(wq, p, limit -
 		    jv_array_length(jv_copy(got)), "group:%s:%s", queue,
 		    g->element[i]->str), &got);
 	freeReplyObject(g);
@@ -649,19 +650,19 @@ list_groups(struct wq *wq, const char *queue, long limit, redisReply *r,
 }
 
 /*
- * The ids of a list read, when it is a queue the urgent ones first, then
- * those of groups, without the markers.
+ * The ids of a list read in partition p, when it is a queue the urgent
+ * ones first, then those of groups, without the markers.
  */
 static int
-list_ids(struct wq *wq, const char *queue, const char *state, long limit,
-    redisReply *r, jv *ids)
+list_ids(struct wq *wq, int p, const char *queue, const char *state,
+    long limit, redisReply *r, jv *ids)
 {
 	size_t	i;
 	int	rc;
 
 	if (strcmp(state, "pending") == 0 &&
-	    ((rc = list_urgent(wq, queue, limit, r, ids)) != WQ_OK ||
-	    (rc = list_groups(wq, queue, limit, r, ids)) != WQ_OK))
+	    ((rc = list_urgent(wq, p, queue, limit, r, ids)) != WQ_OK ||
+	    (rc = list_groups(wq, p, queue, limit, r, ids)) != WQ_OK))
 		return rc;
 	for (i = 0; i < r->elements; i++)
 		if (strcmp(r->element[i]->str, "^") != 0 &&
@@ -671,44 +672,153 @@ list_ids(struct wq *wq, const char *queue, const char *state, long limit,
 	return WQ_OK;
 }
 
-/* Ids by state, as an array of ids.  limit bounds each list read. */
+/*
+ * The read of a state's list in partition p (working: the members, in
+ * the control partition); WQ_EUSAGE for a state that is none of them.
+ */
+static int
+list_argv(struct wq *wq, int p, const char *queue, const char *state,
+    long limit, struct wq_argv *a)
+{
+	wq_argv_init(a);
+	if (strcmp(state, "pending") == 0 || strcmp(state, "dead") == 0 ||
+	    strcmp(state, "failed") == 0) {
+		wq_argv_adds(a, "LRANGE");
+		wq_argv_pkey(a, wq, p, "%s:%s", state[0] == 'p' ? "queue" :
+		    "dead", queue);
+		wq_argv_adds(a, "0");
+		wq_argv_addl(a, limit - 1);
+	} else if (strcmp(state, "delayed") == 0) {
+		wq_argv_adds(a, "ZRANGE");
+		wq_argv_pkey(a, wq, p, "delayed:%s", queue);
+		wq_argv_adds(a, "0");
+		wq_argv_addl(a, limit - 1);
+	} else if (strcmp(state, "working") == 0) {
+		wq_argv_adds(a, "ZRANGE");
+		wq_argv_key(a, wq, "nodes");
+		wq_argv_adds(a, "0");
+		wq_argv_adds(a, "-1");
+	} else {
+		wq_argv_free(a);
+		return wq_seterr(wq, WQ_EUSAGE, "bad state \"%s\": expected "
+		    "pending, delayed, working, failed or dead", state);
+	}
+	return WQ_OK;
+}
+
+/*
+ * The lists of a state in the P > 1 partitions, read in one round (and
+ * the urgent and grouped ones of a partition whose queue has markers for
+ * them), merged in turn: the first of each partition, then the second
+ * of each..., up to limit.  Each partition is in its order (FIFO).
+ */
+static int
+list_parts(struct wq *wq, int np, const char *queue, const char *state,
+    long limit, jv *out)
+{
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	jv		 *got, ids, v;
+	int		  rc, p, i, more;
+
+	cmds = wq_calloc((size_t)np, sizeof(*cmds));
+	rs = wq_calloc((size_t)np, sizeof(*rs));
+	got = wq_calloc((size_t)np, sizeof(*got));
+	for (p = 0; p < np; p++) {
+		got[p] = jv_array();
+		(void)list_argv(wq, p, queue, state, limit, &cmds[p]);
+	}
+	rc = wq_redis_pipeline(wq, cmds, (size_t)np, rs);
+	for (p = 0; rc == WQ_OK && p < np; p++)
+		if ((rc = wq_reply_error(wq, rs[p], "list")) == WQ_OK)
+			rc = list_ids(wq, p, queue, state, limit, rs[p],
+			    &got[p]);
+	wq_redis_pipeline_free(cmds, rs, (size_t)np);
+	ids = jv_array();
+	for (i = 0, more = 1; rc == WQ_OK && more; i++)
+		for (p = 0, more = 0; p < np; p++) {
+			if (i >= jv_array_length(jv_copy(got[p])))
+				continue;
+			more = 1;
+			v = jv_array_get(jv_copy(got[p]), i);
+			if (jv_array_length(jv_copy(ids)) < limit)
+				ids = jv_array_append(ids, v);
+			else
+				jv_free(v);
+		}
+	for (p = 0; p < np; p++)
+		jv_free(got[p]);
+	free(got);
+	free(cmds);
+	free(rs);
+	if (rc != WQ_OK)
+		jv_free(ids);
+	else
+		*out = ids;
+	return rc;
+}
+
+/*
+ * The active lists of node in the partitions, one round: their ids
+ * appended to *ids.
+ */
+static int
+list_active(struct wq *wq, int np, const char *node, long limit, jv *ids)
+{
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	size_t		  j;
+	int		  rc, p;
+
+	cmds = wq_calloc((size_t)np, sizeof(*cmds));
+	rs = wq_calloc((size_t)np, sizeof(*rs));
+	for (p = 0; p < np; p++) {
+		wq_argv_init(&cmds[p]);
+		wq_argv_adds(&cmds[p], "LRANGE");
+		wq_argv_pkey(&cmds[p], wq, p, "active:%s", node);
+		wq_argv_adds(&cmds[p], "0");
+		wq_argv_addl(&cmds[p], limit - 1);
+	}
+	rc = wq_redis_pipeline(wq, cmds, (size_t)np, rs);
+	for (p = 0; rc == WQ_OK && p < np; p++)
+		if ((rc = wq_reply_error(wq, rs[p], "list")) == WQ_OK)
+			for (j = 0; j < rs[p]->elements; j++)
+				*ids = jv_array_append(*ids,
+				    jv_string(rs[p]->element[j]->str));
+	wq_redis_pipeline_free(cmds, rs, (size_t)np);
+	free(cmds);
+	free(rs);
+	return rc;
+}
+
+/*
+ * Ids by state, as an array of ids.  limit bounds each list read.  With
+ * P > 1 partitions: every partition's, merged (list_parts).
+ */
 int
 wq_list(struct wq *wq, const char *queue, const char *state, long limit,
     jv *out)
 {
 	struct wq_argv	 a;
 	redisReply	*r, *nodes;
-	size_t		 i, j;
+	size_t		 i;
 	jv		 ids;
-	int		 rc;
+	int		 rc, np;
 
-	ids = jv_array();
-	wq_argv_init(&a);
-	if (strcmp(state, "pending") == 0 || strcmp(state, "dead") == 0 ||
-	    strcmp(state, "failed") == 0) {
-		wq_argv_adds(&a, "LRANGE");
-		wq_argv_key(&a, wq, "%s:%s", state[0] == 'p' ? "queue" : "dead",
-		    queue);
-		wq_argv_adds(&a, "0");
-		wq_argv_addl(&a, limit - 1);
-	} else if (strcmp(state, "delayed") == 0) {
-		wq_argv_adds(&a, "ZRANGE");
-		wq_argv_key(&a, wq, "delayed:%s", queue);
-		wq_argv_adds(&a, "0");
-		wq_argv_addl(&a, limit - 1);
-	} else if (strcmp(state, "working") == 0) {
-		wq_argv_adds(&a, "ZRANGE");
-		wq_argv_key(&a, wq, "nodes");
-		wq_argv_adds(&a, "0");
-		wq_argv_adds(&a, "-1");
-	} else {
+	if ((rc = list_argv(wq, 0, queue, state, limit, &a)) != WQ_OK)
+		return rc;
+	if ((rc = wq_connect(wq)) != WQ_OK) {
 		wq_argv_free(&a);
-		jv_free(ids);
-		return wq_seterr(wq, WQ_EUSAGE, "bad state \"%s\": expected "
-		    "pending, delayed, working, failed or dead", state);
+		return rc;
+	}
+	np = wq_parts(wq);
+	if (np > 1 && strcmp(state, "working") != 0) {
+		wq_argv_free(&a);
+		return list_parts(wq, np, queue, state, limit, out);
 	}
 	r = wq_redis_command(wq, &a);
 	wq_argv_free(&a);
+	ids = jv_array();
 	if ((rc = wq_reply_error(wq, r, "list")) != WQ_OK) {
 		if (r)
 			freeReplyObject(r);
@@ -716,7 +826,7 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 		return rc;
 	}
 	if (strcmp(state, "working") != 0) {
-		rc = list_ids(wq, queue, state, limit, r, &ids);
+		rc = list_ids(wq, 0, queue, state, limit, r, &ids);
 		freeReplyObject(r);
 		if (rc != WQ_OK)
 			jv_free(ids);
@@ -726,33 +836,19 @@ wq_list(struct wq *wq, const char *queue, const char *state, long limit,
 	}
 	/*
 	 * working: the active lists of the live nodes, whatever the queue
-	 * of their jobs (wq-status keeps those of its queue, after limit).
+	 * of their jobs (wq-status keeps those of its queue, after limit),
+	 * in every partition.
 	 */
 	nodes = r;
-	for (i = 0; i < nodes->elements && jv_array_length(jv_copy(ids)) <
-	    limit; i++) {
-		wq_argv_init(&a);
-		wq_argv_adds(&a, "LRANGE");
-		wq_argv_key(&a, wq, "active:%s", nodes->element[i]->str);
-		wq_argv_adds(&a, "0");
-		wq_argv_addl(&a, limit - 1);
-		r = wq_redis_command(wq, &a);
-		wq_argv_free(&a);
-		if ((rc = wq_reply_error(wq, r, "list")) != WQ_OK) {
-			if (r)
-				freeReplyObject(r);
-			freeReplyObject(nodes);
-			jv_free(ids);
-			return rc;
-		}
-		for (j = 0; j < r->elements; j++)
-			ids = jv_array_append(ids,
-			    jv_string(r->element[j]->str));
-		freeReplyObject(r);
-	}
+	for (i = 0; rc == WQ_OK && i < nodes->elements &&
+	    jv_array_length(jv_copy(ids)) < limit; i++)
+		rc = list_active(wq, np, nodes->element[i]->str, limit, &ids);
 	freeReplyObject(nodes);
-	*out = ids;
-	return WQ_OK;
+	if (rc != WQ_OK)
+		jv_free(ids);
+	else
+		*out = ids;
+	return rc;
 }
 
 void

@@ -35,6 +35,8 @@ wq_parts_clear(struct wq *wq)
 	}
 	free(wq->part_work);
 	wq->part_work = NULL;
+	wq_evcur_free(wq->evcur);
+	wq->evcur = NULL;
 	wq->part_prefix = NULL;
 	wq->nparts = 0;
 }

@@ -5,7 +5,12 @@
  * (wq_queues_depths_argv), which wq_queues_depths_decode() turns into
  * {"q":{"pending":n,"delayed":n,"dead":n,"paused":false[,"limits":{...}]}}.
  * wq_queues() puts them around two round trips; the API's reads (read.c)
- * around its own.  And the limits of a queue, set (wq_queue_limit).
+ * around its own.  With P > 1 partitions both rounds fan out: the names
+ * are the union of every partition's set, the counts are summed over the
+ * partitions, and paused and the limits are partition 0's (pause and
+ * limits are written to every partition).  At P = 1 the commands are
+ * those of a single keyspace.  And the limits of a queue, set
+ * (wq_queue_limit).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -39,12 +44,18 @@ add_limit_fields(struct wq_argv *a)
 		wq_argv_adds(a, limit_fields[i]);
 }
 
-void
+/* The names' SMEMBERS, one a partition, into a[0 .. P); returns P. */
+size_t
 wq_queues_argv(struct wq *wq, struct wq_argv *a)
 {
-	wq_argv_init(a);
-	wq_argv_adds(a, "SMEMBERS");
-	wq_argv_key(a, wq, "queues");
+	int	p, np = wq_parts(wq);
+
+	for (p = 0; p < np; p++) {
+		wq_argv_init(&a[p]);
+		wq_argv_adds(&a[p], "SMEMBERS");
+		wq_argv_pkey(&a[p], wq, p, "queues");
+	}
+	return (size_t)np;
 }
 
 static int
@@ -57,37 +68,73 @@ strcmp_p(const void *a, const void *b)
 size_t
 wq_queues_names(redisReply *r, char ***names)
 {
-	size_t	i, n = 0;
+	return wq_queues_names_n(&r, 1, names);
+}
 
-	*names = wq_calloc(r->type == REDIS_REPLY_ARRAY ? r->elements : 0,
-	    sizeof(**names));
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			(*names)[n++] = wq_strdup(r->element[i]->str);
+/* The same of nr sets: their union, each name once. */
+size_t
+wq_queues_names_n(redisReply **rs, size_t nr, char ***names)
+{
+	redisReply	*r;
+	size_t		 i, k, n = 0, len = 0;
+
+	for (k = 0; k < nr; k++)
+		if (rs[k]->type == REDIS_REPLY_ARRAY)
+			len += rs[k]->elements;
+	*names = wq_calloc(len, sizeof(**names));
+	for (k = 0; k < nr; k++)
+		for (i = 0, r = rs[k]; r->type == REDIS_REPLY_ARRAY &&
+		    i < r->elements; i++)
+			if (r->element[i]->type == REDIS_REPLY_STRING)
+				(*names)[n++] = wq_strdup(r->element[i]->str);
 	qsort(*names, n, sizeof(**names), strcmp_p);
+	if (nr > 1 && n > 1) {
+		for (i = 1, k = 1; i < n; i++)
+			if (strcmp((*names)[i], (*names)[k - 1]) == 0)
+				free((*names)[i]);
+			else
+				(*names)[k++] = (*names)[i];
+		n = k;
+	}
 	return n;
 }
 
-/* The commands of round two, into a[0 .. n * WQ_DEPTH_CMDS). */
+/*
+ * The commands of round two a queue: partition 0's WQ_DEPTH_CMDS, then
+ * the counts (those before "paused") of each other partition.
+ */
+#define DEPTH_COUNTS	3
+
+size_t
+wq_queues_depths_ncmds(struct wq *wq, size_t nqueues)
+{
+	return nqueues * (WQ_DEPTH_CMDS + (size_t)(wq_parts(wq) - 1) *
+	    DEPTH_COUNTS);
+}
+
+/* The commands of round two, into a[0 .. wq_queues_depths_ncmds(n)). */
 void
 wq_queues_depths_argv(struct wq *wq, char *const *queues, size_t n,
     struct wq_argv *a)
 {
 	size_t	i, s;
+	int	p, np = wq_parts(wq);
 
 	for (i = 0; i < n; i++)
-		for (s = 0; s < WQ_DEPTH_CMDS; s++, a++) {
-			wq_argv_init(a);
-			wq_argv_adds(a, depths[s].cmd);
-			if (depths[s].key == NULL) {
-				wq_argv_key(a, wq, "paused");
-				wq_argv_adds(a, queues[i]);
-			} else
-				wq_argv_key(a, wq, "%s:%s", depths[s].key,
-				    queues[i]);
-			if (s == WQ_DEPTH_CMDS - 1)
-				add_limit_fields(a);
-		}
+		for (p = 0; p < np; p++)
+			for (s = 0; s < (p == 0 ? WQ_DEPTH_CMDS :
+			    DEPTH_COUNTS); s++, a++) {
+				wq_argv_init(a);
+				wq_argv_adds(a, depths[s].cmd);
+				if (depths[s].key == NULL) {
+					wq_argv_pkey(a, wq, p, "paused");
+					wq_argv_adds(a, queues[i]);
+				} else
+					wq_argv_pkey(a, wq, p, "%s:%s",
+					    depths[s].key, queues[i]);
+				if (s == WQ_DEPTH_CMDS - 1)
+					add_limit_fields(a);
+			}
 }
 
 /* A queue's limits from their HMGET: {"concurrency","rate","period_ms",
@@ -116,26 +163,35 @@ int
 wq_queues_depths_decode(struct wq *wq, char *const *queues, size_t n,
     redisReply **r, jv *out)
 {
-	size_t	i, s;
-	jv	o, q, l;
-	int	rc;
+	size_t		 i, s, nc = wq_queues_depths_ncmds(wq, n);
+	long long	 count[DEPTH_COUNTS];
+	jv		 o, q, l;
+	int		 rc, p, np = wq_parts(wq);
+	redisReply	**more;
 
-	for (i = 0; i < n * WQ_DEPTH_CMDS; i++)
+	for (i = 0; i < nc; i++)
 		if ((rc = wq_reply_error(wq, r[i], "queues")) != WQ_OK)
 			return rc;
 	o = jv_object();
 	for (i = 0; i < n; i++) {
+		/* the other partitions' counts, after partition 0's */
+		memset(count, 0, sizeof(count));
+		more = r + WQ_DEPTH_CMDS;
+		for (p = 1; p < np; p++)
+			for (s = 0; s < DEPTH_COUNTS; s++)
+				count[s] += wq_reply_ll(*more++);
 		q = jv_object();
 		for (s = 0; s < WQ_DEPTH_CMDS - 1; s++, r++)
 			q = jv_object_set(q, jv_string(depths[s].state),
 			    depths[s].key == NULL ? jv_bool(wq_reply_ll(*r)) :
-			    jv_number((double)wq_reply_ll(*r)));
+			    jv_number((double)(wq_reply_ll(*r) + count[s])));
 		l = limits_json(*r++);
 		if (jv_get_kind(l) == JV_KIND_OBJECT)
 			q = jv_object_set(q, jv_string("limits"), l);
 		else
 			jv_free(l);
 		o = jv_object_set(o, jv_string(queues[i]), q);
+		r = more;
 	}
 	*out = o;
 	return WQ_OK;
@@ -144,23 +200,31 @@ wq_queues_depths_decode(struct wq *wq, char *const *queues, size_t n,
 int
 wq_queues(struct wq *wq, jv *out)
 {
-	struct wq_argv	 a, *cmds;
-	redisReply	*r, **rs;
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
 	char		**names;
-	size_t		 n, nc;
-	int		 rc;
+	size_t		  n, nc, np;
+	int		  rc;
 
-	wq_queues_argv(wq, &a);
-	r = wq_redis_command(wq, &a);
-	wq_argv_free(&a);
-	if ((rc = wq_reply_error(wq, r, "queues")) != WQ_OK) {
-		if (r)
-			freeReplyObject(r);
+	if ((rc = wq_connect(wq)) != WQ_OK)
 		return rc;
-	}
-	n = wq_queues_names(r, &names);
-	freeReplyObject(r);
-	nc = n * WQ_DEPTH_CMDS;
+	np = (size_t)wq_parts(wq);
+	cmds = wq_calloc(np, sizeof(*cmds));
+	rs = wq_calloc(np, sizeof(*rs));
+	wq_queues_argv(wq, cmds);
+	if ((rc = wq_redis_pipeline(wq, cmds, np, rs)) == WQ_OK)
+		for (n = 0; n < np && rc == WQ_OK; n++)
+			rc = wq_reply_error(wq, rs[n], "queues");
+	n = 0;
+	names = NULL;
+	if (rc == WQ_OK)
+		n = wq_queues_names_n(rs, np, &names);
+	wq_redis_pipeline_free(cmds, rs, np);
+	free(cmds);
+	free(rs);
+	if (rc != WQ_OK)
+		return rc;
+	nc = wq_queues_depths_ncmds(wq, n);
 	cmds = wq_calloc(nc, sizeof(*cmds));
 	rs = wq_calloc(nc, sizeof(*rs));
 	wq_queues_depths_argv(wq, names, n, cmds);

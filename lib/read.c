@@ -11,7 +11,9 @@
  * read with the commands and decoders of the blocking wq_queues(),
  * wq_peers() and wq_stats().  A schedule's operation (wq_read_cron) is
  * driven the same way, its rounds schedule.c's, and so is job control
- * (wq_read_control), its rounds control.c's.
+ * (wq_read_control), its rounds control.c's.  With P > 1 partitions each
+ * round asks every partition in the same round (queues, totals, latency,
+ * recent jobs, the nodes' active lists) and the results are merged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ struct wq_read {
 	int			 kind;
 	long			 arg;
 	int			 round;		/* whose commands are out */
+	size_t			 np;		/* partitions */
 	struct wq_argv		*cmds;
 	size_t			 ncmds;
 	char			**queues;	/* sorted */
@@ -46,6 +49,7 @@ wq_read_new(struct wq *wq, int kind, long arg)
 	rd->wq = wq;
 	rd->kind = kind;
 	rd->arg = arg;
+	rd->np = (size_t)wq_parts(wq);
 	rd->partial = jv_object();
 	rd->out = jv_invalid();
 	return rd;
@@ -138,18 +142,21 @@ static void
 read_round1(struct wq_read *rd)
 {
 	struct wq_argv	*a;
+	int		 p;
 
 	switch (rd->kind) {
 	case WQ_READ_QUEUES:
-		wq_queues_argv(rd->wq, read_slots(rd, 1));
+		wq_queues_argv(rd->wq, read_slots(rd, rd->np));
 		break;
 	case WQ_READ_METRICS:
 		/* The queues, the clock and the nodes (two commands without
-		 * "gone"), the totals, the latency. */
-		wq_queues_argv(rd->wq, read_slots(rd, 1));
+		 * "gone"), the totals, the latency: P + 2 + P + P. */
+		wq_queues_argv(rd->wq, read_slots(rd, rd->np));
 		wq_peers_argv(rd->wq, 0, read_slots(rd, 2));
-		wq_stats_totals_argv(rd->wq, read_slots(rd, 1));
-		wq_argv_key(read_cmd(rd, "HGETALL"), rd->wq, "stats:latency");
+		wq_stats_totals_argv(rd->wq, read_slots(rd, rd->np));
+		for (p = 0; p < (int)rd->np; p++)
+			wq_argv_pkey(read_cmd(rd, "HGETALL"), rd->wq, p,
+			    "stats:latency");
 		break;
 	case WQ_READ_PEERS:
 		/* Room for the most it builds; keep what it built. */
@@ -157,21 +164,23 @@ read_round1(struct wq_read *rd)
 		rd->ncmds -= WQ_PEERS_CMDS - wq_peers_argv(rd->wq, rd->arg, a);
 		break;
 	case WQ_READ_RECENT:
-		a = read_cmd(rd, "LRANGE");
-		wq_argv_key(a, rd->wq, "recent");
-		wq_argv_adds(a, "0");
-		wq_argv_addl(a, rd->arg - 1);
+		for (p = 0; p < (int)rd->np; p++) {
+			a = read_cmd(rd, "LRANGE");
+			wq_argv_pkey(a, rd->wq, p, "recent");
+			wq_argv_adds(a, "0");
+			wq_argv_addl(a, rd->arg - 1);
+		}
 		break;
 	}
 }
 
-/* Round two of the queue depths. */
+/* Round two of the queue depths, from the P replies of the names. */
 static void
-depths_round(struct wq_read *rd, redisReply *names)
+depths_round(struct wq_read *rd, redisReply **names)
 {
-	rd->nqueues = wq_queues_names(names, &rd->queues);
+	rd->nqueues = wq_queues_names_n(names, rd->np, &rd->queues);
 	wq_queues_depths_argv(rd->wq, rd->queues, rd->nqueues,
-	    read_slots(rd, rd->nqueues * WQ_DEPTH_CMDS));
+	    read_slots(rd, wq_queues_depths_ncmds(rd->wq, rd->nqueues)));
 }
 
 static int
@@ -179,21 +188,23 @@ read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 {
 	struct wq_argv	*a;
 	jv		 totals;
-	size_t		 i, k;
-	int		 rc;
+	size_t		 i, k, np = rd->np;
+	int		 rc, p;
+	redisReply	*e;
 
 	switch (rd->kind) {
 	case WQ_READ_QUEUES:
-		depths_round(rd, r[0]);
+		depths_round(rd, r);
 		break;
 	case WQ_READ_METRICS:
-		if (n != 5)
+		if (n != 2 + 3 * np)
 			return wq_seterr(rd->wq, WQ_EREDIS, "metrics: "
 			    "unexpected reply");
-		if ((rc = wq_peers_members(rd->wq, r + 1, 2, &rd->m)) != WQ_OK)
+		if ((rc = wq_peers_members(rd->wq, r + np, 2, &rd->m)) !=
+		    WQ_OK)
 			return rc;
 		totals = jv_object();
-		if ((rc = wq_stats_totals_decode(rd->wq, r[3],
+		if ((rc = wq_stats_totals_decode(rd->wq, r + np + 2, np,
 		    &totals)) != WQ_OK) {
 			jv_free(totals);
 			return rc;
@@ -203,15 +214,17 @@ read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 		rd->partial = jv_object_set(rd->partial, jv_string("totals"),
 		    totals);
 		rd->partial = jv_object_set(rd->partial, jv_string("latency"),
-		    wq_stats_latency(r[4]));
-		depths_round(rd, r[0]);
+		    wq_stats_latency(r + 2 * np + 2, np));
+		depths_round(rd, r);
+		/* a node's hash, then its active list in each partition */
 		for (i = 0; i < rd->m.n; i++) {
 			a = read_cmd(rd, "HMGET");
 			wq_argv_key(a, rd->wq, "node:%s", rd->m.names[i]);
 			wq_argv_adds(a, "role");
 			wq_argv_adds(a, "timeout_ms");
-			wq_argv_key(read_cmd(rd, "LLEN"), rd->wq, "active:%s",
-			    rd->m.names[i]);
+			for (p = 0; p < (int)np; p++)
+				wq_argv_pkey(read_cmd(rd, "LLEN"), rd->wq, p,
+				    "active:%s", rd->m.names[i]);
 		}
 		break;
 	case WQ_READ_PEERS:
@@ -220,17 +233,23 @@ read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 		wq_peers_hashes_argv(rd->wq, &rd->m, read_slots(rd, rd->m.n));
 		break;
 	case WQ_READ_RECENT:
-		/* Newest first, each id once. */
-		rd->ids = wq_calloc(r[0]->elements + 1, sizeof(*rd->ids));
-		for (i = 0; i < r[0]->elements; i++) {
-			for (k = 0; k < rd->nids; k++)
-				if (strcmp(rd->ids[k], r[0]->element[i]->str)
-				    == 0)
-					break;
-			if (k == rd->nids)
-				rd->ids[rd->nids++] =
-				    wq_strdup(r[0]->element[i]->str);
-		}
+		/* Newest first, each id once (each partition's; read_feed2
+		 * puts them in order). */
+		for (p = 0, k = 1; p < (int)n; p++)
+			k += r[p]->type == REDIS_REPLY_ARRAY ?
+			    r[p]->elements : 0;
+		rd->ids = wq_calloc(k, sizeof(*rd->ids));
+		for (p = 0; p < (int)n; p++)
+			for (i = 0; r[p]->type == REDIS_REPLY_ARRAY &&
+			    i < r[p]->elements; i++) {
+				e = r[p]->element[i];
+				for (k = 0; k < rd->nids; k++)
+					if (strcmp(rd->ids[k], e->str) == 0)
+						break;
+				if (k == rd->nids)
+					rd->ids[rd->nids++] =
+					    wq_strdup(e->str);
+			}
 		for (i = 0; i < rd->nids; i++)
 			wq_status_argv(rd->wq, rd->ids[i], read_slots(rd, 1));
 		break;
@@ -239,8 +258,9 @@ read_feed1(struct wq_read *rd, redisReply **r, size_t n)
 }
 
 /*
- * Live nodes by role, and the jobs they hold: two replies a node in the
- * metrics' round two, from r[k].
+ * Live nodes by role, and the jobs they hold: 1 + P replies a node in the
+ * metrics' round two (its hash, its active list in each partition), from
+ * r[k].
  */
 static void
 node_counts(struct wq_read *rd, redisReply **r, size_t k, size_t n, jv *o)
@@ -251,9 +271,10 @@ node_counts(struct wq_read *rd, redisReply **r, size_t k, size_t n, jv *o)
 	long long	 working = 0;
 	double		 timeout;
 	const char	*role;
+	size_t		 p;
 
 	roles = jv_object();
-	for (i = 0; i < rd->m.n && k + 1 < n; i++, k += 2) {
+	for (i = 0; i < rd->m.n && k + rd->np < n; i++, k += 1 + rd->np) {
 		h = r[k];
 		if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
 			continue;
@@ -268,11 +289,57 @@ node_counts(struct wq_read *rd, redisReply **r, size_t k, size_t n, jv *o)
 		    jv_number((jv_get_kind(rec) == JV_KIND_NUMBER ?
 		    jv_number_value(rec) : 0) + 1));
 		jv_free(rec);
-		working += wq_reply_ll(r[k + 1]);
+		for (p = 1; p <= rd->np; p++)
+			working += wq_reply_ll(r[k + p]);
 	}
 	*o = jv_object_set(*o, jv_string("nodes"), roles);
 	*o = jv_object_set(*o, jv_string("working"),
 	    jv_number((double)working));
+}
+
+/*
+ * The recent jobs of P partitions, newest first: by created_at
+ * (descending; ties in partition order), the first max of them.
+ */
+struct recent {
+	double	created;
+	int	i;
+};
+
+static int
+recent_cmp(const void *a, const void *b)
+{
+	const struct recent	*x = a, *y = b;
+
+	if (x->created != y->created)
+		return x->created > y->created ? -1 : 1;
+	return x->i - y->i;
+}
+
+static jv
+recent_merge(jv recs, long max)
+{
+	struct recent	*o;
+	jv		 out, c;
+	int		 i, n;
+
+	n = jv_array_length(jv_copy(recs));
+	o = wq_calloc((size_t)n + 1, sizeof(*o));
+	for (i = 0; i < n; i++) {
+		c = jv_object_get(jv_array_get(jv_copy(recs), i),
+		    jv_string("created_at"));
+		o[i].created = jv_get_kind(c) == JV_KIND_NUMBER ?
+		    jv_number_value(c) : 0;
+		o[i].i = i;
+		jv_free(c);
+	}
+	qsort(o, (size_t)n, sizeof(*o), recent_cmp);
+	out = jv_array();
+	for (i = 0; i < n && i < max; i++)
+		out = jv_array_append(out, jv_array_get(jv_copy(recs), o[i].i));
+	free(o);
+	jv_free(recs);
+	return out;
 }
 
 static int
@@ -293,7 +360,8 @@ read_feed2(struct wq_read *rd, redisReply **r, size_t n)
 		o = rd->partial;
 		rd->partial = jv_null();
 		o = jv_object_set(o, jv_string("queues"), q);
-		node_counts(rd, r, rd->nqueues * WQ_DEPTH_CMDS, n, &o);
+		node_counts(rd, r, wq_queues_depths_ncmds(rd->wq,
+		    rd->nqueues), n, &o);
 		rd->out = o;
 		break;
 	case WQ_READ_PEERS:
@@ -309,6 +377,8 @@ read_feed2(struct wq_read *rd, redisReply **r, size_t n)
 			else
 				o = jv_array_append(o, rec);
 		}
+		if (rd->np > 1)
+			o = recent_merge(o, rd->arg);
 		rd->out = o;
 		break;
 	}

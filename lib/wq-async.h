@@ -92,6 +92,19 @@ int		 wq_events_decode(struct wq *, struct redisReply *,
 		    char [WQ_EVENT_ID_LEN], jv *);
 int		 wq_events_start(struct wq *, const char *, long long,
 		    char [WQ_EVENT_ID_LEN]);
+/*
+ * At P > 1 partitions: a reader's place in each partition's stream, the
+ * XREADs of all of them after last (P commands, none blocking) and their
+ * replies merged in id order, last moved on.
+ */
+struct wq_evcur;
+struct wq_evcur	*wq_evcur_new(struct wq *);
+void		 wq_evcur_free(struct wq_evcur *);
+size_t		 wq_evcur_argv(struct wq *, struct wq_evcur *, const char *,
+		    size_t, struct wq_argv **);
+int		 wq_evcur_decode(struct wq *, struct wq_evcur *,
+		    struct redisReply **, size_t, size_t,
+		    char [WQ_EVENT_ID_LEN], jv *);
 
 /*
  * Schedules (schedule.c): an operation of wq-cron, in rounds.

@@ -59,6 +59,9 @@
  */
 #define WQ_EVENTS_DEFAULT	100000
 #define WQ_EVENTS_MAX		100000000
+/* A follower of the streams of P > 1 partitions asks again this often
+ * (ms) while none has an event (a blocking read waits on one stream). */
+#define WQ_EVENTS_POLL_MS	100
 
 /*
  * Priorities: 0 (the default) to WQ_PRIORITY_MAX, higher first.  A job

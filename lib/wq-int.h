@@ -79,6 +79,8 @@ struct wq {
 						   a namespace of several */
 	int			 parts_bad;	/* their number disagrees with
 						   --partitions: no command */
+	struct wq_evcur		*evcur;		/* wq_events_read()'s places
+						   at P > 1 (events.c) */
 	/* What the node's hash holds, as far as its beats know (node.c). */
 	char			*beat_fields;	/* the fields last sent, as
 						   JSON */
@@ -125,8 +127,11 @@ void		 wq_argv_addl(struct wq_argv *, long long);
 /* Append a key: NS:fmt... */
 void		 wq_argv_key(struct wq_argv *, struct wq *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-void		 wq_argv_vkey(struct wq_argv *, struct wq *, const char *,
-		    va_list) __attribute__((format(printf, 3, 0)));
+/* A key of partition p (-1: the control partition's), fmt's arguments
+ * in a va_list. */
+void		 wq_argv_vpkey(struct wq_argv *, struct wq *, int,
+		    const char *, va_list)
+		    __attribute__((format(printf, 4, 0)));
 /* Append a key of partition p: its prefix, then fmt... */
 void		 wq_argv_pkey(struct wq_argv *, struct wq *, int, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
@@ -285,13 +290,17 @@ int		 wq_queue_limit_decode(struct wq *, redisReply **, size_t,
 /*
  * The reads that take two rounds, each built and decoded once, for the
  * blocking wq_queues() and wq_peers() and for the API's reads (read.c).
- * Queue depths (queues.c): SMEMBERS of the queues, then WQ_DEPTH_CMDS
- * counts of each queue.
+ * Queue depths (queues.c): SMEMBERS of the queues, one a partition (P
+ * commands), then wq_queues_depths_ncmds() commands: WQ_DEPTH_CMDS counts
+ * of each queue at P = 1, more at P > 1.
  */
 #define WQ_DEPTH_CMDS	5
-void		 wq_queues_argv(struct wq *, struct wq_argv *);
+size_t		 wq_queues_argv(struct wq *, struct wq_argv *);
 /* The queue names of its reply, sorted, malloc'd; returns how many. */
 size_t		 wq_queues_names(redisReply *, char ***);
+/* The same of n replies: their union. */
+size_t		 wq_queues_names_n(redisReply **, size_t, char ***);
+size_t		 wq_queues_depths_ncmds(struct wq *, size_t);
 void		 wq_queues_depths_argv(struct wq *, char *const *, size_t,
 		    struct wq_argv *);
 int		 wq_queues_depths_decode(struct wq *, char *const *, size_t,
@@ -320,9 +329,10 @@ int		 wq_peers_decode(struct wq *, struct wq_members *, int,
 
 /* stats.c: MGET of the stats:* totals; the decoder sets them on an
  * object.  The latency hash as a histogram. */
-void		 wq_stats_totals_argv(struct wq *, struct wq_argv *);
-int		 wq_stats_totals_decode(struct wq *, redisReply *, jv *);
-jv		 wq_stats_latency(redisReply *);
+size_t		 wq_stats_totals_argv(struct wq *, struct wq_argv *);
+int		 wq_stats_totals_decode(struct wq *, redisReply **, size_t,
+		    jv *);
+jv		 wq_stats_latency(redisReply **, size_t);
 
 /* msg.c: one inbox message; exposed for the fuzzer in fuzz/. */
 /* deps.c: before a submission, and after it for the fresh jobs. */
