@@ -82,6 +82,15 @@ drain() {
 	[ "$(wq-status --list working --queue p | jq -r .callback | sort -u | wc -l)" = 8 ]
 }
 
+@test "dead jobs: the depths and --list dead of every partition" {
+	jobs d 10 --max-attempts 1
+	start w wq-worker --queue d --exec false --name rd-d
+	wait_for 30 eval '[ "$(wq-queue ls | jq -r "select(.name == \"d\") | .dead")" = 10 ]'
+	[ "$(in_parts 'dead:d')" -gt 1 ]
+	[ "$(wq-status --list dead --queue d | jq -r .status | sort | uniq -c | awk '{print $1, $2}')" = "10 failed" ]
+	[ "$(wq-status --list failed --queue d --limit 4 | wc -l)" = 4 ]
+}
+
 @test "totals and latency: every partition's counts summed (wq-peers --watch, /metrics)" {
 	jobs t 30
 	jobs u 10
