@@ -197,7 +197,13 @@ control_chunk(struct wq *wq, int op, const char **ids, size_t n,
 		control_argv(wq, op, p, v, k, NULL, 0, &cmds[j]);
 		cur[j] = k;	/* the entries its reply must have */
 	}
-	rc = wq_script_pipeline(wq, cmds, nc, r);
+	/* (one call, as at P = 1: by wq_script_run(), EVAL at once after
+	 * a NOSCRIPT) */
+	if (nc == 1)
+		rc = (r[0] = wq_script_run(wq, &cmds[0])) != NULL ? WQ_OK :
+		    wq_reply_error(wq, NULL, "control");
+	else
+		rc = wq_script_pipeline(wq, cmds, nc, r);
 	for (j = 0; rc == WQ_OK && j < nc; j++)
 		if ((rc = control_valid(wq, r[j])) == WQ_OK &&
 		    r[j]->elements != cur[j])
@@ -271,7 +277,7 @@ struct wq_ctlop {
 	struct wq_limits	 lim;
 	long			 max;
 	int			 part;		/* of the dead list, purge */
-	int			 evaled;
+	int			 evaled;	/* this round by EVAL */
 	int			 done;
 	int			 telling;	/* the round of the word */
 	int			 conflict;
@@ -518,8 +524,6 @@ ctlop_build(struct wq_ctlop *o)
 			    "pause" : "resume", o->queue, &o->cmds[i]);
 		o->ncmds = np;
 	}
-	for (i = 0; o->evaled && i < o->ncmds; i++)
-		wq_script_to_eval(&o->cmds[i]);
 }
 
 /* The commands of the next round, or 0 when done. */
@@ -649,7 +653,10 @@ ctlop_feed_queue(struct wq_ctlop *o, redisReply **r, size_t n)
 	}
 }
 
-/* The commands of the round done: the next round builds its own. */
+/*
+ * The commands of the round done: the next round builds its own, by
+ * EVALSHA again (an EVAL of this round loaded its script).
+ */
 static void
 ctlop_round_done(struct wq_ctlop *o)
 {
@@ -658,6 +665,7 @@ ctlop_round_done(struct wq_ctlop *o)
 	for (i = 0; i < o->ncmds; i++)
 		wq_argv_free(&o->cmds[i]);
 	o->ncmds = 0;
+	o->evaled = 0;
 }
 
 /*
@@ -681,8 +689,6 @@ ctlop_feed_job(struct wq_ctlop *o, redisReply *r)
 		ctlop_round_done(o);
 		o->cmds[0] = t.cmds[0];
 		o->ncmds = 1;
-		if (o->evaled)
-			wq_script_to_eval(&o->cmds[0]);
 		o->telling = 1;
 		o->done = 0;
 		t.n = 0;
