@@ -154,6 +154,7 @@ fail_jobs() {
 @test "wq-queue pause and resume: every partition's paused set; no claim while paused" {
 	run wq-queue pause q
 	assert_success
+	echo "$output" | jq -e '.name == "q" and .paused == true'
 	for p in "${PFX[@]}"; do
 		[ "$(rcli sismember "$p:paused" q)" = 1 ]
 	done
@@ -168,8 +169,11 @@ fail_jobs() {
 	done <"$(suite_dir)/others"
 	[ "$(in_parts queue:q)" = 12 ]
 	while read -r id; do pstatus_is "$id" pending; done <"$(suite_dir)/ids"
+	wq-queue ls | jq -s -e 'map(select(.name == "q"))[0] |
+	    .pending == 12 and .paused'
 	run wq-queue resume q
 	assert_success
+	echo "$output" | jq -e '.paused == false'
 	for p in "${PFX[@]}"; do
 		[ "$(rcli sismember "$p:paused" q)" = 0 ]
 	done
