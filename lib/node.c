@@ -245,6 +245,7 @@ sweep_parts(struct wq *wq, struct wq_beat *b)
 	struct wq_argv	 a, *cmds;
 	redisReply	*r, **rs;
 	size_t		 i;
+	long long	 due = -1, d;
 	int		 p, rc, full = 0;
 
 	wq_argv_init(&a);
@@ -286,12 +287,20 @@ sweep_parts(struct wq *wq, struct wq_beat *b)
 		b->promoted += (long)wq_reply_ll(rs[p]->element[1]);
 		full |= wq_reply_ll(rs[p]->element[2]) != 0;
 		b->deps |= wq_reply_ll(rs[p]->element[3]) != 0;
+		if (rs[p]->elements > 4 &&
+		    (d = wq_reply_ll(rs[p]->element[4])) > 0 &&
+		    (due < 0 || d < due))
+			due = d;
 	}
 	wq_redis_pipeline_free(cmds, rs, (size_t)wq->nparts);
 	free(cmds);
 	free(rs);
-	if (rc == WQ_OK && (r->elements > 0 || full)) {
-		/* done with them; a sweep that hit a limit goes on at once */
+	if (rc == WQ_OK && (r->elements > 0 || full || due > 0)) {
+		/*
+		 * Done with them; a sweep that hit a limit goes on at once;
+		 * the gate lasts no longer than the next thing due in a
+		 * partition (as heartbeat.lua's own sweep does).
+		 */
 		struct wq_argv	 c[2];
 		redisReply	*cr[2];
 		size_t		 n = 0;
@@ -304,10 +313,14 @@ sweep_parts(struct wq *wq, struct wq_beat *b)
 				wq_argv_adds(&c[n], r->element[i]->str);
 			n++;
 		}
-		if (full) {
+		if (full || due > 0) {
 			wq_argv_init(&c[n]);
-			wq_argv_adds(&c[n], "DEL");
+			wq_argv_adds(&c[n], full ? "DEL" : "PEXPIRE");
 			wq_argv_key(&c[n], wq, "sweep");
+			if (!full) {
+				wq_argv_addl(&c[n], due);
+				wq_argv_adds(&c[n], "LT");
+			}
 			n++;
 		}
 		rc = wq_redis_pipeline(wq, c, n, cr);

@@ -77,10 +77,12 @@ wq_script_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n,
 
 	if ((rc = wq_redis_pipeline(wq, cmds, n, out)) != WQ_OK)
 		return rc;
+	/* (after NOSCRIPT the body itself: this node does not know it) */
 	for (i = 0; i < n; i++)
 		if (wq_reply_noscript(out[i])) {
 			freeReplyObject(out[i]);
-			if ((out[i] = wq_script_run(wq, &cmds[i])) == NULL)
+			wq_script_to_eval(&cmds[i]);
+			if ((out[i] = wq_redis_command(wq, &cmds[i])) == NULL)
 				return WQ_EUNAVAIL;
 		}
 	return WQ_OK;
