@@ -52,6 +52,12 @@ wq_argv_adds(struct wq_argv *a, const char *s)
 }
 
 void
+wq_argv_addn(struct wq_argv *a, const char *s, size_t n)
+{
+	argv_add(a, s, n);
+}
+
+void
 wq_argv_addf(struct wq_argv *a, const char *fmt, ...)
 {
 	va_list	 ap;

@@ -107,6 +107,38 @@ wq_async_prepare(struct wq *wq)
 	return WQ_OK;
 }
 
+/*
+ * The async connections go to one server: on a Redis Cluster the primary
+ * of the control partition, which holds all of a namespace of one
+ * partition, not the partitions of one of several.  Until they are
+ * routed per primary, such a namespace is refused: WQ_EUSAGE, one line.
+ * P is --partitions when that says more than one, else Redis's (read on
+ * a connection made for it: when none can be made, WQ_OK, and the check
+ * is made again at the next).
+ */
+int
+wq_async_check(struct wq *wq)
+{
+	long	p;
+
+	if (wq->cfg.addr.cluster == NULL)
+		return WQ_OK;
+	if (wq->nparts > 0)
+		p = wq->nparts;
+	else if (wq->cfg.partitions > 1)
+		p = wq->cfg.partitions;
+	else if (wq_connect(wq) != WQ_OK)
+		return WQ_OK;
+	else
+		p = wq_parts(wq);
+	if (p <= 1)
+		return WQ_OK;
+	return wq_seterr(wq, WQ_EUSAGE, "namespace %s has %ld partitions: "
+	    "wq-api does not serve a partitioned namespace on a Redis "
+	    "Cluster yet (its connections go to one primary)", wq->cfg.ns,
+	    p);
+}
+
 /* The first commands of a connection: their errors close it. */
 struct hello {
 	void		(*fail)(void *, const char *);

@@ -277,6 +277,33 @@ submit_send(struct wq *wq, struct wq_argv *a)
  * flight; a NOSCRIPT later (the scripts were flushed) is redone by EVAL,
  * in order, once every reply in flight has been read.
  */
+/*
+ * Routed (a cluster, P > 1): every batch in one pipeline, split per
+ * primary by the cluster client (which loads a script a node lacks).
+ */
+static int
+submit_routed(struct wq *wq, struct wq_spec *specs, jv *answers, size_t nb,
+    const size_t *off, const size_t *cnt)
+{
+	struct wq_argv	 *cmds;
+	redisReply	**replies;
+	size_t		  b;
+	int		  rc;
+
+	cmds = wq_calloc(nb, sizeof(*cmds));
+	replies = wq_calloc(nb, sizeof(*replies));
+	for (b = 0; b < nb; b++)
+		wq_submit_argv(wq, specs + off[b], cnt[b], &cmds[b]);
+	rc = wq_redis_pipeline(wq, cmds, nb, replies);
+	for (b = 0; rc == WQ_OK && b < nb; b++)
+		rc = submit_decode(wq, specs + off[b], cnt[b], replies[b],
+		    answers + off[b], 1);
+	wq_redis_pipeline_free(cmds, replies, nb);
+	free(cmds);
+	free(replies);
+	return rc;
+}
+
 static int
 submit_run(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 {
@@ -291,6 +318,12 @@ submit_run(struct wq *wq, struct wq_spec *specs, size_t n, jv *answers)
 	for (nb = 0, i = 0; i < n; i += cnt[nb++]) {
 		off[nb] = i;
 		cnt[nb] = submit_span(wq, specs + i, n - i);
+	}
+	if (wq->rcl != NULL) {
+		rc = submit_routed(wq, specs, answers, nb, off, cnt);
+		free(off);
+		free(cnt);
+		return rc;
 	}
 	cmds = wq_calloc(nb, sizeof(*cmds));
 	replies = wq_calloc(nb, sizeof(*replies));
@@ -1309,8 +1342,12 @@ wq_progress(struct wq *wq, const char **ids, const long *tokens,
 			if (wq_part_of(wq, ids[i]) != p)
 				continue;
 			if (!any) {
+				/* KEYS[1]: a job's key, which places the
+				 * call (a cluster routes by it) */
 				wq_script_argv(&cmds[nc], WQ_SCRIPT_PROGRESS);
-				wq_argv_setnkeys(&cmds[nc], 0);
+				wq_argv_pkey(&cmds[nc], wq, p, "job:%s",
+				    ids[i]);
+				wq_argv_setnkeys(&cmds[nc], 1);
 				wq_script_pprefix(&cmds[nc], wq, p);
 				wq_argv_adds(&cmds[nc], wq_name(wq));
 				any = 1;

@@ -297,7 +297,9 @@ wq_msg_wait_reply(struct wq *wq, const char *id, double timeout, jv *out)
 	wq_argv_adds(&a, "BLPOP");
 	wq_argv_key(&a, wq, "reply:%s", id);
 	wq_argv_addf(&a, "%.3f", timeout > 0.001 ? timeout : 0.001);
-	r = wq_redis_command(wq, &a);
+	/* on the connection whose timeout was stretched: reply:<id> is in
+	 * the control partition, on its primary */
+	r = wq_redis_control_command(wq, &a);
 	wq_argv_free(&a);
 	if (wq->rc != NULL) {
 		tv.tv_sec = wq->cfg.command_timeout_ms / 1000;

@@ -49,6 +49,7 @@ struct rc_node {
 	size_t		*idx;		/* the round's commands for it */
 	size_t		 nidx;
 	size_t		 capidx;
+	int		 written;	/* sent to since the last WAIT */
 };
 
 struct rc_script {
@@ -65,6 +66,9 @@ struct wq_rcluster {
 	struct rc_script	*scripts;
 	size_t			 nscripts;
 	struct wq_rcluster_stats st;
+	int			 once;		/* no command sent twice */
+	int			 unwaited;	/* a connection sent to was
+						   closed before WAIT */
 	char			 why[256];	/* the last thing that failed */
 };
 
@@ -84,6 +88,7 @@ struct rc_round {
 	size_t		 nload;
 	int		 refresh;
 	int		 wait;
+	int		 unsure;	/* once: a command may have run */
 };
 
 /* CRC16 with the XMODEM polynomial 0x1021, initial value 0. */
@@ -125,14 +130,15 @@ wq_rcluster_slot(const char *key, size_t n)
 /* Commands whose second word is no key: they go to any primary. */
 static const char *const keyless[] = {
 	"PING", "ECHO", "TIME", "INFO", "CLUSTER", "SCRIPT", "DBSIZE",
-	"CONFIG", "COMMAND", "ROLE", "FUNCTION", NULL
+	"CONFIG", "COMMAND", "ROLE", "FUNCTION", "WAIT", NULL
 };
 
 /*
  * The key of a command is its second word, but for the scripts (EVAL*,
  * FCALL*: the first of their keys, if any).  A command of several keys
  * must keep them in one slot (a hash tag); Redis refuses it (CROSSSLOT)
- * otherwise.
+ * otherwise.  XREAD's key follows STREAMS (the first stream's), XINFO's
+ * and OBJECT's follows their subcommand.
  */
 int
 wq_rcluster_argv_slot(const struct wq_argv *a)
@@ -141,6 +147,17 @@ wq_rcluster_argv_slot(const struct wq_argv *a)
 
 	if (a->argc < 2)
 		return -1;
+	if (strncasecmp(a->argv[0], "XREAD", 5) == 0) {
+		for (i = 1; i + 1 < (size_t)a->argc; i++)
+			if (strcasecmp(a->argv[i], "STREAMS") == 0)
+				return (int)wq_rcluster_slot(a->argv[i + 1],
+				    a->len[i + 1]);
+		return -1;
+	}
+	if (strcasecmp(a->argv[0], "XINFO") == 0 ||
+	    strcasecmp(a->argv[0], "OBJECT") == 0)
+		return a->argc < 3 ? -1 :
+		    (int)wq_rcluster_slot(a->argv[2], a->len[2]);
 	if (strncasecmp(a->argv[0], "EVAL", 4) == 0 ||
 	    strncasecmp(a->argv[0], "FCALL", 5) == 0) {
 		if (a->argc < 4 || strtol(a->argv[2], NULL, 10) < 1)
@@ -206,6 +223,9 @@ node_close(struct wq_rcluster *rc, struct rc_node *n, int lost)
 {
 	if (n->c == NULL)
 		return;
+	if (n->written)
+		rc->unwaited = 1;
+	n->written = 0;
 	if (lost) {
 		snprintf(rc->why, sizeof(rc->why), "connection to %s lost: %s",
 		    n->addr, n->c->errstr[0] ? n->c->errstr : "timed out");
@@ -615,10 +635,15 @@ round_send(struct wq_rcluster *rc, struct rc_round *rd, struct rc_node *n)
 		    append(n->c, &asking) != REDIS_OK) ||
 		    append(n->c, &rd->cmds[n->idx[k]]) != REDIS_OK)
 			break;
-	while (k == n->nidx && !done)
+	while (k == n->nidx && !done) {
+		n->written = 1;
 		if (redisBufferWrite(n->c, &done) != REDIS_OK)
 			break;
+	}
 	if (!done) {
+		/* a part may have gone: those commands may run */
+		if (k == n->nidx && rc->once)
+			rd->unsure = 1;
 		node_close(rc, n, 1);
 		return -1;
 	}
@@ -650,6 +675,8 @@ round_read(struct wq_rcluster *rc, struct rc_round *rd, struct rc_node *n)
 	if (k < n->nidx) {
 		node_close(rc, n, 1);
 		rd->refresh = rd->wait = 1;
+		if (rc->once)
+			rd->unsure = 1;
 		while (k < n->nidx)
 			rd->next[rd->nnext++] = n->idx[k++];
 	}
@@ -763,6 +790,40 @@ round_free(struct rc_round *rd)
 	free(rd->lsha);
 }
 
+/* MULTI or EXEC/DISCARD */
+static int
+is_word(const struct wq_argv *a, const char *w)
+{
+	return a->argc >= 1 && strcasecmp(a->argv[0], w) == 0;
+}
+
+/*
+ * A transaction (MULTI ... EXEC) goes whole to the primary of its first
+ * key, its keyless commands with it.  A redirection of a command inside
+ * one is not followed into it: the command goes again alone, and EXEC
+ * answers EXECABORT, a reply as any.
+ */
+static void
+tx_slots(const struct wq_argv *cmds, int *slot, size_t n)
+{
+	size_t	i, j, end;
+	int	tx;
+
+	for (i = 0; i < n; i++) {
+		if (!is_word(&cmds[i], "MULTI"))
+			continue;
+		for (end = i + 1; end < n && !is_word(&cmds[end], "EXEC") &&
+		    !is_word(&cmds[end], "DISCARD"); end++)
+			;
+		for (tx = -1, j = i + 1; j < end && tx == -1; j++)
+			tx = slot[j];
+		for (j = i; j <= end && j < n; j++)
+			if (slot[j] == -1)
+				slot[j] = tx;
+		i = end;
+	}
+}
+
 int
 wq_rcluster_pipeline(struct wq_rcluster *rc, struct wq_argv *cmds,
     size_t n, redisReply **out)
@@ -783,13 +844,14 @@ wq_rcluster_pipeline(struct wq_rcluster *rc, struct wq_argv *cmds,
 		rd.slot[i] = wq_rcluster_argv_slot(&cmds[i]);
 		todo[i] = i;
 	}
+	tx_slots(cmds, rd.slot, n);
 	ntodo = n;
 	for (round = 1; ntodo > 0; round++) {
 		rd.nnext = 0;
 		round_run(rc, &rd, todo, ntodo);
 		memcpy(todo, rd.next, rd.nnext * sizeof(*todo));
 		ntodo = rd.nnext;
-		if (ntodo == 0 || round == RC_ROUNDS)
+		if (ntodo == 0 || round == RC_ROUNDS || rd.unsure)
 			break;
 		round_after(rc, &rd, round);
 	}
@@ -801,9 +863,93 @@ wq_rcluster_pipeline(struct wq_rcluster *rc, struct wq_argv *cmds,
 		if (out[i] != NULL)
 			freeReplyObject(out[i]);
 	memset(out, 0, sizeof(*out) * n);
+	if (rd.unsure)
+		return wq_seterr(rc->wq, WQ_EUNAVAIL, "Redis connection "
+		    "lost: %s", rc->why);
 	return wq_seterr(rc->wq, WQ_EUNAVAIL, "Redis Cluster: %zu of %zu "
 	    "commands not served after %d rounds (last: %s)", ntodo, n,
 	    RC_ROUNDS, rc->why);
+}
+
+void
+wq_rcluster_once(struct wq_rcluster *rc)
+{
+	rc->once = 1;
+}
+
+/*
+ * WAIT (the command a) on every primary sent to since the last one, all
+ * at once, each connection's timeout stretched by WAIT's own (tmo_ms).
+ * *out: the answer with the fewest replicas (or an error answer); NULL
+ * when nothing was sent.  WQ_EUNAVAIL when a connection sent to was
+ * closed before its WAIT: a new one would confirm nothing.
+ */
+int
+wq_rcluster_wait(struct wq_rcluster *rc, struct wq_argv *a, int tmo_ms,
+    redisReply **out)
+{
+	struct timeval	 tv, back;
+	struct rc_node	*n;
+	void		*r;
+	size_t		 i;
+	int		 code = WQ_OK;
+
+	*out = NULL;
+	if (rc->unwaited) {
+		rc->unwaited = 0;
+		return wq_seterr(rc->wq, WQ_EUNAVAIL, "a Redis connection "
+		    "written to was closed before WAIT (%s)", rc->why);
+	}
+	tv.tv_sec = tmo_ms / 1000;
+	tv.tv_usec = (tmo_ms % 1000) * 1000;
+	back.tv_sec = rc->wq->cfg.command_timeout_ms / 1000;
+	back.tv_usec = (rc->wq->cfg.command_timeout_ms % 1000) * 1000;
+	for (i = 0; i < rc->nnodes; i++) {
+		n = rc->nodes[i];
+		n->nidx = 0;
+		if (!n->written || n->c == NULL)
+			continue;
+		if (redisSetTimeout(n->c, tv) != REDIS_OK ||
+		    append(n->c, a) != REDIS_OK) {
+			node_close(rc, n, 1);
+			code = WQ_EUNAVAIL;
+			break;
+		}
+		n->nidx = 1;
+	}
+	for (i = 0; i < rc->nnodes; i++) {
+		n = rc->nodes[i];
+		if (n->nidx == 0)
+			continue;
+		n->nidx = 0;
+		r = NULL;
+		/* after a failure, the WAITs not read go with their link */
+		if (code != WQ_OK || redisGetReply(n->c, &r) != REDIS_OK ||
+		    r == NULL) {
+			node_close(rc, n, code == WQ_OK);
+			code = WQ_EUNAVAIL;
+			continue;
+		}
+		n->written = 0;
+		(void)redisSetTimeout(n->c, back);
+		if (*out == NULL || ((redisReply *)r)->type ==
+		    REDIS_REPLY_ERROR || ((*out)->type == REDIS_REPLY_INTEGER &&
+		    ((redisReply *)r)->type == REDIS_REPLY_INTEGER &&
+		    ((redisReply *)r)->integer < (*out)->integer)) {
+			if (*out != NULL)
+				freeReplyObject(*out);
+			*out = r;
+		} else
+			freeReplyObject(r);
+	}
+	rc->unwaited = 0;
+	if (code != WQ_OK) {
+		if (*out != NULL)
+			freeReplyObject(*out);
+		*out = NULL;
+		return wq_seterr(rc->wq, WQ_EUNAVAIL, "WAIT: %s", rc->why);
+	}
+	return WQ_OK;
 }
 
 redisReply *

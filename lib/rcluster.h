@@ -3,8 +3,9 @@
  * key, the slot map, one connection per primary, commands and pipelines
  * routed by their key's slot, redirections and retries.  Internal to
  * libwq (and its test driver, tests/rcluster-test.c).  The commands use
- * it to find the primary of their namespace's slot (redis.c); nothing
- * routes commands through it yet (docs/DESIGN.md, "The cluster client").
+ * it to find the primary of their namespace's slot (redis.c), and, at
+ * more than one partition, route every command through it
+ * (docs/DESIGN.md, "The cluster client").
  */
 #ifndef WQ_RCLUSTER_H
 #define WQ_RCLUSTER_H
@@ -66,6 +67,16 @@ redisReply	*wq_rcluster_command(struct wq_rcluster *, struct wq_argv *);
  */
 int		 wq_rcluster_script(struct wq_rcluster *, const char *,
 		    char [41]);
+
+/*
+ * Once: a command whose connection broke while it was in flight (it may
+ * have run) is not sent again; the pipeline fails with WQ_EUNAVAIL, as
+ * on one server (libwq's routed commands: redis.c).
+ */
+void		 wq_rcluster_once(struct wq_rcluster *);
+/* WAIT on each primary sent to since the last WAIT (rcluster.c). */
+int		 wq_rcluster_wait(struct wq_rcluster *, struct wq_argv *, int,
+		    redisReply **);
 
 /* The primary of a slot as "host:port" (the map as last read), or NULL. */
 const char	*wq_rcluster_addr(struct wq_rcluster *, unsigned);

@@ -202,7 +202,8 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
  * connection finds the new holder.
  */
 static redisContext *
-connect_cluster(struct wq *wq, char *err, size_t errlen)
+connect_cluster(struct wq *wq, struct wq_rcluster **keep, char *err,
+    size_t errlen)
 {
 	struct wq_rcluster	*rc;
 	const char		*addr, *colon;
@@ -228,17 +229,18 @@ connect_cluster(struct wq *wq, char *err, size_t errlen)
 	}
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
-	wq_rcluster_free(rc);
 	c = wq_redis_open_tcp(wq, host, port, &wq->cfg.addr, err, errlen);
-	if (c == NULL)
-		return NULL;
 	/* The map may be older than a failover that demoted it. */
-	if (!is_master(c)) {
+	if (c != NULL && !is_master(c)) {
 		snprintf(err, errlen, "%s:%d, which held slot %u of the Redis "
 		    "Cluster, is not a primary now", host, port, slot);
 		redisFree(c);
-		return NULL;
+		c = NULL;
 	}
+	if (c != NULL && keep != NULL)
+		*keep = rc;
+	else
+		wq_rcluster_free(rc);
 	return c;
 }
 
@@ -289,15 +291,16 @@ wq_redis_open_tcp(struct wq *wq, const char *host, int port,
  * Open a new connection with the settings of wq: used for the main
  * connection and for the subscriber connections of waiters and workers.
  */
-redisContext *
-wq_redis_open(struct wq *wq, char *err, size_t errlen)
+static redisContext *
+redis_open(struct wq *wq, struct wq_rcluster **keep, char *err,
+    size_t errlen)
 {
 	struct wq_url	*a = &wq->cfg.addr;
 	redisContext		*c;
 	redisReply		*r;
 
 	if (a->cluster != NULL)
-		return connect_cluster(wq, err, errlen);
+		return connect_cluster(wq, keep, err, errlen);
 	if (a->sentinels != NULL)
 		c = connect_sentinel(wq, err, errlen);
 	else if (a->unix_socket) {
@@ -335,18 +338,32 @@ wq_redis_open(struct wq *wq, char *err, size_t errlen)
 	return c;
 }
 
+redisContext *
+wq_redis_open(struct wq *wq, char *err, size_t errlen)
+{
+	return redis_open(wq, NULL, err, errlen);
+}
+
+/*
+ * The connection: to the one server, or on a cluster to the primary of
+ * the control partition, which reads the partitions (wq_parts_load), and
+ * which the inbox's BLPOP and wq_redis_control_command() use.  On a
+ * cluster with more than one partition every other command is routed
+ * through the cluster client (wq->rcl, one connection per primary): the
+ * client that found the control primary is kept for it.
+ */
 int
 wq_connect(struct wq *wq)
 {
-	char	err[256];
-
-	int	rc;
+	struct wq_rcluster	*rcl = NULL;
+	char			 err[256];
+	int			 rc;
 
 	if (wq->rc != NULL)
 		return WQ_OK;
 	if (wq->parts_bad)
 		return WQ_EUSAGE;
-	if ((wq->rc = wq_redis_open(wq, err, sizeof(err))) == NULL)
+	if ((wq->rc = redis_open(wq, &rcl, err, sizeof(err))) == NULL)
 		return wq_seterr(wq, WQ_EUNAVAIL, "%s", err);
 	wq->conn_gen++;
 	/* The namespace's partitions, once (part.c): every key of a job or
@@ -354,9 +371,15 @@ wq_connect(struct wq *wq)
 	if (wq->nparts == 0 && (rc = wq_parts_load(wq)) != WQ_OK) {
 		if (rc == WQ_EUSAGE)
 			wq->parts_bad = 1;
+		wq_rcluster_free(rcl);
 		wq_disconnect(wq);
 		return rc;
 	}
+	if (rcl != NULL && wq->nparts > 1) {
+		wq_rcluster_once(rcl);
+		wq->rcl = rcl;
+	} else
+		wq_rcluster_free(rcl);
 	return WQ_OK;
 }
 
@@ -366,6 +389,10 @@ wq_disconnect(struct wq *wq)
 	if (wq->rc != NULL) {
 		redisFree(wq->rc);
 		wq->rc = NULL;
+	}
+	if (wq->rcl != NULL) {
+		wq_rcluster_free(wq->rcl);
+		wq->rcl = NULL;
 	}
 }
 
@@ -395,8 +422,9 @@ wq_redis_append(struct wq *wq, struct wq_argv *a)
 	return rc == REDIS_OK ? WQ_OK : WQ_EUNAVAIL;
 }
 
+/* The command on the connection of wq_connect(), never routed. */
 redisReply *
-wq_redis_command(struct wq *wq, struct wq_argv *a)
+wq_redis_control_command(struct wq *wq, struct wq_argv *a)
 {
 	void	*r = NULL;
 
@@ -410,6 +438,34 @@ wq_redis_command(struct wq *wq, struct wq_argv *a)
 	return r;
 }
 
+/*
+ * Routed (a cluster, P > 1): each command to the primary of its key's
+ * slot; a lost link ends it as on one server (the commands that were in
+ * flight are not sent again: rcluster.c's once), and so does a pipeline
+ * that runs out of rounds: the caller connects again, as after any lost
+ * link.
+ */
+static int
+routed(struct wq *wq, struct wq_argv *cmds, size_t n, redisReply **out)
+{
+	if (wq_rcluster_pipeline(wq->rcl, cmds, n, out) == WQ_OK)
+		return WQ_OK;
+	wq_disconnect(wq);
+	return WQ_EUNAVAIL;
+}
+
+redisReply *
+wq_redis_command(struct wq *wq, struct wq_argv *a)
+{
+	redisReply	*r;
+
+	if (wq_connect(wq) != WQ_OK)
+		return NULL;
+	if (wq->rcl == NULL)
+		return wq_redis_control_command(wq, a);
+	return routed(wq, a, 1, &r) == WQ_OK ? r : NULL;
+}
+
 int
 wq_redis_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n,
     redisReply **out)
@@ -421,6 +477,8 @@ wq_redis_pipeline(struct wq *wq, struct wq_argv *cmds, size_t n,
 	memset(out, 0, sizeof(*out) * n);
 	if ((rc = wq_connect(wq)) != WQ_OK)
 		return rc;
+	if (wq->rcl != NULL)
+		return routed(wq, cmds, n, out);
 	for (i = 0; i < n; i++)
 		if (wq_redis_append(wq, &cmds[i]) != WQ_OK)
 			return broken(wq);
@@ -462,9 +520,12 @@ wq_redis_pipeline_free(struct wq_argv *cmds, redisReply **replies, size_t n)
 #define ARENA_BLOCK	65536
 
 struct wq_arena {
-	char	*blocks;	/* each begins with the address of the next */
-	char	*p;
-	size_t	 left;
+	char		 *blocks;	/* each begins with the address of the
+					   next */
+	char		 *p;
+	size_t		  left;
+	redisReply	**own;		/* routed: hiredis's, freed with it */
+	size_t		  nown;
 };
 
 static void *
@@ -500,6 +561,10 @@ wq_arena_free(struct wq_arena *a)
 		memcpy(&next, b, sizeof(next));
 		free(b);
 	}
+	while (a->nown > 0)
+		if (a->own[--a->nown] != NULL)
+			freeReplyObject(a->own[a->nown]);
+	free(a->own);
 	free(a);
 }
 
@@ -577,6 +642,44 @@ static redisReplyObjectFunctions arena_fns = {
  * error).  A reply half read when the link breaks belongs to the arena:
  * the link is dropped before the reader has its own functions back.
  */
+/*
+ * Routed (a cluster, P > 1): the n commands of r, made of bulk strings
+ * (argv.c wrote them), as argvs for the cluster client; the replies are
+ * hiredis's, which the arena frees with it.
+ */
+static int
+arena_routed(struct wq *wq, struct wq_resp *r, size_t n, redisReply **out,
+    struct wq_arena *arena)
+{
+	struct wq_argv	*cmds;
+	const char	*p = r->p, *end = r->p + r->n;
+	char		*e;
+	size_t		 i;
+	long		 k, len;
+	int		 rc;
+
+	cmds = wq_calloc(n, sizeof(*cmds));
+	for (i = 0; i < n && p < end && *p == '*'; i++) {
+		wq_argv_init(&cmds[i]);
+		for (k = strtol(p + 1, &e, 10), p = e + 2; k > 0 &&
+		    p < end && *p == '$'; k--) {
+			len = strtol(p + 1, &e, 10);
+			wq_argv_addn(&cmds[i], e + 2, (size_t)len);
+			p = e + 2 + len + 2;
+		}
+	}
+	rc = routed(wq, cmds, i, out);
+	if (rc == WQ_OK) {
+		arena->own = wq_calloc(n, sizeof(*arena->own));
+		memcpy(arena->own, out, i * sizeof(*out));
+		arena->nown = i;
+	}
+	while (i > 0)
+		wq_argv_free(&cmds[--i]);
+	free(cmds);
+	return rc;
+}
+
 int
 wq_redis_pipeline_arena(struct wq *wq, struct wq_resp *r, size_t n,
     redisReply **out, struct wq_arena **arena)
@@ -591,6 +694,8 @@ wq_redis_pipeline_arena(struct wq *wq, struct wq_resp *r, size_t n,
 	*arena = wq_calloc(1, sizeof(**arena));
 	if ((rc = wq_connect(wq)) != WQ_OK)
 		return rc;
+	if (wq->rcl != NULL)
+		return arena_routed(wq, r, n, out, *arena);
 	if (redisAppendFormattedCommand(wq->rc, r->p, r->n) != REDIS_OK)
 		return broken(wq);
 	rd = wq->rc->reader;
@@ -648,6 +753,34 @@ wq_wait_decode(struct wq *wq, redisReply *r, const char *what)
  * again: a new connection has written nothing, and its WAIT would
  * confirm nothing.  The command timeout is stretched by WAIT's own.
  */
+/*
+ * Routed: WAIT on every primary written to since the last WAIT, at once;
+ * confirmed when each answers at least N (the fewest is decoded).
+ */
+static int
+wait_routed(struct wq *wq, const char *what)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
+
+	wq_wait_argv(wq, &a);
+	rc = wq_rcluster_wait(wq->rcl, &a, wq->cfg.command_timeout_ms +
+	    (int)wq->cfg.wait_timeout_ms, &r);
+	wq_argv_free(&a);
+	if (rc != WQ_OK) {
+		wq_seterr(wq, WQ_EUNAVAIL, "%s written, but %s "
+		    "(--wait-replicas)", what, wq_error(wq));
+		wq_disconnect(wq);
+		return WQ_EUNAVAIL;
+	}
+	if (r == NULL)
+		return WQ_OK;
+	rc = wq_wait_decode(wq, r, what);
+	freeReplyObject(r);
+	return rc;
+}
+
 int
 wq_wait_replicas(struct wq *wq, const char *what)
 {
@@ -661,6 +794,8 @@ wq_wait_replicas(struct wq *wq, const char *what)
 	if (wq->rc == NULL)
 		return wq_seterr(wq, WQ_EUNAVAIL, "%s written, but the Redis "
 		    "connection was lost before WAIT (--wait-replicas)", what);
+	if (wq->rcl != NULL)
+		return wait_routed(wq, what);
 	(void)redisSetTimeout(wq->rc, ms_tv(wq->cfg.command_timeout_ms +
 	    (int)wq->cfg.wait_timeout_ms));
 	wq_wait_argv(wq, &a);

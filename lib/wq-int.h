@@ -53,11 +53,15 @@ struct wq_settings {
 	struct wq_url	 addr;
 };
 
+struct wq_rcluster;
+
 struct wq {
 	struct wq_settings	 cfg;
 	char			*role;
 	char			*name;
 	redisContext		*rc;
+	struct wq_rcluster	*rcl;		/* on a cluster at P > 1: every
+						   command routed (redis.c) */
 	long			 failures;	/* in a row, for backoff.c */
 	int			 env_bad;
 	int			 too_big;
@@ -121,6 +125,7 @@ void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
 /* argv.c: struct wq_argv (in wq-async.h) owns copies of its strings. */
 void		 wq_argv_init(struct wq_argv *);
 void		 wq_argv_adds(struct wq_argv *, const char *);
+void		 wq_argv_addn(struct wq_argv *, const char *, size_t);
 void		 wq_argv_addf(struct wq_argv *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 wq_argv_addl(struct wq_argv *, long long);
@@ -218,6 +223,7 @@ void		 wq_redis_pipeline_free(struct wq_argv *, redisReply **,
  * arena (no malloc per element), all freed by wq_arena_free().
  */
 struct wq_arena;
+redisReply	*wq_redis_control_command(struct wq *, struct wq_argv *);
 int		 wq_redis_pipeline_arena(struct wq *, struct wq_resp *,
 		    size_t, redisReply **, struct wq_arena **);
 void		 wq_arena_free(struct wq_arena *);

@@ -399,6 +399,22 @@ rcluster_stop() {
 	return 0
 }
 
+# rcluster_flush: every primary emptied, its command counts reset (a
+# test's setup).  rcluster_done: the cluster stopped and the suite's
+# directory removed unless WQ_KEEP_SUITE_DIR (a suite's teardown_file).
+rcluster_flush() {
+	local p
+	for p in $(rcluster_primaries); do
+		redis-cli -p "$p" flushall >/dev/null
+		redis-cli -p "$p" config resetstat >/dev/null
+	done
+}
+
+rcluster_done() {
+	rcluster_stop
+	[ -n "${WQ_KEEP_SUITE_DIR:-}" ] || rm -rf "$(suite_dir)"
+}
+
 # rcluster_slot_primary SLOT: the client port of the primary that holds
 # SLOT now, as CLUSTER NODES tells.
 rcluster_slot_primary() {

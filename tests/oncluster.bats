@@ -18,14 +18,10 @@ setup_file() {
 	export WQ_REDIS=$WQ_RCLUSTER_URL
 }
 teardown_file() {
-	rcluster_stop
-	[ -n "${WQ_KEEP_SUITE_DIR:-}" ] || rm -rf "$(suite_dir)"
+	rcluster_done
 }
 setup() {
-	local p
-	for p in $(rcluster_primaries); do
-		redis-cli -p "$p" flushall >/dev/null
-	done
+	rcluster_flush
 }
 teardown() {
 	local p

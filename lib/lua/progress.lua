@@ -1,6 +1,7 @@
 -- progress.lua: record what running jobs said of their progress
 -- (WQ_PROGRESS_FD, wq-worker(1)).
--- KEYS: none given: each job's key, job:<id>, is built from the prefix.
+-- KEYS: the first job's key (which places the call on a cluster); each
+-- job's key, job:<id>, is built from the prefix.
 -- ARGV: prefix, node, then per job: id, token, progress (JSON).
 -- Fenced like a result (docs/DESIGN.md, Fencing): written only while the
 -- record is working, under this node, with this token, so a late word

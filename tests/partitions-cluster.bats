@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# A namespace of 48 partitions (WQ_PARTITIONS=48) on a real Redis Cluster
+# of 3 primaries and 3 replicas (rcluster_start, helpers.bash): every
+# command goes to the primary of its key's slot through the cluster
+# client (docs/DESIGN.md, sections 22 and 24).  Each primary holds 16
+# partitions; a queue of a few thousand jobs is submitted and drained
+# with work on every primary (the balance test of issue 14); wq-status by
+# id and --wait; a worker killed with SIGKILL has its jobs put back.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	rcluster_start
+	export WQ_REDIS=$WQ_RCLUSTER_URL WQ_PARTITIONS=48
+}
+teardown_file() {
+	rcluster_done
+}
+setup() {
+	rcluster_flush
+}
+teardown() {
+	stop_started
+}
+
+# tags_on PORT: the partitions' hash tags ({wq:N}) of the keys the node
+# holds, each once.
+tags_on() {
+	redis-cli -p "$1" --scan --pattern '{wq:*}:*' |
+	    sed -n 's/^{\(wq:[0-9]*\)}:.*/\1/p' | sort -u
+}
+
+# calls_on PORT CMD: the calls of CMD the node served since its stats
+# were reset.
+calls_on() {
+	redis-cli -p "$1" info commandstats |
+	    sed -n "s/^cmdstat_$2:calls=\\([0-9]*\\),.*/\\1/p" | tr -d '\r'
+}
+
+# worked IDS: how many of the jobs of the file IDS have worked.
+worked() {
+	timeout -k 5 60 wq-status <"$1" 2>>"$(suite_dir)/worked.err" |
+	    grep -c '"status":"worked"'
+}
+
+@test "partitions-cluster: 16 partitions a primary; a queue of 3000 jobs drained with work on every primary" {
+	local d p n tags slot total=0 all=0
+	d=$(suite_dir)
+	seq 3000 | timeout -k 5 120 wq-submit --lines | jq -r .callback >"$d/ids"
+	[ "$(wc -l <"$d/ids")" -eq 3000 ]
+	[ "$(sort -u "$d/ids" | wc -l)" -eq 3000 ]
+	[ "$(redis-cli -p "$(rcluster_primaries | head -1)" -c get '{wq}:partitions')" = 48 ]
+	for p in $(rcluster_primaries); do
+		tags=$(tags_on "$p")
+		n=$(grep -c . <<<"$tags")
+		echo "primary $p: $n partitions"
+		[ "$n" -eq 16 ]
+		# each tag's slot is this node's, and holds keys
+		for t in $(head -3 <<<"$tags"); do
+			slot=$(redis-cli -p "$p" cluster keyslot "{$t}:x")
+			[ "$(rcluster_slot_primary "$slot")" = "$p" ]
+			[ "$(redis-cli -p "$p" cluster countkeysinslot "$slot")" -gt 0 ]
+		done
+		total=$((total + n))
+		all=$((all + $(redis-cli -p "$p" --scan --pattern '{wq:*}:job:*' | wc -l)))
+	done
+	[ "$total" -eq 48 ]
+	[ "$all" -eq 3000 ]
+	for p in $(rcluster_primaries); do
+		redis-cli -p "$p" config resetstat >/dev/null
+	done
+	start w1 wq-worker --sleep 0 --concurrency 8
+	wait_count 3000 60 worked "$d/ids"
+	# the drain's scripts ran on every primary
+	for p in $(rcluster_primaries); do
+		n=$(calls_on "$p" evalsha)
+		echo "primary $p: ${n:-0} EVALSHA calls"
+		[ "${n:-0}" -gt 0 ]
+	done
+	# no command was turned away and none failed
+	run log_of w1
+	refute_output --partial 'non local key'
+	refute_output --partial '"event":"redis"'
+}
+
+@test "partitions-cluster: wq-status by id and --wait" {
+	local d id
+	d=$(suite_dir)
+	seq 200 | timeout -k 5 60 wq-submit --lines | jq -r .callback >"$d/ids"
+	[ "$(wc -l <"$d/ids")" -eq 200 ]
+	id=$(head -1 "$d/ids")
+	run timeout -k 5 30 wq-status "$id"
+	assert_success
+	[ "$(jq -r .status <<<"$output")" = pending ]
+	[ "$(jq -r .data <<<"$output")" = 1 ]
+	start w1 wq-worker --sleep 0 --concurrency 4
+	run timeout -k 5 120 wq-status --wait <"$d/ids"
+	assert_success
+	[ "$(grep -c '"status":"worked"' <<<"$output")" -eq 200 ]
+	run timeout -k 5 30 wq-status "$(tail -1 "$d/ids")"
+	assert_success
+	[ "$(jq -r .status <<<"$output")" = worked ]
+	[ "$(jq -r .data <<<"$output")" = 200 ]
+}
+
+@test "partitions-cluster: a worker killed with SIGKILL: its jobs, on every primary, are put back and worked" {
+	local d id p n
+	d=$(suite_dir)
+	seq 30 | timeout -k 5 30 wq-submit --lines | jq -r .callback >"$d/ids"
+	[ "$(wc -l <"$d/ids")" -eq 30 ]
+	start w1 wq-worker --sleep 60 --concurrency 30 --name victim \
+	    --node-timeout 2 --heartbeat 0.5
+	wait_for 30 sh -c "[ \$(timeout -k 5 30 wq-status <'$d/ids' | grep -c '\"status\":\"working\"') -eq 30 ]"
+	# the victim's claims are spread over the primaries
+	for p in $(rcluster_primaries); do
+		n=$(redis-cli -p "$p" --scan --pattern '{wq:*}:active:victim' | wc -l)
+		echo "primary $p: active lists of victim: $n"
+		[ "$n" -gt 0 ]
+	done
+	kill -9 "$(pid_of w1)"
+	start w2 wq-worker --sleep 0 --concurrency 4 --name rescuer \
+	    --node-timeout 2 --heartbeat 0.5
+	wait_count 30 60 worked "$d/ids" || { log_of w2; timeout 10 wq-peers --all; false; }
+	run timeout -k 5 30 wq-status <"$d/ids"
+	assert_success
+	[ "$(grep -c '"status":"worked"' <<<"$output")" -eq 30 ]
+	for id in $(cat "$d/ids"); do
+		[ "$(timeout -k 5 30 wq-status "$id" | jq -r .attempts)" = 2 ]
+	done
+	for p in $(rcluster_primaries); do
+		[ -z "$(redis-cli -p "$p" --scan --pattern '{wq:*}:active:victim')" ] ||
+		    { redis-cli -p "$p" --scan --pattern '{wq:*}:active:victim'; return 1; }
+	done
+}
+
+@test "partitions-cluster: --wait-replicas 1 waits on every primary written to" {
+	local d p n
+	d=$(suite_dir)
+	seq 300 | timeout -k 5 60 wq-submit --lines --wait-replicas 1 \
+	    --wait-timeout 5000 | jq -r .callback >"$d/ids"
+	[ "$(wc -l <"$d/ids")" -eq 300 ]
+	for p in $(rcluster_primaries); do
+		n=$(calls_on "$p" wait)
+		echo "primary $p: ${n:-0} WAIT calls"
+		[ "${n:-0}" -gt 0 ]
+	done
+	start w1 wq-worker --sleep 0 --concurrency 4 --wait-replicas 1 \
+	    --wait-timeout 5000
+	wait_count 300 60 worked "$d/ids" || { log_of w1 | tail -20; false; }
+	run log_of w1
+	refute_output --partial replicas
+}
+
+@test "partitions-cluster: wq-api refuses a partitioned namespace on a cluster: exit 2, one line" {
+	run -2 timeout -k 5 30 wq-api --listen "127.0.0.1:$(free_port)"
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output --partial 'has 48 partitions'
+	# the namespace at 48 in Redis, the setting unsaid
+	timeout -k 5 30 wq-submit x >/dev/null
+	[ "$(redis-cli -p "$(rcluster_primaries | head -1)" -c get '{wq}:partitions')" = 48 ]
+	run -2 env -u WQ_PARTITIONS timeout -k 5 30 wq-api \
+	    --listen "127.0.0.1:$(free_port)"
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output --partial 'has 48 partitions'
+}
