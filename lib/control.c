@@ -32,8 +32,13 @@ control_argv(struct wq *wq, int op, int p, const char **ids, size_t n,
 {
 	size_t	i;
 
+	/* KEYS[1], a key of the partition: a cluster routes by it */
 	wq_script_argv(a, control_scripts[op]);
-	wq_argv_setnkeys(a, 0);
+	if (ids != NULL)
+		wq_argv_pkey(a, wq, p, "job:%s", ids[0]);
+	else
+		wq_argv_pkey(a, wq, p, "dead:%s", queue);
+	wq_argv_setnkeys(a, 1);
 	wq_script_pprefix(a, wq, p);
 	if (op == WQ_CONTROL_CANCEL)
 		wq_argv_adds(a, wq_name(wq));
@@ -456,7 +461,8 @@ queue_argv(struct wq *wq, int p, const char *op, const char *queue,
     struct wq_argv *a)
 {
 	wq_script_argv(a, WQ_SCRIPT_QUEUE);
-	wq_argv_setnkeys(a, 0);
+	wq_argv_pkey(a, wq, p, "queue:%s", queue);	/* routes it */
+	wq_argv_setnkeys(a, 1);
 	wq_script_pprefix(a, wq, p);
 	wq_argv_adds(a, op);
 	wq_argv_adds(a, queue);

@@ -5,7 +5,9 @@
 # client (docs/DESIGN.md, sections 22 and 24).  Each primary holds 16
 # partitions; a queue of a few thousand jobs is submitted and drained
 # with work on every primary (the balance test of issue 14); wq-status by
-# id and --wait; a worker killed with SIGKILL has its jobs put back.
+# id and --wait; a worker killed with SIGKILL has its jobs put back;
+# --wait-replicas waits on every primary; job control; the API refuses
+# such a namespace (it does not route yet).
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -150,6 +152,26 @@ worked() {
 	wait_count 300 60 worked "$d/ids" || { log_of w1 | tail -20; false; }
 	run log_of w1
 	refute_output --partial replicas
+}
+
+@test "partitions-cluster: job control on every primary: cancel, retry, pause and resume, purge" {
+	local d p
+	d=$(suite_dir)
+	seq 60 | timeout -k 5 30 wq-submit --lines | jq -r .callback >"$d/ids"
+	[ "$(wc -l <"$d/ids")" -eq 60 ]
+	run -0 timeout -k 5 30 wq-cancel <"$d/ids"
+	[ "$(grep -c '"status":"cancelled"' <<<"$output")" -eq 60 ]
+	run -0 timeout -k 5 30 wq-retry <"$d/ids"
+	[ "$(grep -c '"status":"pending"' <<<"$output")" -eq 60 ]
+	run -0 timeout -k 5 30 wq-queue pause default
+	# paused in every partition, on every primary
+	for p in $(rcluster_primaries); do
+		[ "$(redis-cli -p "$p" --scan --pattern '{wq:*}:paused' | wc -l)" -eq 16 ]
+	done
+	run -0 timeout -k 5 30 wq-queue resume default
+	run -0 timeout -k 5 30 wq-queue purge default --yes
+	run timeout -k 5 30 wq-status <"$d/ids"
+	[ "$(grep -c '"status":"cancelled"' <<<"$output")" -eq 60 ]
 }
 
 @test "partitions-cluster: wq-api refuses a partitioned namespace on a cluster: exit 2, one line" {

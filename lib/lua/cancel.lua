@@ -1,5 +1,6 @@
 -- cancel.lua: cancel jobs (docs/DESIGN.md, Job control).
--- KEYS: none given: each job's keys (job:<id>, queue:<q> or delayed:<q>,
+-- KEYS: the first job's record (which places the call on a cluster);
+--       each job's keys (job:<id>, queue:<q> or delayed:<q>,
 --       or active:<node> and inbox:<node> of the node that holds it, or
 --       wait:<id>) are built from the prefix.
 -- ARGV: prefix, the name of the node that cancels, then ids.

@@ -1,7 +1,8 @@
 -- queue.lua: pause, resume or purge a queue (docs/DESIGN.md, Job
 -- control).
--- KEYS: none given: paused, queues, queue:<q>, urgent:<q>, delayed:<q>
---       and the records of the jobs purged are built from the prefix.
+-- KEYS: queue:<q> (which places the call on a cluster); paused, queues,
+--       queue:<q>, urgent:<q>, delayed:<q> and the records of the jobs
+--       purged are built from the prefix.
 -- ARGV: prefix, op (pause, resume, purge), queue, then for purge the
 --       name of the node that purges and how many ids to take at most.
 -- pause: the queue joins the set "paused", which claim.lua passes over

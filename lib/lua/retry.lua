@@ -1,6 +1,7 @@
 -- retry.lua: run failed (or cancelled) jobs again (docs/DESIGN.md, Job
 -- control).
--- KEYS: none given: each job's keys (job:<id>, queue:<q>, dead:<q>) are
+-- KEYS: the first job's record, or dead:<q> (which places the call on a
+--       cluster); each job's keys (job:<id>, queue:<q>, dead:<q>) are
 --       built from the prefix.
 -- ARGV: prefix, mode: 'ids' then ids, or 'dead' then a queue and a count:
 --       the oldest ids of its dead list, up to count, taken off it.
