@@ -50,6 +50,8 @@ static const struct option own[] = {
 };
 
 #define BATCH		1024	/* jobs a batch, at most */
+#define BATCH_PARTS	8	/* several partitions: BATCH a partition, up
+				   to this many (a script call a partition) */
 #define LINGER_MS	5	/* how long a batch waits for more lines */
 #define CHUNK		10000	/* jobs a call, --all-or-nothing */
 #define API_INFLIGHT	16
@@ -285,17 +287,18 @@ stream_redis(struct cmd_lines *in)
 	struct wq_spec	*specs;
 	struct pollfd	 pfd;
 	char		*line, err[1024];
-	size_t		 n, len;
+	size_t		 n, len, max = BATCH;
 	int64_t		 first = 0;
 	int		 bad = 0;
 	jv		*answers;
+	long		 parts;
 
-	specs = wq_calloc(BATCH, sizeof(*specs));
-	answers = wq_calloc(BATCH, sizeof(*answers));
+	specs = wq_calloc(BATCH * BATCH_PARTS, sizeof(*specs));
+	answers = wq_calloc(BATCH * BATCH_PARTS, sizeof(*answers));
 	for (;;) {
 		n = 0;
 		for (;;) {
-			while (n < BATCH && (line = cmd_lines_next(in,
+			while (n < max && (line = cmd_lines_next(in,
 			    &len)) != NULL) {
 				if (parse(line, len, in->lineno, &specs[n],
 				    err, sizeof(err)) == -1) {
@@ -305,7 +308,7 @@ stream_redis(struct cmd_lines *in)
 				if (n++ == 0)
 					first = wq_now_ms();
 			}
-			if (n == BATCH || bad || in->eof)
+			if (n == max || bad || in->eof)
 				break;
 			pfd.fd = in->fd;
 			pfd.events = POLLIN;
@@ -320,6 +323,11 @@ stream_redis(struct cmd_lines *in)
 		}
 		if (n > 0)
 			submit_redis(specs, n, answers);
+		/* a batch is split by partition (wq_submit()): at P > 1 a
+		 * larger one keeps each script call's share large */
+		parts = wq_setting_num(wq, WQ_OPT_PARTITIONS);
+		max = BATCH * (size_t)(parts < 1 ? 1 : parts > BATCH_PARTS ?
+		    BATCH_PARTS : parts);
 		if (bad)
 			cmd_die(WQ_EUSAGE, "%s", err);
 		if (cmd_lines_end(in))
