@@ -168,34 +168,9 @@ replica_of() {
 	assert_output --partial '"status":"accepted"'
 }
 
-# submit_batches N DIR: N batches of 50 jobs each with --wait-replicas
-# 1; a batch refused (Redis away: 3; too few replicas: 5) is sent again
-# (the same data: the same ids) until it is acknowledged, within 90 s.
-# The acknowledged ids go to DIR/acked, a batch's number to DIR/done.
-submit_batches() {
-	local b tries rc end=$(( $(date +%s) + 90 ))
-	for b in $(seq "$1"); do
-		tries=0
-		while :; do
-			tries=$((tries + 1))
-			rc=0
-			seq "$((b * 1000))" "$((b * 1000 + 49))" |
-			    timeout -k 5 30 wq-submit --lines --wait-replicas 1 \
-			    --wait-timeout 2000 >"$2/batch" 2>>"$2/errors" ||
-			    rc=$?
-			[ "$rc" -eq 0 ] && break
-			echo "batch $b try $tries: exit $rc" >>"$2/errors"
-			[ "$(date +%s)" -lt "$end" ] || return 1
-			sleep 0.3
-		done
-		jq -r .callback <"$2/batch" >>"$2/acked"
-		echo "$b" >>"$2/done"
-	done
-}
-
 # Last: it fails a primary over.
 @test "oncluster: the namespace's primary killed (SIGKILL) under --wait-replicas 1: every acknowledged job worked" {
-	local d victim pid bus waiter id2 dups
+	local d victim pid bus waiter id2
 	d=$(suite_dir)/fo
 	mkdir -p "$d"
 	victim=$(owner '{wq}:x')
@@ -216,24 +191,9 @@ submit_batches() {
 	kill -9 "$pid"
 	# its replica takes over the slot
 	wait_for 60 moved_from "$victim"
-	# the old primary comes back, as a replica of the new one
-	rcluster_node_start "$victim" "$bus"
-	wait_for 60 sh -c "redis-cli -p $victim role 2>/dev/null | head -1 | grep -qx slave"
-	wait "$submitter" || {
-		tail -5 "$d/errors"
-		return 1
-	}
-	[ "$(wc -l <"$d/acked")" -eq 1000 ]
-	# every acknowledged job, on the new primary, ends worked; the
-	# worker that ran before the failover is still the one working
-	kill -0 "$(pid_of w1)"
-	run timeout -k 5 120 wq-status --wait <"$d/acked"
-	assert_success
-	[ "$(grep -c '"status":"worked"' <<<"$output")" -eq 1000 ]
-	# duplicates: jobs run more than once (a claim the new primary
-	# never had), counted and reported, not an error
-	dups=$(jq -r 'select(.attempts > 1) | .callback' <<<"$output" | wc -l)
-	echo "# failover: 1000 jobs acknowledged, all worked; $dups run more than once" >&3
+	# the old primary comes back, as a replica of the new one; every
+	# acknowledged job, on the new primary, ends worked
+	failover_done "$victim" "$bus" "$submitter" "$d" failover
 	# the API serves through the new primary
 	http POST "$(api_url a1)/api/v1/work" -d '{"data":"after"}'
 	[ "$code" = 200 ] || { echo "$code $body"; return 1; }

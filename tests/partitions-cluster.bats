@@ -7,7 +7,8 @@
 # with work on every primary (the balance test of issue 14); wq-status by
 # id and --wait; a worker killed with SIGKILL has its jobs put back;
 # --wait-replicas waits on every primary; job control; the API refuses
-# such a namespace (it does not route yet).
+# such a namespace (it does not route yet); a primary of partitions
+# failed over under --wait-replicas 1 (last).
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -185,4 +186,27 @@ worked() {
 	    --listen "127.0.0.1:$(free_port)"
 	[ "${#lines[@]}" -eq 1 ]
 	assert_output --partial 'has 48 partitions'
+}
+
+# Last: it fails a primary over.
+@test "partitions-cluster: a primary of partitions (not the control one) killed (SIGKILL) under --wait-replicas 1: every acknowledged job worked" {
+	local d victim pid bus ctl p
+	d=$(suite_dir)/fo
+	mkdir -p "$d"
+	ctl=$(rcluster_slot_primary "$(redis-cli -p "$(rcluster_primaries | head -1)" cluster keyslot '{wq}:x')")
+	for p in $(rcluster_primaries); do
+		[ "$p" = "$ctl" ] || { victim=$p; break; }
+	done
+	pid=$(cat "$(suite_dir)/rc-$victim/pid")
+	bus=$(cat "$(suite_dir)/rc-$victim/bus")
+	start w1 wq-worker --sleep 0.01 --concurrency 4
+	submit_batches 20 "$d" &
+	local submitter=$!
+	wait_for 60 test -s "$d/done"
+	wait_for 60 grep -qx 4 "$d/done"
+	kill -9 "$pid"
+	# its replica takes over; the old primary comes back as a replica
+	wait_for 60 sh -c "! redis-cli -p $victim ping"
+	wait_for 60 eval '[ "$(rcluster_primaries | wc -l)" -eq 3 ]'
+	failover_done "$victim" "$bus" "$submitter" "$d" "failover at P = 48"
 }
