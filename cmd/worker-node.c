@@ -480,6 +480,8 @@ worker_heartbeat(struct worker *w)
 	}
 	w->msg_now |= b.more;
 	w->claim_now |= b.work;
+	if (b.sweep_err != WQ_OK)
+		worker_failed(w, b.sweep_err);
 }
 
 /* Start the drain: stop claiming; past the grace, hand jobs back. */

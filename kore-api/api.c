@@ -258,6 +258,9 @@ api_beat(void *arg, u_int64_t now)
 			(void)wq_notify("READY=1\nSTATUS=serving, a member of "
 			    "the cluster");
 		}
+		if (b.sweep_err != WQ_OK)
+			kore_log(LOG_NOTICE, "wq-api: sweep: %s",
+			    wq_error(api_wq));
 		api_sweep_rest(&b);
 		return;
 	}

@@ -399,6 +399,7 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 	b->more = b->work = 0;
 	b->reaped = b->reclaimed = b->promoted = 0;
 	b->cron = b->deps = 0;
+	b->sweep_err = WQ_OK;
 	if ((rc = wq_connect(wq)) != WQ_OK) {
 		jv_free(fields);
 		return rc;
@@ -425,10 +426,21 @@ wq_node_heartbeat(struct wq *wq, struct wq_worker_opts *o, jv fields,
 		wq->beat_gen = wq->conn_gen;
 		wq->beat_full_at = now;
 	}
-	if (parts && (rc = sweep_parts(wq, b)) != WQ_OK)
-		return rc;
-	if (b->want_work && wq->nparts > 1)
-		return beat_work(wq, o, b);
+	/*
+	 * What follows the beat does not undo it: the beat counted and the
+	 * messages it took are the caller's to handle.  A failure of the
+	 * partitions' sweep, or of the look at the queues, is told in
+	 * b->sweep_err; after the latter a claim goes to see.
+	 */
+	if (parts)
+		b->sweep_err = sweep_parts(wq, b);
+	if (b->want_work && wq->nparts > 1 &&
+	    (rc = beat_work(wq, o, b)) != WQ_OK) {
+		memset(wq->part_work, 1, (size_t)wq->nparts);
+		b->work = 1;
+		if (b->sweep_err == WQ_OK)
+			b->sweep_err = rc;
+	}
 	return WQ_OK;
 }
 

@@ -527,6 +527,10 @@ struct wq_beat {
 					   (wq_deps_sweep) */
 	int		 cron;		/* out: this beat swept, and a schedule
 					   is due: wq_schedule_sweep() */
+	int		 sweep_err;	/* out: several partitions: their sweep
+					   or the look at the queues failed
+					   (wq_error() says why); the beat
+					   itself counted */
 };
 int		 wq_node_heartbeat(struct wq *, struct wq_worker_opts *, jv,
 		    struct wq_beat *);
