@@ -234,6 +234,45 @@ beat_decode(struct wq *wq, redisReply *r, struct wq_beat *b, int *parts)
 }
 
 /*
+ * After the partitions' sweep: the nodes reaped leave reaping (every
+ * partition has put back their jobs); a sweep that hit a limit goes on
+ * at once; the gate lasts no longer than the next thing due in a
+ * partition (as heartbeat.lua's own sweep does).
+ */
+static int
+sweep_close(struct wq *wq, redisReply *r, int full, long long due)
+{
+	struct wq_argv	 c[2];
+	redisReply	*cr[2];
+	size_t		 i, n = 0;
+	int		 rc;
+
+	if (r->elements > 0) {
+		wq_argv_init(&c[n]);
+		wq_argv_adds(&c[n], "ZREM");
+		wq_argv_key(&c[n], wq, "reaping");
+		for (i = 0; i < r->elements; i++)
+			wq_argv_adds(&c[n], r->element[i]->str);
+		n++;
+	}
+	if (full || due > 0) {
+		wq_argv_init(&c[n]);
+		wq_argv_adds(&c[n], full ? "DEL" : "PEXPIRE");
+		wq_argv_key(&c[n], wq, "sweep");
+		if (!full) {
+			wq_argv_addl(&c[n], due);
+			wq_argv_adds(&c[n], "LT");
+		}
+		n++;
+	}
+	rc = wq_redis_pipeline(wq, c, n, cr);
+	for (i = 0; rc == WQ_OK && i < n; i++)
+		rc = wq_reply_error(wq, cr[i], "sweep");
+	wq_redis_pipeline_free(c, cr, n);
+	return rc;
+}
+
+/*
  * A namespace of several partitions (docs/DESIGN.md, section 25): the
  * beat that swept sweeps each partition (sweep.lua, one pipeline), with
  * the nodes being reaped (the control partition's reaping), which then
@@ -295,39 +334,8 @@ sweep_parts(struct wq *wq, struct wq_beat *b)
 	wq_redis_pipeline_free(cmds, rs, (size_t)wq->nparts);
 	free(cmds);
 	free(rs);
-	if (rc == WQ_OK && (r->elements > 0 || full || due > 0)) {
-		/*
-		 * Done with them; a sweep that hit a limit goes on at once;
-		 * the gate lasts no longer than the next thing due in a
-		 * partition (as heartbeat.lua's own sweep does).
-		 */
-		struct wq_argv	 c[2];
-		redisReply	*cr[2];
-		size_t		 n = 0;
-
-		if (r->elements > 0) {
-			wq_argv_init(&c[n]);
-			wq_argv_adds(&c[n], "ZREM");
-			wq_argv_key(&c[n], wq, "reaping");
-			for (i = 0; i < r->elements; i++)
-				wq_argv_adds(&c[n], r->element[i]->str);
-			n++;
-		}
-		if (full || due > 0) {
-			wq_argv_init(&c[n]);
-			wq_argv_adds(&c[n], full ? "DEL" : "PEXPIRE");
-			wq_argv_key(&c[n], wq, "sweep");
-			if (!full) {
-				wq_argv_addl(&c[n], due);
-				wq_argv_adds(&c[n], "LT");
-			}
-			n++;
-		}
-		rc = wq_redis_pipeline(wq, c, n, cr);
-		for (i = 0; rc == WQ_OK && i < n; i++)
-			rc = wq_reply_error(wq, cr[i], "sweep");
-		wq_redis_pipeline_free(c, cr, n);
-	}
+	if (rc == WQ_OK && (r->elements > 0 || full || due > 0))
+		rc = sweep_close(wq, r, full, due);
 	freeReplyObject(r);
 	return rc;
 }
