@@ -378,41 +378,36 @@ deps_redo(struct wq *wq, int p, const char *e)
  * (a child linked, a parent's end told), up to 100 of each partition's
  * (one pipeline reads them all).  *done: how many.
  */
+static int
+deps_sweep_build(struct wq *wq, int p, struct wq_argv *a, void *arg)
+{
+	(void)arg;
+	wq_argv_adds(a, "ZRANGEBYSCORE");
+	wq_argv_pkey(a, wq, p, "deps");
+	wq_argv_adds(a, "-inf");
+	wq_argv_addl(a, (long long)(wq_now_ms() + wq->skew_ms -
+	    WQ_DEPS_GRACE_MS));
+	wq_argv_adds(a, "LIMIT");
+	wq_argv_adds(a, "0");
+	wq_argv_adds(a, "100");
+	return 1;
+}
+
+static int
+deps_sweep_decode(struct wq *wq, int p, redisReply *r, void *arg)
+{
+	size_t	*done = arg, i;
+	int	 rc = WQ_OK;
+
+	for (i = 0; rc == WQ_OK && i < r->elements; i++, (*done)++)
+		rc = deps_redo(wq, p, r->element[i]->str);
+	return rc;
+}
+
 int
 wq_deps_sweep(struct wq *wq, size_t *done)
 {
-	struct wq_argv	 *cmds;
-	redisReply	**r;
-	size_t		  i, np;
-	int		  p, rc;
-
 	*done = 0;
-	if ((rc = wq_connect(wq)) != WQ_OK)
-		return rc;
-	np = (size_t)wq_parts(wq);
-	cmds = wq_calloc(np, sizeof(*cmds));
-	r = wq_calloc(np, sizeof(*r));
-	for (p = 0; p < (int)np; p++) {
-		wq_argv_init(&cmds[p]);
-		wq_argv_adds(&cmds[p], "ZRANGEBYSCORE");
-		wq_argv_pkey(&cmds[p], wq, p, "deps");
-		wq_argv_adds(&cmds[p], "-inf");
-		wq_argv_addl(&cmds[p], (long long)(wq_now_ms() +
-		    wq->skew_ms - WQ_DEPS_GRACE_MS));
-		wq_argv_adds(&cmds[p], "LIMIT");
-		wq_argv_adds(&cmds[p], "0");
-		wq_argv_adds(&cmds[p], "100");
-	}
-	rc = wq_redis_pipeline(wq, cmds, np, r);
-	for (p = 0; rc == WQ_OK && p < (int)np; p++) {
-		if ((rc = wq_reply_error(wq, r[p], "dependencies")) != WQ_OK)
-			break;
-		for (i = 0; rc == WQ_OK && i < r[p]->elements; i++,
-		    (*done)++)
-			rc = deps_redo(wq, p, r[p]->element[i]->str);
-	}
-	wq_redis_pipeline_free(cmds, r, np);
-	free(cmds);
-	free(r);
-	return rc;
+	return wq_parts_run(wq, "dependencies", deps_sweep_build,
+	    deps_sweep_decode, done);
 }

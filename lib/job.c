@@ -1230,141 +1230,148 @@ wq_complete_claim(struct wq *wq, struct wq_outcome *outs, size_t nouts,
  * After a reconnect: hand back what the node holds but does not know of
  * (recover.lua, in each partition).
  */
+struct recover_arg {
+	const char	**known;
+	size_t		  n;
+	long		 *handed;
+};
+
+static int
+recover_build(struct wq *wq, int p, struct wq_argv *a, void *arg)
+{
+	struct recover_arg	*ra = arg;
+	size_t			 i;
+
+	wq_script_argv(a, WQ_SCRIPT_RECOVER);
+	wq_argv_pkey(a, wq, p, "active:%s", wq_name(wq));
+	wq_argv_setnkeys(a, 1);
+	wq_script_pprefix(a, wq, p);
+	wq_argv_adds(a, wq_name(wq));
+	for (i = 0; i < ra->n; i++)
+		if (wq_part_of(wq, ra->known[i]) == p)
+			wq_argv_adds(a, ra->known[i]);
+	return 1;
+}
+
+static int
+recover_decode(struct wq *wq, int p, redisReply *r, void *arg)
+{
+	struct recover_arg	*ra = arg;
+
+	(void)wq;
+	(void)p;
+	*ra->handed += (long)wq_reply_ll(r);
+	return WQ_OK;
+}
+
 int
 wq_recover(struct wq *wq, const char **known, size_t n, long *handed)
 {
-	struct wq_argv	 *cmds;
-	redisReply	**rs;
-	size_t		  i, np;
-	int		  rc, p;
+	struct recover_arg	ra = { known, n, handed };
 
 	*handed = 0;
-	if ((rc = wq_connect(wq)) != WQ_OK)
-		return rc;
-	np = (size_t)wq_parts(wq);
-	cmds = wq_calloc(np, sizeof(*cmds));
-	rs = wq_calloc(np, sizeof(*rs));
-	for (p = 0; p < (int)np; p++) {
-		wq_script_argv(&cmds[p], WQ_SCRIPT_RECOVER);
-		wq_argv_pkey(&cmds[p], wq, p, "active:%s", wq_name(wq));
-		wq_argv_setnkeys(&cmds[p], 1);
-		wq_script_pprefix(&cmds[p], wq, p);
-		wq_argv_adds(&cmds[p], wq_name(wq));
-		for (i = 0; i < n; i++)
-			if (wq_part_of(wq, known[i]) == p)
-				wq_argv_adds(&cmds[p], known[i]);
-	}
-	rc = wq_script_pipeline(wq, cmds, np, rs);
-	for (p = 0; rc == WQ_OK && p < (int)np; p++)
-		if ((rc = wq_reply_error(wq, rs[p], "recover")) == WQ_OK)
-			*handed += (long)wq_reply_ll(rs[p]);
-	wq_redis_pipeline_free(cmds, rs, np);
-	free(cmds);
-	free(rs);
-	return rc;
+	return wq_parts_run(wq, "recover", recover_build, recover_decode,
+	    &ra);
 }
 
 /* promote.lua on o's queues, in each partition. */
+struct promote_arg {
+	struct wq_worker_opts	*o;
+	long			*moved;
+	int64_t			*next_ms;
+};
+
+static int
+promote_build(struct wq *wq, int p, struct wq_argv *a, void *arg)
+{
+	struct wq_worker_opts	*o = ((struct promote_arg *)arg)->o;
+	size_t			 i;
+
+	wq_script_argv(a, WQ_SCRIPT_PROMOTE);
+	for (i = 0; i < o->nqueues; i++) {
+		wq_argv_pkey(a, wq, p, "delayed:%s", o->queues[i]);
+		wq_argv_pkey(a, wq, p, "queue:%s", o->queues[i]);
+	}
+	wq_argv_setnkeys(a, (int)o->nqueues * 2);
+	wq_script_pprefix(a, wq, p);
+	for (i = 0; i < o->nqueues; i++)
+		wq_argv_adds(a, o->queues[i]);
+	return 1;
+}
+
+static int
+promote_decode(struct wq *wq, int p, redisReply *r, void *arg)
+{
+	struct promote_arg	*pa = arg;
+	int64_t			 t;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+		return wq_seterr(wq, WQ_EUNAVAIL, "promote: unexpected reply");
+	*pa->moved += (long)wq_reply_ll(r->element[0]);
+	t = (int64_t)wq_reply_ll(r->element[1]);
+	if (t >= 0 && (*pa->next_ms < 0 || t < *pa->next_ms))
+		*pa->next_ms = t;
+	if (wq->nparts > 1 && wq_reply_ll(r->element[0]) > 0)
+		wq->part_work[p] = 1;
+	return WQ_OK;
+}
+
 int
 wq_promote(struct wq *wq, struct wq_worker_opts *o, long *moved,
     int64_t *next_ms)
 {
-	struct wq_argv	 *cmds;
-	redisReply	**rs, *r;
-	size_t		  i, np;
-	int		  rc, p;
-	int64_t		  t;
+	struct promote_arg	pa = { o, moved, next_ms };
 
 	*moved = 0;
 	*next_ms = -1;
-	if ((rc = wq_connect(wq)) != WQ_OK)
-		return rc;
-	np = (size_t)wq_parts(wq);
-	cmds = wq_calloc(np, sizeof(*cmds));
-	rs = wq_calloc(np, sizeof(*rs));
-	for (p = 0; p < (int)np; p++) {
-		wq_script_argv(&cmds[p], WQ_SCRIPT_PROMOTE);
-		for (i = 0; i < o->nqueues; i++) {
-			wq_argv_pkey(&cmds[p], wq, p, "delayed:%s",
-			    o->queues[i]);
-			wq_argv_pkey(&cmds[p], wq, p, "queue:%s",
-			    o->queues[i]);
-		}
-		wq_argv_setnkeys(&cmds[p], (int)o->nqueues * 2);
-		wq_script_pprefix(&cmds[p], wq, p);
-		for (i = 0; i < o->nqueues; i++)
-			wq_argv_adds(&cmds[p], o->queues[i]);
-	}
-	rc = wq_script_pipeline(wq, cmds, np, rs);
-	for (p = 0; rc == WQ_OK && p < (int)np; p++) {
-		r = rs[p];
-		if ((rc = wq_reply_error(wq, r, "promote")) != WQ_OK)
-			break;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			rc = wq_seterr(wq, WQ_EUNAVAIL, "promote: unexpected "
-			    "reply");
-			break;
-		}
-		*moved += (long)wq_reply_ll(r->element[0]);
-		t = (int64_t)wq_reply_ll(r->element[1]);
-		if (t >= 0 && (*next_ms < 0 || t < *next_ms))
-			*next_ms = t;
-		if (wq->nparts > 1 && wq_reply_ll(r->element[0]) > 0)
-			wq->part_work[p] = 1;
-	}
-	wq_redis_pipeline_free(cmds, rs, np);
-	free(cmds);
-	free(rs);
-	return rc;
+	return wq_parts_run(wq, "promote", promote_build, promote_decode,
+	    &pa);
 }
 
-/* progress.lua, one call a partition. */
+/* progress.lua, one call a partition that has some of the ids. */
+struct progress_arg {
+	const char	**ids;
+	const long	 *tokens;
+	const char	**progress;
+	size_t		  n;
+};
+
+static int
+progress_build(struct wq *wq, int p, struct wq_argv *a, void *arg)
+{
+	struct progress_arg	*pa = arg;
+	size_t			 i;
+	int			 any = 0;
+
+	for (i = 0; i < pa->n; i++) {
+		if (wq_part_of(wq, pa->ids[i]) != p)
+			continue;
+		if (!any) {
+			/* KEYS[1]: a job's key, which places the call (a
+			 * cluster routes by it) */
+			wq_script_argv(a, WQ_SCRIPT_PROGRESS);
+			wq_argv_pkey(a, wq, p, "job:%s", pa->ids[i]);
+			wq_argv_setnkeys(a, 1);
+			wq_script_pprefix(a, wq, p);
+			wq_argv_adds(a, wq_name(wq));
+			any = 1;
+		}
+		wq_argv_adds(a, pa->ids[i]);
+		wq_argv_addl(a, pa->tokens[i]);
+		wq_argv_adds(a, pa->progress[i]);
+	}
+	return any;
+}
+
 int
 wq_progress(struct wq *wq, const char **ids, const long *tokens,
     const char **progress, size_t n)
 {
-	struct wq_argv	 *cmds;
-	redisReply	**rs;
-	size_t		  i, np, nc = 0;
-	int		  rc, p;
+	struct progress_arg	pa = { ids, tokens, progress, n };
 
 	if (n == 0)
 		return WQ_OK;
-	if ((rc = wq_connect(wq)) != WQ_OK)
-		return rc;
-	np = (size_t)wq_parts(wq);
-	cmds = wq_calloc(np, sizeof(*cmds));
-	rs = wq_calloc(np, sizeof(*rs));
-	for (p = 0; p < (int)np; p++) {
-		int	any = 0;
-
-		for (i = 0; i < n; i++) {
-			if (wq_part_of(wq, ids[i]) != p)
-				continue;
-			if (!any) {
-				/* KEYS[1]: a job's key, which places the
-				 * call (a cluster routes by it) */
-				wq_script_argv(&cmds[nc], WQ_SCRIPT_PROGRESS);
-				wq_argv_pkey(&cmds[nc], wq, p, "job:%s",
-				    ids[i]);
-				wq_argv_setnkeys(&cmds[nc], 1);
-				wq_script_pprefix(&cmds[nc], wq, p);
-				wq_argv_adds(&cmds[nc], wq_name(wq));
-				any = 1;
-			}
-			wq_argv_adds(&cmds[nc], ids[i]);
-			wq_argv_addl(&cmds[nc], tokens[i]);
-			wq_argv_adds(&cmds[nc], progress[i]);
-		}
-		nc += any;
-	}
-	rc = wq_script_pipeline(wq, cmds, nc, rs);
-	for (i = 0; rc == WQ_OK && i < nc; i++)
-		rc = wq_reply_error(wq, rs[i], "progress");
-	wq_redis_pipeline_free(cmds, rs, nc);
-	free(cmds);
-	free(rs);
-	return rc;
+	return wq_parts_run(wq, "progress", progress_build, NULL, &pa);
 }
 
 /*

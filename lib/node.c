@@ -273,6 +273,65 @@ sweep_close(struct wq *wq, redisReply *r, int full, long long due)
 }
 
 /*
+ * sweep.lua in partition p: KEYS the partition's later, then how ("dead":
+ * the nodes being reaped follow, name and instance; "left": this node).
+ */
+static void
+sweep_argv(struct wq *wq, int p, const char *how, struct wq_argv *a)
+{
+	wq_script_argv(a, WQ_SCRIPT_SWEEP);
+	wq_argv_pkey(a, wq, p, "later");
+	wq_argv_setnkeys(a, 1);
+	wq_script_pprefix(a, wq, p);
+	wq_argv_adds(a, how);
+}
+
+struct sweep_arg {
+	struct wq_beat	*b;
+	redisReply	*reaping;	/* "name instance" each */
+	int		 full;
+	long long	 due;
+};
+
+static int
+sweep_build(struct wq *wq, int p, struct wq_argv *a, void *arg)
+{
+	redisReply	*r = ((struct sweep_arg *)arg)->reaping;
+	const char	*m, *sp;
+	size_t		 i;
+
+	sweep_argv(wq, p, "dead", a);
+	for (i = 0; i < r->elements; i++) {
+		m = r->element[i]->str;
+		if ((sp = strrchr(m, ' ')) == NULL)
+			continue;
+		wq_argv_addf(a, "%.*s", (int)(sp - m), m);
+		wq_argv_adds(a, sp + 1);
+	}
+	return 1;
+}
+
+static int
+sweep_decode(struct wq *wq, int p, redisReply *r, void *arg)
+{
+	struct sweep_arg	*sa = arg;
+	long long		 d;
+
+	(void)wq;
+	(void)p;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 4)
+		return WQ_OK;
+	sa->b->reclaimed += (long)wq_reply_ll(r->element[0]);
+	sa->b->promoted += (long)wq_reply_ll(r->element[1]);
+	sa->full |= wq_reply_ll(r->element[2]) != 0;
+	sa->b->deps |= wq_reply_ll(r->element[3]) != 0;
+	if (r->elements > 4 && (d = wq_reply_ll(r->element[4])) > 0 &&
+	    (sa->due < 0 || d < sa->due))
+		sa->due = d;
+	return WQ_OK;
+}
+
+/*
  * A namespace of several partitions (docs/DESIGN.md, section 25): the
  * beat that swept sweeps each partition (sweep.lua, one pipeline), with
  * the nodes being reaped (the control partition's reaping), which then
@@ -281,11 +340,10 @@ sweep_close(struct wq *wq, redisReply *r, int full, long long due)
 static int
 sweep_parts(struct wq *wq, struct wq_beat *b)
 {
-	struct wq_argv	 a, *cmds;
-	redisReply	*r, **rs;
-	size_t		 i;
-	long long	 due = -1, d;
-	int		 p, rc, full = 0;
+	struct sweep_arg sa = { NULL, NULL, 0, -1 };
+	struct wq_argv	 a;
+	redisReply	*r;
+	int		 rc;
 
 	wq_argv_init(&a);
 	wq_argv_adds(&a, "ZRANGE");
@@ -299,43 +357,11 @@ sweep_parts(struct wq *wq, struct wq_beat *b)
 			freeReplyObject(r);
 		return rc;
 	}
-	cmds = wq_calloc((size_t)wq->nparts, sizeof(*cmds));
-	rs = wq_calloc((size_t)wq->nparts, sizeof(*rs));
-	for (p = 0; p < wq->nparts; p++) {
-		wq_script_argv(&cmds[p], WQ_SCRIPT_SWEEP);
-		wq_argv_pkey(&cmds[p], wq, p, "later");
-		wq_argv_setnkeys(&cmds[p], 1);
-		wq_script_pprefix(&cmds[p], wq, p);
-		wq_argv_adds(&cmds[p], "dead");
-		for (i = 0; i < r->elements; i++) {
-			const char	*m = r->element[i]->str, *sp;
-
-			if ((sp = strrchr(m, ' ')) == NULL)
-				continue;
-			wq_argv_addf(&cmds[p], "%.*s", (int)(sp - m), m);
-			wq_argv_adds(&cmds[p], sp + 1);
-		}
-	}
-	rc = wq_script_pipeline(wq, cmds, (size_t)wq->nparts, rs);
-	for (p = 0; rc == WQ_OK && p < wq->nparts; p++) {
-		if ((rc = wq_reply_error(wq, rs[p], "sweep")) != WQ_OK)
-			break;
-		if (rs[p]->type != REDIS_REPLY_ARRAY || rs[p]->elements < 4)
-			continue;
-		b->reclaimed += (long)wq_reply_ll(rs[p]->element[0]);
-		b->promoted += (long)wq_reply_ll(rs[p]->element[1]);
-		full |= wq_reply_ll(rs[p]->element[2]) != 0;
-		b->deps |= wq_reply_ll(rs[p]->element[3]) != 0;
-		if (rs[p]->elements > 4 &&
-		    (d = wq_reply_ll(rs[p]->element[4])) > 0 &&
-		    (due < 0 || d < due))
-			due = d;
-	}
-	wq_redis_pipeline_free(cmds, rs, (size_t)wq->nparts);
-	free(cmds);
-	free(rs);
-	if (rc == WQ_OK && (r->elements > 0 || full || due > 0))
-		rc = sweep_close(wq, r, full, due);
+	sa.b = b;
+	sa.reaping = r;
+	rc = wq_parts_run(wq, "sweep", sweep_build, sweep_decode, &sa);
+	if (rc == WQ_OK && (r->elements > 0 || sa.full || sa.due > 0))
+		rc = sweep_close(wq, r, sa.full, sa.due);
 	freeReplyObject(r);
 	return rc;
 }
@@ -506,30 +532,13 @@ wq_node_sweep_rest(struct wq *wq, int cron, int deps, int *more,
 
 /* Several partitions: hand back what this node holds in each, first. */
 static int
-leave_parts(struct wq *wq)
+leave_build(struct wq *wq, int p, struct wq_argv *a, void *arg)
 {
-	struct wq_argv	*cmds;
-	redisReply	**rs;
-	int		  p, rc;
-
-	cmds = wq_calloc((size_t)wq->nparts, sizeof(*cmds));
-	rs = wq_calloc((size_t)wq->nparts, sizeof(*rs));
-	for (p = 0; p < wq->nparts; p++) {
-		wq_script_argv(&cmds[p], WQ_SCRIPT_SWEEP);
-		wq_argv_pkey(&cmds[p], wq, p, "later");
-		wq_argv_setnkeys(&cmds[p], 1);
-		wq_script_pprefix(&cmds[p], wq, p);
-		wq_argv_adds(&cmds[p], "left");
-		wq_argv_adds(&cmds[p], wq_name(wq));
-		wq_argv_addl(&cmds[p], wq->gen);
-	}
-	rc = wq_script_pipeline(wq, cmds, (size_t)wq->nparts, rs);
-	for (p = 0; rc == WQ_OK && p < wq->nparts; p++)
-		rc = wq_reply_error(wq, rs[p], "leave");
-	wq_redis_pipeline_free(cmds, rs, (size_t)wq->nparts);
-	free(cmds);
-	free(rs);
-	return rc;
+	(void)arg;
+	sweep_argv(wq, p, "left", a);
+	wq_argv_adds(a, wq_name(wq));
+	wq_argv_addl(a, wq->gen);
+	return 1;
 }
 
 int
@@ -540,7 +549,8 @@ wq_node_leave(struct wq *wq)
 	int		 rc;
 
 	if (wq->nparts > 1 && wq->gen > 0 &&
-	    (rc = leave_parts(wq)) != WQ_OK)
+	    (rc = wq_parts_run(wq, "leave", leave_build, NULL, NULL)) !=
+	    WQ_OK)
 		return rc;
 	node_argv(wq, WQ_SCRIPT_LEAVE, &a);
 	wq_argv_adds(&a, node_instance(wq));

@@ -214,3 +214,48 @@ wq_parts_one(struct wq *wq, const char *what)
 		    "partition; this one has %d", what, wq_parts(wq));
 	return WQ_OK;
 }
+
+/*
+ * One call in each partition, all in one pipeline (a script call that
+ * meets NOSCRIPT goes again as EVAL): build(wq, p, argv, arg) makes
+ * partition p's call on an empty argv and returns 0 to make none there;
+ * decode(wq, p, reply, arg) reads each reply that wq_reply_error() let
+ * pass (what: its name in an error).  The first error stops the reading.
+ * The calls of recover, promote, progress, the sweep, leave and the
+ * dependencies' sweeper.
+ */
+int
+wq_parts_run(struct wq *wq, const char *what,
+    int (*build)(struct wq *, int, struct wq_argv *, void *),
+    int (*decode)(struct wq *, int, redisReply *, void *), void *arg)
+{
+	struct wq_argv	 *cmds;
+	redisReply	**rs;
+	int		 *part, p, np, rc;
+	size_t		  i, nc = 0;
+
+	if ((rc = wq_connect(wq)) != WQ_OK)
+		return rc;
+	np = wq_parts(wq);
+	cmds = wq_calloc((size_t)np, sizeof(*cmds));
+	rs = wq_calloc((size_t)np, sizeof(*rs));
+	part = wq_calloc((size_t)np, sizeof(*part));
+	for (p = 0; p < np; p++) {
+		wq_argv_init(&cmds[nc]);
+		if (build(wq, p, &cmds[nc], arg))
+			part[nc++] = p;
+		else
+			wq_argv_free(&cmds[nc]);
+	}
+	if (nc > 0)
+		rc = wq_script_pipeline(wq, cmds, nc, rs);
+	for (i = 0; rc == WQ_OK && i < nc; i++)
+		if ((rc = wq_reply_error(wq, rs[i], what)) == WQ_OK &&
+		    decode != NULL)
+			rc = decode(wq, part[i], rs[i], arg);
+	wq_redis_pipeline_free(cmds, rs, nc);
+	free(cmds);
+	free(rs);
+	free(part);
+	return rc;
+}

@@ -118,6 +118,10 @@ int		 wq_part_of(struct wq *, const char *id);
 const char	*wq_part_prefix(struct wq *, int);
 /* The partition of a prefix "NS:N:" (a wake hint's message); -1: none. */
 int		 wq_part_by_prefix(struct wq *, const char *);
+/* One call in each partition, one pipeline: build each, decode each. */
+int		 wq_parts_run(struct wq *, const char *,
+		    int (*)(struct wq *, int, struct wq_argv *, void *),
+		    int (*)(struct wq *, int, redisReply *, void *), void *);
 
 /* md5.c */
 void		 wq_md5_hex(const void *, size_t, char out[WQ_ID_LEN + 1]);
