@@ -14,18 +14,43 @@
 //   node bullmq.js PORT awaitdone N         wq-status --wait on ended jobs:
 //                                           Job.fromId + waitUntilFinished
 //                                           of jobs 1..N, 1000 at a time
+// With BENCH_CLUSTER=host:port,host:port (PORT is then ignored), on that
+// Redis Cluster through ioredis's Cluster client, keys under the hash tag
+// {bull} as BullMQ requires there (bench/rcluster, case bullmq3): its
+// queue is one slot, on one primary.
 'use strict';
 const { Queue, Worker, QueueEvents, Job } = require('bullmq');
+const Redis = require('ioredis');
 const c = require('./common');
 
-const connection = { host: '127.0.0.1', port: c.port, maxRetriesPerRequest: null };
+const cluster = process.env.BENCH_CLUSTER;
+const seeds = cluster ? cluster.split(',').map((hp) => {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
+}) : null;
+const connect = () => new Redis.Cluster(seeds,
+  { redisOptions: { maxRetriesPerRequest: null } });
+const connection = cluster ? connect()
+  : { host: '127.0.0.1', port: c.port, maxRetriesPerRequest: null };
+const prefix = cluster ? '{bull}' : 'bull';
 const NAME = 'bench';
+
+// On a cluster the worker counts into {bull}:bench:done (the queue's
+// slot) every 10 ms, as common.js's doneCounter does on one server.
+function clusterDone() {
+  const r = connect();
+  let n = 0;
+  setInterval(() => {
+    if (n > 0) { r.incrby('{bull}:bench:done', n); n = 0; }
+  }, 10).unref();
+  return () => { n++; };
+}
 
 async function main() {
   if (c.mode === 'work') {
-    const done = c.doneCounter();
+    const done = cluster ? clusterDone() : c.doneCounter();
     const w = new Worker(NAME, async (job) => { done(); return job.data; },
-      { connection, concurrency: c.args[0] });
+      { connection, prefix, concurrency: c.args[0] });
     process.on('SIGTERM', () => w.close().then(() => process.exit(0)));
     return;
   }
@@ -33,7 +58,7 @@ async function main() {
   // 2,000 jobs' worth: a QueueEvents reader that lags behind the latency
   // run's 5,000 jobs, or the pipeline's 100,000, would lose completions.
   // A million entries keep them all.
-  const q = new Queue(NAME, { connection, streams: { events: { maxLen: 1000000 } } });
+  const q = new Queue(NAME, { connection, prefix, streams: { events: { maxLen: 1000000 } } });
   await q.waitUntilReady();
   if (c.mode === 'submit' || c.mode === 'prequeue') {
     const n = c.args[0], bulk = c.mode === 'prequeue' || process.argv[5] === 'bulk';
@@ -50,7 +75,7 @@ async function main() {
     if (c.mode === 'submit') c.out(c.rate(n, t0));
   } else if (c.mode === 'pipeline') {
     const n = c.args[0];
-    const ev = new QueueEvents(NAME, { connection });
+    const ev = new QueueEvents(NAME, { connection, prefix });
     await ev.waitUntilReady();
     // A job may complete before addBulk() has said its id: those seen
     // early are kept until it does.
@@ -78,7 +103,7 @@ async function main() {
     await ev.close();
   } else if (c.mode === 'awaitdone') {
     const n = c.args[0];
-    const ev = new QueueEvents(NAME, { connection });
+    const ev = new QueueEvents(NAME, { connection, prefix });
     await ev.waitUntilReady();
     const t0 = c.nowMs();
     for (let i = 1; i <= n; i += 1000) {
@@ -92,7 +117,7 @@ async function main() {
     await ev.close();
   } else if (c.mode === 'latency') {
     const [rate, secs] = c.args, n = rate * secs;
-    const ev = new QueueEvents(NAME, { connection });
+    const ev = new QueueEvents(NAME, { connection, prefix });
     await ev.waitUntilReady();
     const sent = new Map(), lat = [];
     let finish;
