@@ -479,9 +479,10 @@ static void
 wait_redis(struct wq *wq, struct input *in, int64_t deadline)
 {
 	struct wq_watch	 *w;
-	struct pollfd	  pfd[2];
+	struct pollfd	 *pfd = NULL;
+	const int	 *fds;
 	char		  id[WQ_ID_LEN + 1], **left;
-	size_t		  nleft;
+	size_t		  nleft, nfds, i;
 	int		  r = 0, rc, ms, readable = 0, fresh;
 
 	if ((rc = watch_open(wq, &w)) != WQ_OK)
@@ -506,17 +507,23 @@ wait_redis(struct wq *wq, struct input *in, int64_t deadline)
 		ms = wq_watch_next_ms(w);
 		if (ms < 0 || (deadline >= 0 && cmd_poll_ms(deadline) < ms))
 			ms = cmd_poll_ms(deadline);
+		fds = wq_watch_fds(w, &nfds);
+		pfd = wq_reallocarray(pfd, nfds + 1, sizeof(*pfd));
+		memset(pfd, 0, (nfds + 1) * sizeof(*pfd));
 		pfd[0].fd = r == 0 ? in->lines.fd : -1;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = wq_watch_fd(w);
-		pfd[1].events = POLLIN;
-		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, ms) == -1 && errno != EINTR)
+		for (i = 0; i < nfds; i++) {
+			pfd[i + 1].fd = fds[i];
+			pfd[i + 1].events = POLLIN;
+		}
+		if (poll(pfd, nfds + 1, ms) == -1 && errno != EINTR)
 			cmd_die(WQ_EUNAVAIL, "poll: %s", strerror(errno));
 		if (pfd[0].fd >= 0 && pfd[0].revents != 0)
 			cmd_lines_fill(&in->lines);
-		readable = pfd[1].fd >= 0 && pfd[1].revents != 0;
+		for (i = 0, readable = 0; i < nfds; i++)
+			readable |= pfd[i + 1].revents != 0;
 	}
+	free(pfd);
 	if (wq_watch_pending(w) > 0) {
 		left = wq_watch_ids(w, &nleft);
 		wq_watch_close(w);

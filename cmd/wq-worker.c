@@ -168,6 +168,13 @@ static void
 watch(struct pollset *ps, int fd, short events, enum event ev,
     struct slot *s)
 {
+	if (ps->n == ps->cap) {
+		ps->cap *= 2;
+		ps->pfd = wq_reallocarray(ps->pfd, ps->cap, sizeof(*ps->pfd));
+		ps->ev = wq_reallocarray(ps->ev, ps->cap, sizeof(*ps->ev));
+		ps->slot = wq_reallocarray(ps->slot, ps->cap,
+		    sizeof(*ps->slot));
+	}
 	ps->pfd[ps->n].fd = fd;
 	ps->pfd[ps->n].events = events;
 	ps->ev[ps->n] = ev;
@@ -179,12 +186,16 @@ static void
 pollset_fill(struct worker *w, struct pollset *ps)
 {
 	struct slot	*s;
-	size_t		 i;
+	const int	*fds;
+	size_t		 i, n;
 
 	ps->n = 0;
 	watch(ps, sigpipe_fds[0], POLLIN, EV_SIGNAL, NULL);
-	if (w->hints != NULL)
-		watch(ps, wq_hints_fd(w->hints), POLLIN, EV_HINTS, NULL);
+	if (w->hints != NULL) {
+		fds = wq_hints_fds(w->hints, &n);
+		for (i = 0; i < n; i++)
+			watch(ps, fds[i], POLLIN, EV_HINTS, NULL);
+	}
 	if (w->jq_run.out_fd >= 0)
 		watch(ps, w->jq_run.out_fd, POLLIN, EV_JQ_OUT, NULL);
 	if (w->jq_run.in_fd >= 0 && w->jq_run.in_len > 0)
@@ -252,7 +263,7 @@ wait_events(struct worker *w, struct pollset *ps)
 {
 	int64_t	t;
 	size_t	i;
-	int	rc, ms;
+	int	rc, ms, hints;
 
 	pollset_fill(w, ps);
 	t = next_wakeup(w) - wq_now_ms();
@@ -264,8 +275,10 @@ wait_events(struct worker *w, struct pollset *ps)
 	rc = poll(ps->pfd, ps->n, ms);
 	if (rc < 0 && errno != EINTR)
 		cmd_die(WQ_EUNAVAIL, "poll: %s", strerror(errno));
-	for (i = 0; rc > 0 && i < ps->n; i++)
-		if (ps->pfd[i].revents != 0)
+	/* the hints: one read of all their descriptors (wq_hints_read) */
+	for (i = 0, hints = 0; rc > 0 && i < ps->n; i++)
+		if (ps->pfd[i].revents != 0 && (ps->ev[i] != EV_HINTS ||
+		    !hints++))
 			event(w, ps->ev[i], ps->slot[i]);
 	if (got_chld) {
 		got_chld = 0;

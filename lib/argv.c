@@ -115,10 +115,11 @@ wq_argv_setnkeys(struct wq_argv *a, int n)
 	a->len[2] = len;
 }
 
-/* Append "NS:", and n after it when n > 0 (a script's first argument,
- * wq_script_prefix(); not printf: every script call has one). */
+/* Append "NS:", n after it when n > 0, then "s" if sharded (a script's
+ * first argument, wq_script_prefix(); not printf: every script call has
+ * one). */
 void
-wq_argv_prefix(struct wq_argv *a, const char *ns, long n)
+wq_argv_prefix(struct wq_argv *a, const char *ns, long n, int sharded)
 {
 	char	buf[256], *p;
 	size_t	len;
@@ -126,9 +127,9 @@ wq_argv_prefix(struct wq_argv *a, const char *ns, long n)
 	len = strlen(ns);
 	if (len + 24 > sizeof(buf)) {
 		if (n > 0)
-			wq_argv_addf(a, "%s:%ld", ns, n);
+			wq_argv_addf(a, "%s:%ld%s", ns, n, sharded ? "s" : "");
 		else
-			wq_argv_addf(a, "%s:", ns);
+			wq_argv_addf(a, "%s:%s", ns, sharded ? "s" : "");
 		return;
 	}
 	memcpy(buf, ns, len);
@@ -136,6 +137,8 @@ wq_argv_prefix(struct wq_argv *a, const char *ns, long n)
 	*p++ = ':';
 	if (n > 0)
 		p = put_size(p, (unsigned long long)n);
+	if (sharded)
+		*p++ = 's';
 	argv_add(a, buf, (size_t)(p - buf));
 }
 

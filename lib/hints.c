@@ -3,8 +3,11 @@
  * wake:<q> and due:<q> channels of each of its queues and on its
  * msg:<name>, so that an idle worker sleeps until work is queued, a job
  * to run later is submitted (the worker then asks when it is due and
- * wakes then: promote.lua) or a message arrives.
+ * wakes then: promote.lua) or a message arrives.  With several
+ * partitions, wake:<q> and due:<q> of every partition (sharded: one
+ * command a partition) and msg:<name> of the control partition.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,19 +22,32 @@ int
 wq_hints_open(struct wq *wq, struct wq_worker_opts *o, struct wq_hints **out)
 {
 	struct wq_hints	*h;
+	char		**names, *msg;
 	size_t		 i;
-	int		 rc;
+	int		 rc, p;
 
 	h = wq_calloc(1, sizeof(*h));
 	if ((rc = wq_sub_open(wq, &h->s)) != WQ_OK) {
 		free(h);
 		return rc;
 	}
+	/* wake:<q> and due:<q> of each queue, in every partition */
+	names = wq_calloc(2 * o->nqueues + 1, sizeof(*names));
 	for (i = 0; i < o->nqueues; i++) {
-		wq_sub_cmd(&h->s, "SUBSCRIBE", "%s:wake:%s", o->queues[i]);
-		wq_sub_cmd(&h->s, "SUBSCRIBE", "%s:due:%s", o->queues[i]);
+		if (asprintf(&names[2 * i], "wake:%s", o->queues[i]) < 0 ||
+		    asprintf(&names[2 * i + 1], "due:%s", o->queues[i]) < 0)
+			abort();
 	}
-	wq_sub_cmd(&h->s, "SUBSCRIBE", "%s:msg:%s", wq_name(wq));
+	for (p = 0; p < wq_parts(wq); p++)
+		wq_sub_chans(&h->s, 1, p, (const char **)names,
+		    2 * o->nqueues);
+	for (i = 0; i < 2 * o->nqueues; i++)
+		free(names[i]);
+	free(names);
+	if (asprintf(&msg, "msg:%s", wq_name(wq)) < 0)
+		abort();
+	wq_sub_chans(&h->s, 1, -1, (const char **)&msg, 1);
+	free(msg);
 	if ((rc = wq_sub_flush(&h->s)) != WQ_OK) {
 		wq_hints_close(h);
 		return rc;
@@ -49,10 +65,10 @@ wq_hints_close(struct wq_hints *h)
 	free(h);
 }
 
-int
-wq_hints_fd(struct wq_hints *h)
+const int *
+wq_hints_fds(struct wq_hints *h, size_t *n)
 {
-	return h->s.c->fd;
+	return wq_sub_fds(&h->s, n);
 }
 
 static void

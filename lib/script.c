@@ -27,13 +27,19 @@ wq_script_argv(struct wq_argv *a, enum wq_script_id id)
 void
 wq_script_prefix(struct wq_argv *a, struct wq *wq)
 {
-	wq_argv_prefix(a, wq->cfg.prefix, wq->cfg.events);
+	wq_script_pprefix(a, wq, -1);
 }
 
+/*
+ * The prefix of partition p (-1: the control partition's), then the
+ * event stream's length if events are on, then "s" in a namespace of
+ * several partitions, where the scripts' hints are sharded (common.lua).
+ */
 void
 wq_script_pprefix(struct wq_argv *a, struct wq *wq, int p)
 {
-	wq_argv_prefix(a, wq_part_prefix(wq, p), wq->cfg.events);
+	wq_argv_prefix(a, wq_part_prefix(wq, p), wq->cfg.events,
+	    wq_parts(wq) > 1);
 }
 
 void

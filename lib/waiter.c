@@ -1,7 +1,8 @@
 /*
  * waiter.c -- waiting for jobs to end without polling (wq-status
- * --wait): a subscriber connection (sub.c) on the done:<id> channel of
- * each job waited for.  watch.c follows a stream of jobs on one.
+ * --wait): subscriber connections (sub.c) on the done:<id> channel of
+ * each job waited for (in the job's partition), or on ended (in every
+ * partition).  watch.c follows a stream of jobs on one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ struct wq_waiter {
 	char		**ids;
 	size_t		 n, cap;
 	size_t		 max;
+	int		 nall;		/* ended confirmed, of P */
 };
 
 int
@@ -44,23 +46,23 @@ wq_waiter_close(struct wq_waiter *w)
 	free(w);
 }
 
-int
-wq_waiter_fd(struct wq_waiter *w)
+const int *
+wq_waiter_fds(struct wq_waiter *w, size_t *n)
 {
-	return w->s.c->fd;
+	return wq_sub_fds(&w->s, n);
 }
 
 int
 wq_waiter_add(struct wq_waiter *w, const char **ids, size_t n)
 {
-	wq_sub_cmd_many(&w->s, "SUBSCRIBE", "%s:done:%s", ids, n);
+	wq_sub_ids(&w->s, 1, ids, n);
 	return wq_sub_flush(&w->s);
 }
 
 int
 wq_waiter_drop(struct wq_waiter *w, const char **ids, size_t n)
 {
-	wq_sub_cmd_many(&w->s, "UNSUBSCRIBE", "%s:done:%s", ids, n);
+	wq_sub_ids(&w->s, 0, ids, n);
 	return wq_sub_flush(&w->s);
 }
 
@@ -72,7 +74,8 @@ wq_waiter_drop(struct wq_waiter *w, const char **ids, size_t n)
 int
 wq_waiter_all(struct wq_waiter *w, int on)
 {
-	wq_sub_cmd(&w->s, on ? "SUBSCRIBE" : "UNSUBSCRIBE", "%s:%s", "ended");
+	w->nall = 0;
+	wq_sub_every(&w->s, on, "ended");
 	return wq_sub_flush(&w->s);
 }
 
@@ -81,14 +84,14 @@ wq_waiter_all(struct wq_waiter *w, int on)
 int
 wq_waiter_progress(struct wq_waiter *w)
 {
-	wq_sub_cmd(&w->s, "SUBSCRIBE", "%s:%s", "progress");
+	wq_sub_every(&w->s, 1, "progress");
 	return wq_sub_flush(&w->s);
 }
 
 int
 wq_waiter_remove(struct wq_waiter *w, const char *id)
 {
-	wq_sub_cmd(&w->s, "UNSUBSCRIBE", "%s:done:%s", id);
+	wq_sub_ids(&w->s, 0, &id, 1);
 	return wq_sub_flush(&w->s);
 }
 
@@ -125,8 +128,9 @@ wq_waiter_read(struct wq_waiter *w, char **ids, size_t max, size_t *n)
 }
 
 struct waiter_events {
-	void	(*fn)(void *, int, const char *);
-	void	 *arg;
+	void			(*fn)(void *, int, const char *);
+	void			 *arg;
+	struct wq_waiter	 *w;
 };
 
 /* A message of the channel progress: its lines "<id> <progress>". */
@@ -165,9 +169,11 @@ waiter_event(void *arg, int kind, const char *chan, const char *msg)
 		    WQ_WAITER_ENDED, chan + 5);
 	else if (strcmp(chan, "ended") != 0)
 		return;
-	else if (kind == 's')
-		e->fn(e->arg, WQ_WAITER_ALL, NULL);
-	else	/* the ids, between spaces */
+	else if (kind == 's') {
+		/* once ended is confirmed in every partition */
+		if (++e->w->nall == wq_parts(e->w->s.wq))
+			e->fn(e->arg, WQ_WAITER_ALL, NULL);
+	} else	/* the ids, between spaces */
 		for (; *msg != '\0'; msg += n + (msg[n] == ' ')) {
 			if ((n = strcspn(msg, " ")) != WQ_ID_LEN)
 				continue;
@@ -181,7 +187,7 @@ int
 wq_waiter_events(struct wq_waiter *w, void (*fn)(void *, int, const char *),
     void *arg)
 {
-	struct waiter_events	e = { fn, arg };
+	struct waiter_events	e = { fn, arg, w };
 
 	return wq_sub_read(&w->s, waiter_event, &e);
 }

@@ -314,10 +314,11 @@ probed(struct wq_watch *w, struct went *e, int ended)
 		w->fresh_score++;
 }
 
-int
-wq_watch_fd(struct wq_watch *w)
+const int *
+wq_watch_fds(struct wq_watch *w, size_t *n)
 {
-	return w->w != NULL ? wq_waiter_fd(w->w) : -1;
+	*n = 0;
+	return w->w != NULL ? wq_waiter_fds(w->w, n) : NULL;
 }
 
 size_t

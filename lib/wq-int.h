@@ -145,7 +145,7 @@ void		 wq_argv_vpkey(struct wq_argv *, struct wq *, int,
 void		 wq_argv_pkey(struct wq_argv *, struct wq *, int, const char *,
 		    ...) __attribute__((format(printf, 4, 5)));
 void		 wq_argv_setnkeys(struct wq_argv *, int);
-void		 wq_argv_prefix(struct wq_argv *, const char *, long);
+void		 wq_argv_prefix(struct wq_argv *, const char *, long, int);
 char		*wq_argv_resp(struct wq_argv *, size_t *);
 /*
  * Many commands of one shape, "CMD NS:job:<id> [ARG]", as the RESP text
@@ -237,19 +237,27 @@ int		 wq_reply_error(struct wq *, redisReply *, const char *);
 long long	 wq_reply_ll(redisReply *);
 long long	 wq_reply_time_ms(redisReply *);	/* of TIME, else ours */
 
-/* sub.c: a subscriber connection, for waiter.c and hints.c. */
+/* sub.c: subscriber connections, for waiter.c and hints.c: one, or at
+ * several partitions on a Redis Cluster one per primary of a channel. */
+struct wq_subconn;
 struct wq_sub {
-	struct wq	*wq;
-	redisContext	*c;
-	size_t		 prefix_len;	/* of "NS:" */
+	struct wq		*wq;
+	size_t			 prefix_len;	/* of "NS:" */
+	int			 sharded;	/* P > 1: SSUBSCRIBE */
+	struct wq_rcluster	*rcl;		/* its slot map, on a cluster */
+	struct wq_subconn	*conns;
+	size_t			 nconns;
+	int			*fds;		/* wq_sub_fds()'s */
+	char			 err[256];	/* a connection not opened */
 };
 int		 wq_sub_open(struct wq *, struct wq_sub *);
 void		 wq_sub_close(struct wq_sub *);
 int		 wq_sub_flush(struct wq_sub *);
-void		 wq_sub_cmd(struct wq_sub *, const char *, const char *,
-		    const char *);
-void		 wq_sub_cmd_many(struct wq_sub *, const char *, const char *,
-		    const char **, size_t);
+void		 wq_sub_chans(struct wq_sub *, int, int, const char **,
+		    size_t);
+void		 wq_sub_every(struct wq_sub *, int, const char *);
+void		 wq_sub_ids(struct wq_sub *, int, const char **, size_t);
+const int	*wq_sub_fds(struct wq_sub *, size_t *);
 int		 wq_sub_read(struct wq_sub *,
 		    void (*)(void *, int, const char *, const char *), void *);
 

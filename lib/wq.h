@@ -306,14 +306,16 @@ void		 wq_record_set(struct wq_rec *, const char *, jv, int);
 
 /*
  * Waiting for jobs to end without polling: a second connection subscribes
- * to each job's done channel; the caller polls wq_waiter_fd() and calls
- * wq_waiter_read() when it is readable.  The channel is only a hint: the
+ * to each job's done channel (on a Redis Cluster with several
+ * partitions, a connection per primary of the channels: sharded hints);
+ * the caller polls the n descriptors of wq_waiter_fds() (they change as
+ * channels are added) and calls wq_waiter_read() when one is readable.  The channel is only a hint: the
  * caller re-reads the record, and re-checks everything now and then.
  */
 struct wq_waiter;
 int		 wq_waiter_open(struct wq *, struct wq_waiter **);
 void		 wq_waiter_close(struct wq_waiter *);
-int		 wq_waiter_fd(struct wq_waiter *);
+const int	*wq_waiter_fds(struct wq_waiter *, size_t *);
 int		 wq_waiter_add(struct wq_waiter *, const char **, size_t);
 int		 wq_waiter_remove(struct wq_waiter *, const char *);
 /* Read hints; ids[] receives up to max ids (owned by the waiter until
@@ -343,8 +345,8 @@ int		 wq_waiter_events(struct wq_waiter *,
  * Waiting for a stream of jobs (wq-status --wait, watch.c): ids are
  * added as they come, and each is handed to fn once its job has ended
  * (or the id is unknown).  The memory held is that of the ids in flight.
- * The caller polls wq_watch_fd() with its other descriptors and calls
- * wq_watch_run() (readable: the descriptor is) at least every
+ * The caller polls the descriptors of wq_watch_fds() with its others
+ * and calls wq_watch_run() (readable: one of them is) at least every
  * wq_watch_next_ms().  fresh: the id was just accepted (see
  * wq_id_from_input()).
  */
@@ -356,7 +358,7 @@ int		 wq_watch_add(struct wq_watch *, const char *, int);
  * fn(arg, id, {"progress"[,"message"]}), which owns it. */
 int		 wq_watch_progress(struct wq_watch *,
 		    void (*)(void *, const char *, jv), void *);
-int		 wq_watch_fd(struct wq_watch *);
+const int	*wq_watch_fds(struct wq_watch *, size_t *);
 int		 wq_watch_next_ms(struct wq_watch *);
 /* fn gets each ended record, which it owns (wq_record_clear()). */
 int		 wq_watch_run(struct wq_watch *, int,
@@ -645,14 +647,15 @@ void		 wq_builtin_answer(const struct wq_builtin *, struct wq_msg *);
 int		 wq_builtin_type(const char *, size_t);
 
 /*
- * Hints for a worker: a subscriber connection that fires when work is
+ * Hints for a worker: a subscriber connection (several on a Redis Cluster
+ * with several partitions: wq_hints_fds()) that fires when work is
  * queued on one of its queues or a message arrives in its inbox.
  */
 struct wq_hints;
 int		 wq_hints_open(struct wq *, struct wq_worker_opts *,
 		    struct wq_hints **);
 void		 wq_hints_close(struct wq_hints *);
-int		 wq_hints_fd(struct wq_hints *);
+const int	*wq_hints_fds(struct wq_hints *, size_t *);
 /* Returns WQ_OK and sets *work / *msg, or WQ_EUNAVAIL. */
 int		 wq_hints_read(struct wq_hints *, int *, int *);
 /* Since the last call: a job to run later was queued (due:<q>). */

@@ -88,9 +88,12 @@ worked() {
 	refute_output --partial '"event":"redis"'
 }
 
-@test "partitions-cluster: wq-status by id and --wait" {
-	local d id
+@test "partitions-cluster: wq-status by id and --wait; the hints sharded (SPUBLISH, SSUBSCRIBE at each channel's primary), none by PUBLISH" {
+	local d id p n=0
 	d=$(suite_dir)
+	for p in $(rcluster_primaries); do
+		redis-cli -p "$p" config resetstat >/dev/null
+	done
 	seq 200 | timeout -k 5 60 wq-submit --lines | jq -r .callback >"$d/ids"
 	[ "$(wc -l <"$d/ids")" -eq 200 ]
 	id=$(head -1 "$d/ids")
@@ -106,6 +109,15 @@ worked() {
 	assert_success
 	[ "$(jq -r .status <<<"$output")" = worked ]
 	[ "$(jq -r .data <<<"$output")" = 200 ]
+	# the worker's wake:default of its 16 partitions at each primary
+	for p in $(rcluster_primaries); do
+		[ "$(redis-cli -p "$p" pubsub shardchannels '*:wake:default' | grep -c .)" = 16 ]
+		[ -z "$(calls_on "$p" publish)" ]
+		n=$(( n + $(calls_on "$p" spublish) ))
+	done
+	# the wake hints of the submission, the waiter's done:<id> (each
+	# ended job with a subscriber) at least
+	[ "$n" -ge 200 ]
 }
 
 @test "partitions-cluster: a worker killed with SIGKILL: its jobs, on every primary, are put back and worked" {
@@ -209,4 +221,12 @@ worked() {
 	wait_for 60 sh -c "! redis-cli -p $victim ping"
 	wait_for 60 eval '[ "$(rcluster_primaries | wc -l)" -eq 3 ]'
 	failover_done "$victim" "$bus" "$submitter" "$d" "failover at P = 48"
+	# not deaf: its hints subscribed again at the promoted replica
+	for p in $(rcluster_primaries); do
+		wait_for 60 eval "[ \"\$(redis-cli -p $p pubsub shardchannels '*:wake:default' | grep -c .)\" = 16 ]"
+	done
+	id=$(echo after | timeout -k 5 30 wq-submit --lines | jq -r .callback)
+	run timeout -k 5 60 wq-status --wait "$id"
+	assert_success
+	[ "$(jq -r .status <<<"$output")" = worked ]
 }

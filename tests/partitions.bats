@@ -221,3 +221,40 @@ active_in_all() {
 	done
 	[ "$(ids_in "$(suite_dir)/acks" | statuses)" = "8 working 2" ]
 }
+
+# shard_chans PATTERN: how many sharded channels matching PATTERN have
+# subscribers.
+shard_chans() {
+	rcli pubsub shardchannels "$1" | grep -c . || true
+}
+
+@test "P = 48: the hints are sharded: an idle worker wakes on a submit, wq-status --wait on a job's end, by SPUBLISH in the job's partition, no PUBLISH" {
+	local d id pfx
+	d=$(suite_dir)
+	export WQ_PARTITIONS=48
+	start mon rcli monitor
+	wait_for 10 test -s "$d/mon.log"
+	# beats far apart: only a hint wakes it in time
+	start w1 wq-worker --name w1 --queue q --heartbeat 30 --node-timeout 60 --sleep 0
+	wait_for 20 eval '[ "$(shard_chans "wq:*:wake:q")" = 48 ]'
+	[ "$(shard_chans "wq:*:due:q")" = 48 ]
+	[ "$(shard_chans wq:msg:w1)" = 1 ]
+	sleep 0.5
+	id=$(echo 1 | wq-submit --lines --queue q | jq -r .callback)
+	wait_for 10 eval '[ "$(wq-status "$id" | jq -r .status)" = worked ]'
+	# the hint went to the job's partition, and woke the worker's claim
+	pfx=$(rcli --scan --pattern "wq:*:job:$id" | sed 's/:job:.*//')
+	grep -q "\"SPUBLISH\" \"$pfx:wake:q\" \"$pfx:\"" "$d/mon.log"
+	# a waiter: its done:<id> subscribed in the job's partition
+	id=$(echo 2 | wq-submit --lines --queue r | jq -r .callback)
+	pfx=$(rcli --scan --pattern "wq:*:job:$id" | sed 's/:job:.*//')
+	start ws timeout -k 5 30 wq-status --wait "$id"
+	wait_for 20 eval '[ "$(shard_chans "$pfx:done:$id")" = 1 ]'
+	start w2 wq-worker --name w2 --queue r --heartbeat 30 --node-timeout 60 --sleep 0
+	wait_for 20 grep -q '"status":"worked"' "$d/ws.log"
+	grep -q "\"SPUBLISH\" \"$pfx:done:$id\" \"worked\"" "$d/mon.log"
+	grep -q '"SPUBLISH" "wq:events" "node joined w2"' "$d/mon.log"
+	# no hint by PUBLISH, nor a subscriber of the kind
+	run grep -c '"PUBLISH"\|"SUBSCRIBE"' "$d/mon.log"
+	[ "$output" = 0 ]
+}

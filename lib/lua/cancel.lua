@@ -55,7 +55,7 @@ for a = 3, #ARGV do
           reply = false, sent_at = NOW}))
         redis.call('LTRIM', ik, -WQ_INBOX_MAX, -1)
         redis.call('PEXPIRE', ik, WQ_INBOX_KEEP_MS)
-        redis.call('PUBLISH', H .. 'msg:' .. node, '1')
+        wq_publish(P .. 'msg:' .. node, '1')
       end
     elseif f[1] == 'waiting' then
       redis.call('DEL', P .. 'wait:' .. id)

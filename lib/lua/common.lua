@@ -8,19 +8,38 @@ local _t = redis.call('TIME')
 local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 
 -- The event stream (docs/DESIGN.md, Events): the prefix may end with the
--- stream's length ("wq:100000", wq_script_prefix()) when events are on;
--- it is split here, so that ARGV[1] is the prefix alone for the script.
--- WQ_EVENTS is that length as a string, or nil: no event is written.
-local WQ_EVENTS
+-- stream's length ("wq:100000", wq_script_prefix()) when events are on,
+-- and then with an "s" in a namespace of several partitions (the hints
+-- are sharded: wq_publish); both are split here, so that ARGV[1] is the
+-- prefix alone for the script.  WQ_EVENTS is that length as a string, or
+-- nil: no event is written.
+local WQ_EVENTS, WQ_SHARDED
 do
-  local p, n = string.match(ARGV[1] or '', '^(.*:)(%d+)$')
+  local p, n, s = string.match(ARGV[1] or '', '^(.*:)(%d*)(s?)$')
   if p then
     ARGV[1] = p
-    if n ~= '0' then WQ_EVENTS = n end
+    if n ~= '' and n ~= '0' then WQ_EVENTS = n end
+    WQ_SHARDED = s == 's'
   end
 end
 
--- H: the prefix of the hints' channels and of membership, the control
+-- A hint (docs/DESIGN.md, Hints) on channel ch, under the prefix of the
+-- script's own partition: with one partition a PUBLISH, as always; with
+-- several an SPUBLISH, which a Redis Cluster delivers within the shard
+-- of the channel's slot (the script's) instead of relaying it to every
+-- node.
+local function wq_publish(ch, msg)
+  redis.call(WQ_SHARDED and 'SPUBLISH' or 'PUBLISH', ch, msg)
+end
+
+-- How many listen on each of the channels ...: NUMSUB, or SHARDNUMSUB
+-- for sharded hints (exact on a cluster: a sharded channel's
+-- subscribers are at the primary of its slot, this one).
+local function wq_numsub(...)
+  return redis.call('PUBSUB', WQ_SHARDED and 'SHARDNUMSUB' or 'NUMSUB', ...)
+end
+
+-- H: the prefix of membership, the control
 -- partition's (docs/DESIGN.md, section 25): ARGV[1] less a partition's
 -- ":N" ("wq:7:" -> "wq:", "{wq:7}:" -> "{wq}:"); with one partition, P.
 local H = ARGV[1] or ''
@@ -151,8 +170,8 @@ local function wq_cancelled(P, jk, id, by, l, c, q)
   end
   redis.call('HDEL', jk, 'y')
   redis.call('EXPIRE', jk, l or WQ_TTL_DEFAULT)
-  redis.call('PUBLISH', H .. 'done:' .. id, 'cancelled')
-  redis.call('PUBLISH', H .. 'ended', id)
+  wq_publish(P .. 'done:' .. id, 'cancelled')
+  wq_publish(P .. 'ended', id)
   wq_deps_note(P, jk, id, -WQ_DEPS_GRACE_MS)
 end
 
@@ -168,8 +187,8 @@ local function wq_fail_final(P, jk, id, q, err, ttl, c, node, a)
   redis.call('LTRIM', P .. 'dead:' .. q, 0, WQ_DEAD_MAX - 1)
   redis.call('EXPIRE', jk, ttl or WQ_TTL_DEFAULT)
   redis.call('INCR', P .. 'stats:failed')
-  redis.call('PUBLISH', H .. 'done:' .. id, 'failed')
-  redis.call('PUBLISH', H .. 'ended', id)
+  wq_publish(P .. 'done:' .. id, 'failed')
+  wq_publish(P .. 'ended', id)
   return wq_deps_note(P, jk, id, 0)
 end
 
@@ -203,7 +222,7 @@ local function wq_handback(P, jk, id, q)
   redis.call('HSET', jk, 's', 'pending')
   redis.call('HDEL', jk, 'w', 't')
   wq_putback(P, q, id, redis.call('HGET', jk, 'n') or nil)
-  redis.call('PUBLISH', H .. 'wake:' .. q, P)
+  wq_publish(P .. 'wake:' .. q, P)
 end
 
 -- Put back the jobs a node holds in active:<node>.  A node that died
@@ -234,7 +253,7 @@ local function wq_release(P, node, handback)
             'worker ' .. node .. ' was lost')
           wq_putback(P, q, id, f[8] or nil)
         end
-        redis.call('PUBLISH', H .. 'wake:' .. q, P)
+        wq_publish(P .. 'wake:' .. q, P)
       end
       n = n + 1
     end
@@ -293,7 +312,7 @@ local function wq_node_gone(P, name, why)
   redis.call('ZADD', P .. 'gone', NOW, name)
   redis.call('ZREMRANGEBYSCORE', P .. 'gone', '-inf', NOW - WQ_GONE_KEEP_MS)
   redis.call('DEL', P .. 'inbox:' .. name)
-  redis.call('PUBLISH', H .. 'events', 'node ' .. why .. ' ' .. name)
+  wq_publish(P .. 'events', 'node ' .. why .. ' ' .. name)
 end
 
 -- Queue ids whose priority is p (a number): at 0, on queue:<q>, which
@@ -381,7 +400,7 @@ local function wq_promote(P, q, limit)
         moved = moved + 1
       end
     end
-    redis.call('PUBLISH', H .. 'wake:' .. q, P)
+    wq_publish(P .. 'wake:' .. q, P)
     full = #ids == limit
     c = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
   end

@@ -13,7 +13,8 @@
 --       the attempt not counted.
 -- Waiters (wq-status --wait, the API's ?wait) subscribe to done:<id>
 -- before they read the record; the PUBLISH is made only to channels that
--- have a subscriber (one PUBSUB NUMSUB for the whole call), since a drain
+-- have a subscriber (one PUBSUB NUMSUB for the whole call, SHARDNUMSUB
+-- in a namespace of several partitions: wq_numsub), since a drain
 -- with nobody waiting would otherwise spend a call per job on it.  The
 -- subscriber count and the record's change are one atomic step: a waiter
 -- that subscribes later reads the final record.  A waiter that follows
@@ -69,7 +70,7 @@ for a = 3, #ARGV, 5 do
     redis.call('EXPIRE', jk, ttl)
     wq_batch_add(evs, f[8] or 'default', id, tok)
     ndone = ndone + 1
-    done[ndone] = H .. 'done:' .. id
+    done[ndone] = P .. 'done:' .. id
     ids[ndone] = id
     nworked = nworked + 1
     latsum = latsum + ms
@@ -110,21 +111,16 @@ for a = 3, #ARGV, 5 do
   out[nout] = st
 end
 wq_batch_write(P, evs, 'worked', node)
--- In a partition of a namespace of several (H is not P), on a Redis
--- Cluster the subscribers may be on another node, which NUMSUB does not
--- count: the hints are published all the same (docs/DESIGN.md, 25).
-local all = H ~= P
-if ndone > 0 and (all or
-    redis.call('PUBSUB', 'NUMSUB', H .. 'ended')[2] > 0) then
-  redis.call('PUBLISH', H .. 'ended', table.concat(ids, ' ', 1, ndone))
+if ndone > 0 and wq_numsub(P .. 'ended')[2] > 0 then
+  wq_publish(P .. 'ended', table.concat(ids, ' ', 1, ndone))
 end
 -- (in slices: unpack() is bounded by Lua's C stack)
 for i = 1, ndone, 1000 do
   local last = math.min(i + 999, ndone)
-  local subs = all or redis.call('PUBSUB', 'NUMSUB', unpack(done, i, last))
+  local subs = wq_numsub(unpack(done, i, last))
   for k = i, last do
-    if all or subs[2 * (k - i + 1)] > 0 then
-      redis.call('PUBLISH', done[k], 'worked')
+    if subs[2 * (k - i + 1)] > 0 then
+      wq_publish(done[k], 'worked')
     end
   end
 end

@@ -23,6 +23,6 @@ for a = 3, #ARGV, 3 do
   end
 end
 if #said > 0 then
-  redis.call('PUBLISH', H .. 'progress', table.concat(said, '\n'))
+  wq_publish(P .. 'progress', table.concat(said, '\n'))
 end
 return #said

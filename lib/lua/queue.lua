@@ -22,7 +22,7 @@ if op == 'pause' then
   return redis.call('SADD', P .. 'paused', q)
 elseif op == 'resume' then
   local n = redis.call('SREM', P .. 'paused', q)
-  redis.call('PUBLISH', H .. 'wake:' .. q, P)
+  wq_publish(P .. 'wake:' .. q, P)
   return n
 end
 local by, max = ARGV[4], tonumber(ARGV[5])

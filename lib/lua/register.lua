@@ -40,6 +40,6 @@ if gen then redis.call('HSET', KEYS[2], 'gen', gen) end
 redis.call('PEXPIRE', KEYS[2], timeout + WQ_NODE_KEEP_MS)
 redis.call('ZADD', KEYS[1], NOW, name)
 redis.call('ZREM', P .. 'gone', name)
-redis.call('PUBLISH', H .. 'events', 'node joined ' .. name)
+wq_publish(P .. 'events', 'node joined ' .. name)
 if gen then return {NOW, gen} end
 return NOW

@@ -25,11 +25,11 @@ if how == 'worked' then
   if due > NOW then
     redis.call('ZADD', P .. 'delayed:' .. q, f[4], child)
     redis.call('ZADD', P .. 'later', 'LT', f[4], q)
-    redis.call('PUBLISH', H .. 'due:' .. q, f[4])
+    wq_publish(P .. 'due:' .. q, f[4])
   else
     wq_enqueue(P, q, {child}, 1, tonumber(f[3] or '0'), f[7] or nil)
     wq_event(P, 'promoted', child, q, '')
-    redis.call('PUBLISH', H .. 'wake:' .. q, P)
+    wq_publish(P .. 'wake:' .. q, P)
   end
   return 1
 end
@@ -39,8 +39,8 @@ if how == 'cancelled' then
     ' was cancelled', 'f', wq_after(f[6]))
   redis.call('EXPIRE', jk, f[5] or WQ_TTL_DEFAULT)
   wq_event(P, 'cancelled', child, q, '')
-  redis.call('PUBLISH', H .. 'done:' .. child, 'cancelled')
-  redis.call('PUBLISH', H .. 'ended', child)
+  wq_publish(P .. 'done:' .. child, 'cancelled')
+  wq_publish(P .. 'ended', child)
   return wq_deps_note(P, jk, child, 0) and 3 or 2
 end
 return wq_fail_final(P, jk, child, q, 'parent ' .. parent ..

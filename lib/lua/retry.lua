@@ -52,6 +52,6 @@ for _, id in ipairs(ids) do
 end
 for q in pairs(woken) do
   redis.call('SADD', P .. 'queues', q)
-  redis.call('PUBLISH', H .. 'wake:' .. q, P)
+  wq_publish(P .. 'wake:' .. q, P)
 end
 return out

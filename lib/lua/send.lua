@@ -23,5 +23,5 @@ local m = string.sub(ARGV[3], 1, -2) .. string.format(',"sent_at":%.0f}', NOW)
 redis.call('RPUSH', KEYS[2], m)
 redis.call('LTRIM', KEYS[2], -WQ_INBOX_MAX, -1)
 redis.call('PEXPIRE', KEYS[2], WQ_INBOX_KEEP_MS)
-redis.call('PUBLISH', H .. 'msg:' .. to, '1')
+wq_publish(P .. 'msg:' .. to, '1')
 return 1

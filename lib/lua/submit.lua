@@ -108,11 +108,11 @@ elseif n > 0 and due then
   local dk = P .. 'delayed:' .. q
   for i = 1, n do redis.call('ZADD', dk, dues, fresh[i]) end
   redis.call('ZADD', P .. 'later', 'LT', dues, q)
-  redis.call('PUBLISH', H .. 'due:' .. q, dues)
+  wq_publish(P .. 'due:' .. q, dues)
 elseif n > 0 then
   -- The new ids with one LPUSH (a call less per job than one LPUSH each).
   wq_enqueue(P, q, fresh, n, prio, group)
-  redis.call('PUBLISH', H .. 'wake:' .. q, P)
+  wq_publish(P .. 'wake:' .. q, P)
 end
 if n > 0 then
   if not used then
