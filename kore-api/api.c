@@ -369,7 +369,7 @@ kore_worker_configure(void)
 	 */
 	wq_set_timeouts(api_wq, 250, 250);
 	wait_init();
-	api_redis_init(wait_sub_up, wait_sub_down);
+	api_redis_init();
 	kore_timer_add(api_tick, 100, NULL, 0);
 	/* Workers are numbered from 1. */
 	if (worker != NULL && worker->id == 1) {
@@ -393,6 +393,7 @@ kore_worker_teardown(void)
 	if (worker != NULL && worker->id == 1)
 		(void)wq_notify("STOPPING=1");
 	api_redis_close();
+	wait_close();
 	wq_disconnect(api_wq);
 	fflush(NULL);
 	_exit(0);

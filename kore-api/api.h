@@ -117,8 +117,8 @@ int		 wq_api_http(struct http_request *);
 
 /* redis.c */
 #define API_CMD		0
-#define API_SUB		1
-void		 api_redis_init(void (*)(void), void (*)(void));
+#define API_NCONN	1
+void		 api_redis_init(void);
 void		 api_redis_tick(u_int64_t);
 int		 api_redis_up(int);
 int		 api_redis_send(int, struct wq_argv *, size_t,
@@ -131,8 +131,7 @@ void		 wait_init(void);
 void		 wait_status_reply(struct rq *, redisReply *);
 void		 wait_leave(struct rq *);
 void		 wait_tick(u_int64_t);
-void		 wait_sub_up(void);
-void		 wait_sub_down(void);
+void		 wait_close(void);
 
 /* sse.c: a stream after since, of queue (NULL: all); the tick. */
 int		 sse_start(struct http_request *, const char *, const char *);

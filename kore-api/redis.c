@@ -11,8 +11,9 @@
  * event still queued for a context that was just freed finds ac NULL and
  * is ignored.
  *
- * Two connections per worker: API_CMD for commands, API_SUB subscribed to
- * the channels of the jobs that requests wait for (wait.c).  hiredis 0.14
+ * One connection per worker: API_CMD for commands (the subscriber of the
+ * jobs that requests wait for is libwq's waiter, read in wait.c, not
+ * an async context).  hiredis 0.14
  * has no timeouts of its own, so a timer (api_redis_tick, every 100 ms)
  * does three things: it connects when a connection is down (with a
  * backoff from 100 ms to 1 s), it gives up on a connect that takes longer
@@ -58,11 +59,9 @@ struct aconn {
 	int			 pending;	/* replies owed (API_CMD) */
 	u_int64_t		 progress;	/* last reply, or first owed */
 	int			 complained;	/* said it was down */
-	void			(*up)(void);
-	void			(*down)(void);
 };
 
-static struct aconn	conns[2];
+static struct aconn	conns[API_NCONN];
 static char		last_error[256];
 
 static void	aconn_handle(void *, int);
@@ -144,8 +143,6 @@ aconn_lost(struct aconn *c)
 	c->pending = 0;
 	c->retry_at = now + (u_int64_t)wq_backoff(++c->failures,
 	    BACKOFF_MIN_MS, BACKOFF_MAX_MS, 100, 100);
-	if (c->down != NULL)
-		c->down();
 }
 
 static void
@@ -177,8 +174,6 @@ aconn_ready(redisAsyncContext *ac, void *reply, void *priv)
 		kore_log(LOG_NOTICE, "wq-api: Redis %s connection is back",
 		    c->name);
 	c->complained = 0;
-	if (c->up != NULL)
-		c->up();
 }
 
 static void
@@ -263,16 +258,13 @@ aconn_handle(void *arg, int error)
 
 /* Per worker: set the connections up and start connecting. */
 void
-api_redis_init(void (*sub_up)(void), void (*sub_down)(void))
+api_redis_init(void)
 {
 	int	i;
 
 	memset(conns, 0, sizeof(conns));
 	conns[API_CMD].name = "command";
-	conns[API_SUB].name = "subscriber";
-	conns[API_SUB].up = sub_up;
-	conns[API_SUB].down = sub_down;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < API_NCONN; i++) {
 		conns[i].evt.type = EVENT_TYPE_REDIS;
 		conns[i].evt.handle = aconn_handle;
 		conns[i].fd = -1;
@@ -288,7 +280,7 @@ api_redis_tick(u_int64_t now)
 	int		 i;
 	char		 why[128];
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < API_NCONN; i++) {
 		c = &conns[i];
 		if (c->ac == NULL) {
 			if (now >= c->retry_at)
@@ -397,8 +389,7 @@ api_redis_close(void)
 {
 	int	i;
 
-	for (i = 0; i < 2; i++) {
-		conns[i].up = conns[i].down = NULL;
+	for (i = 0; i < API_NCONN; i++) {
 		if (conns[i].ac != NULL) {
 			redisAsyncFree(conns[i].ac);
 			aconn_lost(&conns[i]);

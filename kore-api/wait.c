@@ -2,34 +2,58 @@
  * wait.c -- GET /api/v1/work/<id>?wait=S: hold the answer until the job
  * is worked or failed, or S seconds pass, without polling Redis.
  *
- * The script that ends a job publishes "worked" or "failed" on
- * NS:done:<id>.  Each worker keeps one subscriber connection (API_SUB) and
- * a channel entry per id that requests wait for, with the list of those
- * requests; the channel is subscribed while the list is not empty.  A
- * message is only a hint to read the record again: it cannot be lost
- * between a first read and the subscription because every request reads
- * the record once more after it joined a subscribed channel (right away,
- * or when the SUBSCRIBE is confirmed), and once more when its time is up.
- * While the subscriber connection is down, requests still get that last
- * read; when it comes back, every channel is subscribed again (and read
- * again).
+ * The script that ends a job publishes "worked" or "failed" on the job's
+ * done:<id> channel (NS:done:<id>, or sharded in the job's partition:
+ * docs/DESIGN.md, section 10).  Each worker keeps one libwq waiter
+ * (lib/waiter.c: one subscriber connection, or on a Redis Cluster with
+ * several partitions one per primary of a channel) and a channel entry
+ * per id that requests wait for, with the list of those requests; the
+ * channel is subscribed while the list is not empty.  The waiter's
+ * descriptors sit in Kore's epoll set (struct subfd) and are read, not
+ * through hiredis's async context: hiredis 0.14 asserts on the pushes of
+ * SSUBSCRIBE.  A message is only a hint to read the record again: it
+ * cannot be lost between a first read and the subscription because every
+ * request reads the record once more after it joined a subscribed
+ * channel (right away, or when a SUBSCRIBE of it is confirmed), and once
+ * more when its time is up.  While the subscriber is down, requests
+ * still get that last read; when it comes back (wait_tick, with a
+ * backoff), every channel is subscribed again (and read again).
  *
- * hiredis keeps one callback per channel name, so a channel is never
- * subscribed twice nor subscribed again before its UNSUBSCRIBE is
- * confirmed: a channel entry remembers where it stands.
+ * The connection is a plain one read as replies come: a channel
+ * unsubscribed is forgotten at once, and a confirmation that comes for
+ * an id subscribed again meanwhile only causes one more read.  Opening
+ * the waiter is blocking (a connect, on a cluster the slot map), as the
+ * heartbeat is, under the worker's short timeouts.
  */
+#include <sys/epoll.h>
+
 #include <string.h>
 
 #include "api.h"
 
-static void	wait_sub_reply(redisAsyncContext *, void *, void *);
-
 #define NBUCKETS	1024
+#define NSUBFDS		64	/* primaries a waiter may speak to */
+#define EVENT_TYPE_SUB	101	/* ours (redis.c's is 100) */
 
 #define CHAN_NONE		0	/* not subscribed */
 #define CHAN_SUBSCRIBING	1
 #define CHAN_SUBSCRIBED		2
-#define CHAN_UNSUBSCRIBING	3
+
+/* A descriptor of the waiter in Kore's epoll set; lives as long as the
+ * worker, so that an event queued for a closed one finds fd -1. */
+struct subfd {
+	struct kore_event	 evt;	/* first: the loop hands it back */
+	int			 fd;
+};
+
+static struct wq_waiter	*sub;
+static struct subfd	 subfds[NSUBFDS];
+static u_int64_t	 sub_retry_at;
+static long		 sub_failures;
+static int		 sub_complained;	/* said it was down */
+static void		 sub_down(void);
+static void		 sub_up(void);
+static int		 sub_sync(void);
 
 struct wchan {
 	char			 id[WQ_ID_LEN + 1];
@@ -76,16 +100,18 @@ chan_free(struct wchan *ch)
 static void
 chan_command(struct wchan *ch, int subscribe)
 {
-	struct wq_argv	a;
-	int		rc;
+	const char	*id = ch->id;
+	int		 rc;
 
-	wq_async_done_argv(api_wq, ch->id, subscribe, &a);
-	rc = api_redis_send(API_SUB, &a, 1, wait_sub_reply, NULL);
-	wq_argv_free(&a);
-	if (rc == -1)
-		ch->state = CHAN_NONE;	/* down: wait_sub_up() retries */
-	else
-		ch->state = subscribe ? CHAN_SUBSCRIBING : CHAN_UNSUBSCRIBING;
+	ch->state = CHAN_NONE;
+	if (sub == NULL)
+		return;		/* down: wait_tick() opens and subscribes */
+	rc = subscribe ? wq_waiter_add(sub, &id, 1) :
+	    wq_waiter_remove(sub, id);
+	if (rc != WQ_OK || sub_sync() == -1)
+		sub_down();
+	else if (subscribe)
+		ch->state = CHAN_SUBSCRIBING;
 }
 
 void
@@ -95,7 +121,10 @@ wait_init(void)
 
 	for (i = 0; i < NBUCKETS; i++)
 		LIST_INIT(&buckets[i]);
+	for (i = 0; i < NSUBFDS; i++)
+		subfds[i].fd = -1;
 	TAILQ_INIT(&waiting);
+	sub_up();
 }
 
 /* Read the record again; at most one read in flight per request. */
@@ -190,8 +219,7 @@ wait_start(struct rq *rq)
 	rq->waiting = 1;
 	switch (ch->state) {
 	case CHAN_NONE:
-		if (api_redis_up(API_SUB))
-			chan_command(ch, 1);
+		chan_command(ch, 1);
 		break;
 	case CHAN_SUBSCRIBED:
 		wait_reread(rq);
@@ -215,10 +243,9 @@ wait_leave(struct rq *rq)
 	TAILQ_REMOVE(&ch->waiters, rq, chan_link);
 	if (!TAILQ_EMPTY(&ch->waiters))
 		return;
-	if (ch->state == CHAN_SUBSCRIBED)
+	if (ch->state != CHAN_NONE)
 		chan_command(ch, 0);
-	if (ch->state == CHAN_NONE)
-		chan_free(ch);
+	chan_free(ch);
 }
 
 /* Time is up for some: one last read each, whose answer is final. */
@@ -227,6 +254,8 @@ wait_tick(u_int64_t now)
 {
 	struct rq	*rq, *next;
 
+	if (sub == NULL && now >= sub_retry_at)
+		sub_up();
 	for (rq = TAILQ_FIRST(&waiting); rq != NULL; rq = next) {
 		next = TAILQ_NEXT(rq, wait_link);
 		if (rq->last_read || now < rq->deadline)
@@ -236,62 +265,88 @@ wait_tick(u_int64_t now)
 	}
 }
 
-/* Every reply on the subscriber connection: confirmations, messages. */
+/* What the waiter read: confirmations, hints. */
 static void
-wait_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
+sub_event(void *arg, int what, const char *id)
 {
-	redisReply	*r = reply, *kind, *chan;
 	struct wchan	*ch;
-	char		 id[WQ_ID_LEN + 1];
 
-	(void)ac;
-	(void)priv;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
-		return;		/* the link went: wait_sub_down() */
-	kind = r->element[0];
-	chan = r->element[1];
-	if (kind->type != REDIS_REPLY_STRING || chan->type !=
-	    REDIS_REPLY_STRING || wq_async_done_id(api_wq, chan->str, chan->len,
-	    id) == -1 || (ch = chan_find(id)) == NULL)
+	(void)arg;
+	if (id == NULL || (ch = chan_find(id)) == NULL)
 		return;
-	if (strcmp(kind->str, "message") == 0) {
-		chan_reread(ch);
-	} else if (strcmp(kind->str, "subscribe") == 0) {
+	if (what == WQ_WAITER_SUBSCRIBED)
 		ch->state = CHAN_SUBSCRIBED;
-		if (TAILQ_EMPTY(&ch->waiters))
-			chan_command(ch, 0);
-		else
-			chan_reread(ch);
-	} else if (strcmp(kind->str, "unsubscribe") == 0) {
-		ch->state = CHAN_NONE;
-		if (TAILQ_EMPTY(&ch->waiters))
-			chan_free(ch);
-		else
-			chan_command(ch, 1);
+	if (what == WQ_WAITER_SUBSCRIBED || what == WQ_WAITER_ENDED)
+		chan_reread(ch);
+}
+
+/* Once until it is back, as redis.c's connections say it. */
+static void
+sub_complain(void)
+{
+	if (sub_complained)
+		return;
+	sub_complained = 1;
+	kore_log(LOG_NOTICE, "wq-api: Redis subscriber: %s",
+	    wq_error(api_wq));
+}
+
+static void
+sub_handle(void *arg, int error)
+{
+	struct subfd	*f = arg;
+
+	(void)error;
+	f->evt.flags = 0;
+	if (f->fd == -1 || sub == NULL)
+		return;
+	if (wq_waiter_events(sub, sub_event, NULL) != WQ_OK) {
+		sub_complain();
+		sub_down();
 	}
 }
 
-/* The subscriber connection is (back) up: subscribe all again. */
-void
-wait_sub_up(void)
+/* The waiter's descriptors into Kore's epoll set (a cluster's grow as
+ * channels of other primaries are subscribed).  -1: too many. */
+static int
+sub_sync(void)
 {
-	struct wchan	*ch;
-	int		 i;
+	const int	*fds;
+	size_t		 n, i, k;
 
-	for (i = 0; i < NBUCKETS; i++)
-		LIST_FOREACH(ch, &buckets[i], link)
-			if (ch->state == CHAN_NONE &&
-			    !TAILQ_EMPTY(&ch->waiters))
-				chan_command(ch, 1);
+	fds = wq_waiter_fds(sub, &n);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < NSUBFDS && subfds[k].fd != fds[i]; k++)
+			;
+		if (k < NSUBFDS)
+			continue;
+		for (k = 0; k < NSUBFDS && subfds[k].fd != -1; k++)
+			;
+		if (k == NSUBFDS)
+			return -1;
+		subfds[k].fd = fds[i];
+		subfds[k].evt.type = EVENT_TYPE_SUB;
+		subfds[k].evt.handle = sub_handle;
+		kore_platform_event_schedule(fds[i], EPOLLIN, 0, &subfds[k]);
+	}
+	return 0;
 }
 
-/* It went down: nothing is subscribed any more. */
-void
-wait_sub_down(void)
+/* The waiter is lost: nothing is subscribed any more; wait_tick()
+ * opens it again after a backoff. */
+static void
+sub_down(void)
 {
 	struct wchan	*ch, *next;
 	int		 i;
 
+	/* (closing a descriptor takes it out of epoll) */
+	wq_waiter_close(sub);
+	sub = NULL;
+	for (i = 0; i < NSUBFDS; i++)
+		subfds[i].fd = -1;
+	sub_retry_at = kore_time_ms() + (u_int64_t)wq_backoff(
+	    ++sub_failures, 100, 1000, 100, 100);
 	for (i = 0; i < NBUCKETS; i++)
 		for (ch = LIST_FIRST(&buckets[i]); ch != NULL; ch = next) {
 			next = LIST_NEXT(ch, link);
@@ -299,4 +354,41 @@ wait_sub_down(void)
 			if (TAILQ_EMPTY(&ch->waiters))
 				chan_free(ch);
 		}
+}
+
+/* Open the waiter and subscribe every channel waited on again. */
+static void
+sub_up(void)
+{
+	struct wchan	*ch;
+	int		 i;
+
+	if (wq_waiter_open(api_wq, &sub) != WQ_OK) {
+		sub_complain();
+		sub = NULL;
+		sub_retry_at = kore_time_ms() + (u_int64_t)wq_backoff(
+		    ++sub_failures, 100, 1000, 100, 100);
+		return;
+	}
+	sub_failures = 0;
+	if (sub_complained)
+		kore_log(LOG_NOTICE, "wq-api: Redis subscriber is back");
+	sub_complained = 0;
+	if (sub_sync() == -1) {
+		sub_down();
+		return;
+	}
+	for (i = 0; i < NBUCKETS && sub != NULL; i++)
+		LIST_FOREACH(ch, &buckets[i], link)
+			if (ch->state == CHAN_NONE &&
+			    !TAILQ_EMPTY(&ch->waiters) && sub != NULL)
+				chan_command(ch, 1);
+}
+
+/* At the worker's end. */
+void
+wait_close(void)
+{
+	wq_waiter_close(sub);
+	sub = NULL;
 }

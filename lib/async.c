@@ -250,29 +250,3 @@ wq_async_ping_argv(struct wq_argv *a)
 	wq_argv_adds(a, "PING");
 }
 
-/* (UN)SUBSCRIBE to the channel a job's end is published on. */
-void
-wq_async_done_argv(struct wq *wq, const char *id, int subscribe,
-    struct wq_argv *a)
-{
-	wq_argv_init(a);
-	wq_argv_adds(a, subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
-	wq_argv_key(a, wq, "done:%s", id);
-}
-
-/* The id of a done:<id> channel name; -1 when it is no such channel. */
-int
-wq_async_done_id(struct wq *wq, const char *chan, size_t len,
-    char id[WQ_ID_LEN + 1])
-{
-	size_t	ns;
-
-	ns = strlen(wq->cfg.prefix);
-	if (len != ns + 6 + WQ_ID_LEN ||
-	    strncmp(chan, wq->cfg.prefix, ns) != 0 ||
-	    strncmp(chan + ns, ":done:", 6) != 0)
-		return -1;
-	memcpy(id, chan + ns + 6, WQ_ID_LEN);
-	id[WQ_ID_LEN] = '\0';
-	return wq_id_valid(id) ? 0 : -1;
-}

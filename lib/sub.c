@@ -46,8 +46,8 @@ wq_sub_open(struct wq *wq, struct wq_sub *s)
 	memset(s, 0, sizeof(*s));
 	s->wq = wq;
 	s->prefix_len = strlen(wq->cfg.prefix) + 1;
-	/* the number of partitions, read on connecting */
-	if ((rc = wq_connect(wq)) != WQ_OK)
+	/* the number of partitions, read on connecting (if not yet) */
+	if (wq->nparts == 0 && (rc = wq_connect(wq)) != WQ_OK)
 		return rc;
 	s->sharded = wq_parts(wq) > 1;
 	if (s->sharded && wq->cfg.addr.cluster != NULL)

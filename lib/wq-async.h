@@ -54,12 +54,6 @@ int		 wq_async_prepare(struct wq *);
 struct redisAsyncContext *wq_async_connect(struct wq *,
 		    void (*)(void *, const char *), void *);
 void		 wq_async_ping_argv(struct wq_argv *);
-/* (UN)SUBSCRIBE the done:<id> channel of a job; its id from a name. */
-void		 wq_async_done_argv(struct wq *, const char *, int,
-		    struct wq_argv *);
-int		 wq_async_done_id(struct wq *, const char *, size_t,
-		    char [WQ_ID_LEN + 1]);
-
 /*
  * A read in rounds (read.c): wq_read_next() gives the commands of the
  * next round (0 when done), wq_read_feed() takes their replies, in order.

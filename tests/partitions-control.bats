@@ -371,3 +371,19 @@ fail_jobs() {
 	[[ $body == *'need a namespace of one partition; this one has 4'* ]]
 	[ -z "$(rcli --scan --pattern '*limit:*')" ]
 }
+
+@test "API at P=4: ?wait=S answers when the job ends, on a sharded hint (SSUBSCRIBE of done:<id> in the job's partition)" {
+	local d id
+	d=$(suite_dir)
+	api_start api
+	id=$(wq-submit --queue later x | jq -r .callback)
+	start mon rcli monitor
+	wait_for 10 test -s "$d/mon.log"
+	start cw curl -s --max-time 60 "$(api_url api)/api/v1/work/$id?wait=50"
+	wait_for 20 eval '[ "$(rcli pubsub shardnumsub "$(pfx "$id"):done:$id" | tail -1)" = 1 ]'
+	start w1 wq-worker --queue later --sleep 0
+	wait_for 20 grep -q '"status":"worked"' "$d/cw.log"
+	grep -q "\"SPUBLISH\" \"$(pfx "$id"):done:$id\" \"worked\"" "$d/mon.log"
+	# the channel dropped once answered
+	wait_for 10 eval '[ "$(rcli pubsub shardnumsub "$(pfx "$id"):done:$id" | tail -1)" = 0 ]'
+}
