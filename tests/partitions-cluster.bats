@@ -203,7 +203,7 @@ worked() {
 
 # Last: it fails a primary over.
 @test "partitions-cluster: the control partition's primary killed (SIGKILL) under --wait-replicas 1: every acknowledged job worked, the worker goes on" {
-	local d victim pid bus
+	local d victim pid bus p id
 	d=$(suite_dir)/fo
 	mkdir -p "$d"
 	# the primary of {wq}: membership, the sweep gate, the generation,
