@@ -9,8 +9,10 @@ load helpers
 
 setup_file() {
 	redis_start
-	# The targets are built with clang against the sources of lib/.
-	make -C "$WQ_BUILDDIR" fuzz-build >"$(suite_dir)/fuzz-build.log" 2>&1 || {
+	# The targets are built with clang against the sources of lib/, on
+	# every core (some 30 s of CPU, each source on its own).
+	make -C "$WQ_BUILDDIR" -j"$(nproc)" fuzz-build \
+	    >"$(suite_dir)/fuzz-build.log" 2>&1 || {
 		tail -20 "$(suite_dir)/fuzz-build.log" >&2
 		return 1
 	}

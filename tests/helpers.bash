@@ -40,6 +40,10 @@ suite_dir() {
 # unix socket; exports WQ_REDIS (for the first one started).  With
 # WQ_TEST_REDIS=cluster the suite's Redis (NAME redis, the default) is a
 # Redis Cluster instead, and takes no server arguments.
+# Every server of the tests starts a replica's full sync at once
+# (--repl-diskless-sync-delay 0): Redis's default waits 5 s for more
+# replicas to share the transfer, 5 s of every cluster's start and of
+# every replica's (re)join, and nothing a test looks at.
 redis_start() {
 	local name=${1:-redis} dir sock
 	shift || true
@@ -53,7 +57,8 @@ redis_start() {
 	redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 \
 		--save '' --appendonly no --daemonize yes \
 		--pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
-		--dir "$dir" --enable-debug-command local "$@" >/dev/null
+		--dir "$dir" --enable-debug-command local \
+		--repl-diskless-sync-delay 0 "$@" >/dev/null
 	for _ in $(seq 100); do
 		[ -S "$sock" ] && redis-cli -s "$sock" ping >/dev/null 2>&1 && break
 		sleep 0.05
@@ -364,6 +369,7 @@ rcluster_node_start() {
 		--cluster-config-file "$dir/nodes.conf" \
 		--cluster-node-timeout "${WQ_RCLUSTER_NODE_TIMEOUT:-1000}" \
 		--cluster-replica-validity-factor 0 \
+		--repl-diskless-sync-delay 0 \
 		--save '' --appendonly no --daemonize yes \
 		--dir "$dir" --pidfile "$dir/pid" \
 		--logfile "$dir/log" >/dev/null

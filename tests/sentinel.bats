@@ -27,7 +27,8 @@ teardown() { stop_started; }
 		[ "$name" = m2 ] && extra=(--replicaof 127.0.0.1 "$p1")
 		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
 			--daemonize yes --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" \
-			--dir "$dir" --dbfilename "$name.rdb" "${extra[@]}" >/dev/null
+			--dir "$dir" --dbfilename "$name.rdb" \
+			--repl-diskless-sync-delay 0 "${extra[@]}" >/dev/null
 	done
 	wait_for 20 redis-cli -p "$p1" ping
 	wait_for 20 sh -c "redis-cli -p $p2 info replication | grep -q 'master_link_status:up'"
