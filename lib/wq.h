@@ -309,8 +309,9 @@ void		 wq_record_set(struct wq_rec *, const char *, jv, int);
  * to each job's done channel (on a Redis Cluster with several
  * partitions, a connection per primary of the channels: sharded hints);
  * the caller polls the n descriptors of wq_waiter_fds() (they change as
- * channels are added) and calls wq_waiter_read() when one is readable.  The channel is only a hint: the
- * caller re-reads the record, and re-checks everything now and then.
+ * channels are added) and calls wq_waiter_read() when one is readable.
+ * The channel is only a hint: the caller re-reads the record, and
+ * re-checks everything now and then.
  */
 struct wq_waiter;
 int		 wq_waiter_open(struct wq *, struct wq_waiter **);
