@@ -385,8 +385,6 @@ main(int argc, char **argv)
 
 	memset(&l, 0, sizeof(l));
 	parse_args(&l, argc, argv);
-	if (wq_async_check(l.wq) != WQ_OK)
-		cmd_die(WQ_EUSAGE, "%s", wq_error(l.wq));
 	wq_disconnect(l.wq);
 	module = module_path();
 	if (access(module, R_OK) == -1)

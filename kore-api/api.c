@@ -148,8 +148,7 @@ kore_parent_configure(int argc, char **argv)
 	node_opts.node_timeout_ms = WQ_NODE_TIMEOUT_MS;
 	node_opts.heartbeat_ms = WQ_HEARTBEAT_MS;
 	rc = wq_node_register(api_wq, &node_opts, node_fields());
-	if (rc == WQ_EUSAGE || (rc == WQ_OK && wq_async_check(api_wq) !=
-	    WQ_OK))
+	if (rc == WQ_EUSAGE)
 		fatal("wq-api: %s", wq_error(api_wq));
 	if (rc != WQ_OK)
 		kore_log(LOG_NOTICE, "wq-api: %s (serving 503 until Redis "
@@ -241,13 +240,6 @@ api_beat(void *arg, u_int64_t now)
 	rc = wq_node_heartbeat(api_wq, &node_opts, jv_object(), &b);
 	if (rc == WQ_OK && !b.member)
 		rc = wq_node_register(api_wq, &node_opts, node_fields());
-	if (rc == WQ_OK && wq_async_check(api_wq) != WQ_OK) {
-		/* Redis was away at the start: refused at first contact */
-		kore_log(LOG_NOTICE, "wq-api: %s", wq_error(api_wq));
-		(void)kill((pid_t)api.pid, SIGTERM);
-		beat_resume = (u_int64_t)-1;
-		return;
-	}
 	if (rc == WQ_OK) {
 		if (beat_failing)
 			kore_log(LOG_NOTICE, "wq-api: heartbeat is back");

@@ -2,15 +2,17 @@
  * api.h -- what the files of the Kore application share.
  *
  * The application is one Kore module.  Each Kore worker process runs an
- * event loop; the module adds two hiredis async connections to it (one
- * for commands, one subscribed to the done:<id> channels of the requests
- * that wait for a job), a timer that reconnects and watches for a Redis
+ * event loop; the module adds to it a hiredis async connection for
+ * commands (on a Redis Cluster at P > 1 partitions, one per primary),
+ * libwq's waiter subscribed to the done:<id> channels of the requests
+ * that wait for a job, a timer that reconnects and watches for a Redis
  * that stopped answering, and, in the first worker, the node's heartbeat.
  *
  *   api.c      hooks, settings, the node (heartbeat, messages)
  *   routes.c   routing and the handlers
  *   rq.c       answers, and the requests that wait for Redis
  *   redis.c    the async connections on Kore's event loop
+ *   cluster.c  on a Redis Cluster at P > 1: one per primary, routed
  *   wait.c     GET /api/v1/work/<id>?wait=S: waiting for a job to end
  *   metrics.c  GET /metrics in Prometheus's text format
  *   sse.c      GET /api/v1/events: the event stream, Server-Sent Events
@@ -77,6 +79,7 @@ struct rq {
 	struct wq_read		*read;
 	int			 read_kind;
 	size_t			 nsent;		/* commands in the batch out */
+	int			 slot;		/* its last key's (cluster.c) */
 	int			 has_spec;
 	jv			 answer;	/* held over a WAIT */
 	char			 id[WQ_ID_LEN + 1];
@@ -115,7 +118,40 @@ int		 rq_send(struct rq *, struct wq_argv *, size_t, rq_reply_fn);
 /* routes.c */
 int		 wq_api_http(struct http_request *);
 
-/* redis.c */
+/* redis.c: an async connection on Kore's event loop */
+#define CONN_DOWN		0
+#define CONN_CONNECTING		1
+#define CONN_UP			2
+
+struct aconn {
+	/* first: the event loop hands this back */
+	struct kore_event	 evt;
+	const char		*name;
+	char			*host;		/* NULL: the configured Redis */
+	int			 port;
+	redisAsyncContext	*ac;
+	int			 state;
+	int			 fd;
+	int			 reading;
+	int			 writing;
+	int			 registered;	/* the epoll events asked for */
+	u_int64_t		 since;		/* connect started */
+	u_int64_t		 retry_at;
+	long			 failures;	/* connects in a row */
+	int			 pending;	/* replies owed (API_CMD) */
+	u_int64_t		 progress;	/* last reply, or first owed */
+	int			 complained;	/* said it was down */
+	void			(*up)(void);
+	void			(*down)(void);
+};
+
+void		 aconn_init(struct aconn *, const char *, const char *, int);
+int		 aconn_command(struct aconn *, struct wq_argv *, int,
+		    redisCallbackFn *, void *);
+void		 aconn_tick(struct aconn *, u_int64_t);
+void		 aconn_close(struct aconn *);
+
+/* redis.c: the connections of a worker */
 #define API_CMD		0
 #define API_NCONN	1
 void		 api_redis_init(void);
@@ -123,8 +159,18 @@ void		 api_redis_tick(u_int64_t);
 int		 api_redis_up(int);
 int		 api_redis_send(int, struct wq_argv *, size_t,
 		    redisCallbackFn *, void *);
+int		 api_redis_send_at(struct wq_argv *, size_t,
+		    redisCallbackFn *, void *, int *);
 void		 api_redis_close(void);
 void		 api_redis_replied(void *);
+
+/* cluster.c: the command connections on a Redis Cluster at P > 1 */
+void		 cluster_init(void);
+void		 cluster_tick(u_int64_t);
+int		 cluster_up(void);
+int		 cluster_send(struct wq_argv *, size_t, redisCallbackFn *,
+		    void *, int *);
+void		 cluster_close(void);
 
 /* wait.c */
 void		 wait_init(void);

@@ -11,9 +11,10 @@
  * event still queued for a context that was just freed finds ac NULL and
  * is ignored.
  *
- * One connection per worker: API_CMD for commands (the subscriber of the
- * jobs that requests wait for is libwq's waiter, read in wait.c, not
- * an async context).  hiredis 0.14
+ * One connection per worker: API_CMD for commands (on a Redis Cluster at
+ * P > 1 partitions, one per primary instead: cluster.c, which borrows
+ * struct aconn; the subscriber of the jobs that requests wait for is
+ * libwq's waiter, read in wait.c, not an async context).  hiredis 0.14
  * has no timeouts of its own, so a timer (api_redis_tick, every 100 ms)
  * does three things: it connects when a connection is down (with a
  * backoff from 100 ms to 1 s), it gives up on a connect that takes longer
@@ -35,34 +36,14 @@
 
 #include "api.h"
 
-#define CONN_DOWN		0
-#define CONN_CONNECTING		1
-#define CONN_UP			2
-
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		1000
 #define EVENT_TYPE_REDIS	100	/* ours: Kore's types stop at 6 */
 
-struct aconn {
-	/* first: the event loop hands this back */
-	struct kore_event	 evt;
-	const char		*name;
-	redisAsyncContext	*ac;
-	int			 state;
-	int			 fd;
-	int			 reading;
-	int			 writing;
-	int			 registered;	/* the epoll events asked for */
-	u_int64_t		 since;		/* connect started */
-	u_int64_t		 retry_at;
-	long			 failures;	/* connects in a row */
-	int			 pending;	/* replies owed (API_CMD) */
-	u_int64_t		 progress;	/* last reply, or first owed */
-	int			 complained;	/* said it was down */
-};
-
 static struct aconn	conns[API_NCONN];
 static char		last_error[256];
+static int		routed = -1;	/* wq_async_routed(), -1: not yet */
+static u_int64_t	routed_next;	/* when to ask again */
 
 static void	aconn_handle(void *, int);
 
@@ -143,6 +124,8 @@ aconn_lost(struct aconn *c)
 	c->pending = 0;
 	c->retry_at = now + (u_int64_t)wq_backoff(++c->failures,
 	    BACKOFF_MIN_MS, BACKOFF_MAX_MS, 100, 100);
+	if (c->down != NULL)
+		c->down();
 }
 
 static void
@@ -174,6 +157,8 @@ aconn_ready(redisAsyncContext *ac, void *reply, void *priv)
 		kore_log(LOG_NOTICE, "wq-api: Redis %s connection is back",
 		    c->name);
 	c->complained = 0;
+	if (c->up != NULL)
+		c->up();
 }
 
 static void
@@ -213,7 +198,12 @@ aconn_connect(struct aconn *c, u_int64_t now)
 {
 	redisAsyncContext	*ac;
 
-	if ((ac = wq_async_connect(api_wq, aconn_refused, c)) == NULL) {
+	if (c->host != NULL)
+		ac = wq_async_connect_node(api_wq, c->host, c->port,
+		    aconn_refused, c);
+	else
+		ac = wq_async_connect(api_wq, aconn_refused, c);
+	if (ac == NULL) {
 		aconn_complain(c, wq_error(api_wq));
 		c->retry_at = now + (u_int64_t)wq_backoff(++c->failures,
 		    BACKOFF_MIN_MS, BACKOFF_MAX_MS, 100, 100);
@@ -256,59 +246,90 @@ aconn_handle(void *arg, int error)
 		redisAsyncHandleWrite(c->ac);
 }
 
+/* A connection not made yet (host NULL: the configured Redis). */
+void
+aconn_init(struct aconn *c, const char *name, const char *host, int port)
+{
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	c->host = host != NULL ? wq_strdup(host) : NULL;
+	c->port = port;
+	c->evt.type = EVENT_TYPE_REDIS;
+	c->evt.handle = aconn_handle;
+	c->fd = -1;
+}
+
+/*
+ * The command connections: one to one server, or, on a Redis Cluster at
+ * P > 1 partitions, one per primary (cluster.c).  Which one is known once
+ * P is (read in the parent, or here when Redis was away then).
+ */
+static void
+api_redis_mode(u_int64_t now)
+{
+	if (routed != -1 || now < routed_next)
+		return;
+	if ((routed = wq_async_routed(api_wq)) == -1) {
+		routed_next = now + BACKOFF_MAX_MS;
+		return;
+	}
+	if (routed)
+		cluster_init();
+	else
+		aconn_connect(&conns[API_CMD], now);
+}
+
 /* Per worker: set the connections up and start connecting. */
 void
 api_redis_init(void)
 {
-	int	i;
+	aconn_init(&conns[API_CMD], "command", NULL, 0);
+	api_redis_mode(kore_time_ms());
+}
 
-	memset(conns, 0, sizeof(conns));
-	conns[API_CMD].name = "command";
-	for (i = 0; i < API_NCONN; i++) {
-		conns[i].evt.type = EVENT_TYPE_REDIS;
-		conns[i].evt.handle = aconn_handle;
-		conns[i].fd = -1;
-		aconn_connect(&conns[i], kore_time_ms());
+/* The timer's work on one connection (see the head of the file). */
+void
+aconn_tick(struct aconn *c, u_int64_t now)
+{
+	long	 limit;
+	char	 why[128];
+
+	if (c->ac == NULL) {
+		if (now >= c->retry_at)
+			aconn_connect(c, now);
+		return;
+	}
+	limit = api.connect_ms;
+	if (c->state == CONN_CONNECTING && now - c->since > (u_int64_t)limit) {
+		snprintf(why, sizeof(why), "no connection after %ld ms", limit);
+		aconn_complain(c, why);
+		redisAsyncFree(c->ac);
+		aconn_lost(c);
+	} else if (c->state == CONN_UP && c->pending > 0 &&
+	    now - c->progress > (u_int64_t)api.stall_ms) {
+		snprintf(why, sizeof(why), "no reply for %ld ms, reconnecting",
+		    api.stall_ms);
+		aconn_complain(c, why);
+		redisAsyncFree(c->ac);
+		aconn_lost(c);
 	}
 }
 
 void
 api_redis_tick(u_int64_t now)
 {
-	struct aconn	*c;
-	long		 limit;
-	int		 i;
-	char		 why[128];
-
-	for (i = 0; i < API_NCONN; i++) {
-		c = &conns[i];
-		if (c->ac == NULL) {
-			if (now >= c->retry_at)
-				aconn_connect(c, now);
-			continue;
-		}
-		limit = api.connect_ms;
-		if (c->state == CONN_CONNECTING && now - c->since >
-		    (u_int64_t)limit) {
-			snprintf(why, sizeof(why), "no connection after %ld ms",
-			    limit);
-			aconn_complain(c, why);
-			redisAsyncFree(c->ac);
-			aconn_lost(c);
-		} else if (c->state == CONN_UP && c->pending > 0 &&
-		    now - c->progress > (u_int64_t)api.stall_ms) {
-			snprintf(why, sizeof(why), "no reply for %ld ms, "
-			    "reconnecting", api.stall_ms);
-			aconn_complain(c, why);
-			redisAsyncFree(c->ac);
-			aconn_lost(c);
-		}
-	}
+	api_redis_mode(now);
+	if (routed == 0)
+		aconn_tick(&conns[API_CMD], now);
+	else if (routed == 1)
+		cluster_tick(now);
 }
 
 int
 api_redis_up(int which)
 {
+	if (which == API_CMD && routed != 0)
+		return routed == 1 && cluster_up();
 	return conns[which].state == CONN_UP;
 }
 
@@ -339,6 +360,8 @@ api_redis_send(int which, struct wq_argv *cmds, size_t n,
 	struct aconn	*c = &conns[which];
 	size_t		 i;
 
+	if (which == API_CMD && routed != 0)
+		return routed == 1 ? cluster_send(cmds, n, fn, arg, NULL) : -1;
 	if (c->ac == NULL || n == 0)
 		return -1;
 	if (n == 1) {
@@ -361,6 +384,33 @@ api_redis_send(int which, struct wq_argv *cmds, size_t n,
 	return 0;
 }
 
+/* One command on c, after an ASKING if asking; -1 when not sent. */
+int
+aconn_command(struct aconn *c, struct wq_argv *a, int asking,
+    redisCallbackFn *fn, void *arg)
+{
+	if (c->ac == NULL || (asking && redisAsyncCommand(c->ac, NULL, NULL,
+	    "ASKING") != REDIS_OK))
+		return -1;
+	return redisAsyncCommandArgv(c->ac, fn, arg, a->argc,
+	    (const char **)a->argv, a->len) == REDIS_OK ? 0 : -1;
+}
+
+/*
+ * The same on API_CMD for a request: on a Redis Cluster at P > 1, *slot
+ * is where a command without a key goes (-1: anywhere; a WAIT goes to
+ * the node its request wrote to), and becomes that of the last command
+ * with a key (cluster.c).
+ */
+int
+api_redis_send_at(struct wq_argv *cmds, size_t n, redisCallbackFn *fn,
+    void *arg, int *slot)
+{
+	if (routed == 1)
+		return cluster_send(cmds, n, fn, arg, slot);
+	return api_redis_send(API_CMD, cmds, n, fn, arg);
+}
+
 /*
  * A reply owed on API_CMD arrived (or the link went: NULL).  One that
  * says this server cannot serve now (a replica since a failover, a
@@ -373,6 +423,8 @@ api_redis_replied(void *reply)
 	struct aconn	*c = &conns[API_CMD];
 	redisReply	*r = reply;
 
+	if (routed != 0)	/* cluster.c counts its own */
+		return;
 	if (c->pending > 0)
 		c->pending--;
 	c->progress = kore_time_ms();
@@ -389,10 +441,18 @@ api_redis_close(void)
 {
 	int	i;
 
-	for (i = 0; i < API_NCONN; i++) {
-		if (conns[i].ac != NULL) {
-			redisAsyncFree(conns[i].ac);
-			aconn_lost(&conns[i]);
-		}
+	if (routed == 1)
+		cluster_close();
+	for (i = 0; i < API_NCONN; i++)
+		aconn_close(&conns[i]);
+}
+
+void
+aconn_close(struct aconn *c)
+{
+	c->up = c->down = NULL;
+	if (c->ac != NULL) {
+		redisAsyncFree(c->ac);
+		aconn_lost(c);
 	}
 }

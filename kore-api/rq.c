@@ -129,6 +129,7 @@ rq_new(struct http_request *req)
 	rq = wq_calloc(1, sizeof(*rq));
 	rq->req = req;
 	rq->answer = jv_invalid();
+	rq->slot = -1;
 	sp = http_state_create(req, sizeof(*sp), rq_onfree);
 	*sp = rq;
 	return rq;
@@ -243,7 +244,7 @@ rq_send(struct rq *rq, struct wq_argv *cmds, size_t n, rq_reply_fn fn)
 {
 	rq->on_reply = fn;
 	rq->nsent = n;
-	if (api_redis_send(API_CMD, cmds, n, rq_trampoline, rq) == -1)
+	if (api_redis_send_at(cmds, n, rq_trampoline, rq, &rq->slot) == -1)
 		return -1;
 	rq->refs++;
 	return 0;

@@ -29,6 +29,17 @@ wq_argv_free(struct wq_argv *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* A copy of src into dst (made anew). */
+void
+wq_argv_copy(struct wq_argv *dst, const struct wq_argv *src)
+{
+	int	i;
+
+	wq_argv_init(dst);
+	for (i = 0; i < src->argc; i++)
+		wq_argv_addn(dst, src->argv[i], src->len[i]);
+}
+
 static void
 argv_add(struct wq_argv *a, const char *s, size_t n)
 {

@@ -28,6 +28,7 @@
 #include <hiredis/async.h>
 
 #include "wq-int.h"
+#include "rcluster.h"
 
 static int
 resolve(char **host, char *err, size_t errlen)
@@ -108,35 +109,66 @@ wq_async_prepare(struct wq *wq)
 }
 
 /*
- * The async connections go to one server: on a Redis Cluster the primary
- * of the control partition, which holds all of a namespace of one
- * partition, not the partitions of one of several.  Until they are
- * routed per primary, such a namespace is refused: WQ_EUSAGE, one line.
- * P is --partitions when that says more than one, else Redis's (read on
- * a connection made for it: when none can be made, WQ_OK, and the check
- * is made again at the next).
+ * How the API's command connections go: 0, one connection to one server
+ * (a standalone Redis, Sentinels, or a Redis Cluster's namespace of one
+ * partition, on the primary of its slot); 1, one connection per primary
+ * of a Redis Cluster, each command to the primary of its key's slot (a
+ * namespace of P > 1 partitions: kore-api/cluster.c); -1 when P is not
+ * known and cannot be read now (Redis away: ask again later).
  */
 int
-wq_async_check(struct wq *wq)
+wq_async_routed(struct wq *wq)
 {
-	long	p;
-
 	if (wq->cfg.addr.cluster == NULL)
-		return WQ_OK;
-	if (wq->nparts > 0)
-		p = wq->nparts;
-	else if (wq->cfg.partitions > 1)
-		p = wq->cfg.partitions;
-	else if (wq_connect(wq) != WQ_OK)
-		return WQ_OK;
-	else
-		p = wq_parts(wq);
-	if (p <= 1)
-		return WQ_OK;
-	return wq_seterr(wq, WQ_EUSAGE, "namespace %s has %ld partitions: "
-	    "wq-api does not serve a partitioned namespace on a Redis "
-	    "Cluster yet (its connections go to one primary)", wq->cfg.ns,
-	    p);
+		return 0;
+	if (wq->nparts == 0 && wq_connect(wq) != WQ_OK)
+		return -1;
+	return wq->nparts > 1;
+}
+
+/* The slot map of the Redis Cluster of wq's settings (rcluster.c). */
+int
+wq_async_map_open(struct wq *wq, struct wq_rcluster **out)
+{
+	return wq_rcluster_open_settings(wq, out);
+}
+
+int
+wq_async_map_refresh(struct wq_rcluster *rc)
+{
+	return wq_rcluster_refresh(rc);
+}
+
+const char *
+wq_async_map_primary(struct wq_rcluster *rc, unsigned slot, int *port)
+{
+	return wq_rcluster_primary(rc, slot, port);
+}
+
+void
+wq_async_map_free(struct wq_rcluster *rc)
+{
+	wq_rcluster_free(rc);
+}
+
+/* The slot of a command's key, -1 for none; the namespace's own slot. */
+int
+wq_async_slot(const struct wq_argv *a)
+{
+	return wq_rcluster_argv_slot(a);
+}
+
+int
+wq_async_redirect(const char *s, int *slot, const char **host, size_t *hlen,
+    int *port)
+{
+	return wq_rcluster_redirect(s, slot, host, hlen, port);
+}
+
+unsigned
+wq_async_ns_slot(struct wq *wq)
+{
+	return wq_rcluster_slot(wq->cfg.prefix, strlen(wq->cfg.prefix));
 }
 
 /* The first commands of a connection: their errors close it. */
@@ -178,6 +210,42 @@ hello(redisAsyncContext *ac, struct wq_argv *a, const char *what,
 	wq_argv_free(a);
 }
 
+/* A context just made: checked, then AUTH and SELECT queued. */
+static struct redisAsyncContext *
+async_open(struct wq *wq, redisAsyncContext *ac, const char *where,
+    void (*fail)(void *, const char *), void *arg)
+{
+	struct wq_url		*a = &wq->cfg.addr;
+	struct wq_argv		 cmd;
+
+	if (ac == NULL) {
+		wq_seterr(wq, WQ_EUNAVAIL, "cannot connect to Redis at %s: out "
+		    "of memory", where);
+		return NULL;
+	}
+	if (ac->err || wq_cloexec(ac->c.fd) == -1) {
+		wq_seterr(wq, WQ_EUNAVAIL, "cannot connect to Redis at %s: %s",
+		    where, ac->err ? ac->errstr : strerror(errno));
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	if (a->password != NULL) {
+		wq_argv_init(&cmd);
+		wq_argv_adds(&cmd, "AUTH");
+		if (a->user != NULL)
+			wq_argv_adds(&cmd, a->user);
+		wq_argv_adds(&cmd, a->password);
+		hello(ac, &cmd, "Redis refused the credentials", fail, arg);
+	}
+	if (a->db != 0) {
+		wq_argv_init(&cmd);
+		wq_argv_adds(&cmd, "SELECT");
+		wq_argv_addl(&cmd, a->db);
+		hello(ac, &cmd, "cannot select the database", fail, arg);
+	}
+	return ac;
+}
+
 /*
  * Start an async connection to the configured Redis.  The connect is not
  * complete on return (hiredis finishes it on the first write event); AUTH
@@ -193,7 +261,6 @@ wq_async_connect(struct wq *wq, void (*fail)(void *, const char *), void *arg)
 	struct wq_url	*a = &wq->cfg.addr;
 	redisAsyncContext	*ac;
 	redisContext		*c;
-	struct wq_argv		 cmd;
 	char			 err[256], *host;
 	int			 port;
 
@@ -215,32 +282,20 @@ wq_async_connect(struct wq *wq, void (*fail)(void *, const char *), void *arg)
 		ac = redisAsyncConnect(a->host, a->port);
 		snprintf(err, sizeof(err), "%s:%d", a->host, a->port);
 	}
-	if (ac == NULL) {
-		wq_seterr(wq, WQ_EUNAVAIL, "cannot connect to Redis at %s: out "
-		    "of memory", err);
-		return NULL;
-	}
-	if (ac->err || wq_cloexec(ac->c.fd) == -1) {
-		wq_seterr(wq, WQ_EUNAVAIL, "cannot connect to Redis at %s: %s",
-		    err, ac->err ? ac->errstr : strerror(errno));
-		redisAsyncFree(ac);
-		return NULL;
-	}
-	if (a->password != NULL) {
-		wq_argv_init(&cmd);
-		wq_argv_adds(&cmd, "AUTH");
-		if (a->user != NULL)
-			wq_argv_adds(&cmd, a->user);
-		wq_argv_adds(&cmd, a->password);
-		hello(ac, &cmd, "Redis refused the credentials", fail, arg);
-	}
-	if (a->db != 0) {
-		wq_argv_init(&cmd);
-		wq_argv_adds(&cmd, "SELECT");
-		wq_argv_addl(&cmd, a->db);
-		hello(ac, &cmd, "cannot select the database", fail, arg);
-	}
-	return ac;
+	return async_open(wq, ac, err, fail, arg);
+}
+
+/* The same to one node of a Redis Cluster (its map's host and port). */
+struct redisAsyncContext *
+wq_async_connect_node(struct wq *wq, const char *host, int port,
+    void (*fail)(void *, const char *), void *arg)
+{
+	char	where[300];
+
+	snprintf(where, sizeof(where), strchr(host, ':') != NULL ?
+	    "[%s]:%d" : "%s:%d", host, port);
+	return async_open(wq, redisAsyncConnect(host, port), where, fail,
+	    arg);
 }
 
 void

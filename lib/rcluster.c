@@ -464,6 +464,25 @@ wq_rcluster_free(struct wq_rcluster *rc)
 	free(rc);
 }
 
+int
+wq_rcluster_refresh(struct wq_rcluster *rc)
+{
+	if (map_refresh(rc) == -1)
+		return wq_seterr(rc->wq, WQ_EUNAVAIL, "no node of the Redis "
+		    "Cluster %s could give the slot map (last: %s)",
+		    rc->url.cluster, rc->why);
+	return WQ_OK;
+}
+
+const char *
+wq_rcluster_primary(struct wq_rcluster *rc, unsigned slot, int *port)
+{
+	if (slot >= WQ_RCLUSTER_SLOTS || rc->slots[slot] == NULL)
+		return NULL;
+	*port = rc->slots[slot]->port;
+	return rc->slots[slot]->host;
+}
+
 const char *
 wq_rcluster_addr(struct wq_rcluster *rc, unsigned slot)
 {
@@ -502,33 +521,52 @@ code_is(const char *s, const char *code)
 	return strncmp(s, code, n) == 0 && (s[n] == ' ' || s[n] == '\0');
 }
 
+/*
+ * "MOVED slot host:port" (or ASK): the slot, the host (*hlen 0: none
+ * said, the node that answered) and the port; -1 when it is not one.
+ */
+int
+wq_rcluster_redirect(const char *s, int *slot, const char **host,
+    size_t *hlen, int *port)
+{
+	const char	*p, *colon;
+	char		*end;
+	long		 v, pt;
+
+	if ((p = strchr(s, ' ')) == NULL)
+		return -1;
+	errno = 0;
+	v = strtol(p + 1, &end, 10);
+	if (errno != 0 || end == p + 1 || *end != ' ' || v < 0 ||
+	    v >= WQ_RCLUSTER_SLOTS)
+		return -1;
+	p = end + 1;
+	if ((colon = strrchr(p, ':')) == NULL)
+		return -1;
+	pt = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || pt < 1 || pt > 65535)
+		return -1;
+	*slot = (int)v;
+	*port = (int)pt;
+	*host = p;
+	*hlen = (size_t)(colon - p);
+	return 0;
+}
+
 /* The node of "MOVED slot host:port" (or ASK), its slot in *slot. */
 static struct rc_node *
 redirect_node(struct wq_rcluster *rc, struct rc_node *from, const char *s,
     int *slot)
 {
-	const char	*p, *colon;
-	char		*end;
-	long		 v, port;
+	const char	*host;
+	size_t		 hlen;
+	int		 port;
 
-	if ((p = strchr(s, ' ')) == NULL)
+	if (wq_rcluster_redirect(s, slot, &host, &hlen, &port) == -1)
 		return NULL;
-	errno = 0;
-	v = strtol(p + 1, &end, 10);
-	if (errno != 0 || end == p + 1 || *end != ' ' || v < 0 ||
-	    v >= WQ_RCLUSTER_SLOTS)
-		return NULL;
-	p = end + 1;
-	if ((colon = strrchr(p, ':')) == NULL)
-		return NULL;
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
-		return NULL;
-	*slot = (int)v;
-	if (colon == p)		/* no endpoint: the host that answered */
-		return node_get(rc, from->host, strlen(from->host),
-		    (int)port);
-	return node_get(rc, p, (size_t)(colon - p), (int)port);
+	if (hlen == 0)		/* no endpoint: the host that answered */
+		return node_get(rc, from->host, strlen(from->host), port);
+	return node_get(rc, host, hlen, port);
 }
 
 /* A SCRIPT LOAD of sha for node n, once a round. */

@@ -80,6 +80,14 @@ int		 wq_rcluster_wait(struct wq_rcluster *, struct wq_argv *, int,
 
 /* The primary of a slot as "host:port" (the map as last read), or NULL. */
 const char	*wq_rcluster_addr(struct wq_rcluster *, unsigned);
+/* The same as its host (an address without brackets) and port. */
+const char	*wq_rcluster_primary(struct wq_rcluster *, unsigned, int *);
+/* "MOVED slot host:port" or "ASK ...": -1 when it is not one (hlen 0:
+ * no host, the node that answered). */
+int		 wq_rcluster_redirect(const char *, int *, const char **,
+		    size_t *, int *);
+/* Read the map again (blocking); WQ_EUNAVAIL when no node can say. */
+int		 wq_rcluster_refresh(struct wq_rcluster *);
 struct wq_rcluster_stats *wq_rcluster_stats(struct wq_rcluster *);
 
 #endif

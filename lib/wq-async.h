@@ -24,6 +24,7 @@ struct wq_argv {
 	size_t		*len;
 };
 void		 wq_argv_free(struct wq_argv *);
+void		 wq_argv_copy(struct wq_argv *, const struct wq_argv *);
 /* EVALSHA -> EVAL, after a NOSCRIPT reply. */
 void		 wq_script_to_eval(struct wq_argv *);
 int		 wq_reply_noscript(struct redisReply *);
@@ -54,6 +55,29 @@ int		 wq_async_prepare(struct wq *);
 struct redisAsyncContext *wq_async_connect(struct wq *,
 		    void (*)(void *, const char *), void *);
 void		 wq_async_ping_argv(struct wq_argv *);
+
+/*
+ * A Redis Cluster at P > 1 partitions (kore-api/cluster.c):
+ * wq_async_routed() says whether the command connections go one per
+ * primary (1), or one to one server (0), or -1 when P cannot be read
+ * now.  The slot map is read with the blocking cluster client (open,
+ * refresh: WQ_EUNAVAIL when no node can say); each command goes to the
+ * primary of wq_async_slot() (-1: a command without a key), by
+ * wq_async_connect_node(), which queues AUTH as wq_async_connect() does.
+ */
+struct wq_rcluster;
+int		 wq_async_routed(struct wq *);
+int		 wq_async_map_open(struct wq *, struct wq_rcluster **);
+int		 wq_async_map_refresh(struct wq_rcluster *);
+const char	*wq_async_map_primary(struct wq_rcluster *, unsigned, int *);
+void		 wq_async_map_free(struct wq_rcluster *);
+int		 wq_async_slot(const struct wq_argv *);
+unsigned	 wq_async_ns_slot(struct wq *);
+/* MOVED or ASK's slot, host (hlen 0: the node that answered), port. */
+int		 wq_async_redirect(const char *, int *, const char **, size_t *,
+		    int *);
+struct redisAsyncContext *wq_async_connect_node(struct wq *, const char *,
+		    int, void (*)(void *, const char *), void *);
 /*
  * A read in rounds (read.c): wq_read_next() gives the commands of the
  * next round (0 when done), wq_read_feed() takes their replies, in order.

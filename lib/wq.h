@@ -190,8 +190,6 @@ char		*wq_url_safe(const char *);
 /* Connection.  wq_connect() is a no-op while connected. */
 int		 wq_connect(struct wq *);
 void		 wq_disconnect(struct wq *);
-/* WQ_EUSAGE: a namespace wq-api's connections cannot serve (async.c). */
-int		 wq_async_check(struct wq *);
 /* Wait for the next reconnect attempt (capped exponential backoff). */
 int		 wq_backoff_ms(struct wq *);
 void		 wq_backoff_reset(struct wq *);

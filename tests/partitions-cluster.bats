@@ -7,13 +7,15 @@
 # with work on every primary (the balance test of issue 14); wq-status by
 # id and --wait, the hints sharded (SPUBLISH and SSUBSCRIBE at each
 # channel's primary); a worker killed with SIGKILL has its jobs put back;
-# --wait-replicas waits on every primary; job control; the API refuses
-# such a namespace (it does not route yet); a slot moved under a worker
-# (sunsubscribe: it subscribes again there); the primary of the control
-# partition (membership, the sweep gate, 16 partitions too) failed over
-# under --wait-replicas 1 (last).
+# --wait-replicas waits on every primary; job control; the API, each of
+# its commands to its key's primary (submit, status, ?wait=, the readers
+# fanned out); a slot moved under a worker (sunsubscribe: it subscribes
+# again there); the primary of the control partition (membership, the
+# sweep gate, 16 partitions too) failed over under --wait-replicas 1,
+# the API going on after it (last).
 
 load helpers
+load api-helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -188,17 +190,78 @@ worked() {
 	[ "$(grep -c '"status":"cancelled"' <<<"$output")" -eq 60 ]
 }
 
-@test "partitions-cluster: wq-api refuses a partitioned namespace on a cluster: exit 2, one line" {
-	run -2 timeout -k 5 30 wq-api --listen "127.0.0.1:$(free_port)"
-	[ "${#lines[@]}" -eq 1 ]
-	assert_output --partial 'has 48 partitions'
-	# the namespace at 48 in Redis, the setting unsaid
-	timeout -k 5 30 wq-submit x >/dev/null
-	[ "$(redis-cli -p "$(rcluster_primaries | head -1)" -c get '{wq}:partitions')" = 48 ]
-	run -2 env -u WQ_PARTITIONS timeout -k 5 30 wq-api \
-	    --listen "127.0.0.1:$(free_port)"
-	[ "${#lines[@]}" -eq 1 ]
-	assert_output --partial 'has 48 partitions'
+# on_primaries IDS: how many primaries hold a record of the jobs of IDS.
+on_primaries() {
+	local p n=0
+	for p in $(rcluster_primaries); do
+		if [ "$(redis-cli -p "$p" --scan --pattern '{wq:*}:job:*' |
+		    grep -c -F -f "$1")" -gt 0 ]; then
+			n=$((n + 1))
+		fi
+	done
+	echo "$n"
+}
+
+@test "partitions-cluster: the API at P = 48: submit, status by id, ?wait=, readers fanned out, 400s" {
+	local d url i id n p
+	d=$(suite_dir)/api
+	mkdir -p "$d"
+	: >"$d/ids"
+	api_start a1
+	url=$(api_url a1)
+	for i in $(seq 12); do
+		http POST "$url/api/v1/work" -d "{\"data\":\"j$i\"}"
+		[ "$code" = 200 ] || { echo "$code $body"; return 1; }
+		jq -r .callback <<<"$body" >>"$d/ids"
+	done
+	# the jobs are on more than one primary (48 partitions, 12 ids)
+	[ "$(on_primaries "$d/ids")" -ge 2 ]
+	# status by id, each to its partition's primary
+	while read -r id; do
+		http GET "$url/api/v1/work/$id"
+		[ "$code" = 200 ] && [ "$(jq -r .status <<<"$body")" = pending ] ||
+		    { echo "$id: $code $body"; return 1; }
+	done <"$d/ids"
+	# the readers fan out over the partitions of every primary
+	http GET "$url/api/v1/queues"
+	jq -e '.default.pending == 12' <<<"$body"
+	http GET "$url/api/v1/stats"
+	jq -e '.totals.submitted == 12 and .queues.default.pending == 12' <<<"$body"
+	http GET "$url/api/v1/recent?limit=50"
+	jq -e 'length == 12' <<<"$body"
+	http GET "$url/metrics"
+	grep -qx 'wq_jobs_submitted_total 12' <<<"$body"
+	# the event stream: every partition's, merged
+	start sse1 curl -s -N "$url/api/v1/events"
+	n=$(timeout -k 5 30 wq-events | wc -l)
+	[ "$n" -ge 12 ]
+	wait_for 20 eval '[ "$(grep -c "^id: " "$d/../sse1.log")" -ge "$n" ]'
+	# scripts unknown to the nodes: loaded on each where it is sent
+	for p in $(rcluster_primaries); do
+		redis-cli -p "$p" script flush >/dev/null
+	done
+	http POST "$url/api/v1/jobs/$(head -1 "$d/ids")/cancel" -d ""
+	[ "$code" = 200 ] || { echo "$code $body"; return 1; }
+	http POST "$url/api/v1/jobs/$(head -1 "$d/ids")/retry" -d ""
+	[ "$code" = 200 ] || { echo "$code $body"; return 1; }
+	# a request that waits, answered once its job is worked: the worker
+	# starts after the request went out, and the request is still out
+	id=$(tail -1 "$d/ids")
+	curl -s --max-time 60 "$url/api/v1/work/$id?wait=30" >"$d/waited" &
+	local waiter=$!
+	kill -0 "$waiter"
+	start w1 wq-worker --sleep 0
+	wait "$waiter"
+	[ "$(jq -r .status <"$d/waited")" = worked ]
+	wait_for 30 sh -c "curl -s '$url/api/v1/stats' | jq -e '.totals.worked == 12 and .queues.default.pending == 0'"
+	# bad requests are still 400: a body that is no JSON, limits
+	http POST "$url/api/v1/work" -d '{"data":'
+	[ "$code" = 400 ]
+	http PUT "$url/api/v1/queues/default/limits" \
+	    -H 'Content-Type: application/json' -d '{"concurrency":1}'
+	[ "$code" = 400 ]
+	jq -e '.error | test("one partition")' <<<"$body"
+	api_logs_clean
 }
 
 # move_slot SLOT FROM TO: the slot (without keys) from one primary to
@@ -252,7 +315,7 @@ print("wq:%d" % k)')}:wake:default"
 }
 
 # Last: it fails a primary over.
-@test "partitions-cluster: the control partition's primary killed (SIGKILL) under --wait-replicas 1: every acknowledged job worked, the worker goes on" {
+@test "partitions-cluster: the control partition's primary killed (SIGKILL) under --wait-replicas 1: every acknowledged job worked, the worker and the API go on" {
 	local d victim pid bus p id
 	d=$(suite_dir)/fo
 	mkdir -p "$d"
@@ -262,6 +325,7 @@ print("wq:%d" % k)')}:wake:default"
 	pid=$(cat "$(suite_dir)/rc-$victim/pid")
 	bus=$(cat "$(suite_dir)/rc-$victim/bus")
 	start w1 wq-worker --sleep 0.01 --concurrency 4
+	api_start a1 --wait-replicas 1 --wait-timeout 2000
 	submit_batches 20 "$d" &
 	local submitter=$!
 	wait_for 60 test -s "$d/done"
@@ -279,4 +343,22 @@ print("wq:%d" % k)')}:wake:default"
 	run timeout -k 5 60 wq-status --wait "$id"
 	assert_success
 	[ "$(jq -r .status <<<"$output")" = worked ]
+	# the API goes on, on every primary (a 503 while its map catches
+	# up is retried), without a restart, its WAITs on the primary
+	# written to
+	local i
+	: >"$d/api-ids"
+	for i in $(seq 12); do
+		wait_for 30 sh -c "curl -s -o '$d/post' -w '%{http_code}' \
+		    -H 'Content-Type: application/json' -d '{\"data\":$i}' \
+		    '$(api_url a1)/api/v1/work' | grep -qx 200"
+		jq -r .callback <"$d/post" >>"$d/api-ids"
+	done
+	[ "$(on_primaries "$d/api-ids")" -ge 2 ]
+	while read -r id; do
+		http GET "$(api_url a1)/api/v1/work/$id?wait=30"
+		[ "$(jq -r .status <<<"$body")" = worked ] ||
+		    { echo "$id: $code $body"; return 1; }
+	done <"$d/api-ids"
+	api_logs_clean
 }
