@@ -124,15 +124,20 @@ lat_find(const char *id)
 static long
 lat_read(struct wq_waiter *w, int ms)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[64];
 	struct lat	*l;
+	const int	*fds;
 	char		*ids[256];
 	size_t		 n, i;
 	long		 done = 0;
 
-	pfd.fd = wq_waiter_fd(w);
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, ms < 0 ? 0 : ms) <= 0)	/* late: never -1 */
+	/* (one descriptor on one server; one a primary on a cluster) */
+	fds = wq_waiter_fds(w, &n);
+	for (i = 0; i < n && i < 64; i++) {
+		pfd[i].fd = fds[i];
+		pfd[i].events = POLLIN;
+	}
+	if (poll(pfd, i, ms < 0 ? 0 : ms) <= 0)	/* late: never -1 */
 		return 0;
 	if (wq_waiter_read(w, ids, 256, &n) != WQ_OK)
 		die(NULL, "waiter");
