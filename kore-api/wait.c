@@ -51,6 +51,8 @@ static struct subfd	 subfds[NSUBFDS];
 static u_int64_t	 sub_retry_at;
 static long		 sub_failures;
 static int		 sub_complained;	/* said it was down */
+static int		 sub_busy;	/* in a read of it */
+static int		 sub_broken;	/* failed in a read: closed after */
 static void		 sub_down(void);
 static void		 sub_up(void);
 static int		 sub_sync(void);
@@ -104,13 +106,17 @@ chan_command(struct wchan *ch, int subscribe)
 	int		 rc;
 
 	ch->state = CHAN_NONE;
-	if (sub == NULL)
+	if (sub == NULL || sub_broken)
 		return;		/* down: wait_tick() opens and subscribes */
 	rc = subscribe ? wq_waiter_add(sub, &id, 1) :
 	    wq_waiter_remove(sub, id);
-	if (rc != WQ_OK || sub_sync() == -1)
-		sub_down();
-	else if (subscribe)
+	if (rc != WQ_OK || sub_sync() == -1) {
+		/* not closed under the read that called here */
+		if (sub_busy)
+			sub_broken = 1;
+		else
+			sub_down();
+	} else if (subscribe)
 		ch->state = CHAN_SUBSCRIBING;
 }
 
@@ -295,15 +301,20 @@ static void
 sub_handle(void *arg, int error)
 {
 	struct subfd	*f = arg;
+	int		 rc;
 
 	(void)error;
 	f->evt.flags = 0;
 	if (f->fd == -1 || sub == NULL)
 		return;
-	if (wq_waiter_events(sub, sub_event, NULL) != WQ_OK) {
+	/* a request answered meanwhile may unsubscribe (wait_leave) */
+	sub_busy = 1;
+	rc = wq_waiter_events(sub, sub_event, NULL);
+	sub_busy = 0;
+	if (rc != WQ_OK)
 		sub_complain();
+	if (rc != WQ_OK || sub_broken)
 		sub_down();
-	}
 }
 
 /* The waiter's descriptors into Kore's epoll set (a cluster's grow as
@@ -343,6 +354,7 @@ sub_down(void)
 	/* (closing a descriptor takes it out of epoll) */
 	wq_waiter_close(sub);
 	sub = NULL;
+	sub_broken = 0;
 	for (i = 0; i < NSUBFDS; i++)
 		subfds[i].fd = -1;
 	sub_retry_at = kore_time_ms() + (u_int64_t)wq_backoff(

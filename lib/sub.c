@@ -263,9 +263,10 @@ sub_name(struct wq_sub *s, const char *chan, size_t len)
 	return chan + n + 1;
 }
 
-/* The replies that arrived on one connection. */
+/* The replies that arrived on connection i (found by its index at each
+ * step: fn may subscribe, and so open another connection). */
 static int
-sub_read_conn(struct wq_sub *s, struct wq_subconn *k,
+sub_read_conn(struct wq_sub *s, size_t i,
     void (*fn)(void *, int, const char *, const char *), void *arg)
 {
 	redisReply	*r;
@@ -273,11 +274,12 @@ sub_read_conn(struct wq_sub *s, struct wq_subconn *k,
 	void		*p;
 	int		 rc = WQ_OK;
 
-	if (redisBufferRead(k->c) != REDIS_OK)
+	if (redisBufferRead(s->conns[i].c) != REDIS_OK)
 		return wq_seterr(s->wq, WQ_EUNAVAIL, "Redis connection "
-		    "lost: %s", k->c->errstr[0] ? k->c->errstr : "closed");
+		    "lost: %s", s->conns[i].c->errstr[0] ?
+		    s->conns[i].c->errstr : "closed");
 	while (rc == WQ_OK) {
-		if (redisGetReplyFromReader(k->c, &p) != REDIS_OK)
+		if (redisGetReplyFromReader(s->conns[i].c, &p) != REDIS_OK)
 			return wq_seterr(s->wq, WQ_EUNAVAIL, "Redis protocol "
 			    "error");
 		if ((r = p) == NULL)
@@ -295,8 +297,8 @@ sub_read_conn(struct wq_sub *s, struct wq_subconn *k,
 			else if (strcmp(kind, "subscribe") == 0)
 				fn(arg, 's', chan, NULL);
 			else if (s->sharded && strcmp(kind, "unsubscribe") ==
-			    0 && k->unsubs > 0)
-				k->unsubs--;
+			    0 && s->conns[i].unsubs > 0)
+				s->conns[i].unsubs--;
 			else if (s->sharded && strcmp(kind, "unsubscribe") ==
 			    0)
 				/* its slot moved away from this node */
@@ -329,19 +331,19 @@ wq_sub_read(struct wq_sub *s,
     void (*fn)(void *, int, const char *, const char *), void *arg)
 {
 	struct pollfd	*pfd;
-	size_t		 i;
+	size_t		 i, n = s->nconns;
 	int		 rc = WQ_OK;
 
-	pfd = wq_calloc(s->nconns + 1, sizeof(*pfd));
-	for (i = 0; i < s->nconns; i++) {
+	pfd = wq_calloc(n + 1, sizeof(*pfd));
+	for (i = 0; i < n; i++) {
 		pfd[i].fd = s->conns[i].c->fd;
 		pfd[i].events = POLLIN;
 	}
-	if (poll(pfd, s->nconns, 0) == -1)
-		memset(pfd, 0, (s->nconns + 1) * sizeof(*pfd));
-	for (i = 0; rc == WQ_OK && i < s->nconns; i++)
+	if (poll(pfd, n, 0) == -1)
+		memset(pfd, 0, (n + 1) * sizeof(*pfd));
+	for (i = 0; rc == WQ_OK && i < n; i++)
 		if (pfd[i].revents != 0)
-			rc = sub_read_conn(s, &s->conns[i], fn, arg);
+			rc = sub_read_conn(s, i, fn, arg);
 	free(pfd);
 	return rc;
 }
