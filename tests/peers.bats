@@ -88,9 +88,13 @@ mon_sock() {
 	start watch wq-peers --watch --interval 0.2
 	wait_for 20 grep -q '"name":"w1"' "$(suite_dir)/watch.log"
 	redis_stop mon
-	wait_for 20 grep -q '"redis":"unreachable"' "$(suite_dir)/watch.log"
-	grep '"redis":"unreachable"' "$(suite_dir)/watch.log" | tail -1 |
-		jq -e '(.error | test("mon.sock")) and (.ts | type) == "number"'
+	# the link lost first ("Redis connection lost: ..."), then each
+	# attempt to connect again names the socket it cannot reach
+	wait_for 20 sh -c "grep '\"redis\":\"unreachable\"' '$(suite_dir)/watch.log' |
+	    grep -q mon.sock"
+	grep '"redis":"unreachable"' "$(suite_dir)/watch.log" |
+		jq -e -s 'all(.ts | type == "number") and
+		    all(.error | length > 0) and any(.error | test("mon.sock"))'
 	n=$(wc -l <"$(suite_dir)/watch.log")
 	redis_start mon
 	# back: the worker has registered again and the watcher shows it
