@@ -86,10 +86,41 @@ parts_make(struct wq *wq, int n)
 }
 
 /*
+ * The default P of a namespace without NS:partitions: 48 on a Redis
+ * Cluster, but 1 for one that was used before partitions (its queues,
+ * members or events are there: its jobs are under its own prefix).
+ */
+static long
+parts_default(struct wq *wq)
+{
+	struct wq_argv	 a;
+	redisReply	*r;
+	long		 p = WQ_PARTITIONS_CLUSTER;
+
+	if (wq->cfg.addr.cluster == NULL)
+		return 1;
+	wq_argv_init(&a);
+	wq_argv_adds(&a, "EXISTS");
+	wq_argv_key(&a, wq, "queues");
+	wq_argv_key(&a, wq, "nodes");
+	wq_argv_key(&a, wq, "events");
+	r = wq_redis_command(wq, &a);
+	wq_argv_free(&a);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+		p = 1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return p;
+}
+
+/*
  * Read P from Redis, setting it at the namespace's first use: the wanted
- * number is --partitions, else 1.  A namespace that has another P and a
- * --partitions that disagrees is a usage error: P cannot change under
- * jobs that are partitioned by it.
+ * number is --partitions, else 1 on one server and 48 on a Redis Cluster
+ * (so that 3, 4, 6, 8, 12, 16 or 24 primaries hold equal shares), but 1
+ * for a namespace used before partitions.  (Two first uses that want
+ * different numbers: SET NX GET gives the loser the winner's.)  A
+ * namespace that has another P and a --partitions that disagrees is a
+ * usage error: P cannot change under jobs that are partitioned by it.
  */
 int
 wq_parts_load(struct wq *wq)
@@ -111,6 +142,8 @@ wq_parts_load(struct wq *wq)
 	wq_argv_free(&a);
 	if (r != NULL && r->type == REDIS_REPLY_NIL) {
 		freeReplyObject(r);
+		if (wq->cfg.partitions <= 0)
+			want = parts_default(wq);
 		wq_argv_init(&a);
 		wq_argv_adds(&a, "SET");
 		wq_argv_key(&a, wq, "partitions");

@@ -33,8 +33,8 @@ const char wq_common_usage[] =
     " (seconds a finished record is kept)\n"
 "  --name N           WQ_NODE       ROLE-PID@HOSTNAME\n"
 "  --max-data BYTES   WQ_MAX_DATA   1048576\n"
-"  --partitions P     WQ_PARTITIONS 1 (a namespace's, fixed at its first"
-    " use)\n"
+"  --partitions P     WQ_PARTITIONS 1, " WQ_STR(WQ_PARTITIONS_CLUSTER)
+    " on a Redis Cluster (fixed at first use)\n"
 "  -h, --help, --version\n"
 "Exit: 0 success, 1 negative answer, 2 usage or bad input, 3 Redis or API"
     " unreachable.\n";

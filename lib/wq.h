@@ -94,8 +94,10 @@
 #define WQ_WAIT_TIMEOUT_DEFAULT	1000
 #define WQ_WAIT_TIMEOUT_MAX	60000
 
-/* --partitions P: a namespace's partitions (docs/DESIGN.md, section 25). */
+/* --partitions P: a namespace's partitions (docs/DESIGN.md, section 25);
+ * a new namespace's without it: 1, or 48 on a Redis Cluster. */
 #define WQ_PARTITIONS_MAX	1024
+#define WQ_PARTITIONS_CLUSTER	48
 
 /* Option codes of the shared settings (docs/DESIGN.md), for getopt_long. */
 enum {

@@ -569,6 +569,9 @@ in_snap() {
 }
 
 @test "up --redis-cluster 3 --replicas 1: six nodes with their roles, the workers on them; up twice starts nothing; down leaves no process" {
+	# a namespace in one slot, which the test moves as deploy/README.md
+	# says (a cluster's default is 48 partitions)
+	export WQ_PARTITIONS=1
 	run timeout -k 5 120 wq-cluster up --dir "$C" --redis-cluster 3 --replicas 1 --workers 2 --sleep 0
 	assert_success
 	assert_output --partial "wq-cluster: up in $C: a Redis Cluster of 3 primaries and 3 replica(s) on 127.0.0.1:"

@@ -12,7 +12,8 @@
 # WQ_TEST_REDIS=cluster runs a suite against a Redis Cluster instead
 # (tests/run then leaves out its tests tagged standalone): the suite's
 # Redis is 3 primaries and 3 replicas on loopback ports (rcluster_start),
-# WQ_REDIS its redis-cluster:// URL, and rcli talks to the primary that
+# WQ_REDIS its redis-cluster:// URL, WQ_PARTITIONS 1 (not a cluster's
+# default, 48), and rcli talks to the primary that
 # holds the namespace's slot, writing the keys wq:... as wq names them on
 # a cluster, {wq}:... (docs/HACKING.md, "Against a Redis Cluster").
 
@@ -147,7 +148,8 @@ redis_url_auth() {
 
 # redis_start_cluster: the suite's Redis as a Redis Cluster (redis_start
 # with WQ_TEST_REDIS=cluster).  Exports WQ_REDIS, WQ_TEST_PORT (the
-# primary of the slot of the namespace wq) and WQ_TEST_PRIMARIES.
+# primary of the slot of the namespace wq), WQ_TEST_PRIMARIES and
+# WQ_PARTITIONS=1.
 redis_start_cluster() {
 	local slot
 	if [ $# -gt 0 ]; then
@@ -159,7 +161,10 @@ redis_start_cluster() {
 	slot=$(redis-cli -p "${WQ_TEST_PRIMARIES%% *}" cluster keyslot wq) ||
 	    return 1
 	WQ_TEST_PORT=$(rcluster_slot_primary "$slot") || return 1
-	export WQ_REDIS=$WQ_RCLUSTER_URL WQ_TEST_PORT WQ_TEST_PRIMARIES
+	# a namespace of one partition (a cluster's default is 48): the
+	# suites read its keys on one primary, and limits need one
+	export WQ_REDIS=$WQ_RCLUSTER_URL WQ_TEST_PORT WQ_TEST_PRIMARIES \
+	    WQ_PARTITIONS=1
 }
 
 # start NAME CMD...: run a command in the background, stderr and stdout

@@ -15,7 +15,8 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	rcluster_start
-	export WQ_REDIS=$WQ_RCLUSTER_URL
+	# a namespace in one slot (a cluster's default is 48 partitions)
+	export WQ_REDIS=$WQ_RCLUSTER_URL WQ_PARTITIONS=1
 }
 teardown_file() {
 	rcluster_done

@@ -4,7 +4,8 @@
 # command goes to the primary of its key's slot through the cluster
 # client (docs/DESIGN.md, sections 22 and 24).  Each primary holds 16
 # partitions; a queue of a few thousand jobs is submitted and drained
-# with work on every primary (the balance test of issue 14); wq-status by
+# with work on every primary (the balance test of issue 14); the default
+# of 48 on a cluster (an older namespace keeps its P); wq-status by
 # id and --wait, the hints sharded (SPUBLISH and SSUBSCRIBE at each
 # channel's primary); a worker killed with SIGKILL has its jobs put back;
 # --wait-replicas waits on every primary; job control; the API, each of
@@ -188,6 +189,30 @@ worked() {
 	run -0 timeout -k 5 30 wq-queue purge default --yes
 	run timeout -k 5 30 wq-status <"$d/ids"
 	[ "$(grep -c '"status":"cancelled"' <<<"$output")" -eq 60 ]
+}
+
+@test "partitions-cluster: a new namespace on a cluster has 48 partitions by default, one made with 1 keeps it; limits need 1" {
+	local p
+	p=$(rcluster_primaries | head -1)
+	env -u WQ_PARTITIONS timeout -k 5 30 wq-submit --namespace fresh x \
+	    >/dev/null
+	[ "$(redis-cli -p "$p" -c get '{fresh}:partitions')" = 48 ]
+	run -2 env -u WQ_PARTITIONS wq-queue --namespace fresh limit default \
+	    --concurrency 2
+	assert_output 'wq-queue: limits need a namespace of one partition; this one has 48'
+	WQ_PARTITIONS=1 timeout -k 5 30 wq-submit --namespace one x >/dev/null
+	env -u WQ_PARTITIONS timeout -k 5 30 wq-submit --namespace one y \
+	    >/dev/null
+	[ "$(redis-cli -p "$p" -c get '{one}:partitions')" = 1 ]
+	env -u WQ_PARTITIONS wq-queue --namespace one limit default \
+	    --concurrency 2 >/dev/null
+	# a namespace used before partitions (no partitions key) keeps 1
+	redis-cli -p "$p" -c del '{one}:partitions' >/dev/null
+	env -u WQ_PARTITIONS timeout -k 5 30 wq-submit --namespace one z \
+	    >/dev/null
+	[ "$(redis-cli -p "$p" -c get '{one}:partitions')" = 1 ]
+	[ "$(env -u WQ_PARTITIONS wq-queue --namespace one ls |
+	    jq -r 'select(.name == "default") | .pending')" = 3 ]
 }
 
 # on_primaries IDS: how many primaries hold a record of the jobs of IDS.
