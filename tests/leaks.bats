@@ -206,15 +206,16 @@ nope'
 	grep -q 'definitely lost: 0 bytes\|no leaks are possible' "$(suite_dir)"/vg-worker.*.log
 }
 
-@test "wq-worker --exec under valgrind: 100 jobs at 4 at once, failures and timeouts" {
+@test "wq-worker --exec under valgrind: 100 jobs at 5 at once, failures and timeouts" {
 	# "sleep" jobs outlive --timeout, "fail" jobs exit 1, the rest echo
 	{ seq 90; for i in $(seq 5); do echo "fail$i"; echo "sleep$i"; done; } |
 		wq-submit --lines >/dev/null
 	vg_argv worker-exec
 	# (a job's child only sets up its pipes and execs sh: not reported)
 	# (--timeout 10: time enough for the others on a busy machine; the
-	# sleeps outlive it by far)
-	start worker "${VG[@]}" --child-silent-after-fork=yes wq-worker --concurrency 4 --timeout 10 \
+	# sleeps outlive it by far.  5 at once: the five sleeps time out
+	# together, where 4 slots made the fifth wait 10 s for one.)
+	start worker "${VG[@]}" --child-silent-after-fork=yes wq-worker --concurrency 5 --timeout 10 \
 		--max-attempts 1 --quiet \
 		--exec 'read -r x; case $x in fail*) exit 1;; sleep*) sleep 300;; esac; echo "$x"'
 	wait_count 100 60 ended
