@@ -109,8 +109,8 @@ master_addr(redisReply *r, char *host, size_t hostlen)
 }
 
 /* The server says it is a master (ROLE), not a replica. */
-static int
-is_master(redisContext *c)
+int
+wq_redis_is_master(redisContext *c)
 {
 	redisReply	*r;
 	int		 yes;
@@ -176,7 +176,7 @@ connect_sentinel(struct wq *wq, char *err, size_t errlen)
 			continue;
 		}
 		/* A failover may be under way: insist on a master. */
-		if (is_master(c)) {
+		if (wq_redis_is_master(c)) {
 			free(list);
 			return c;
 		}
@@ -231,7 +231,7 @@ connect_cluster(struct wq *wq, struct wq_rcluster **keep, char *err,
 	host[colon - addr] = '\0';
 	c = wq_redis_open_tcp(wq, host, port, &wq->cfg.addr, err, errlen);
 	/* The map may be older than a failover that demoted it. */
-	if (c != NULL && !is_master(c)) {
+	if (c != NULL && !wq_redis_is_master(c)) {
 		snprintf(err, errlen, "%s:%d, which held slot %u of the Redis "
 		    "Cluster, is not a primary now", host, port, slot);
 		redisFree(c);

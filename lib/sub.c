@@ -17,11 +17,11 @@
  * the control prefix (msg:<name>), and the subscriber SSUBSCRIBEs each
  * channel where it is published: on one server, its one connection; on
  * a Redis Cluster, a connection to the primary of the channel's slot, one
- * per primary that holds a channel wanted, found on a slot map read when
- * the subscriber is opened.  A slot that moves (the server then sends an
- * sunsubscribe nobody asked for), a redirection or a lost link fails the
- * read with WQ_EUNAVAIL: the caller opens the subscriber again (a fresh
- * map), subscribes again and looks again at the truth.
+ * per primary that holds a channel wanted, found on the slot map (read
+ * again before each new connection).  A slot that moves (the server then
+ * sends an sunsubscribe nobody asked for), a redirection or a lost link
+ * fails the read with WQ_EUNAVAIL: the caller opens the subscriber again
+ * (a fresh map), subscribes again and looks again at the truth.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -80,23 +80,48 @@ wq_sub_close(struct wq_sub *s)
 	s->nconns = 0;
 }
 
-/* The connection for a channel: on a cluster, to its slot's primary,
- * opened the first time; NULL if it cannot be (s->err). */
+/* The connection to addr ("host:port") if one is open. */
+static struct wq_subconn *
+sub_conn_at(struct wq_sub *s, const char *addr)
+{
+	size_t	i;
+
+	for (i = 0; addr != NULL && i < s->nconns; i++)
+		if (strcmp(s->conns[i].addr, addr) == 0)
+			return &s->conns[i];
+	return NULL;
+}
+
+/*
+ * The connection for a channel: on a cluster, to its slot's primary.  A
+ * new one is opened on a slot map read again (the one of the open may be
+ * older than a failover: a subscriber at a replica is not counted by the
+ * primary's SHARDNUMSUB, and would never be told), and must say it is a
+ * primary.  NULL if it cannot be (s->err).
+ */
 static struct wq_subconn *
 sub_conn(struct wq_sub *s, const char *chan, size_t len)
 {
 	struct wq_subconn	*k;
+	struct wq_rcluster	*rcl;
 	const char		*addr, *colon;
-	char			 host[256], err[256];
-	size_t			 i;
-	int			 port;
+	char			 host[256], err[256] = "";
+	unsigned		 slot;
+	redisContext		*c;
 
 	if (s->rcl == NULL)
 		return &s->conns[0];
-	addr = wq_rcluster_addr(s->rcl, wq_rcluster_slot(chan, len));
-	for (i = 0; addr != NULL && i < s->nconns; i++)
-		if (strcmp(s->conns[i].addr, addr) == 0)
-			return &s->conns[i];
+	slot = wq_rcluster_slot(chan, len);
+	if ((k = sub_conn_at(s, wq_rcluster_addr(s->rcl, slot))) != NULL)
+		return k;
+	if (wq_rcluster_open_settings(s->wq, &rcl) == WQ_OK) {
+		wq_rcluster_free(s->rcl);
+		s->rcl = rcl;
+		if ((k = sub_conn_at(s, wq_rcluster_addr(s->rcl, slot))) !=
+		    NULL)
+			return k;
+	}
+	addr = wq_rcluster_addr(s->rcl, slot);
 	if (addr == NULL || (colon = strrchr(addr, ':')) == NULL ||
 	    (size_t)(colon - addr) >= sizeof(host)) {
 		snprintf(s->err, sizeof(s->err), "no primary of the Redis "
@@ -106,18 +131,24 @@ sub_conn(struct wq_sub *s, const char *chan, size_t len)
 	}
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
-	port = atoi(colon + 1);
-	s->conns = wq_reallocarray(s->conns, s->nconns + 1,
-	    sizeof(*s->conns));
-	k = &s->conns[s->nconns];
-	memset(k, 0, sizeof(*k));
-	if ((k->c = wq_redis_open_tcp(s->wq, host, port, &s->wq->cfg.addr,
-	    err, sizeof(err))) == NULL) {
+	c = wq_redis_open_tcp(s->wq, host, atoi(colon + 1), &s->wq->cfg.addr,
+	    err, sizeof(err));
+	if (c != NULL && !wq_redis_is_master(c)) {
+		snprintf(err, sizeof(err), "%s, which held the slot of "
+		    "channel %.*s, is not a primary now", addr, (int)len, chan);
+		redisFree(c);
+		c = NULL;
+	}
+	if (c == NULL) {
 		snprintf(s->err, sizeof(s->err), "%s", err);
 		return NULL;
 	}
+	s->conns = wq_reallocarray(s->conns, s->nconns + 1,
+	    sizeof(*s->conns));
+	k = &s->conns[s->nconns++];
+	memset(k, 0, sizeof(*k));
+	k->c = c;
 	k->addr = wq_strdup(addr);
-	s->nconns++;
 	return k;
 }
 

@@ -212,6 +212,7 @@ redisContext	*wq_redis_open(struct wq *, char *, size_t);
 /* One server by address, with wq's timeouts and a's credentials. */
 redisContext	*wq_redis_open_tcp(struct wq *, const char *, int,
 		    struct wq_url *, char *, size_t);
+int		 wq_redis_is_master(redisContext *);	/* ROLE */
 /* Append a command to the output buffer, without sending it. */
 int		 wq_redis_append(struct wq *, struct wq_argv *);
 /* Send one command; NULL means the connection broke (see wq_error()). */

@@ -228,7 +228,7 @@ on_primaries() {
 }
 
 @test "partitions-cluster: the API at P = 48: submit, status by id, ?wait=, readers fanned out, 400s" {
-	local d url i id n p
+	local d url i id n p key
 	d=$(suite_dir)/api
 	mkdir -p "$d"
 	: >"$d/ids"
@@ -275,6 +275,12 @@ on_primaries() {
 	curl -s --max-time 60 "$url/api/v1/work/$id?wait=30" >"$d/waited" &
 	local waiter=$!
 	kill -0 "$waiter"
+	# its done:<id> subscribed (SSUBSCRIBE) at the primary of the job
+	for p in $(rcluster_primaries); do
+		key=$(redis-cli -p "$p" --scan --pattern "{wq:*}:job:$id")
+		[ -z "$key" ] || break
+	done
+	wait_for 20 has_chan "$p" "${key%job:*}done:$id"
 	start w1 wq-worker --sleep 0
 	wait "$waiter"
 	[ "$(jq -r .status <"$d/waited")" = worked ]
@@ -341,7 +347,7 @@ print("wq:%d" % k)')}:wake:default"
 
 # Last: it fails a primary over.
 @test "partitions-cluster: the control partition's primary killed (SIGKILL) under --wait-replicas 1: every acknowledged job worked, the worker and the API go on" {
-	local d victim pid bus p id
+	local d victim pid bus p id key
 	d=$(suite_dir)/fo
 	mkdir -p "$d"
 	# the primary of {wq}: membership, the sweep gate, the generation,
@@ -385,5 +391,26 @@ print("wq:%d" % k)')}:wake:default"
 		[ "$(jq -r .status <<<"$body")" = worked ] ||
 		    { echo "$id: $code $body"; return 1; }
 	done <"$d/api-ids"
+	# nor is its subscriber deaf: requests that wait are subscribed at
+	# their jobs' primaries, the promoted replica's too, and answered
+	# when a worker comes for them
+	seq 12 | sed "s/^/late-/" | timeout -k 5 30 wq-submit --lines --queue late |
+	    jq -r .callback >"$d/late"
+	while read -r id; do
+		curl -s --max-time 60 "$(api_url a1)/api/v1/work/$id?wait=50" \
+		    >"$d/late-$id" &
+	done <"$d/late"
+	while read -r id; do
+		for p in $(rcluster_primaries); do
+			key=$(redis-cli -p "$p" --scan --pattern "{wq:*}:job:$id")
+			[ -z "$key" ] || break
+		done
+		wait_for 30 has_chan "$p" "${key%job:*}done:$id"
+	done <"$d/late"
+	[ "$(on_primaries "$d/late")" -ge 2 ]
+	start w2 wq-worker --queue late --sleep 0
+	while read -r id; do
+		wait_for 30 grep -q '"status":"worked"' "$d/late-$id"
+	done <"$d/late"
 	api_logs_clean
 }
